@@ -1,0 +1,257 @@
+"""The evaluation matrix as data: named profiles in a TOML file, each a difference from ``[default]``.
+
+A profile fixes which models, datasets, fine-tuning sizes and judges form the matrix, and
+how each cell is run. :func:`load_config` reads a profile, applies command-line overrides,
+validates every value and returns a frozen :class:`MatrixConfig`. Unknown keys are errors
+that name the key and the file, so a typo never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from evalsuite.errors import ConfigError
+from evalsuite.records import stable_hash
+
+DATASETS = ("qasper", "nq", "bioasq")
+JUDGE_MODES = ("logprobs", "sample")
+DEFAULT_MARGIN = 0.25
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model of the matrix: its spec, the short name used in cell ids, and its role."""
+
+    spec: str
+    name: str
+    baseline_only: bool = False  # an un-tuned reference (e.g. GPT-4): only its ft0 cells run
+
+
+@dataclass(frozen=True)
+class MatrixConfig:
+    """Everything that decides the cells of a run and their results (hashed into the run id)."""
+
+    profile: str = "default"
+    models: tuple[ModelEntry, ...] = (ModelEntry("bundled:smollm2-135m-instruct", "smollm2"),)
+    datasets: tuple[str, ...] = DATASETS
+    sizes: tuple[int, ...] = (0, 20, 50, 100)
+    eval_limit: int = 40  # eval questions per dataset (the first N of the eval split)
+    top_k: int = 5  # retrieved chunks per question
+    max_new_tokens: int = 48
+    judges: tuple[str, ...] = ("reference",)
+    judge_mode: str = "logprobs"
+    judge_repeats: int = 1
+    margin: float | str = DEFAULT_MARGIN  # a number, or "auto" = twice the judge's measured repeat std
+    max_unscored: float = 0.2  # a baseline is invalid when a larger share of its verdicts is unscored
+    seed: int = 0
+    finetune: tuple[tuple[str, Any], ...] = ()  # options of evalsuite.finetune.FinetuneConfig, sorted pairs
+    candidate: str | None = None  # a user-supplied model or adapter gated against the baseline
+    baseline_from: str | None = None  # a stored run or baseline file used instead of computing baselines
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise ConfigError(f"profile {self.profile!r}: 'models' is empty; name at least one model spec")
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"profile {self.profile!r}: two models share a short name in {names}; give each a distinct 'name'")
+        for name in names:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_.]*", name):
+                raise ConfigError(f"profile {self.profile!r}: model name {name!r} must be lower-case letters, digits, '_' or '.' (it goes into cell ids)")
+        if not self.datasets:
+            raise ConfigError(f"profile {self.profile!r}: 'datasets' is empty; choose from {', '.join(DATASETS)}")
+        for ds in self.datasets:
+            if ds not in DATASETS:
+                raise ConfigError(f"profile {self.profile!r}: unknown dataset {ds!r}; choose from {', '.join(DATASETS)}")
+        if len(set(self.datasets)) != len(self.datasets):
+            raise ConfigError(f"profile {self.profile!r}: a dataset is listed twice in {list(self.datasets)}")
+        for size in self.sizes:
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise ConfigError(f"profile {self.profile!r}: fine-tuning size {size!r} must be a whole number >= 0")
+        if len(set(self.sizes)) != len(self.sizes):
+            raise ConfigError(f"profile {self.profile!r}: a fine-tuning size is listed twice in {list(self.sizes)}")
+        for key in ("eval_limit", "top_k", "max_new_tokens", "judge_repeats"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"profile {self.profile!r}: {key} = {value!r} must be a whole number >= 1")
+        if not self.judges:
+            raise ConfigError(f"profile {self.profile!r}: 'judges' is empty; add at least 'reference'")
+        if self.judge_mode not in JUDGE_MODES:
+            raise ConfigError(f"profile {self.profile!r}: judge_mode {self.judge_mode!r} must be one of {', '.join(JUDGE_MODES)}")
+        if isinstance(self.margin, str):
+            if self.margin != "auto":
+                raise ConfigError(f"profile {self.profile!r}: margin {self.margin!r} must be a number >= 0 or 'auto'")
+        elif isinstance(self.margin, bool) or not isinstance(self.margin, (int, float)) or not self.margin >= 0:
+            raise ConfigError(f"profile {self.profile!r}: margin {self.margin!r} must be a number >= 0 or 'auto'")
+        if not (isinstance(self.max_unscored, (int, float)) and 0 <= self.max_unscored <= 1):
+            raise ConfigError(f"profile {self.profile!r}: max_unscored {self.max_unscored!r} must be a share between 0 and 1")
+
+    @property
+    def finetune_options(self) -> dict[str, Any]:
+        return dict(self.finetune)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["finetune"] = self.finetune_options
+        return data
+
+    def to_json(self) -> str:
+        """Sorted JSON: the canonical form that is hashed into the run id."""
+        return json.dumps(self.to_dict(), sort_keys=True, indent=2)
+
+    def run_id(self) -> str:
+        """Deterministic run id: the same configuration finds the same run folder (and resumes it)."""
+        return f"{self.profile}-{stable_hash(self.to_dict(), 10)}"
+
+    def model(self, name: str) -> ModelEntry:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise ConfigError(f"no model named {name!r} in profile {self.profile!r}; known: {', '.join(m.name for m in self.models)}")
+
+
+_FIELDS = {f.name for f in dataclasses.fields(MatrixConfig)} - {"profile", "candidate", "baseline_from"}
+_MODEL_KEYS = {"spec", "name", "baseline_only"}
+
+
+def short_name(spec: str) -> str:
+    """The short model name used in cell ids: ``bundled:smollm2-135m-instruct`` -> ``smollm2``,
+    ``hf:meta-llama/Llama-2-7b-chat-hf`` -> ``llama2``, ``openai:gpt-4`` -> ``gpt4``."""
+    base = spec.split("+lora:", 1)[0]
+    base = base.split("#", 1)[-1] if "#" in base else base.split(":", 1)[-1]
+    base = base.rstrip("/").rsplit("/", 1)[-1].lower()
+    parts = [p for p in re.split(r"[^a-z0-9.]+", base) if p]
+    if not parts:
+        return "model"
+    name = parts[0]
+    if name.isalpha() and len(parts) > 1 and parts[1][:1].isdigit():
+        name += parts[1]
+    return re.sub(r"[^a-z0-9_.]", "", name) or "model"
+
+
+def _model_entry(raw: Any, where: str) -> ModelEntry:
+    if isinstance(raw, str):
+        return ModelEntry(spec=raw, name=short_name(raw))
+    if isinstance(raw, Mapping):
+        unknown = sorted(set(raw) - _MODEL_KEYS)
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {unknown[0]!r} in a model entry; allowed: {', '.join(sorted(_MODEL_KEYS))}")
+        if not isinstance(raw.get("spec"), str):
+            raise ConfigError(f"{where}: a model entry needs spec = \"...\" (e.g. \"bundled:smollm2-135m-instruct\")")
+        return ModelEntry(spec=raw["spec"], name=str(raw.get("name") or short_name(raw["spec"])),
+                          baseline_only=bool(raw.get("baseline_only", False)))
+    raise ConfigError(f"{where}: a model must be a spec string or a table {{spec = ..., name = ...}}, not {raw!r}")
+
+
+def _check_keys(table: Mapping[str, Any], where: str) -> None:
+    for key in table:
+        if key not in _FIELDS:
+            raise ConfigError(f"{where}: unknown key {key!r}; allowed keys: {', '.join(sorted(_FIELDS))}")
+
+
+def _merge(base: dict[str, Any], diff: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in diff.items():
+        if key == "finetune" and isinstance(value, Mapping):
+            out["finetune"] = {**dict(out.get("finetune") or {}), **value}
+        else:
+            out[key] = value
+    return out
+
+
+def read_profiles(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Every profile of a matrix file, each already merged onto ``[default]``, keys checked."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"matrix file {path} not found; pass --matrix FILE or create test_cases/matrix.toml") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
+    if "default" not in data:
+        raise ConfigError(f"{path}: no [default] table; every profile is written as a difference from [default]")
+    profiles: dict[str, dict[str, Any]] = {}
+    for name, table in data.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: unknown top-level key {name!r}; each top-level table is a profile ([default], [smoke], ...)")
+        _check_keys(table, f"{path} [{name}]")
+        if "finetune" in table and not isinstance(table["finetune"], dict):
+            raise ConfigError(f"{path} [{name}]: 'finetune' must be a table ([{name}.finetune])")
+    base = dict(data["default"])
+    for name, table in data.items():
+        profiles[name] = base if name == "default" else _merge(base, table)
+    return profiles
+
+
+def build_config(profile: str, values: Mapping[str, Any], *, where: str = "<options>") -> MatrixConfig:
+    """A validated :class:`MatrixConfig` from plain values (as read from TOML or options)."""
+    values = dict(values)
+    _check_keys({k: v for k, v in values.items() if k not in ("candidate", "baseline_from")}, where)
+    kwargs: dict[str, Any] = {"profile": profile}
+    for key, value in values.items():
+        if key == "models":
+            if not isinstance(value, (list, tuple)):
+                raise ConfigError(f"{where}: 'models' must be a list")
+            value = tuple(_model_entry(m, where) for m in value)
+        elif key == "finetune":
+            value = tuple(sorted(dict(value).items()))
+        elif key in ("datasets", "sizes", "judges"):
+            if not isinstance(value, (list, tuple)):
+                raise ConfigError(f"{where}: {key!r} must be a list, not {value!r}")
+            value = tuple(value)
+        elif key in ("eval_limit", "top_k", "max_new_tokens", "judge_repeats", "seed") and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        kwargs[key] = value
+    try:
+        return MatrixConfig(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _split_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def load_config(path: str | Path, profile: str = "default", overrides: Mapping[str, Any] | None = None) -> MatrixConfig:
+    """Read ``profile`` from the matrix file at ``path`` and apply ``overrides``.
+
+    Overrides come from the command line and may be strings: ``models="a,b"``,
+    ``sizes="0,100"``, ``datasets``, ``judges``, ``judge_mode``, ``judge_repeats``,
+    ``eval_limit``, ``margin`` ("auto" or a number), ``candidate``, ``baseline_from``.
+    """
+    profiles = read_profiles(path)
+    if profile not in profiles:
+        raise ConfigError(f"{path}: no profile {profile!r}; known profiles: {', '.join(profiles)}")
+    values = dict(profiles[profile])
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key == "models" and isinstance(value, str):
+            value = _split_list(value)
+        elif key in ("datasets", "judges") and isinstance(value, str):
+            value = _split_list(value)
+        elif key == "sizes" and isinstance(value, str):
+            try:
+                value = [int(s) for s in _split_list(value)]
+            except ValueError:
+                raise ConfigError(f"--sizes {value!r}: give whole numbers separated by commas, e.g. 0,20,100") from None
+        elif key in ("eval_limit", "judge_repeats", "max_new_tokens", "top_k") and isinstance(value, str):
+            try:
+                value = int(value)
+            except ValueError:
+                raise ConfigError(f"--{key.replace('_', '-')} {value!r}: give a whole number") from None
+        elif key == "margin" and isinstance(value, str) and value != "auto":
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"--margin {value!r}: give a number or 'auto'") from None
+        if key == "models":
+            # A model named on the command line keeps the profile's short name and role if the profile has it.
+            known = {(_model_entry(m, str(path)).spec): m for m in values.get("models", [])}
+            value = [known.get(m, m) if isinstance(m, str) else m for m in value]
+        values[key] = value
+    return build_config(profile, values, where=f"{path} [{profile}]")

@@ -1,0 +1,199 @@
+"""One cell of the matrix, end to end: retrieve, (fine-tune), generate, judge, measure.
+
+Every function here is a plain call into the other layers; the pytest plugin and the
+command line only decide *which* cells run. The result of a cell is a JSON-ready dict
+with one entry per eval question (retrieved passage ids, answer, every judge's verdict
+with its raw output, reference metrics) and per-judge means.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from evalsuite.matrix._cells import FINETUNED, Cell
+from evalsuite.matrix._config import MatrixConfig
+from evalsuite.matrix._gate import CRITERIA
+from evalsuite.records import Chunk, Dataset, Example, Prompt, stable_hash, to_dict
+
+Progress = Callable[[str], None]
+
+
+class CellSkipped(Exception):
+    """The cell cannot run here (size above the pool, missing weights or key); the reason is the message."""
+
+
+@dataclass(frozen=True)
+class DatasetContext:
+    """What every cell of one dataset shares: eval questions, their retrieved chunks and prompts."""
+
+    dataset: Dataset
+    pool_size: int
+    eval_items: tuple[Example, ...]
+    chunks: tuple[tuple[Chunk, ...], ...]
+    prompts: tuple[Prompt, ...]
+    split_rule: str
+    fingerprint: str  # hash of the eval questions and their retrieved chunks
+    seconds: float
+
+
+def prepare_dataset(name: str, config: MatrixConfig, retriever_for: Callable[[Dataset], Any] | None = None) -> DatasetContext:
+    """Load ``name``, split it, retrieve ``top_k`` chunks for the first ``eval_limit`` eval questions."""
+    from evalsuite import datasets, splits
+    from evalsuite.prompts import rag_prompt
+
+    start = time.perf_counter()
+    ds = datasets.load(name)
+    sp = splits.split(ds, seed=config.seed)
+    items = tuple(sp.eval[: config.eval_limit])
+    if retriever_for is None:
+        from evalsuite.retrieval import get_retriever
+
+        retriever_for = get_retriever
+    retriever = retriever_for(ds)
+    chunks = tuple(tuple(retriever.retrieve(ex, k=config.top_k)) for ex in items)
+    prompts = tuple(rag_prompt(ex.question, cs) for ex, cs in zip(items, chunks))
+    fingerprint = stable_hash({"source": ds.source, "items": [ex.id for ex in items],
+                               "prompts": [p.key() for p in prompts]})
+    return DatasetContext(ds, len(sp.pool), items, chunks, prompts, sp.rule, fingerprint, time.perf_counter() - start)
+
+
+def finetune_config(config: MatrixConfig) -> Any:
+    """The profile's ``[finetune]`` table as :class:`evalsuite.finetune.FinetuneConfig` (None = its defaults)."""
+    if not config.finetune:
+        return None
+    from evalsuite.finetune import FinetuneConfig
+
+    return FinetuneConfig(**config.finetune_options)
+
+
+def train(cell: Cell, ctx: DatasetContext, config: MatrixConfig, progress: Progress) -> Any:
+    """The cell's LoRA adapter (trained, or loaded from the content-addressed adapter store)."""
+    from evalsuite.finetune import train_adapter
+
+    if cell.size > ctx.pool_size:
+        raise CellSkipped(f"size {cell.size} is above the {ctx.pool_size} fine-tuning pairs of the {cell.dataset} pool")
+    progress(f"fine-tuning {cell.model} on {cell.size} {cell.dataset} pairs")
+    return train_adapter(cell.spec, cell.dataset, cell.size, finetune_config(config), progress=False)
+
+
+def _mean_std(values: Sequence[float]) -> dict[str, Any]:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return {
+        "mean": statistics.fmean(finite) if finite else float("nan"),
+        "std": statistics.pstdev(finite) if len(finite) > 1 else (0.0 if finite else float("nan")),
+        "n": len(finite),
+        "unscored": len(values) - len(finite),
+    }
+
+
+def summarize(items: Sequence[dict[str, Any]], judges: Sequence[str]) -> dict[str, Any]:
+    """Per-judge mean/std of accuracy and completeness, and means of the reference metrics."""
+    out: dict[str, Any] = {"judges": {}, "metrics": {}}
+    for judge in judges:
+        out["judges"][judge] = {
+            c: _mean_std([float("nan") if (v := (it["verdicts"].get(judge) or {}).get(c)) is None else float(v) for it in items])
+            for c in CRITERIA
+        }
+    names = sorted({k for it in items for k in (it.get("metrics") or {})})
+    for name in names:
+        values = [it["metrics"].get(name) for it in items]
+        values = [float(v) for v in values if v is not None]
+        out["metrics"][name] = _mean_std(values) if values else {"mean": None, "std": None, "n": 0, "unscored": len(items)}
+    return out
+
+
+def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequence[Any], *,
+             model_spec: str | None = None, adapter: Any = None, progress: Progress = lambda s: None) -> dict[str, Any]:
+    """Answer and score the eval questions of ``ctx`` with the cell's model; the cell's result dict.
+
+    ``adapter`` is the :class:`evalsuite.finetune.AdapterResult` of a fine-tuned cell (the model
+    spec then becomes ``<base>+lora:<dir>``); ``judges`` are made :class:`evalsuite.judge.Judge` objects.
+    """
+    from evalsuite.judge import JudgeItem
+    from evalsuite.metrics import reference_metrics
+    from evalsuite.models import GenerationSettings, load_model
+
+    timings: dict[str, Any] = {"retrieve": ctx.seconds}
+    spec = model_spec or cell.spec
+    if adapter is not None:
+        spec = f"{cell.spec}+lora:{adapter.path}"
+        timings["finetune"] = adapter.seconds
+    progress(f"loading {spec}")
+    model = load_model(spec)
+    model_before = dict(model.stats)
+    judges_before = {j.name: dict(getattr(j, "stats", {}) or {}) for j in judges}
+    settings = GenerationSettings(max_new_tokens=config.max_new_tokens, seed=config.seed)
+    progress(f"generating {len(ctx.prompts)} answers")
+    start = time.perf_counter()
+    gens = model.generate(list(ctx.prompts), settings)
+    timings["generate"] = time.perf_counter() - start
+    judge_items = [
+        JudgeItem(id=ex.id, question=ex.question, references=tuple(ex.references),
+                  context=tuple(c.text for c in cs), answer=g.text)
+        for ex, cs, g in zip(ctx.eval_items, ctx.chunks, gens)
+    ]
+    verdicts: dict[str, list[Any]] = {}
+    timings["judge"] = {}
+    for judge in judges:
+        progress(f"judging {len(judge_items)} answers with {judge.name}")
+        start = time.perf_counter()
+        verdicts[judge.name] = judge.judge(judge_items)
+        timings["judge"][judge.name] = time.perf_counter() - start
+    items = []
+    for i, (ex, cs, g) in enumerate(zip(ctx.eval_items, ctx.chunks, gens)):
+        items.append({
+            "id": ex.id,
+            "question": ex.question,
+            "references": list(ex.references),
+            "answer_type": ex.answer_type,
+            "passage_ids": [c.passage_id for c in cs],
+            "chunk_ids": [c.id for c in cs],
+            "answer": g.text,
+            "prompt_tokens": g.prompt_tokens,
+            "completion_tokens": g.completion_tokens,
+            "cached": g.cached,
+            "verdicts": {name: to_dict(vs[i]) for name, vs in verdicts.items()},
+            "metrics": dict(reference_metrics(g.text, tuple(ex.references), yes_no=ex.yes_no)),
+        })
+    judge_names = [j.name for j in judges]
+    return {
+        "id": cell.id,
+        "dataset": cell.dataset,
+        "model": cell.model,
+        "spec": cell.spec,
+        "model_spec": spec,
+        "model_identity": model.identity,
+        "size": cell.size,
+        "kind": cell.kind,
+        "baseline_id": cell.baseline_id,
+        "status": "scored",
+        "dataset_source": ctx.dataset.source,
+        "dataset_fingerprint": ctx.fingerprint,
+        "split_rule": ctx.split_rule,
+        "pool_size": ctx.pool_size,
+        "adapter": _adapter_info(adapter) if cell.kind == FINETUNED or adapter is not None else None,
+        "generation": to_dict(settings),
+        "judges": judge_names,
+        "judge_configs": {j.name: dict(getattr(j, "config", {}) or {}) for j in judges},
+        "items": items,
+        "summary": summarize(items, judge_names),
+        "timings": timings,
+        "tokens": {"prompt": sum(g.prompt_tokens for g in gens), "completion": sum(g.completion_tokens for g in gens)},
+        "model_stats": _delta(model_before, model.stats),
+        "judge_stats": {j.name: _delta(judges_before[j.name], getattr(j, "stats", {}) or {}) for j in judges},
+    }
+
+
+def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Counters spent by this cell (a loaded model or judge may be shared by several cells)."""
+    return {k: (v - before.get(k, 0)) if isinstance(v, (int, float)) else v for k, v in dict(after).items()}
+
+
+def _adapter_info(adapter: Any) -> dict[str, Any] | None:
+    if adapter is None:
+        return None
+    fields = ("path", "key", "cached", "train_loss_first", "train_loss_last", "seconds", "tokens_per_second", "manifest")
+    return {f: (str(v) if f == "path" else v) for f in fields if (v := getattr(adapter, f, None)) is not None}

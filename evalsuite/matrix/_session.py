@@ -1,0 +1,293 @@
+"""A run of the matrix: the object the pytest plugin and the command line are thin shells over.
+
+:class:`MatrixSession` holds the configuration, the ordered cells, the run folder and the
+per-process caches (dataset contexts, judges, adapters). :meth:`MatrixSession.evaluate` runs
+one cell and decides it; :meth:`MatrixSession.finalize` merges every cell file into
+``results.json`` and renders the report. Expensive shared state is built under file locks
+in ``lock_dir`` and reused by content hash, so pytest-xdist workers do each piece once.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from evalsuite._io import atomic_write_json, file_lock
+from evalsuite.matrix import _baselines, _gate
+from evalsuite.matrix._availability import unavailable_reason
+from evalsuite.matrix._cells import BASELINE, FINETUNED, Cell, expand_cells
+from evalsuite.matrix._config import MatrixConfig
+from evalsuite.matrix._pipeline import CellSkipped, DatasetContext, prepare_dataset, run_cell, train
+from evalsuite.matrix._provenance import provenance, scrub
+from evalsuite.matrix._store import RunStore, is_reusable, read_json
+from evalsuite.records import stable_hash, to_dict
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Outcome:
+    """What a cell's test reports: passed, failed or skipped, with the message to show."""
+
+    cell: Cell
+    status: str  # "passed" | "failed" | "skipped"
+    message: str = ""
+    reused: bool = False
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class MatrixSession:
+    def __init__(self, config: MatrixConfig, *, report_root: str | Path, run_id: str | None = None,
+                 lock_dir: str | Path | None = None, token: str | None = None):
+        self.config = config
+        self.cells = expand_cells(config)
+        self.by_id = {c.id: c for c in self.cells}
+        self.report_root = Path(report_root)
+        self.run_id = run_id or config.run_id()
+        self.run_dir = self.report_root / "runs" / self.run_id
+        self.store = RunStore(self.run_dir)
+        self.lock_dir = Path(lock_dir) if lock_dir else self.run_dir / ".locks"
+        self.token = token or uuid.uuid4().hex
+        self.started = time.time()
+        self._contexts: dict[str, DatasetContext] = {}
+        self._judges: list[Any] | None = None
+        self._baseline_cells: dict[str, dict[str, Any]] | None = None
+        self.baseline_path: Path | None = None
+
+    # -- paths -------------------------------------------------------------------------------------
+    @property
+    def summary_path(self) -> Path:
+        return self.run_dir / "summary.md"
+
+    # -- shared state, built once per run ----------------------------------------------------------
+    def context(self, dataset: str) -> DatasetContext:
+        """Eval questions, retrieved chunks and prompts of ``dataset`` (index built once, file-locked)."""
+        if dataset not in self._contexts:
+            with file_lock(self.lock_dir / f"index-{dataset}"):
+                self._contexts[dataset] = prepare_dataset(dataset, self.config)
+        return self._contexts[dataset]
+
+    def judge_specs(self) -> list[tuple[str, str | None]]:
+        """Each configured judge spec with the reason it cannot run here (None = it can)."""
+        return [(spec, unavailable_reason(spec)) for spec in self.config.judges]
+
+    def judges(self) -> list[Any]:
+        """The configured judges that can run here, made once per process."""
+        if self._judges is None:
+            from evalsuite.judge import make_judge
+
+            made = []
+            for spec, reason in self.judge_specs():
+                if reason:
+                    continue
+                if spec == "reference":
+                    made.append(make_judge("reference"))
+                else:
+                    made.append(make_judge(spec, mode=self.config.judge_mode, repeats=self.config.judge_repeats))
+            self._judges = made
+        return self._judges
+
+    def qualification(self, judge: Any) -> dict[str, Any]:
+        """The judge's qualification on the calibration set, computed once per run and stored."""
+        path = self.run_dir / "judges" / f"{stable_hash(judge.config)}.json"
+        with file_lock(path):
+            data = read_json(path)
+            if data is None:
+                from evalsuite.judge import qualify
+
+                start = time.perf_counter()
+                q = to_dict(qualify(judge))
+                q["judge"] = judge.name
+                data = {"name": judge.name, "config": scrub(to_dict(dict(judge.config))), "qualification": q,
+                        "seconds": time.perf_counter() - start}
+                atomic_write_json(path, data)
+        return data
+
+    def gating(self) -> list[str]:
+        """Names of the judges allowed to pass or fail a cell (qualified ones only)."""
+        return [j.name for j in self.judges() if self.qualification(j)["qualification"].get("qualified")]
+
+    def adapter(self, cell: Cell, progress: Progress = lambda s: None) -> Any:
+        """The LoRA adapter of a fine-tuned cell, trained once per run (file-locked, content-addressed)."""
+        ctx = self.context(cell.dataset)
+        with file_lock(self.lock_dir / f"adapter-{stable_hash([cell.spec, cell.dataset, cell.size])}"):
+            return train(cell, ctx, self.config, progress)
+
+    # -- cells --------------------------------------------------------------------------------------
+    def skip_reason(self, cell: Cell) -> str | None:
+        reason = unavailable_reason(cell.spec)
+        if reason:
+            return reason
+        if not any(r is None for _, r in self.judge_specs()):
+            return "no configured judge can run here: " + "; ".join(f"{s}: {r}" for s, r in self.judge_specs())
+        if cell.kind == FINETUNED:
+            ctx = self.context(cell.dataset)
+            if cell.size > ctx.pool_size:
+                return f"size {cell.size} is above the {ctx.pool_size} fine-tuning pairs of the {cell.dataset} pool"
+        return None
+
+    def result(self, cell: Cell, progress: Progress = lambda s: None) -> tuple[dict[str, Any], bool]:
+        """The cell's scored result, computed once per run (or reused from the run folder)."""
+
+        def compute() -> dict[str, Any]:
+            reason = self.skip_reason(cell)
+            if reason:
+                raise CellSkipped(reason)
+            ctx = self.context(cell.dataset)
+            adapter = self.adapter(cell, progress) if cell.kind == FINETUNED else None
+            start = time.perf_counter()
+            data = run_cell(cell, ctx, self.config, self.judges(), adapter=adapter, progress=progress)
+            data["timings"]["cell"] = time.perf_counter() - start
+            data["session"] = self.token
+            return scrub(data)
+
+        return self.store.compute_or_load(cell.id, compute)
+
+    def stored_baselines(self) -> dict[str, dict[str, Any]] | None:
+        if self.config.baseline_from is None:
+            return None
+        if self._baseline_cells is None:
+            self.baseline_path, self._baseline_cells = _baselines.load_cells(self.config.baseline_from, self.report_root)
+        return self._baseline_cells
+
+    def baseline(self, cell: Cell, progress: Progress = lambda s: None) -> dict[str, Any]:
+        """The result of ``cell``'s baseline: from ``--baseline`` when given, else computed or reused."""
+        stored = self.stored_baselines()
+        if stored is not None:
+            data = stored.get(cell.baseline_id)
+            if data is None:
+                raise CellSkipped(f"baseline {self.baseline_path} has no cell {cell.baseline_id}; "
+                                  f"store one with --update-baseline or drop --baseline")
+            return data
+        base = self.by_id[cell.baseline_id]
+        reason = self.skip_reason(base)
+        if reason:
+            raise CellSkipped(f"its baseline {base.id} cannot run: {reason}")
+        return self.result(base, progress)[0]
+
+    def evaluate(self, cell: Cell, progress: Progress = lambda s: None) -> Outcome:
+        """Run ``cell`` (or reuse it) and decide it; the cell file records the decision."""
+        try:
+            if cell.kind == BASELINE and self.stored_baselines() is not None:
+                data = self.baseline(cell)
+                data = {**data, "source": str(self.baseline_path), "session": self.token}
+                self.store.write(cell.id, data)
+                reused = True
+            else:
+                data, reused = self.result(cell, progress)
+            if cell.kind == BASELINE:
+                problems = _gate.baseline_validity(data, gating=self.gating(), max_unscored=self.config.max_unscored)
+                status = "failed" if problems else "passed"
+                self.store.update(cell.id, status=status, problems=problems, gating=self.gating())
+                msg = f"{cell.id}: invalid baseline: " + "; ".join(problems) if problems else ""
+                return Outcome(cell, status, msg, reused, data)
+            base = self.baseline(cell, progress)
+            gating = self.gating()
+            gate = _gate.compare(data, base, judges=data.get("judges", []), gating=gating,
+                                 margin=self.config.margin, seed=self.config.seed)
+            if gate["passed"] is None:
+                reason = "not gated: no judge is qualified (see the judges section of the report)"
+                self.store.update(cell.id, status="scored", gate=gate, reason=reason)
+                return Outcome(cell, "skipped", reason, reused, data)
+            status = "passed" if gate["passed"] else "failed"
+            self.store.update(cell.id, status=status, gate=gate)
+            msg = _gate.failure_message(cell.id, gate, str(self.summary_path)) if status == "failed" else ""
+            return Outcome(cell, status, msg, reused, data)
+        except CellSkipped as skip:
+            existing = self.store.read(cell.id)
+            if not is_reusable(existing):
+                self.store.write(cell.id, {"id": cell.id, "dataset": cell.dataset, "model": cell.model, "spec": cell.spec,
+                                           "size": cell.size, "kind": cell.kind, "baseline_id": cell.baseline_id,
+                                           "status": "skipped", "reason": str(skip), "session": self.token})
+            return Outcome(cell, "skipped", str(skip))
+
+    # -- end of run ---------------------------------------------------------------------------------
+    def judges_info(self) -> list[dict[str, Any]]:
+        """Every configured judge: qualification (as stored by whoever ran it) or why it could not run."""
+        stored = {}
+        for path in sorted((self.run_dir / "judges").glob("*.json")):
+            data = read_json(path) or {}
+            stored[data.get("name")] = data
+        out = []
+        for spec, reason in self.judge_specs():
+            match = next((d for name, d in stored.items() if name and (name == spec or name.startswith(spec + "/"))), None)
+            q = (match or {}).get("qualification") or {}
+            if reason:
+                why = f"cannot run here: {reason}"
+            elif not match:
+                why = "not used in this run (no cell was computed with it)"
+            elif q.get("qualified"):
+                why = (f"qualified: ranked the good answer higher in {q.get('share_good_over_wrong', float('nan')):.0%} of "
+                       f"{q.get('pairs')} calibration pairs (bar {q.get('bar')})")
+            else:
+                why = (f"not qualified: ranked the good answer higher in only {q.get('share_good_over_wrong', float('nan')):.0%} of "
+                       f"{q.get('pairs')} calibration pairs (bar {q.get('bar')}), so it reports but does not gate")
+            out.append({"spec": spec, "name": (match or {}).get("name", spec), "config": (match or {}).get("config"),
+                        "qualification": q or None, "gating": bool(q.get("qualified")) and not reason, "why": why})
+        return out
+
+    def results(self, ran: dict[str, str] | None = None) -> dict[str, Any]:
+        """``results.json``: every cell of the matrix (finished, skipped or not run) and provenance."""
+        cells = []
+        for cell in self.cells:
+            data = self.store.read(cell.id)
+            if data is None:
+                data = {"id": cell.id, "dataset": cell.dataset, "model": cell.model, "spec": cell.spec, "size": cell.size,
+                        "kind": cell.kind, "baseline_id": cell.baseline_id, "status": "not run"}
+            cells.append(data)
+        ran = ran or {}
+        computed = [c["id"] for c in cells if c["id"] in ran and is_reusable(c) and c.get("session") == self.token]
+        reused = [c["id"] for c in cells if c["id"] in ran and is_reusable(c) and c.get("session") != self.token]
+        totals = {"prompt_tokens": 0, "completion_tokens": 0, "model_calls": 0, "cache_hits": 0, "cell_seconds": 0.0}
+        for c in cells:
+            if not is_reusable(c):
+                continue
+            totals["prompt_tokens"] += (c.get("tokens") or {}).get("prompt", 0)
+            totals["completion_tokens"] += (c.get("tokens") or {}).get("completion", 0)
+            for key in ("model_calls", "cache_hits"):
+                totals[key] += (c.get("model_stats") or {}).get(key, 0)
+                totals[key] += sum((s or {}).get(key, 0) for s in (c.get("judge_stats") or {}).values())
+            totals["cell_seconds"] += (c.get("timings") or {}).get("cell", 0.0)
+        prov = provenance()
+        prov.update({"timings": {"session_seconds": time.time() - self.started}, "totals": totals,
+                     "baseline_source": str(self.baseline_path) if self.baseline_path else None,
+                     "model_identities": sorted({c["model_identity"] for c in cells if c.get("model_identity")}),
+                     "dataset_fingerprints": {c["dataset"]: c.get("dataset_fingerprint") for c in cells if c.get("dataset_fingerprint")}})
+        return scrub({
+            "schema": 1,
+            "run_id": self.run_id,
+            "profile": self.config.profile,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "config": self.config.to_dict(),
+            "provenance": prov,
+            "judges": self.judges_info(),
+            "session": {"ran": sorted(ran), "computed": computed, "reused": reused},
+            "cells": cells,
+        })
+
+    def finalize(self, ran: dict[str, str] | None = None, *, update_baseline: bool = False) -> dict[str, Any]:
+        """Write results.json and the report, point ``reports/latest`` here; returns what was written."""
+        from evalsuite.report import render
+
+        results = self.results(ran)
+        atomic_write_json(self.run_dir / "results.json", results)
+        written = render(self.run_dir)
+        latest = self.report_root / "latest"
+        try:
+            tmp = self.report_root / f".latest.{os.getpid()}"
+            if tmp.is_symlink():
+                tmp.unlink()
+            tmp.symlink_to(Path("runs") / self.run_id)
+            os.replace(tmp, latest)
+        except OSError:
+            pass  # a file system without symlinks: the run folder is still named in the summary line
+        out = {"results": results, "written": written, "baseline_file": None}
+        if update_baseline:
+            out["baseline_file"] = _baselines.write_baseline(
+                self.report_root / "baselines", run_id=self.run_id, cells=results["cells"], config=results["config"],
+                provenance=results["provenance"])
+        return out

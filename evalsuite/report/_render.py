@@ -1,0 +1,232 @@
+"""``summary.md`` and ``report.html`` of a run, both from the same list of blocks.
+
+A block is ``("h1"|"h2"|"h3"|"p", text)``, ``("table", header, rows)`` or ``("img", path)``;
+:func:`blocks` builds them from ``results.json`` and the two writers only format them.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from evalsuite.report._stats import CRITERIA, finished, judge_names, primary_judge, research_questions
+
+METRICS = (("exact_match", "EM"), ("f1", "F1"), ("rouge_l", "ROUGE-L"), ("yes_no_correct", "yes/no acc"))
+
+
+def fmt(x: Any, digits: int = 2, sign: bool = False) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _rq_blocks(results: Mapping[str, Any], rq: Mapping[str, Any]) -> list[tuple]:
+    judge = rq["judge"]
+    out: list[tuple] = [("h2", f"Research questions (judge: {judge})")]
+    # 1
+    tot = {k: sum(r[k] for r in rq["rq1"]) for k in ("improved", "held", "regressed", "cells")}
+    out.append(("h3", "1. Does fine-tuning beat the un-tuned baseline?"))
+    if tot["cells"]:
+        verdict = ("yes, mostly" if tot["improved"] > tot["regressed"] + tot["held"] else
+                   "no: it regressed more often than it improved" if tot["regressed"] > tot["improved"] else
+                   "no clear gain")
+        out.append(("p", f"Answer: {verdict}. Of {tot['cells']} comparisons (fine-tuned cell x criterion), "
+                         f"{tot['improved']} improved, {tot['held']} held and {tot['regressed']} regressed significantly "
+                         f"(95% paired bootstrap interval of cell - baseline above 0 / spanning 0 / below 0)."))
+        out.append(("table", ["dataset", "model", "criterion", "improved", "held", "regressed"],
+                    [[r["dataset"], r["model"], r["criterion"], str(r["improved"]), str(r["held"]), str(r["regressed"])]
+                     for r in rq["rq1"]]))
+    else:
+        out.append(("p", "No fine-tuned cell was compared with its baseline in this run."))
+    # 2
+    out.append(("h3", "2. Does more fine-tuning data help?"))
+    sig = [r for r in rq["rq2"] if math.isfinite(r["p"]) and r["p"] < 0.05]
+    if rq["rq2"]:
+        pos = sum(1 for r in sig if r["rho"] > 0)
+        neg = sum(1 for r in sig if r["rho"] < 0)
+        out.append(("p", f"Spearman rank correlation between fine-tuning size (0 = baseline) and per-question score: "
+                         f"{pos} of {len(rq['rq2'])} trends significantly positive, {neg} significantly negative (p < 0.05)."))
+        out.append(("table", ["dataset", "model", "criterion", "Spearman rho", "p", "n", "sizes"],
+                    [[r["dataset"], r["model"], r["criterion"], fmt(r["rho"], 3), fmt(r["p"], 3), str(r["n"]),
+                      ",".join(map(str, r["sizes"]))] for r in rq["rq2"]]))
+    else:
+        out.append(("p", "No dataset and model has scores at two or more fine-tuning sizes."))
+    # 3
+    out.append(("h3", "3. Which model is more susceptible to fine-tuning?"))
+    models = rq["rq3"]["models"]
+    if models:
+        out.append(("table", ["model", "criterion", "mean diff from baseline", "95% CI", "Wilcoxon p", "n"],
+                    [[m["model"], m["criterion"], fmt(m["mean"], 3, True), f"[{fmt(m['ci_low'], 3)}, {fmt(m['ci_high'], 3)}]",
+                      fmt(m["wilcoxon_p"], 3), str(m["n"])] for m in models]))
+        if rq["rq3"]["pairs"]:
+            out.append(("p", "Models compared paired on the questions (dataset, size, question) both answered; "
+                             "a negative difference means the first model lost more from fine-tuning:"))
+            out.append(("table", ["models", "criterion", "diff (a - b)", "95% CI", "Wilcoxon p", "n"],
+                        [[f"{p['a']} vs {p['b']}", p["criterion"], fmt(p["mean"], 3, True),
+                          f"[{fmt(p['ci_low'], 3)}, {fmt(p['ci_high'], 3)}]", fmt(p["wilcoxon_p"], 3), str(p["n"])]
+                         for p in rq["rq3"]["pairs"]]))
+        else:
+            worst = min(models, key=lambda m: m["mean"] if math.isfinite(m["mean"]) else math.inf)
+            out.append(("p", f"Only one fine-tuned model in this run ({worst['model']}), so no comparison between models; "
+                             f"its mean difference from baseline is given above."))
+    else:
+        out.append(("p", "No fine-tuned model was compared with its baseline in this run."))
+    return out
+
+
+def _cell_text(cell: Mapping[str, Any] | None, judge: str, criterion: str) -> str:
+    if cell is None:
+        return ""
+    status = cell.get("status")
+    if status == "skipped":
+        return "skipped"
+    if status == "not run" or not finished(cell):
+        return status or "–"
+    s = ((cell.get("summary") or {}).get("judges") or {}).get(judge, {}).get(criterion) or {}
+    text = fmt(s.get("mean"))
+    g = ((cell.get("gate") or {}).get("judges") or {}).get(judge, {}).get(criterion)
+    if g:
+        text += f" ({fmt(g['diff'], 2, True)})"
+        if g.get("gating"):
+            text += " pass" if g["non_inferior"] else " FAIL"
+    elif cell.get("kind") == "baseline":
+        text += " (baseline)"
+    return text
+
+
+def score_table(results: Mapping[str, Any], judge: str, criterion: str) -> tuple:
+    datasets = list(results.get("config", {}).get("datasets", []))
+    cells = results.get("cells", [])
+    rows = []
+    keys = []
+    for c in cells:
+        key = (c["model"], c["size"])
+        if key not in keys:
+            keys.append(key)
+    keys.sort(key=lambda k: (k[0] == "candidate", [c["model"] for c in cells].index(k[0]), k[1]))
+    for model, size in keys:
+        label = "candidate" if model == "candidate" else f"ft{size}"
+        row = [model, label]
+        for d in datasets:
+            cell = next((c for c in cells if c["model"] == model and c["size"] == size and c["dataset"] == d), None)
+            row.append(_cell_text(cell, judge, criterion))
+        rows.append(row)
+    return ("table", ["model", "size", *datasets], rows)
+
+
+def metrics_table(results: Mapping[str, Any]) -> tuple:
+    rows = []
+    for c in results.get("cells", []):
+        if not finished(c):
+            continue
+        m = (c.get("summary") or {}).get("metrics") or {}
+        rows.append([c["dataset"], c["model"], "candidate" if c["model"] == "candidate" else f"ft{c['size']}",
+                     *[fmt((m.get(key) or {}).get("mean"), 3) for key, _ in METRICS], str(len(c["items"]))])
+    return ("table", ["dataset", "model", "size", *[label for _, label in METRICS], "n"], rows)
+
+
+def blocks(results: Mapping[str, Any], figures: Sequence[Path] = ()) -> list[tuple]:
+    judge = primary_judge(results)
+    cfg = results.get("config", {})
+    git = (results.get("provenance") or {}).get("git") or {}
+    out: list[tuple] = [("h1", f"evalsuite run {results.get('run_id')} (profile {results.get('profile')})")]
+    cells = results.get("cells", [])
+    counts = {s: sum(1 for c in cells if c.get("status") == s) for s in ("passed", "failed", "skipped", "scored", "not run")}
+    out.append(("p", f"Does fine-tuning make the RAG answers better or worse than the un-tuned model? "
+                     f"{len(cells)} cells: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped, "
+                     f"{counts['scored']} scored but not gated, {counts['not run']} not run. "
+                     f"Models: {', '.join(m['name'] + ' = ' + m['spec'] for m in cfg.get('models', []))}; "
+                     f"{cfg.get('eval_limit')} eval questions per dataset; margin {cfg.get('margin')}; "
+                     f"commit {str(git.get('commit'))[:12]}{' (dirty)' if git.get('dirty') else ''}; created {results.get('created')}."))
+    if judge is None:
+        out.append(("p", "No cell was scored, so there is nothing to answer yet."))
+    else:
+        out += _rq_blocks(results, research_questions(results))
+        gating = [j for j in results.get("judges", []) if j.get("gating")]
+        for criterion in CRITERIA:
+            note = "gating" if any(j["name"] == judge for j in gating) else "not qualified to gate"
+            out.append(("h2", f"{criterion.capitalize()} (judge {judge}, {note})"))
+            out.append(("p", "Mean score 1-5; in brackets the paired difference from the baseline on the same questions; "
+                             "pass/FAIL = non-inferiority at the margin."))
+            out.append(score_table(results, judge, criterion))
+        out.append(("h2", "Reference metrics"))
+        out.append(metrics_table(results))
+        for other in judge_names(results)[1:]:
+            for criterion in CRITERIA:
+                out.append(("h3", f"{criterion.capitalize()} by {other}"))
+                out.append(score_table(results, other, criterion))
+    out.append(("h2", "Judges"))
+    out.append(("table", ["judge", "gates", "why"], [[j["name"], "yes" if j.get("gating") else "no", j["why"]]
+                                                    for j in results.get("judges", [])]))
+    out.append(("h2", "Cells"))
+    rows = []
+    for c in cells:
+        gated = ", ".join((c.get("gate") or {}).get("gating") or c.get("gating") or []) or "–"
+        note = c.get("reason") or "; ".join(c.get("problems") or []) or ""
+        rows.append([c["id"], c.get("status", ""), gated, str(len(c.get("items") or [])) if finished(c) else "",
+                     _short(note, 140)])
+    out.append(("table", ["cell", "status", "gated by", "n", "note"], rows))
+    if figures:
+        out.append(("h2", "Figures"))
+        out += [("img", p) for p in figures]
+    prov = results.get("provenance") or {}
+    totals = prov.get("totals") or {}
+    out.append(("h2", "Provenance"))
+    out.append(("p", f"python {prov.get('python')}; "
+                     + ", ".join(f"{k} {v}" for k, v in (prov.get("packages") or {}).items() if v)
+                     + f". Tokens: {totals.get('prompt_tokens')} prompt, {totals.get('completion_tokens')} completion; "
+                       f"model calls {totals.get('model_calls')}, cache hits {totals.get('cache_hits')}; "
+                       f"session {fmt((prov.get('timings') or {}).get('session_seconds'), 0)} s."))
+    return out
+
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(blocks_: Sequence[tuple]) -> str:
+    lines: list[str] = []
+    for b in blocks_:
+        kind = b[0]
+        if kind in ("h1", "h2", "h3"):
+            lines += ["#" * int(kind[1]) + " " + b[1], ""]
+        elif kind == "p":
+            lines += [b[1], ""]
+        elif kind == "table":
+            header, rows = b[1], b[2]
+            lines.append("| " + " | ".join(_md_cell(h) for h in header) + " |")
+            lines.append("|" + "|".join("---" for _ in header) + "|")
+            lines += ["| " + " | ".join(_md_cell(x) for x in row) + " |" for row in rows]
+            lines.append("")
+        elif kind == "img":
+            lines += [f"![{b[1].stem}](figures/{b[1].name})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+_CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+        "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}"
+        "th{background:#f3f3f3}img{max-width:100%;display:block;margin:1em 0}")
+
+
+def to_html(blocks_: Sequence[tuple], title: str) -> str:
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+             f"<style>{_CSS}</style></head><body>"]
+    for b in blocks_:
+        kind = b[0]
+        if kind in ("h1", "h2", "h3", "p"):
+            parts.append(f"<{kind}>{html.escape(b[1])}</{kind}>")
+        elif kind == "table":
+            head = "".join(f"<th>{html.escape(str(h))}</th>" for h in b[1])
+            body = "".join("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in row) + "</tr>" for row in b[2])
+            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        elif kind == "img":
+            data = base64.b64encode(Path(b[1]).read_bytes()).decode("ascii")
+            parts.append(f"<img alt='{html.escape(b[1].stem)}' src='data:image/png;base64,{data}'>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)

@@ -1,0 +1,79 @@
+"""Model specs, backends and the wrapper that adds caching, retries and token accounting.
+
+    model = load_model("bundled:smollm2-135m-instruct")
+    answers = model.generate(prompts, GenerationSettings(max_new_tokens=64))
+
+Specs: ``bundled:smollm2-135m-instruct`` (default), ``bundled:gemma3-270m``, ``hf:<hub id or path>``,
+``<bundled or hf spec>+lora:<adapter dir>``, ``openai:<model>``, ``openai:<base_url>#<model>``.
+A backend registers its scheme with :func:`register_backend` (the built-ins below do the same).
+"""
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from ._model import Model
+from ._registry import backends, build_backend, parse_spec, register_backend
+from ._types import Backend, Generation, GenerationSettings, TransientError
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Backend",
+    "Generation",
+    "GenerationSettings",
+    "Model",
+    "TransientError",
+    "backends",
+    "clear_loaded",
+    "load_model",
+    "parse_spec",
+    "register_backend",
+]
+
+DEFAULT_MODEL = "bundled:smollm2-135m-instruct"
+
+_WRAPPER_OPTIONS = ("cache", "max_retries", "backoff", "max_backoff")
+_LOADED: dict[str, Any] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def load_model(spec: str = DEFAULT_MODEL, **options: Any) -> Model:
+    """Load ``spec``. Wrapper options: cache, max_retries, backoff, max_backoff; the rest go to the backend.
+
+    A backend loaded once in this process with the same spec and options is reused.
+    """
+    wrapper = {k: options.pop(k) for k in _WRAPPER_OPTIONS if k in options}
+    parse_spec(spec)  # a malformed spec fails before any import
+    key = json.dumps([spec, options], sort_keys=True, default=str)
+    with _LOADED_LOCK:
+        backend = _LOADED.get(key)
+        if backend is None:
+            backend = _LOADED[key] = build_backend(spec, options)
+    return Model(spec, backend, **wrapper)
+
+
+def clear_loaded() -> None:
+    """Forget the backends this process loaded (frees their memory once unreferenced)."""
+    with _LOADED_LOCK:
+        _LOADED.clear()
+
+
+def _hf_factory(scheme: str):
+    def factory(target: str, adapter: str | None, options: dict[str, Any]) -> Any:
+        from ._hf import make_backend
+
+        return make_backend(scheme)(target, adapter, options)
+
+    return factory
+
+
+def _openai_factory(target: str, adapter: str | None, options: dict[str, Any]) -> Any:
+    from ._openai import OpenAIBackend
+
+    return OpenAIBackend.from_target(target, **options)
+
+
+register_backend("bundled", _hf_factory("bundled"), adapters=True)
+register_backend("hf", _hf_factory("hf"), adapters=True)
+register_backend("openai", _openai_factory)

@@ -1,0 +1,277 @@
+"""Local transformers models (``hf:`` and ``bundled:`` specs), optionally with a LoRA adapter.
+
+Generation is left-padded and batched; the wrapper sorts prompts by length first so a
+batch wastes little padding. Greedy unless ``temperature > 0`` (then seeded sampling).
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from evalsuite.errors import SpecError
+from evalsuite.records import Prompt, stable_hash
+
+from ._digest import dir_digest
+from ._types import Generation, GenerationSettings
+
+DTYPES = ("auto", "bf16", "fp16", "fp32")
+
+
+def _require_torch() -> Any:
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as err:
+        raise SpecError(f"local models need torch and transformers ({err.name} is missing): pip install torch transformers") from None
+    return torch
+
+
+def offline() -> bool:
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def cpu_has_avx512_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            return any(line.startswith("flags") and "avx512_bf16" in line.split() for line in fh)
+    except OSError:
+        return False
+
+
+def pick_device(device: str = "auto") -> str:
+    torch = _require_torch()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def pick_dtype(dtype: str, device: str) -> Any:
+    """"auto": bf16 on CUDA with bf16 support and on CPUs with avx512_bf16, fp32 otherwise."""
+    torch = _require_torch()
+    if dtype not in DTYPES:
+        raise SpecError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+    if dtype == "auto":
+        if device.startswith("cuda"):
+            dtype = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else:
+            dtype = "bf16" if cpu_has_avx512_bf16() else "fp32"
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Where a base model's files are, and the identity of what they hold."""
+
+    path: str
+    identity: str
+
+
+def resolve_weights(scheme: str, target: str, revision: str | None = None) -> Weights:
+    """A local folder for a ``bundled:`` or ``hf:`` model (materialized/downloaded as needed)."""
+    if scheme == "bundled":
+        from ._bundled import materialize
+
+        path, identity = materialize(target)
+        return Weights(str(path), identity)
+    if scheme != "hf":
+        raise SpecError(f"{scheme}:{target} has no local weights: fine-tuning needs a bundled: or hf: model")
+    local = Path(target).expanduser()
+    if local.is_dir():
+        return Weights(str(local.resolve()), stable_hash({"hf-dir": dir_digest(local)}, length=32))
+    if target.startswith((".", "/", "~")):
+        raise SpecError(f"model folder {target} not found: check the path after hf:")
+    try:
+        from huggingface_hub import snapshot_download
+
+        path = snapshot_download(
+            target,
+            revision=revision,
+            local_files_only=offline(),
+            allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"],
+        )
+    except Exception as err:  # hub errors have many types; all mean the same to the user
+        hint = "download it once online or unset HF_HUB_OFFLINE" if offline() else "check the hub id and your network"
+        raise SpecError(f"cannot get hf:{target} ({type(err).__name__}): {hint}") from None
+    return Weights(path, stable_hash({"hf": target, "commit": Path(path).name}, length=32))
+
+
+def adapter_identity(adapter: str) -> tuple[Path, str]:
+    path = Path(adapter).expanduser()
+    if not (path / "adapter_config.json").is_file():
+        raise SpecError(
+            f"LoRA adapter folder {path} not found (no adapter_config.json): train one with "
+            "`evalsuite finetune` or fix the path after +lora:"
+        )
+    return path.resolve(), dir_digest(path)
+
+
+def load_tokenizer(path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def stop_token_ids(tokenizer: Any, model: Any) -> list[int]:
+    """End-of-sequence ids: the tokenizer's, the model's, and the usual end-of-turn markers."""
+    ids: set[int] = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if gen_eos is not None:
+        ids.update([gen_eos] if isinstance(gen_eos, int) else gen_eos)
+    vocab = tokenizer.get_vocab()
+    for marker in ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|endoftext|>"):
+        if marker in vocab:
+            ids.add(int(vocab[marker]))
+    return sorted(ids)
+
+
+def render(tokenizer: Any, prompt: Prompt) -> tuple[str, bool]:
+    """The text the model sees and whether the tokenizer should add its special tokens."""
+    if prompt.chat and getattr(tokenizer, "chat_template", None):
+        messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
+        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return text + prompt.prefill, False
+    return "\n\n".join(m.content for m in prompt.messages) + prompt.prefill, True
+
+
+class HFBackend:
+    """A transformers causal LM on one device. Not thread-safe: concurrency 1."""
+
+    concurrency = 1
+
+    def __init__(
+        self,
+        weights: Weights,
+        adapter: str | None = None,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 8,
+    ) -> None:
+        torch = _require_torch()
+        from transformers import AutoModelForCausalLM
+
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(dtype, self.device)
+        self.batch_size = int(batch_size)
+        self.path = weights.path
+        self.tokenizer = load_tokenizer(weights.path)
+        model = AutoModelForCausalLM.from_pretrained(weights.path, dtype=self.dtype, local_files_only=True)
+        identity = {"base": weights.identity}
+        if adapter is not None:
+            adapter_path, adapter_hash = adapter_identity(adapter)
+            try:
+                from peft import PeftModel
+            except ImportError:
+                raise SpecError("LoRA adapters need peft: pip install peft") from None
+            model = PeftModel.from_pretrained(model, str(adapter_path), is_trainable=False)
+            identity["lora"] = adapter_hash
+        # dtype is part of the identity: bf16 and fp32 give different greedy answers
+        identity["dtype"] = str(self.dtype).replace("torch.", "")
+        self.identity = stable_hash(identity, length=32)
+        self.model = model.to(self.device).eval()
+        self.eos_ids = stop_token_ids(self.tokenizer, model)
+        self._encoded: dict[str, tuple[list[int], int]] = {}
+        self._torch = torch
+
+    def encode(self, prompt: Prompt) -> list[int]:
+        key = prompt.key()
+        hit = self._encoded.get(key)
+        if hit is None:
+            text, special = render(self.tokenizer, prompt)
+            ids = self.tokenizer(text, add_special_tokens=special)["input_ids"]
+            if len(self._encoded) > 4096:
+                self._encoded.clear()
+            hit = self._encoded[key] = (ids, len(ids))
+        return hit[0]
+
+    def sort_key(self, prompt: Prompt) -> int:
+        return len(self.encode(prompt))
+
+    def generate_batch(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[Generation]:
+        torch = self._torch
+        from transformers import GenerationConfig
+
+        start = time.perf_counter()
+        encoded = [self.encode(p) for p in prompts]
+        width = max(len(ids) for ids in encoded)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.full((len(encoded), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(encoded), width), dtype=torch.long)
+        for row, ids in enumerate(encoded):  # left padding: every prompt ends where generation starts
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention[row, width - len(ids) :] = 1
+        sample = settings.temperature > 0
+        config = GenerationConfig(
+            max_new_tokens=settings.max_new_tokens,
+            do_sample=sample,
+            temperature=settings.temperature if sample else None,
+            top_p=settings.top_p if sample else None,
+            top_k=None,
+            pad_token_id=pad,
+            eos_token_id=self.eos_ids,
+            output_logits=settings.top_logprobs > 0,
+            return_dict_in_generate=True,
+            stop_strings=list(settings.stop) or None,
+        )
+        if sample:
+            torch.manual_seed(settings.seed)
+        extra = {"tokenizer": self.tokenizer} if settings.stop else {}
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids.to(self.device),
+                attention_mask=attention.to(self.device),
+                generation_config=config,
+                **extra,
+            )
+        new = out.sequences[:, width:].cpu()
+        seconds = (time.perf_counter() - start) / len(prompts)
+        eos = set(self.eos_ids)
+        results = []
+        for row, ids in enumerate(encoded):
+            tokens = new[row].tolist()
+            n = next((i for i, t in enumerate(tokens) if t in eos), len(tokens))
+            text = self.tokenizer.decode(tokens[:n], skip_special_tokens=True)
+            for stop in settings.stop:
+                cut = text.find(stop)
+                if cut >= 0:
+                    text = text[:cut]
+            top = None
+            if settings.top_logprobs > 0:
+                top = self._top_logprobs(out.logits, row, max(n, 1), settings.top_logprobs)
+            results.append(Generation(text=text, prompt_tokens=len(ids), completion_tokens=n, seconds=seconds, top_logprobs=top))
+        return results
+
+    def _top_logprobs(self, logits: Sequence[Any], row: int, steps: int, k: int) -> tuple:
+        """Exact: log_softmax of the raw logits over the whole vocabulary, top k per step."""
+        torch = self._torch
+        steps = min(steps, len(logits))
+        if steps == 0:
+            return ()
+        stacked = torch.stack([logits[s][row] for s in range(steps)]).float()
+        values, indices = torch.log_softmax(stacked, dim=-1).topk(k, dim=-1)
+        return tuple(
+            tuple((self.tokenizer.decode([int(i)]), float(v)) for v, i in zip(vals.tolist(), idx.tolist()))
+            for vals, idx in zip(values, indices)
+        )
+
+
+def make_backend(scheme: str):
+    def factory(target: str, adapter: str | None, options: dict[str, Any]) -> HFBackend:
+        known = {"device", "dtype", "batch_size", "revision"}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise SpecError(f"unknown option(s) {', '.join(unknown)} for {scheme}: models: use {', '.join(sorted(known))}")
+        if adapter is not None:
+            adapter_identity(adapter)  # fail on a missing adapter before loading the base model
+        weights = resolve_weights(scheme, target, options.pop("revision", None))
+        return HFBackend(weights, adapter, **options)
+
+    return factory

@@ -1,0 +1,49 @@
+"""The ``evalsuite`` command. Each area registers its own subcommands; errors a user can fix
+are printed as one line and exit with status 2."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import EvalsuiteError
+
+# (module, what it adds): imported lazily so one area's missing optional package does not break the others
+AREAS = (
+    "evalsuite.datasets.cli",  # datasets stats, retrieval-eval
+    "evalsuite.models.cli",  # generate
+    "evalsuite.finetune.cli",  # finetune
+    "evalsuite.judge.cli",  # judge
+    "evalsuite.matrix.cli",  # run, report, compare
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evalsuite", description="Does this fine-tune make our RAG answers better or worse?")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in AREAS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name and err.name.startswith("evalsuite"):
+                continue  # that area is not part of this installation
+            raise
+        module.add_cli(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except EvalsuiteError as err:
+        print(f"evalsuite: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("evalsuite: interrupted; finished work is saved and a rerun resumes", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

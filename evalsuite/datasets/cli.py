@@ -1,0 +1,95 @@
+"""``evalsuite datasets stats`` and ``evalsuite retrieval-eval``."""
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+
+from . import NAMES, load
+
+
+def _add_common(p) -> None:
+    p.add_argument("name", choices=NAMES + ("all",), help="dataset: qasper, nq, bioasq, or all")
+    p.add_argument("--path", help="another file of the dataset's released format (or hub:<id>) instead of the bundled one")
+    p.add_argument("--split", help="split to read with --path hub:<id> (default train)")
+    p.add_argument("--skip-invalid", action="store_true", help="leave out invalid records and list them at the end")
+    p.add_argument("--seed", type=int, default=0, help="seed of the pool/eval split")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def add_cli(sub) -> None:
+    ds = sub.add_parser("datasets", help="inspect the bundled datasets")
+    dsub = ds.add_subparsers(dest="datasets_cmd", required=True)
+    st = dsub.add_parser("stats", help="questions, passages, split sizes and answer types")
+    _add_common(st)
+    st.set_defaults(func=_stats)
+    rv = sub.add_parser("retrieval-eval", help="recall@k and MRR of retrieval on the eval split")
+    _add_common(rv)
+    rv.add_argument("--k", type=int, default=5, help="passages retrieved per question (default 5, as in the study)")
+    rv.add_argument("--index", choices=("flat", "hnsw"), default="flat", help="faiss index kind")
+    rv.set_defaults(func=_retrieval)
+
+
+def _datasets(args):
+    names = NAMES if args.name == "all" else (args.name,)
+    if args.path and len(names) > 1:
+        from ..errors import ConfigError
+
+        raise ConfigError("--path needs one dataset name, not 'all'")
+    return [load(n, args.path, split=args.split, skip_invalid=args.skip_invalid) for n in names]
+
+
+def _report_invalid(datasets) -> None:
+    bad = [b for d in datasets for b in d.invalid]
+    if bad:
+        print(f"skipped {len(bad)} invalid record(s):", file=sys.stderr)
+        for b in bad:
+            print(f"  {b}", file=sys.stderr)
+
+
+def stats(dataset, seed: int = 0) -> dict:
+    from ..splits import split
+
+    sp = split(dataset, seed)
+    return {
+        "dataset": dataset.name,
+        "examples": len(dataset.examples),
+        "passages": len(dataset.passages),
+        "pool": len(sp.pool),
+        "eval": len(sp.eval),
+        "answer_types": dict(sorted(Counter(e.answer_type for e in dataset.examples).items())),
+    }
+
+
+def _stats(args) -> int:
+    datasets = _datasets(args)
+    rows = [stats(d, args.seed) for d in datasets]
+    if args.json:
+        print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2))
+    else:
+        print(f"{'dataset':8} {'questions':>9} {'passages':>8} {'pool':>5} {'eval':>5}  answer types")
+        for r in rows:
+            types = ", ".join(f"{k} {v}" for k, v in r["answer_types"].items())
+            print(f"{r['dataset']:8} {r['examples']:>9} {r['passages']:>8} {r['pool']:>5} {r['eval']:>5}  {types}")
+    _report_invalid(datasets)
+    return 0
+
+
+def _retrieval(args) -> int:
+    from ..retrieval.evaluate import retrieval_eval
+
+    datasets = _datasets(args)
+    rows = []
+    for d in datasets:
+        r = retrieval_eval(d, args.k, seed=args.seed, progress=not args.json, index=args.index)
+        rows.append({"dataset": d.name, **r})
+    if args.json:
+        out = [{k: v for k, v in r.items() if k in (f"recall@{args.k}", "mrr", "questions", "seconds")} for r in rows]
+        print(json.dumps(out[0] if len(out) == 1 else out, indent=2))
+    else:
+        print(f"{'dataset':8} {'recall@' + str(args.k):>9} {'MRR':>6} {'questions':>9} {'chunks':>7}  index")
+        for r in rows:
+            how = f"loaded from cache in {r['index_seconds']:.1f}s" if r["index_cached"] else f"built in {r['index_seconds']:.1f}s"
+            print(f"{r['dataset']:8} {r[f'recall@{args.k}']:>9.3f} {r['mrr']:>6.3f} {r['questions']:>9} {r['chunks']:>7}  {how}")
+    _report_invalid(datasets)
+    return 0

@@ -1,0 +1,167 @@
+"""Qasper v0.3: questions over NLP papers, answered from the paper's full text.
+
+Reads the release JSON (an object keyed by arXiv id) or the column layout of the
+``allenai/qasper`` hub dataset, where ``full_text``, ``qas`` and each question's
+``answers`` are stored as dicts of lists. The corpus is the papers' paragraphs (plus
+abstract and figure/table captions); a passage keeps its paper id and section name.
+Retrieval is scoped to the question's own paper, as in the released task.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..records import Dataset, Example, Passage
+from ._common import DATA_DIR, HUB_PREFIX, Checker, hub_rows, read_json, resolve, unique
+
+NAME = "qasper"
+DEFAULT_FILES = (DATA_DIR / "qasper" / "train.json", DATA_DIR / "qasper" / "test.json")
+FLOAT_PREFIX = "FLOAT SELECTED:"
+
+
+def load(path=None, *, split=None, skip_invalid=False, hub_kwargs=None) -> Dataset:
+    if isinstance(path, str) and path.startswith(HUB_PREFIX):
+        hub_id = path[len(HUB_PREFIX):]
+        checker = Checker(path, skip_invalid)
+        papers = [(str(row.get("id", f"row {i}")), _rows_from_columns(row), checker) for i, row in enumerate(hub_rows(hub_id, split, hub_kwargs))]
+        return _build(papers, [checker], path)
+    files = DEFAULT_FILES if path is None else (resolve(path, DEFAULT_FILES[0]),)
+    papers, checkers = [], []
+    for file in files:
+        checker = Checker(str(file), skip_invalid)
+        checkers.append(checker)
+        data = read_json(file)
+        if not isinstance(data, dict):
+            checker.guard("(top level)", lambda: checker.fail("(top level)", "(file)", "expected an object keyed by paper id"))
+            continue
+        for paper_id, paper in data.items():
+            if isinstance(paper, dict) and isinstance(paper.get("qas"), dict):
+                paper = _rows_from_columns(paper)  # a hub row saved as JSON
+            papers.append((paper_id, paper, checker))
+    return _build(papers, checkers, ",".join(str(f) for f in files))
+
+
+def _rows_from_columns(paper: dict) -> dict:
+    """Convert the hub's dict-of-lists layout to the release's list-of-dicts layout."""
+    paper = dict(paper)
+    ft = paper.get("full_text")
+    if isinstance(ft, dict):
+        paper["full_text"] = [
+            {"section_name": s, "paragraphs": p} for s, p in zip(ft.get("section_name", []), ft.get("paragraphs", []))
+        ]
+    fig = paper.get("figures_and_tables")
+    if isinstance(fig, dict):
+        paper["figures_and_tables"] = [{"caption": c, "file": f} for c, f in zip(fig.get("caption", []), fig.get("file", []))]
+    qas = paper.get("qas")
+    if isinstance(qas, dict):
+        keys = list(qas)
+        n = len(qas.get("question", []))
+        rows = []
+        for i in range(n):
+            q = {k: qas[k][i] for k in keys if isinstance(qas[k], list) and i < len(qas[k])}
+            ans = q.get("answers")
+            if isinstance(ans, dict):
+                q["answers"] = [
+                    {"answer": a, "annotation_id": aid, "worker_id": wid}
+                    for a, aid, wid in zip(ans.get("answer", []), ans.get("annotation_id", []), ans.get("worker_id", []))
+                ]
+            rows.append(q)
+        paper["qas"] = rows
+    return paper
+
+
+def _build(papers: list[tuple[str, Any, Checker]], checkers: list[Checker], source: str) -> Dataset:
+    passages: list[Passage] = []
+    examples: list[Example] = []
+    for paper_id, paper, checker in papers:
+        built = checker.guard(paper_id, lambda: _paper(paper_id, paper, checker))
+        if built is None:
+            continue
+        paper_passages, paper_examples = built
+        passages.extend(paper_passages)
+        examples.extend(paper_examples)
+    invalid = tuple(bad for c in checkers for bad in c.invalid)
+    return Dataset(NAME, source, tuple(examples), tuple(passages), retrieval_scope="document", invalid=invalid)
+
+
+def _paper(paper_id: str, paper: Any, ck: Checker) -> tuple[list[Passage], list[Example]]:
+    rec = f"{paper_id}"
+    sections = ck.field(paper, "full_text", list, rec)
+    qas = ck.field(paper, "qas", list, rec)
+    passages: list[Passage] = []
+    abstract = ck.field(paper, "abstract", str, rec, optional=True)
+    if abstract and abstract.strip():
+        passages.append(Passage(f"qasper:{paper_id}:0", NAME, paper_id, "Abstract", abstract.strip()))
+    for s, section in enumerate(sections):
+        srec = f"{paper_id} full_text[{s}]"
+        name = ck.field(section, "section_name", str, srec, optional=True) or ""
+        for p, para in enumerate(ck.str_list(section, "paragraphs", srec)):
+            if para.strip():
+                passages.append(Passage(f"qasper:{paper_id}:{len(passages)}", NAME, paper_id, name, para.strip()))
+    for f, fig in enumerate(ck.field(paper, "figures_and_tables", list, rec, optional=True) or []):
+        caption = ck.field(fig, "caption", str, f"{paper_id} figures_and_tables[{f}]")
+        if caption.strip():
+            passages.append(Passage(f"qasper:{paper_id}:{len(passages)}", NAME, paper_id, "Figure/Table", caption.strip()))
+    by_text = {}
+    for passage in passages:
+        by_text.setdefault(passage.text, passage.id)
+
+    examples = []
+    for q, qa in enumerate(qas):
+        examples.append(_question(paper_id, q, qa, by_text, ck))
+    examples = [e for e in examples if e is not None]
+    return passages, examples
+
+
+def _question(paper_id: str, q: int, qa: Any, by_text: dict[str, str], ck: Checker) -> Example | None:
+    def build() -> Example:
+        rec = f"{paper_id} qas[{q}]"
+        qid = ck.text(qa, "question_id", rec)
+        rec = f"{paper_id} qas[{q}] ({qid})"
+        question = ck.text(qa, "question", rec)
+        answers = ck.field(qa, "answers", list, rec)
+        if not answers:
+            ck.fail(rec, "answers", "empty")
+        refs, types, evidence = [], [], []
+        yes_no = None
+        for a, wrapper in enumerate(answers):
+            arec = f"{rec} answers[{a}]"
+            ans = ck.field(wrapper, "answer", dict, arec)
+            unanswerable = ck.field(ans, "unanswerable", bool, arec)
+            spans = ck.str_list(ans, "extractive_spans", arec)
+            free = ck.field(ans, "free_form_answer", str, arec, optional=True) or ""
+            yn = ck.field(ans, "yes_no", bool, arec, optional=True)
+            for ev in ck.str_list(ans, "evidence", arec):
+                key = ev.strip()
+                if key.startswith(FLOAT_PREFIX):
+                    key = key[len(FLOAT_PREFIX):].strip()
+                if key in by_text:
+                    evidence.append(by_text[key])
+            if unanswerable:
+                types.append("unanswerable")
+                refs.append("Unanswerable")
+            elif spans:
+                types.append("extractive")
+                refs.append(", ".join(s.strip() for s in spans))
+            elif free.strip():
+                types.append("abstractive")
+                refs.append(free)
+            elif yn is not None:
+                types.append("yes_no")
+                refs.append("Yes" if yn else "No")
+                if yes_no is None:
+                    yes_no = yn
+            else:
+                ck.fail(arec, "answer", "no extractive_spans, free_form_answer, yes_no or unanswerable")
+        return Example(
+            id=qid,
+            dataset=NAME,
+            question=question.strip(),
+            references=unique(refs),
+            answer_type=types[0],
+            evidence=unique(evidence),
+            doc_ids=(paper_id,),
+            yes_no=yes_no if types[0] == "yes_no" else None,
+            unanswerable=types[0] == "unanswerable",
+        )
+
+    return ck.guard(f"{paper_id} qas[{q}]", build)

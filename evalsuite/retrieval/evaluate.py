@@ -1,0 +1,34 @@
+"""Retrieval quality on a dataset's eval split: recall@k and MRR against gold evidence."""
+from __future__ import annotations
+
+import time
+
+from ..records import Dataset
+from ..splits import split
+
+
+def retrieval_eval(dataset: Dataset, k: int = 5, *, seed: int = 0, progress: bool = False, **settings) -> dict:
+    """recall@k and MRR@k over eval questions that have evidence; a hit is a retrieved chunk cut from a gold passage."""
+    from . import get_retriever
+
+    retriever = get_retriever(dataset, progress=progress, **settings)
+    questions = [ex for ex in split(dataset, seed).eval if ex.evidence]
+    start = time.perf_counter()
+    results = retriever.retrieve_many(questions, k)
+    hits, rr = 0, 0.0
+    for ex, chunks in zip(questions, results):
+        gold = set(ex.evidence)
+        ranks = [i for i, c in enumerate(chunks, start=1) if c.passage_id in gold]
+        if ranks:
+            hits += 1
+            rr += 1.0 / ranks[0]
+    n = len(questions)
+    return {
+        f"recall@{k}": hits / n if n else float("nan"),
+        "mrr": rr / n if n else float("nan"),
+        "questions": n,
+        "seconds": round(time.perf_counter() - start, 3),
+        "index_seconds": round(retriever.build_seconds, 3),
+        "index_cached": retriever.cached,
+        "chunks": len(retriever.chunks),
+    }

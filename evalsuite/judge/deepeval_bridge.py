@@ -1,0 +1,260 @@
+"""deepeval interoperability, both ways.
+
+- :class:`AccuracyMetric` and :class:`CompletenessMetric` are deepeval metrics
+  (``deepeval.metrics.BaseMetric``) backed by any evalsuite judge, so ``assert_test``
+  users drop them in. Scores are on the study's 1-5 scale; ``threshold`` too.
+- ``engine="deepeval"`` (:func:`deepeval_geval_judge`) scores with deepeval's own
+  ``GEval`` metric, given our criteria, rubrics and frozen evaluation steps, and backed by
+  an evalsuite model through :class:`EvalsuiteLLM` (a ``DeepEvalBaseLLM``).
+
+deepeval sends telemetry (PostHog, Sentry, New Relic) unless told not to, and does so at
+import time; this module sets the opt-out variables deepeval's source reads before it
+imports deepeval, unless the user set them: DEEPEVAL_TELEMETRY_OPT_OUT=YES,
+TELEMETRY_OPT_OUT=YES, ERROR_REPORTING=NO, DEEPEVAL_UPDATE_WARNING_OPT_IN=NO.
+deepeval also creates a ``.deepeval/`` folder in the working directory.
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+
+for _name, _value in (("DEEPEVAL_TELEMETRY_OPT_OUT", "YES"), ("TELEMETRY_OPT_OUT", "YES"),
+                      ("ERROR_REPORTING", "NO"), ("DEEPEVAL_UPDATE_WARNING_OPT_IN", "NO")):
+    os.environ.setdefault(_name, _value)
+
+from typing import Any, Sequence  # noqa: E402
+
+from deepeval.metrics import BaseMetric, GEval  # noqa: E402
+from deepeval.metrics.g_eval.utils import Rubric  # noqa: E402
+from deepeval.models import DeepEvalBaseLLM  # noqa: E402
+from deepeval.test_case import LLMTestCase, LLMTestCaseParams  # noqa: E402
+
+from evalsuite.errors import EvalsuiteError  # noqa: E402
+from evalsuite.judge._cache import JudgeCache, run_key  # noqa: E402
+from evalsuite.judge._criteria import CRITERIA, Steps, load_steps  # noqa: E402
+from evalsuite.judge._forms import JudgeItem  # noqa: E402
+from evalsuite.judge._judges import Judge, Verdict, judge_factory, make_judge  # noqa: E402
+from evalsuite.judge._parse import mean_std, parse_score  # noqa: E402
+from evalsuite.records import Message, Prompt, stable_hash  # noqa: E402
+
+JSON_PREFILL = '{"score": '
+
+
+# --------------------------------------------------------------------------- our judges as deepeval metrics
+
+
+def item_from_test_case(test_case: LLMTestCase) -> JudgeItem:
+    """A JudgeItem from a deepeval test case: input, expected_output, retrieval_context (or context), actual_output."""
+    if not test_case.expected_output:
+        raise EvalsuiteError("the test case has no expected_output; set it to the reference answer")
+    context = tuple(test_case.retrieval_context or test_case.context or ())
+    fields = [test_case.input, test_case.expected_output, list(context), test_case.actual_output]
+    return JudgeItem(stable_hash(fields), test_case.input, (test_case.expected_output,), context,
+                     test_case.actual_output or "")
+
+
+class _CriterionMetric(BaseMetric):
+    criterion = ""
+
+    def __init__(self, judge: Judge | str = "reference", threshold: float = 3.5, **judge_options: Any) -> None:
+        self.judge = make_judge(judge, **judge_options) if isinstance(judge, str) else judge
+        self.threshold = threshold
+        self.evaluation_model = self.judge.name
+        self.async_mode = False
+        self.include_reason = True
+        self.verdict: Verdict | None = None
+
+    def measure(self, test_case: LLMTestCase, *args: Any, **kwargs: Any) -> float:
+        self.error = None
+        (self.verdict,) = self.judge.judge([item_from_test_case(test_case)])
+        score = getattr(self.verdict, self.criterion)
+        std = getattr(self.verdict, f"{self.criterion}_std")
+        if math.isnan(score):
+            self.score, self.success = score, False
+            self.error = f"{self.judge.name} could not score {self.criterion} ({self.verdict.unscored} unparseable runs)"
+            self.reason = self.error
+            return score
+        self.score = float(score)
+        self.success = self.score >= self.threshold
+        self.reason = (f"{self.judge.name}: {self.criterion} {self.score:.2f} / 5 (std {std:.2f} over "
+                       f"{self.verdict.runs} runs), threshold {self.threshold}")
+        return self.score
+
+    async def a_measure(self, test_case: LLMTestCase, *args: Any, **kwargs: Any) -> float:
+        return await asyncio.to_thread(self.measure, test_case)
+
+    def is_successful(self) -> bool:
+        if self.error is not None or self.score is None or math.isnan(self.score):
+            self.success = False
+        else:
+            self.success = self.score >= self.threshold
+        return bool(self.success)
+
+    @property
+    def __name__(self) -> str:
+        return f"{self.criterion.capitalize()} (evalsuite)"
+
+
+class AccuracyMetric(_CriterionMetric):
+    """Accuracy on 1-5 from an evalsuite judge (default: the reference judge); passes at ``score >= threshold``."""
+
+    criterion = "accuracy"
+
+
+class CompletenessMetric(_CriterionMetric):
+    """Completeness on 1-5 from an evalsuite judge (default: the reference judge); passes at ``score >= threshold``."""
+
+    criterion = "completeness"
+
+
+# --------------------------------------------------------------------------- deepeval's GEval on our model
+
+
+class EvalsuiteLLM(DeepEvalBaseLLM):
+    """An evalsuite model (any spec) as a deepeval model.
+
+    With a schema that has ``score`` (deepeval's ReasonScore), the JSON form is filled by
+    prefilling ``{"score": `` and reading the number the model writes next, so small
+    local models that cannot write JSON still answer; the rest of the text is the reason.
+    """
+
+    def __init__(self, spec: str = "bundled:smollm2-135m-instruct", *, temperature: float = 0.0, seed: int = 0,
+                 max_new_tokens: int = 4, **model_options: Any) -> None:
+        self.spec = spec
+        self.temperature, self.seed, self.max_new_tokens = temperature, seed, max_new_tokens
+        self.model_options = model_options
+        self.calls = 0
+        self.last_text = ""
+        super().__init__(spec)
+
+    def load_model(self, *args: Any, **kwargs: Any):
+        from evalsuite.models import load_model
+
+        return load_model(self.spec, **self.model_options)
+
+    def _complete(self, prompt: str, prefill: str, max_new_tokens: int) -> str:
+        from evalsuite.models import GenerationSettings
+
+        settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=self.temperature, seed=self.seed)
+        (generation,) = self.model.generate([Prompt(messages=(Message("user", prompt),), prefill=prefill)], settings)
+        self.calls += 0 if generation.cached else 1
+        self.last_text = generation.text
+        return generation.text
+
+    def generate(self, prompt: str, schema: Any = None) -> Any:
+        fields = getattr(schema, "model_fields", {}) if schema is not None else {}
+        if "score" in fields:
+            text = self._complete(prompt, JSON_PREFILL, self.max_new_tokens)
+            score = parse_score(text)
+            if score is None:
+                raise EvalsuiteError(f"{self.spec} wrote no score in 1-5 ({text[:40]!r})")
+            return schema(score=score, reason=f"{self.spec} wrote {JSON_PREFILL}{text}")
+        if schema is not None:
+            raise TypeError("only score forms are filled by prefill; deepeval falls back to plain text")
+        return self._complete(prompt, "", 256)
+
+    async def a_generate(self, prompt: str, schema: Any = None) -> Any:
+        return await asyncio.to_thread(self.generate, prompt, schema)
+
+    def get_model_name(self, *args: Any, **kwargs: Any) -> str:
+        return f"evalsuite:{self.spec}"
+
+
+def geval_metric(criterion: str, llm: DeepEvalBaseLLM | str | None, steps: Steps | None = None,
+                 threshold: float = 0.35) -> GEval:
+    """deepeval's GEval for one of our criteria, with our rubric and frozen steps (no step generation).
+
+    deepeval reports GEval scores divided by 10, so 1-5 becomes 0.1-0.5 (``threshold`` on that scale).
+    """
+    spec = CRITERIA[criterion]
+    steps = steps or load_steps(criterion)
+    return GEval(
+        name=criterion.capitalize(),
+        evaluation_params=[LLMTestCaseParams.INPUT, LLMTestCaseParams.EXPECTED_OUTPUT,
+                           LLMTestCaseParams.RETRIEVAL_CONTEXT, LLMTestCaseParams.ACTUAL_OUTPUT],
+        evaluation_steps=list(steps.steps),
+        rubric=[Rubric(score_range=(score, score), expected_outcome=text) for score, text in spec.rubric],
+        model=llm,
+        threshold=threshold,
+        async_mode=False,
+    )
+
+
+class _DeepEvalGEvalJudge(Judge):
+    def __init__(self, model: str, *, repeats: int, temperature: float, steps_version: str, retries: int,
+                 max_new_tokens: int, cache: bool, cache_path: str | None, model_options: dict | None) -> None:
+        super().__init__()
+        self.model_spec, self.repeats, self.temperature, self.retries = model, repeats, temperature, retries
+        self.steps = {c: load_steps(c, steps_version) for c in CRITERIA}
+        self.steps_version = steps_version
+        self.name = f"{model}/deepeval-geval/sample"
+        self.llm = EvalsuiteLLM(model, temperature=temperature, max_new_tokens=max_new_tokens, **(model_options or {}))
+        self.metrics = {c: geval_metric(c, self.llm, self.steps[c]) for c in CRITERIA}
+        self._cache = JudgeCache(cache_path) if cache else None
+
+    def _run(self, item: JudgeItem, criterion: str, repeat: int) -> tuple[float, str]:
+        steps = self.steps[criterion]
+        for attempt in range(self.retries + 1):
+            key = run_key(judge=self.llm.model.identity, engine="deepeval", steps=f"{steps.version}:{steps.text_hash}",
+                          criterion=criterion, question=item.question, references=list(item.references),
+                          context=list(item.context), answer=item.answer, mode="sample", temperature=self.temperature,
+                          repeat=repeat, attempt=attempt)
+            row = self._cache.get(key) if self._cache is not None else None
+            if row is not None:
+                self.stats["cache_hits"] += 1
+            else:
+                self.llm.seed = repeat + 100_000 * attempt
+                metric = self.metrics[criterion]
+                case = LLMTestCase(input=item.question, actual_output=item.answer,
+                                   expected_output=" | ".join(item.references),
+                                   retrieval_context=list(item.context) or ["(none)"])
+                calls = self.llm.calls
+                try:
+                    metric.measure(case, _show_indicator=False)
+                    score = round(float(metric.score) * 10, 6)  # deepeval divides by 10
+                except EvalsuiteError:
+                    score = float("nan")
+                self.stats["model_calls"] += self.llm.calls - calls
+                self.stats["cache_hits"] += 1 - (self.llm.calls - calls)
+                row = {"text": self.llm.last_text, "score": score}
+                if self._cache is not None:
+                    self._cache.put(key, judge=self.llm.model.identity, criterion=criterion, text=row["text"],
+                                    score=score)
+            if not math.isnan(row["score"]):
+                break
+        return row["score"], row["text"]
+
+    def judge(self, items: Sequence[JudgeItem], progress: bool = False) -> list[Verdict]:
+        verdicts = []
+        for item in items:
+            scores: dict[str, list[float]] = {}
+            raw: list[str] = []
+            for criterion in CRITERIA:
+                scores[criterion] = []
+                for repeat in range(self.repeats):
+                    score, text = self._run(item, criterion, repeat)
+                    scores[criterion].append(score)
+                    raw.append(f"{criterion}#{repeat}: {text}")
+            acc, acc_std, acc_missing = mean_std(scores["accuracy"])
+            comp, comp_std, comp_missing = mean_std(scores["completeness"])
+            verdicts.append(Verdict(item.id, self.name, self.steps_version, acc, comp, acc_std, comp_std,
+                                    acc_missing + comp_missing, self.repeats, tuple(raw), False, "sample"))
+        self.stats["items"] += len(items)
+        return verdicts
+
+
+@judge_factory("deepeval-geval")
+def deepeval_geval_judge(model: str = "bundled:smollm2-135m-instruct", *, repeats: int = 1, temperature: float = 0.0,
+                         steps_version: str = "v1", retries: int = 2, max_new_tokens: int = 4, cache: bool = True,
+                         cache_path: str | None = None, model_options: dict | None = None) -> Judge:
+    """Judge that scores with deepeval's GEval (our criteria, rubric and frozen steps) on an evalsuite model.
+
+    deepeval's GEval samples one JSON answer per run (no log-probabilities for custom models),
+    so this engine works in ``sample`` mode: ``repeats`` runs at ``temperature``.
+    """
+    if repeats > 1 and temperature <= 0:
+        raise EvalsuiteError("deepeval engine with repeats > 1 needs temperature > 0; pass --temperature 0.7")
+    return _DeepEvalGEvalJudge(model, repeats=repeats, temperature=temperature, steps_version=steps_version,
+                               retries=retries, max_new_tokens=max_new_tokens, cache=cache, cache_path=cache_path,
+                               model_options=model_options)

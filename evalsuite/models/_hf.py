@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from evalsuite._device import auto_dtype, best_device
 from evalsuite.errors import SpecError
 from evalsuite.records import Prompt, stable_hash
 
 from ._digest import dir_digest
 from ._types import Generation, GenerationSettings
 
-DTYPES = ("auto", "bf16", "fp16", "fp32")
 
 
 def _require_torch() -> Any:
@@ -33,32 +33,15 @@ def offline() -> bool:
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
-def cpu_has_avx512_bf16() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            return any(line.startswith("flags") and "avx512_bf16" in line.split() for line in fh)
-    except OSError:
-        return False
-
-
 def pick_device(device: str = "auto") -> str:
-    torch = _require_torch()
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    _require_torch()
+    return best_device() if device == "auto" else device
 
 
 def pick_dtype(dtype: str, device: str) -> Any:
-    """"auto": bf16 on CUDA with bf16 support and on CPUs with avx512_bf16, fp32 otherwise."""
-    torch = _require_torch()
-    if dtype not in DTYPES:
-        raise SpecError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}")
-    if dtype == "auto":
-        if device.startswith("cuda"):
-            dtype = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        else:
-            dtype = "bf16" if cpu_has_avx512_bf16() else "fp32"
-    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype]
+    """"auto": bf16 on CUDA and on CPUs with native bf16 (avx512_bf16/amx_bf16), fp32 otherwise."""
+    _require_torch()
+    return auto_dtype(device, dtype)
 
 
 @dataclass(frozen=True)

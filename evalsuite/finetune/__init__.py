@@ -1,0 +1,9 @@
+"""LoRA fine-tuning on a dataset's fine-tune pool, with a content-addressed adapter store.
+
+    result = train_adapter("bundled:smollm2-135m-instruct", "qasper", 200)
+    tuned = load_model(f"bundled:smollm2-135m-instruct+lora:{result.path}")
+"""
+from ._config import FinetuneConfig
+from ._train import AdapterResult, PoolTooSmall, train_adapter, training_pairs
+
+__all__ = ["AdapterResult", "FinetuneConfig", "PoolTooSmall", "train_adapter", "training_pairs"]

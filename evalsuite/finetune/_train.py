@@ -1,0 +1,297 @@
+"""Train a LoRA adapter on the first N pairs of a dataset's fine-tune pool, once.
+
+The training examples are the evaluation's own RAG prompts (same retriever, same template,
+rendered with the model's chat template) with the first gold answer as the completion; the
+loss covers the answer tokens only. Adapters live in a content-addressed store under
+``cache_dir("adapters")``: the key hashes the base model identity, the rendered examples,
+the hyperparameters and the torch/transformers/peft versions, so the same request is
+answered from the store, and a file lock makes parallel processes train it once.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, Sequence
+
+from evalsuite._io import atomic_dir, atomic_write_json, cache_dir, file_lock
+from evalsuite.errors import ConfigError, EvalsuiteError, SpecError
+from evalsuite.records import Example, Prompt, stable_hash
+
+from ._config import FinetuneConfig
+
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
+
+
+class PoolTooSmall(EvalsuiteError):
+    """The fine-tune pool holds fewer pairs than asked for; callers report the cell as skipped."""
+
+
+@dataclass(frozen=True)
+class AdapterResult:
+    path: str
+    key: str
+    cached: bool
+    train_loss_first: float
+    train_loss_last: float
+    seconds: float  # wall time of this call (a store hit is fast)
+    tokens_per_second: float  # training throughput, from the manifest
+    manifest: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def spec_suffix(self) -> str:
+        return f"+lora:{self.path}"
+
+
+def training_pairs(dataset_name: str, size: int, dataset_path: str | None = None) -> list[tuple[Example, Prompt]]:
+    """The first ``size`` pool examples with their RAG prompts (the evaluation's template)."""
+    from evalsuite import datasets, prompts, retrieval, splits
+
+    if size < 1:
+        raise ConfigError(f"fine-tuning size must be >= 1, got {size}")
+    dataset = datasets.load(dataset_name, dataset_path)
+    pool = splits.split(dataset).pool
+    if size > len(pool):
+        raise PoolTooSmall(
+            f"{dataset_name}: the fine-tune pool has {len(pool)} pairs, fewer than the {size} asked for; "
+            "use a smaller size or a larger dataset file"
+        )
+    chosen = list(pool[:size])
+    retriever = retrieval.get_retriever(dataset, progress=False)
+    chunks = retriever.retrieve_many(chosen)
+    return [(ex, prompts.rag_prompt(ex.question, ch)) for ex, ch in zip(chosen, chunks)]
+
+
+def render_pair(tokenizer: Any, prompt: Prompt, answer: str) -> tuple[str, str]:
+    """(prompt text exactly as at inference, completion text that closes the assistant turn)."""
+    from evalsuite.models._hf import render
+
+    prompt_text, _ = render(tokenizer, prompt)
+    if prompt.chat and getattr(tokenizer, "chat_template", None) and not prompt.prefill:
+        messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
+        full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": answer}], tokenize=False)
+        if full.startswith(prompt_text):
+            return prompt_text, full[len(prompt_text):]
+    return prompt_text, answer + (tokenizer.eos_token or "")
+
+
+def encode_pair(tokenizer: Any, prompt_text: str, completion: str, max_len: int) -> tuple[list[int], list[int], bool]:
+    """input ids and labels (-100 on prompt tokens); too long: keep the answer, drop the prompt's oldest tokens."""
+    p = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    c = tokenizer(completion, add_special_tokens=False)["input_ids"]
+    truncated = len(p) + len(c) > max_len
+    if truncated:
+        c = c[: max_len // 2] if len(c) > max_len // 2 else c
+        p = p[len(p) - (max_len - len(c)):]
+    return p + c, [-100] * len(p) + c, truncated
+
+
+def versions() -> dict[str, str]:
+    return {name: version(name) for name in ("torch", "transformers", "peft")}
+
+
+def _pad_collator(pad_id: int):
+    def collate(rows: Sequence[dict[str, list[int]]]) -> dict[str, Any]:
+        import torch
+
+        width = max(len(r["input_ids"]) for r in rows)
+        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        labels = torch.full((len(rows), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            n = len(r["input_ids"])
+            ids[i, :n] = torch.tensor(r["input_ids"])
+            labels[i, :n] = torch.tensor(r["labels"])
+            mask[i, :n] = 1
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+    return collate
+
+
+def _result(path: Path, cached: bool, started: float) -> AdapterResult:
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    return AdapterResult(
+        path=str(path),
+        key=manifest["key"],
+        cached=cached,
+        train_loss_first=manifest["loss"][0]["loss"],
+        train_loss_last=manifest["loss"][-1]["loss"],
+        seconds=time.perf_counter() - started,
+        tokens_per_second=manifest["tokens_per_second"],
+        manifest=manifest,
+    )
+
+
+def train_adapter(
+    base_spec: str,
+    dataset_name: str,
+    size: int,
+    config: FinetuneConfig | None = None,
+    *,
+    dataset_path: str | None = None,
+    progress: bool = True,
+) -> AdapterResult:
+    """Train (or fetch from the store) a LoRA adapter; the tuned model is ``f"{base_spec}+lora:{path}"``."""
+    from evalsuite.models import parse_spec
+    from evalsuite.models._hf import load_tokenizer, resolve_weights
+
+    started = time.perf_counter()
+    config = config or FinetuneConfig()
+    parsed = parse_spec(base_spec)
+    if parsed.adapter is not None:
+        raise SpecError(f"{base_spec}: fine-tune the base model, not one with an adapter (drop +lora:...)")
+    if parsed.scheme not in ("bundled", "hf"):
+        raise SpecError(f"{base_spec}: fine-tuning needs local weights: use a bundled: or hf: model")
+    if config.quantization == "qlora":
+        _check_qlora()
+
+    pairs = training_pairs(dataset_name, size, dataset_path)
+    weights = resolve_weights(parsed.scheme, parsed.target)
+    tokenizer = load_tokenizer(weights.path)
+    texts = [render_pair(tokenizer, prompt, ex.references[0]) for ex, prompt in pairs]
+    key_parts = {
+        "base": weights.identity,
+        "examples": stable_hash(texts, length=32),
+        "config": config.to_dict(),
+        "versions": versions(),
+    }
+    key = stable_hash(key_parts, length=24)
+    final = cache_dir("adapters") / key
+    if (final / "manifest.json").exists():
+        return _result(final, True, started)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed:  # under `accelerate launch` every rank trains together; rank 0 writes the store
+        _train(final, key, key_parts, base_spec, weights.path, tokenizer, texts, pairs, dataset_name, config, progress)
+        return _result(final, False, started)
+    with file_lock(final):
+        if (final / "manifest.json").exists():
+            return _result(final, True, started)
+        _train(final, key, key_parts, base_spec, weights.path, tokenizer, texts, pairs, dataset_name, config, progress)
+    return _result(final, False, started)
+
+
+def _check_qlora() -> None:
+    import importlib.util
+
+    import torch
+
+    if not torch.cuda.is_available() or importlib.util.find_spec("bitsandbytes") is None:
+        raise ConfigError(
+            "quantization='qlora' needs a CUDA GPU and bitsandbytes (pip install bitsandbytes); "
+            "use quantization='none' on this machine"
+        )
+
+
+def _train(final: Path, key: str, key_parts: dict, base_spec: str, model_path: str, tokenizer: Any,
+           texts: list[tuple[str, str]], pairs: list, dataset_name: str, config: FinetuneConfig, progress: bool) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, PrinterCallback, Trainer, TrainingArguments
+
+    from evalsuite._device import auto_dtype, best_device
+
+    device = best_device()
+    dtype = auto_dtype(device, config.precision)
+    bf16 = dtype == torch.bfloat16
+    load: dict[str, Any] = {"dtype": dtype, "local_files_only": True}
+    if config.quantization == "qlora":
+        from transformers import BitsAndBytesConfig
+
+        load["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype
+        )
+    torch.manual_seed(config.seed)
+    model = AutoModelForCausalLM.from_pretrained(model_path, **load)
+    if config.quantization == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model)
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=list(config.target_modules),
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(model, lora)
+
+    rows, truncated = [], 0
+    for prompt_text, completion in texts:
+        ids, labels, cut = encode_pair(tokenizer, prompt_text, completion, config.max_seq_length)
+        rows.append({"input_ids": ids, "labels": labels})
+        truncated += cut
+    tokens_per_epoch = sum(len(r["input_ids"]) for r in rows)
+    steps_per_epoch = -(-len(rows) // config.effective_batch_size)
+    total_steps = max(1, int(steps_per_epoch * config.epochs + 0.999))
+
+    with tempfile.TemporaryDirectory(prefix="evalsuite-train-") as scratch:
+        args = TrainingArguments(
+            output_dir=scratch,
+            num_train_epochs=config.epochs,
+            per_device_train_batch_size=config.per_device_batch_size,
+            gradient_accumulation_steps=config.gradient_accumulation,
+            learning_rate=config.learning_rate,
+            lr_scheduler_type=config.lr_scheduler,
+            warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a share of the steps
+            seed=config.seed,
+            data_seed=config.seed,
+            logging_steps=1 if total_steps <= 200 else max(1, total_steps // 100),
+            save_strategy="no",
+            report_to="none",
+            disable_tqdm=not progress,
+            bf16=bf16,
+            use_cpu=device == "cpu",
+            remove_unused_columns=False,
+            dataloader_num_workers=0,
+        )
+        trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=_pad_collator(tokenizer.pad_token_id))
+        if not progress:
+            trainer.remove_callback(PrinterCallback)
+        out = trainer.train()
+        train_seconds = float(out.metrics.get("train_runtime", 0.0)) or 1e-9
+        if not trainer.is_world_process_zero():
+            trainer.accelerator.wait_for_everyone()
+            return
+        losses = [
+            {"step": int(e["step"]), "epoch": float(e.get("epoch", 0.0)), "loss": float(e["loss"])}
+            for e in trainer.state.log_history
+            if "loss" in e
+        ]
+        if not losses:
+            raise EvalsuiteError("training logged no loss; set a larger size or more epochs")
+        examples_seen = len(rows) * config.epochs
+        manifest = {
+            "key": key,
+            "key_parts": key_parts,
+            "base_spec": base_spec,
+            "dataset": dataset_name,
+            "size": len(rows),
+            "example_ids": [ex.id for ex, _ in pairs],
+            "effective_batch_size": config.effective_batch_size * max(1, args.world_size),
+            "steps": int(trainer.state.global_step),
+            "truncated_examples": truncated,
+            "device": device,
+            "dtype": str(dtype).replace("torch.", ""),
+            "loss": losses,
+            "train_seconds": train_seconds,
+            "tokens": int(tokens_per_epoch * config.epochs),
+            "tokens_per_second": tokens_per_epoch * config.epochs / train_seconds,
+            "examples_per_second": examples_seen / train_seconds,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        with atomic_dir(final) as tmp:
+            model.save_pretrained(tmp, safe_serialization=True)
+            for extra in tmp.iterdir():  # the store holds the weights, their config and the manifest only
+                if extra.name not in ADAPTER_FILES:
+                    shutil.rmtree(extra) if extra.is_dir() else extra.unlink()
+            missing = [f for f in ADAPTER_FILES if not (tmp / f).exists()]
+            if missing:
+                raise EvalsuiteError(f"peft saved no {', '.join(missing)}; upgrade peft (pip install -U peft)")
+            atomic_write_json(tmp / "manifest.json", manifest)
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            trainer.accelerator.wait_for_everyone()

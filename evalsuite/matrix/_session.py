@@ -55,6 +55,7 @@ class MatrixSession:
         self.started = time.time()
         self._contexts: dict[str, DatasetContext] = {}
         self._judges: list[Any] | None = None
+        self._spec_of: dict[str, str] = {}  # judge name -> configured spec
         self._baseline_cells: dict[str, dict[str, Any]] | None = None
         self.baseline_path: Path | None = None
 
@@ -85,9 +86,11 @@ class MatrixSession:
                 if reason:
                     continue
                 if spec == "reference":
-                    made.append(make_judge("reference"))
+                    judge = make_judge("reference")
                 else:
-                    made.append(make_judge(spec, mode=self.config.judge_mode, repeats=self.config.judge_repeats))
+                    judge = make_judge(spec, mode=self.config.judge_mode, repeats=self.config.judge_repeats)
+                self._spec_of[judge.name] = spec
+                made.append(judge)
             self._judges = made
         return self._judges
 
@@ -102,7 +105,7 @@ class MatrixSession:
                 start = time.perf_counter()
                 q = to_dict(qualify(judge))
                 q["judge"] = judge.name
-                data = {"name": judge.name, "config": scrub(to_dict(dict(judge.config))), "qualification": q,
+                data = {"name": judge.name, "spec": self._spec_of.get(judge.name), "config": scrub(to_dict(dict(judge.config))), "qualification": q,
                         "seconds": time.perf_counter() - start}
                 atomic_write_json(path, data)
         return data
@@ -211,10 +214,10 @@ class MatrixSession:
         stored = {}
         for path in sorted((self.run_dir / "judges").glob("*.json")):
             data = read_json(path) or {}
-            stored[data.get("name")] = data
+            stored[data.get("spec")] = data
         out = []
         for spec, reason in self.judge_specs():
-            match = next((d for name, d in stored.items() if name and (name == spec or name.startswith(spec + "/"))), None)
+            match = stored.get(spec)
             q = (match or {}).get("qualification") or {}
             if reason:
                 why = f"cannot run here: {reason}"

@@ -21,7 +21,7 @@ def finished(cell: Mapping[str, Any]) -> bool:
 
 
 def primary_judge(results: Mapping[str, Any]) -> str | None:
-    """The judge the report leads with: the first gating judge, else the first judge with scores."""
+    """The judge the report opens with: the first gating judge, else the first judge with scores."""
     for j in results.get("judges", []):
         if j.get("gating"):
             return j["name"]

@@ -1,0 +1,77 @@
+"""The decision of a cell: non-inferiority by qualified judges, auto margin, baseline validity, provenance scrub."""
+import math
+
+from evalsuite.matrix._gate import auto_margin, baseline_validity, compare, failure_message
+from evalsuite.matrix._provenance import REDACTED, scrub
+
+
+def cell(scores, judge="reference", std=0.0, runs=1, answers=None):
+    return {"items": [{"id": f"q{i}", "answer": (answers or ["a"] * len(scores))[i],
+                       "verdicts": {judge: {"accuracy": s, "completeness": s, "accuracy_std": std,
+                                            "completeness_std": std, "runs": runs}}}
+                      for i, s in enumerate(scores)]}
+
+
+BASE = [4.0, 3.0, 5.0, 2.0, 4.0, 3.0, 5.0, 4.0, 3.0, 4.0, 2.0, 5.0, 4.0, 3.0, 4.0, 5.0, 3.0, 4.0, 2.0, 4.0]
+
+
+def test_regression_beyond_margin_fails_with_table_row():
+    worse = [s - 1.0 for s in BASE]
+    gate = compare(cell(worse), cell(BASE), judges=["reference"], gating=["reference"], margin=0.25)
+    assert gate["passed"] is False
+    assert {c for _, c in gate["failures"]} == {"accuracy", "completeness"}
+    s = gate["judges"]["reference"]["accuracy"]
+    assert s["diff"] == -1.0 and s["n"] == 20 and s["ci_high"] < -0.25
+    msg = failure_message("nq-smollm2-ft20", gate, "reports/runs/x/summary.md")
+    assert "nq-smollm2-ft20 accuracy [reference]: baseline 3.65, cell 2.65, diff -1.000" in msg
+    assert "Wilcoxon p=" in msg and "n=20" in msg and "report: reports/runs/x/summary.md" in msg
+
+
+def test_small_noise_is_non_inferior_and_pairs_by_question_id():
+    noisy = [s + (0.1 if i % 2 else -0.1) for i, s in enumerate(BASE)]
+    base = cell(BASE)
+    base["items"].reverse()  # pairing is by question id, not position
+    gate = compare(cell(noisy), base, judges=["reference"], gating=["reference"], margin=0.25)
+    assert gate["passed"] is True and gate["judges"]["reference"]["accuracy"]["n"] == 20
+
+
+def test_only_qualified_judges_gate():
+    worse = [s - 1.0 for s in BASE]
+    gate = compare(cell(worse), cell(BASE), judges=["reference"], gating=[], margin=0.25)
+    assert gate["passed"] is None and gate["failures"] == []
+    assert gate["judges"]["reference"]["accuracy"]["gating"] is False
+
+
+def test_unscored_pairs_are_dropped():
+    c = [float("nan")] + BASE[1:]
+    gate = compare(cell(c), cell(BASE), judges=["reference"], gating=["reference"], margin=0.25)
+    s = gate["judges"]["reference"]["accuracy"]
+    assert s["n"] == 19 and s["dropped"] == 1
+
+
+def test_auto_margin_is_twice_the_repeat_std():
+    m, note = auto_margin([cell(BASE, std=0.3, runs=10), cell(BASE, std=0.1, runs=10)], "reference", "accuracy")
+    assert math.isclose(m, 0.4) and "2 x mean repeat std" in note
+    m, note = auto_margin([cell(BASE)], "reference", "accuracy")  # one run each: nothing measured
+    assert m == 0.25 and "no repeated runs" in note
+    gate = compare(cell([s - 0.3 for s in BASE], std=0.05, runs=10), cell(BASE, std=0.05, runs=10),
+                   judges=["reference"], gating=["reference"], margin="auto")
+    assert gate["passed"] is False and math.isclose(gate["judges"]["reference"]["accuracy"]["margin"], 0.1)
+
+
+def test_baseline_validity():
+    assert baseline_validity(cell(BASE), gating=["reference"], max_unscored=0.2) == []
+    empty = cell(BASE, answers=[""] * 10 + ["a"] * 10)
+    assert "10 of 20 answers are empty" in baseline_validity(empty, gating=[], max_unscored=0.2)[0]
+    unscored = cell([float("nan")] * 5 + BASE[5:])
+    assert "left 5 of 20 answers unscored" in baseline_validity(unscored, gating=["reference"], max_unscored=0.2)[0]
+    assert baseline_validity(unscored, gating=["reference"], max_unscored=0.3) == []
+    assert baseline_validity({"items": []}, gating=[], max_unscored=0.2) == ["no eval questions were answered"]
+
+
+def test_scrub_removes_secrets():
+    data = {"api_key": "abc", "OPENAI_API_KEY": "x", "prompt_tokens": 12, "note": "used sk-abcdefghijklmnopqrstu here",
+            "nested": [{"Authorization": "Bearer abcdefghijklmnop"}, "hf_abcdefghijklmnopqrstuvwx"]}
+    out = scrub(data)
+    assert out["api_key"] == REDACTED and out["OPENAI_API_KEY"] == REDACTED and out["prompt_tokens"] == 12
+    assert "sk-" not in out["note"] and out["nested"][0]["Authorization"] == REDACTED and out["nested"][1] == REDACTED

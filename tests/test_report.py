@@ -1,0 +1,132 @@
+"""Report rendering and the research-question statistics, from synthetic cell results."""
+import json
+import math
+
+import pytest
+
+from evalsuite.matrix import MatrixSession, RunStore, build_config, expand_cells
+from evalsuite.matrix._gate import compare
+from evalsuite.report import compare_runs, comparison_markdown, load_results, render, research_questions, summary_tables
+
+N = 20
+
+
+def score_of(model, size, i):
+    base = 1.0 + (i % 5) * 0.8
+    if model == "worse":  # loses more the more it is tuned
+        return max(1.0, base - 0.04 * size - 0.05 * (i % 3))
+    return base + (0.1 if (i + size) % 2 else -0.1) * (size > 0)
+
+
+def synthetic_cell(cell):
+    items = []
+    for i in range(N):
+        s = score_of(cell.model, cell.size, i)
+        items.append({"id": f"{cell.dataset}-q{i}", "question": f"q{i}?", "references": ["x"], "passage_ids": [f"p{i}"],
+                      "answer": f"answer {i}", "prompt_tokens": 100, "completion_tokens": 10,
+                      "verdicts": {"reference": {"accuracy": s, "completeness": min(5.0, s + 0.5), "accuracy_std": 0.0,
+                                                 "completeness_std": 0.0, "runs": 1, "unscored": 0, "raw": ["f1=0.5"]}},
+                      "metrics": {"exact_match": float(i % 2), "f1": 0.5, "rouge_l": 0.4, "yes_no_correct": None}})
+    acc = [it["verdicts"]["reference"]["accuracy"] for it in items]
+    comp = [it["verdicts"]["reference"]["completeness"] for it in items]
+
+    def ms(v):
+        m = sum(v) / len(v)
+        return {"mean": m, "std": math.sqrt(sum((x - m) ** 2 for x in v) / len(v)), "n": len(v), "unscored": 0}
+
+    return {"id": cell.id, "dataset": cell.dataset, "model": cell.model, "spec": cell.spec, "model_spec": cell.spec,
+            "model_identity": f"id-{cell.model}", "size": cell.size, "kind": cell.kind, "baseline_id": cell.baseline_id,
+            "status": "scored", "session": "tok", "judges": ["reference"], "items": items,
+            "summary": {"judges": {"reference": {"accuracy": ms(acc), "completeness": ms(comp)}},
+                        "metrics": {"exact_match": ms([it["metrics"]["exact_match"] for it in items]),
+                                    "f1": ms([0.5] * N), "rouge_l": ms([0.4] * N)}},
+            "timings": {"cell": 1.0}, "tokens": {"prompt": 100 * N, "completion": 10 * N},
+            "model_stats": {"model_calls": 1, "cache_hits": 0}}
+
+
+@pytest.fixture
+def run(tmp_path):
+    cfg = build_config("synthetic", {"models": [{"spec": "bundled:worse-1", "name": "worse"},
+                                                {"spec": "bundled:steady-1", "name": "steady"}],
+                                     "datasets": ["nq", "bioasq"], "sizes": [0, 10, 20, 40], "judges": ["reference"],
+                                     "eval_limit": N})
+    session = MatrixSession(cfg, report_root=tmp_path / "reports", token="tok")
+    store = RunStore(session.run_dir)
+    cells = {c.id: synthetic_cell(c) for c in expand_cells(cfg) if c.id != "bioasq-steady-ft40"}
+    for c in expand_cells(cfg):
+        if c.id not in cells:
+            store.write(c.id, {"id": c.id, "dataset": c.dataset, "model": c.model, "size": c.size, "kind": c.kind,
+                               "baseline_id": c.baseline_id, "status": "skipped", "reason": "size 40 is above the pool"})
+            continue
+        data = cells[c.id]
+        if c.kind == "baseline":
+            data["status"] = "passed"
+        else:
+            data["gate"] = compare(data, cells[c.baseline_id], judges=["reference"], gating=["reference"], margin=0.25)
+            data["status"] = "passed" if data["gate"]["passed"] else "failed"
+        store.write(c.id, data)
+    (session.run_dir / "judges").mkdir(parents=True)
+    (session.run_dir / "judges" / "ref.json").write_text(json.dumps({"name": "reference", "spec": "reference", "config": {}, "qualification": {
+        "judge": "reference", "share_good_over_wrong": 1.0, "pairs": 40, "qualified": True, "bar": 0.8}}))
+    return session
+
+
+def test_finalize_writes_results_report_and_latest(run):
+    final = run.finalize({c.id: "passed" for c in run.cells})
+    results = load_results(run.run_dir)
+    assert results["run_id"] == run.run_id and len(results["cells"]) == 16
+    assert results["session"]["computed"] and not results["session"]["reused"]
+    assert results["judges"][0]["gating"] and "qualified" in results["judges"][0]["why"]
+    assert results["provenance"]["totals"]["prompt_tokens"] == 15 * 100 * N
+    summary = (run.run_dir / "summary.md").read_text()
+    assert summary.index("1. Does fine-tuning beat") < summary.index("2. Does more") < summary.index("3. Which model")
+    assert "| worse | ft40 |" in summary and "FAIL" in summary and "pass" in summary
+    assert "| bioasq | steady | ft40 |" not in summary  # skipped cells have no metrics row
+    assert "skipped" in summary and "size 40 is above the pool" in summary
+    assert "| dataset | model | size | EM | F1 | ROUGE-L | yes/no acc | n |" in summary
+    html = (run.run_dir / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(final["written"]) - 2 == 5
+    assert (run.report_root / "latest").resolve() == run.run_dir.resolve()
+    assert "accuracy (judge reference)" in summary_tables(results)
+
+
+def test_rerender_from_results_json_alone(run):
+    run.finalize({})
+    first = (run.run_dir / "summary.md").read_text()
+    for path in (run.run_dir / "cells").glob("*.json"):
+        path.unlink()
+    render(run.run_dir)
+    assert (run.run_dir / "summary.md").read_text() == first
+
+
+def test_research_questions(run):
+    run.finalize({})
+    rq = research_questions(load_results(run.run_dir))
+    assert rq["judge"] == "reference"
+    worse = [r for r in rq["rq1"] if r["model"] == "worse" and r["criterion"] == "accuracy"]
+    assert {r["dataset"]: r["regressed"] for r in worse} == {"nq": 3, "bioasq": 3}
+    steady = [r for r in rq["rq1"] if r["model"] == "steady" and r["criterion"] == "accuracy"]
+    assert sum(r["regressed"] for r in steady) == 0 and sum(r["held"] for r in steady) == 5
+    trend = next(r for r in rq["rq2"] if r["model"] == "worse" and r["dataset"] == "nq" and r["criterion"] == "accuracy")
+    assert trend["rho"] < -0.3 and trend["p"] < 0.05 and trend["n"] == 4 * N and trend["sizes"] == [0, 10, 20, 40]
+    means = {m["model"]: m for m in rq["rq3"]["models"] if m["criterion"] == "accuracy"}
+    assert means["worse"]["mean"] < -0.2 < means["steady"]["mean"]
+    pair = next(p for p in rq["rq3"]["pairs"] if p["criterion"] == "accuracy")
+    assert {pair["a"], pair["b"]} == {"steady", "worse"}
+    assert pair["n"] == 5 * N  # shared (dataset, size, question): bioasq ft40 of steady is skipped
+    assert (pair["mean"] < 0) == (pair["a"] == "worse") and pair["wilcoxon_p"] < 0.05
+
+
+def test_compare_runs(run, tmp_path):
+    run.finalize({})
+    a = load_results(run.run_dir)
+    b = json.loads(json.dumps(a))
+    b["run_id"] = "other"
+    for cell in b["cells"]:
+        for item in cell.get("items") or []:
+            item["verdicts"]["reference"]["accuracy"] += 0.5
+    cmp = compare_runs(a, b)
+    row = next(r for r in cmp["rows"] if r["cell"] == "nq-worse-ft10" and r["criterion"] == "accuracy")
+    assert row["diff"] == pytest.approx(0.5) and row["n"] == N
+    assert all(r["diff"] == pytest.approx(0.0) for r in cmp["rows"] if r["criterion"] == "completeness")
+    assert "nq-worse-ft10" in comparison_markdown(cmp) and "bioasq-steady-ft40" not in {r["cell"] for r in cmp["rows"]}

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from evalsuite.errors import ConfigError, DataError
 from evalsuite.judge import (
     CRITERIA,
+    FORMS,
     PREFILL,
     JudgeCache,
     JudgeItem,
@@ -101,11 +102,12 @@ def test_criteria_have_a_full_rubric_and_frozen_steps():
 
 
 def test_every_form_ends_with_the_score_prefill():
-    for form in ("geval-chat", "fewshot", "fewshot-chat"):
+    for form in FORMS:
         prompt = render(form, CRITERIA["accuracy"], load_steps("accuracy"), ITEM)
         assert prompt.prefill == PREFILL == "Score: "
         text = prompt.messages[-1].content
-        assert "Wilhelm Röntgen" in text and "Reference answer: Wilhelm Conrad Röntgen" in text
+        assert "Answer: Wilhelm Röntgen" in text and "Reference answer: Wilhelm Conrad Röntgen" in text
+        assert load_steps("accuracy").steps[1] in text and CRITERIA["accuracy"].description in text
     assert render("fewshot", CRITERIA["accuracy"], load_steps("accuracy"), ITEM).chat is False
 
 

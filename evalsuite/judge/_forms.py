@@ -121,7 +121,38 @@ def fewshot_chat(criterion: Criterion, steps: Steps, item: JudgeItem) -> Prompt:
     return Prompt(messages=(Message("user", _fewshot_text(criterion, steps, item)),), prefill=PREFILL, chat=True)
 
 
-FORMS = {"geval-chat": geval_chat, "fewshot": fewshot, "fewshot-chat": fewshot_chat}
+# Short worked examples for the compact form: the answer either restates the reference
+# (high), names something else (low) or gives part of it (middle), in an order without a run.
+_SHORT_EXAMPLES = (
+    ("What is the capital of Australia?", "Canberra", "Canberra", {"accuracy": 5, "completeness": 5}),
+    ("Who wrote the novel Frankenstein?", "Mary Shelley", "Charles Dickens", {"accuracy": 1, "completeness": 1}),
+    ("What are the three primary colours of light?", "red, green and blue", "red and green",
+     {"accuracy": 4, "completeness": 3}),
+    ("When did the Berlin Wall fall?", "9 November 1989", "in 1975", {"accuracy": 1, "completeness": 1}),
+    ("Which gas do plants absorb from the air?", "carbon dioxide", "carbon dioxide",
+     {"accuracy": 5, "completeness": 5}),
+    ("Which ocean lies between Europe and America?", "the Atlantic Ocean", "the Pacific Ocean",
+     {"accuracy": 1, "completeness": 1}),
+)
+
+
+def compact(criterion: Criterion, steps: Steps, item: JudgeItem) -> Prompt:
+    """Completion form for small models: criterion and steps, six short graded examples, then the item."""
+    shots = "\n\n".join(
+        f"Question: {q}\nReference answer: {ref}\nAnswer: {ans}\nScore: {scores[criterion.name]}"
+        for q, ref, ans, scores in _SHORT_EXAMPLES
+    )
+    refs = " | ".join(" ".join(r.split()) for r in item.references) or "(none)"
+    context = " ".join(" ".join(item.context).split())[:300]
+    text = (
+        f"{criterion.description}\nScore from 1 (worst) to 5 (best).\n\nEvaluation steps:\n{steps.text()}\n\n{shots}\n\n"
+        f"Question: {' '.join(item.question.split())}\nContext: {context}\nReference answer: {refs}\n"
+        f"Answer: {' '.join(item.answer.split()) or '(empty)'}\n"
+    )
+    return Prompt(messages=(Message("user", text),), prefill=PREFILL, chat=False)
+
+
+FORMS = {"geval-chat": geval_chat, "fewshot": fewshot, "fewshot-chat": fewshot_chat, "compact": compact}
 
 
 def render(form: str, criterion: Criterion, steps: Steps, item: JudgeItem) -> Prompt:

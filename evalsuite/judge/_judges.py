@@ -70,7 +70,8 @@ class Judge:
 
     def __init__(self) -> None:
         self.config = {}
-        self.stats = {"model_calls": 0, "cache_hits": 0, "items": 0}
+        # cache_hits: answers not computed now (judge cache or model cache); judge_cache_hits: judge cache only
+        self.stats = {"model_calls": 0, "cache_hits": 0, "judge_cache_hits": 0, "items": 0}
 
     def judge(self, items: Sequence[JudgeItem], progress: bool = False) -> list[Verdict]:
         raise NotImplementedError
@@ -189,6 +190,7 @@ class _GEvalJudge(Judge):
         row = self._cache.get(key)
         if row is not None:
             self.stats["cache_hits"] += 1
+            self.stats["judge_cache_hits"] += 1
         return row
 
     def _store(self, key: str, criterion: str, row: dict) -> None:
@@ -230,7 +232,8 @@ class _GEvalJudge(Judge):
 
         results: dict[tuple[str, str, int], dict] = {}
         open_runs = [(job, r) for job in jobs for r in range(self.repeats)]
-        for attempt in range(self.retries + 1):
+        retries = self.retries if self.temperature > 0 else 0  # greedy output would repeat itself
+        for attempt in range(retries + 1):
             by_repeat: dict[int, list] = {}
             for job, r in open_runs:
                 item, criterion, prompt = job

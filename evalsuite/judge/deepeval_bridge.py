@@ -195,7 +195,8 @@ class _DeepEvalGEvalJudge(Judge):
 
     def _run(self, item: JudgeItem, criterion: str, repeat: int) -> tuple[float, str]:
         steps = self.steps[criterion]
-        for attempt in range(self.retries + 1):
+        retries = self.retries if self.temperature > 0 else 0  # greedy output would repeat itself
+        for attempt in range(retries + 1):
             key = run_key(judge=self.llm.model.identity, engine="deepeval", steps=f"{steps.version}:{steps.text_hash}",
                           criterion=criterion, question=item.question, references=list(item.references),
                           context=list(item.context), answer=item.answer, mode="sample", temperature=self.temperature,
@@ -203,6 +204,7 @@ class _DeepEvalGEvalJudge(Judge):
             row = self._cache.get(key) if self._cache is not None else None
             if row is not None:
                 self.stats["cache_hits"] += 1
+                self.stats["judge_cache_hits"] += 1
             else:
                 self.llm.seed = repeat + 100_000 * attempt
                 metric = self.metrics[criterion]

@@ -41,6 +41,10 @@ class FinetuneConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "target_modules", tuple(self.target_modules))
+        for name in ("epochs", "learning_rate", "warmup_ratio", "lora_dropout"):  # 1 and 1.0 are one key
+            value = getattr(self, name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                object.__setattr__(self, name, float(value))
         problems = []
         if not self.epochs > 0:
             problems.append(f"epochs must be > 0, got {self.epochs}")

@@ -1,0 +1,77 @@
+"""The bundled SmolLM2 through the transformers backend: batching, templates, logprobs, cache."""
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from evalsuite.models import GenerationSettings, load_model
+from evalsuite.models._hf import render
+from evalsuite.records import Message, Prompt
+
+QUESTIONS = ("What is the capital of France?", "Name a primary colour.", "What is two plus two? Explain at length.")
+
+
+@pytest.fixture(scope="module")
+def smol():
+    return load_model("bundled:smollm2-135m-instruct", cache=False, batch_size=4)
+
+
+def chat(text: str, prefill: str = "") -> Prompt:
+    return Prompt((Message("system", "Answer briefly."), Message("user", text)), prefill=prefill)
+
+
+def test_materialized_copy_loads_fast_and_identity_is_stable(smol):
+    start = time.perf_counter()
+    again = load_model("bundled:smollm2-135m-instruct", cache=False, batch_size=1)
+    assert time.perf_counter() - start < 30  # no GGUF de-quantization on later loads
+    assert again.identity == smol.identity  # batch size does not change what the model is
+    assert again.backend.path == smol.backend.path
+    assert "lora" not in smol.spec
+
+
+def test_batched_greedy_keeps_order_and_matches_single(smol):
+    prompts = [chat(q) for q in QUESTIONS]
+    settings = GenerationSettings(max_new_tokens=8)
+    batched = smol.generate(prompts, settings)
+    assert all(g.text.strip() for g in batched)
+    single = smol.generate([prompts[0]], settings)[0]
+    assert single.text == batched[0].text
+    assert all(0 < g.completion_tokens <= 8 and g.prompt_tokens > 10 for g in batched)
+
+
+def test_templates_and_prefill(smol):
+    tok = smol.tokenizer
+    text, special = render(tok, chat("Hi", prefill="Score:"))
+    assert text.endswith("<|im_start|>assistant\nScore:") and not special
+    plain = Prompt((Message("user", "The sky is"),), prefill=" very", chat=False)
+    assert render(tok, plain) == ("The sky is very", True)
+    out = smol.generate([plain], GenerationSettings(max_new_tokens=4))[0]
+    assert out.completion_tokens >= 1
+
+
+def test_top_logprobs_are_exact_and_sorted(smol):
+    out = smol.generate([chat(QUESTIONS[0])], GenerationSettings(max_new_tokens=3, top_logprobs=5))[0]
+    assert out.top_logprobs is not None and len(out.top_logprobs) == out.completion_tokens
+    for step in out.top_logprobs:
+        values = [lp for _, lp in step]
+        assert len(step) == 5 and values == sorted(values, reverse=True)
+        assert all(v <= 0 for v in values) and sum(math.exp(v) for v in values) <= 1.0001
+    # greedy: the chosen token is the most likely one
+    assert out.text.startswith(out.top_logprobs[0][0][0].strip()[:1])
+
+
+def test_seeded_sampling_is_reproducible(smol):
+    settings = GenerationSettings(max_new_tokens=8, temperature=1.0, seed=3)
+    a = smol.generate([chat(QUESTIONS[1])], settings)[0].text
+    b = smol.generate([chat(QUESTIONS[1])], settings)[0].text
+    assert a == b
+
+
+def test_generation_cache_hits_across_model_objects():
+    model = load_model("bundled:smollm2-135m-instruct", batch_size=4)
+    settings = GenerationSettings(max_new_tokens=4, seed=int(time.time()))  # a fresh key every run
+    first = model.generate([chat(QUESTIONS[0])], settings)[0]
+    second = load_model("bundled:smollm2-135m-instruct", batch_size=4).generate([chat(QUESTIONS[0])], settings)[0]
+    assert not first.cached and second.cached and second.text == first.text

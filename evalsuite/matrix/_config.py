@@ -207,9 +207,14 @@ def build_config(profile: str, values: Mapping[str, Any], *, where: str = "<opti
             value = int(value)
         kwargs[key] = value
     try:
-        return MatrixConfig(**kwargs)
+        config = MatrixConfig(**kwargs)
+        if config.finetune:
+            from evalsuite.finetune._config import FinetuneConfig
+
+            FinetuneConfig.from_dict(config.finetune_options)  # unknown or invalid [finetune] keys fail here
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    return config
 
 
 def _split_list(text: str) -> list[str]:

@@ -66,17 +66,20 @@ def finetune_config(config: MatrixConfig) -> Any:
         return None
     from evalsuite.finetune import FinetuneConfig
 
-    return FinetuneConfig(**config.finetune_options)
+    return FinetuneConfig.from_dict(config.finetune_options)
 
 
 def train(cell: Cell, ctx: DatasetContext, config: MatrixConfig, progress: Progress) -> Any:
     """The cell's LoRA adapter (trained, or loaded from the content-addressed adapter store)."""
-    from evalsuite.finetune import train_adapter
+    from evalsuite.finetune import PoolTooSmall, train_adapter
 
     if cell.size > ctx.pool_size:
         raise CellSkipped(f"size {cell.size} is above the {ctx.pool_size} fine-tuning pairs of the {cell.dataset} pool")
     progress(f"fine-tuning {cell.model} on {cell.size} {cell.dataset} pairs")
-    return train_adapter(cell.spec, cell.dataset, cell.size, finetune_config(config), progress=False)
+    try:
+        return train_adapter(cell.spec, cell.dataset, cell.size, finetune_config(config), progress=False)
+    except PoolTooSmall as err:
+        raise CellSkipped(str(err)) from None
 
 
 def _mean_std(values: Sequence[float]) -> dict[str, Any]:

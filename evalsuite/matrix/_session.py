@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from evalsuite._io import atomic_write_json, file_lock
+from evalsuite.errors import EvalsuiteError
 from evalsuite.matrix import _baselines, _gate
 from evalsuite.matrix._availability import unavailable_reason
 from evalsuite.matrix._cells import BASELINE, FINETUNED, Cell, expand_cells
@@ -177,7 +178,7 @@ class MatrixSession:
         try:
             if cell.kind == BASELINE and self.stored_baselines() is not None:
                 data = self.baseline(cell)
-                data = {**data, "source": str(self.baseline_path), "session": self.token}
+                data = {**data, "source": str(self.baseline_path)}  # keeps its own session: counted as reused
                 self.store.write(cell.id, data)
                 reused = True
             else:
@@ -288,9 +289,12 @@ class MatrixSession:
             os.replace(tmp, latest)
         except OSError:
             pass  # a file system without symlinks: the run folder is still named in the summary line
-        out = {"results": results, "written": written, "baseline_file": None}
+        out = {"results": results, "written": written, "baseline_file": None, "baseline_error": None}
         if update_baseline:
-            out["baseline_file"] = _baselines.write_baseline(
-                self.report_root / "baselines", run_id=self.run_id, cells=results["cells"], config=results["config"],
-                provenance=results["provenance"])
+            try:
+                out["baseline_file"] = _baselines.write_baseline(
+                    self.report_root / "baselines", run_id=self.run_id, cells=results["cells"], config=results["config"],
+                    provenance=results["provenance"])
+            except EvalsuiteError as err:
+                out["baseline_error"] = str(err)
         return out

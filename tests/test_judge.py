@@ -208,3 +208,29 @@ def test_load_items_names_line_and_field(tmp_path):
     path.write_text(json.dumps({k: v for k, v in good.items() if k != "answer"}) + "\n")
     with pytest.raises(DataError, match=r"line 1: missing field 'answer'"):
         load_items(path)
+
+
+# ---------------------------------------------------------------- auto chain of thought steps
+
+
+def test_parse_steps_reads_a_numbered_list():
+    from evalsuite.judge._steps_writer import parse_steps
+
+    # the prompt pre-fills "1." so the text starts with the first step's words
+    assert parse_steps(" Read the reference.\n2. Compare claims.\n3) Score it.\nThanks!") == [
+        "Read the reference.", "Compare claims.", "Score it."]
+    assert parse_steps("") == []
+
+
+def test_written_steps_are_frozen(tmp_path):
+    from evalsuite.judge import generate_steps
+    from evalsuite.judge._criteria import model_slug
+
+    assert model_slug("bundled:smollm2-135m-instruct") == "smollm2-135m-instruct"
+    assert model_slug("openai:http://127.0.0.1:8000/v1#my-model") == "my-model"
+    existing = tmp_path / "accuracy.smollm2-135m-instruct.v1.json"
+    existing.write_text("{}")
+    with pytest.raises(ConfigError, match="frozen"):
+        generate_steps("accuracy", "bundled:smollm2-135m-instruct", out_dir=tmp_path)
+    with pytest.raises(ConfigError, match="unknown criterion"):
+        generate_steps("fluency", "bundled:smollm2-135m-instruct", out_dir=tmp_path)

@@ -33,9 +33,9 @@ MODES = ("logprobs", "sample")
 DEFAULT_FORM = "geval-chat"
 # Prompt form per bundled judge: the one that ranked good above wrong answers most often on
 # the calibration set (see evalsuite.judge.qualify); other models get the chat G-Eval form.
-BUNDLED_FORMS = {"bundled:smollm2-135m-instruct": "fewshot", "bundled:gemma3-270m": "fewshot"}
+BUNDLED_FORMS = {"bundled:smollm2-135m-instruct": "compact", "bundled:gemma3-270m": "compact"}
 # The bundled judge to use when no API judge is available (measured with qualify()).
-BEST_BUNDLED_JUDGE = "bundled:gemma3-270m"
+BEST_BUNDLED_JUDGE = "bundled:smollm2-135m-instruct"
 
 
 @dataclass(frozen=True)

@@ -141,9 +141,9 @@ class MatrixSession:
             reason = self.skip_reason(cell)
             if reason:
                 raise CellSkipped(reason)
+            start = time.perf_counter()
             ctx = self.context(cell.dataset)
             adapter = self.adapter(cell, progress) if cell.kind == FINETUNED else None
-            start = time.perf_counter()
             data = run_cell(cell, ctx, self.config, self.judges(), adapter=adapter, progress=progress)
             data["timings"]["cell"] = time.perf_counter() - start
             data["session"] = self.token

@@ -234,3 +234,24 @@ def test_written_steps_are_frozen(tmp_path):
         generate_steps("accuracy", "bundled:smollm2-135m-instruct", out_dir=tmp_path)
     with pytest.raises(ConfigError, match="unknown criterion"):
         generate_steps("fluency", "bundled:smollm2-135m-instruct", out_dir=tmp_path)
+
+
+def _write_rows(path, worker, n):
+    cache = JudgeCache(path)
+    for i in range(n):
+        cache.put(run_key(worker=worker, i=i), judge=f"w{worker}", criterion="accuracy", text=str(i), score=3.0)
+    cache.close()
+
+
+def test_cache_is_shared_by_concurrent_processes(tmp_path):
+    import multiprocessing
+
+    path = str(tmp_path / "judge.sqlite")
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=_write_rows, args=(path, w, 40)) for w in range(3)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(60)
+    assert [p.exitcode for p in workers] == [0, 0, 0]
+    assert JudgeCache(path).count() == 120

@@ -1,0 +1,15 @@
+"""The 16 RAG prompts both benchmarks use: the first NQ eval questions with their retrieved passages."""
+from __future__ import annotations
+
+import os
+
+
+def rag_prompts(n: int = 16, dataset_name: str = "nq"):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from evalsuite import datasets, prompts, retrieval, splits
+
+    dataset = datasets.load(dataset_name)
+    examples = list(splits.split(dataset).eval[:n])
+    chunks = retrieval.get_retriever(dataset, progress=False).retrieve_many(examples)
+    return examples, [prompts.rag_prompt(ex.question, ch) for ex, ch in zip(examples, chunks)]

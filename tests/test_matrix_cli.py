@@ -17,7 +17,7 @@ def test_run_builds_the_pytest_command():
                                 "--update-baseline", "--junitxml", "out.xml"])
     root = cli.project_root()
     cmd = cli.pytest_command(args, root)
-    assert cmd[1:4] == ["-m", "pytest", str(root / "test_cases")]
+    assert cmd[1:4] == ["-m", "pytest", str(root / "test_cases" / "test_matrix.py")]
     joined = " ".join(cmd)
     for part in ("--profile smoke", "-k nq and ft16", "-n 2", "--margin auto", "--update-baseline", "--junitxml out.xml"):
         assert part in joined

@@ -202,12 +202,18 @@ class MatrixSession:
             msg = _gate.failure_message(cell.id, gate, str(self.summary_path)) if status == "failed" else ""
             return Outcome(cell, status, msg, reused, data)
         except CellSkipped as skip:
-            existing = self.store.read(cell.id)
-            if not is_reusable(existing):
-                self.store.write(cell.id, {"id": cell.id, "dataset": cell.dataset, "model": cell.model, "spec": cell.spec,
-                                           "size": cell.size, "kind": cell.kind, "baseline_id": cell.baseline_id,
-                                           "status": "skipped", "reason": str(skip), "session": self.token})
+            self._record_unfinished(cell, "skipped", str(skip))
             return Outcome(cell, "skipped", str(skip))
+        except EvalsuiteError as err:  # a problem the user can fix: one line, recorded in the report
+            self._record_unfinished(cell, "error", str(err))
+            return Outcome(cell, "failed", f"{cell.id}: {err}")
+
+    def _record_unfinished(self, cell: Cell, status: str, reason: str) -> None:
+        """Note a skip or an error in the cell's file, unless it already holds a finished result."""
+        if not is_reusable(self.store.read(cell.id)):
+            self.store.write(cell.id, {"id": cell.id, "dataset": cell.dataset, "model": cell.model, "spec": cell.spec,
+                                       "size": cell.size, "kind": cell.kind, "baseline_id": cell.baseline_id,
+                                       "status": status, "reason": reason, "session": self.token})
 
     # -- end of run ---------------------------------------------------------------------------------
     def judges_info(self) -> list[dict[str, Any]]:

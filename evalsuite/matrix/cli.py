@@ -45,7 +45,7 @@ def project_root() -> Path:
 
 
 def pytest_command(args: argparse.Namespace, root: Path) -> list[str]:
-    cmd = [sys.executable, "-m", "pytest", str(root / "test_cases"), "-p", "fixtures.matrix_plugin",
+    cmd = [sys.executable, "-m", "pytest", str(root / "test_cases" / "test_matrix.py"), "-p", "fixtures.matrix_plugin",
            "--profile", args.profile, "-q", "-rfEs"]
     for option, dest, _ in _PASS_THROUGH:
         value = getattr(args, dest)

@@ -1,6 +1,7 @@
 """The bundled SmolLM2 through the transformers backend: batching, templates, logprobs, cache."""
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -75,3 +76,23 @@ def test_generation_cache_hits_across_model_objects():
     first = model.generate([chat(QUESTIONS[0])], settings)[0]
     second = load_model("bundled:smollm2-135m-instruct", batch_size=4).generate([chat(QUESTIONS[0])], settings)[0]
     assert not first.cached and second.cached and second.text == first.text
+
+
+def test_cli_generate_prints_json_rows(capsys):
+    from evalsuite.cli import main
+
+    assert main(["generate", "--dataset", "nq", "--limit", "2", "--max-new-tokens", "4", "--batch-size", "2", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 2
+    for row in rows:
+        assert set(row) == {"id", "question", "answer", "prompt_tokens", "completion_tokens", "seconds"}
+        assert row["prompt_tokens"] > 50  # the retrieved passages are in the prompt
+        assert 0 <= row["completion_tokens"] <= 4
+
+
+def test_cli_reports_spec_errors_in_one_line(capsys):
+    from evalsuite.cli import main
+
+    assert main(["generate", "--model", "smollm2", "--dataset", "nq", "--limit", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("evalsuite: error: malformed model spec") and "\n" not in err

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from evalsuite.errors import ConfigError, DataError
 from evalsuite.judge import (
+    BUNDLED_FORMS,
     CRITERIA,
     FORMS,
     PREFILL,
@@ -162,7 +163,7 @@ def test_factory_records_its_arguments():
     assert judge.config["factory"] == "geval"
     assert judge.config["model"] == "bundled:smollm2-135m-instruct"
     assert judge.config["repeats"] == 3 and judge.config["mode"] == "sample" and judge.config["temperature"] == 0.5
-    assert judge.name == "bundled:smollm2-135m-instruct/fewshot/sample"
+    assert judge.name == f"bundled:smollm2-135m-instruct/{BUNDLED_FORMS['bundled:smollm2-135m-instruct']}/sample"
     with pytest.raises(ConfigError):
         make_judge("bundled:smollm2-135m-instruct", mode="vibes")
     with pytest.raises(ConfigError):

@@ -68,8 +68,9 @@ class _NoLogprobsServer:
 
 
 def test_missing_logprobs_are_reported_and_sampling_is_used(tmp_path):
-    register_backend("nologprobs", lambda target, adapter, options: _NoLogprobsServer(load_model(target).backend))
-    judge = make_judge(f"nologprobs:{MODEL}", mode="logprobs", repeats=2, temperature=1.0, form="fewshot",
+    inner = load_model(MODEL).backend  # loaded first: a backend factory must not call load_model itself
+    register_backend("nologprobs", lambda target, adapter, options: _NoLogprobsServer(inner))
+    judge = make_judge(f"nologprobs:{MODEL}", mode="logprobs", repeats=2, temperature=1.0, form="compact",
                        cache_path=str(tmp_path / "judge.sqlite"))
     verdicts = judge.judge(ITEMS[:1])
     (v,) = verdicts

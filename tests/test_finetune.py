@@ -141,7 +141,7 @@ print(json.dumps({"cached": r.cached, "path": r.path}))
 
 def test_two_processes_train_one_adapter_once():
     seed = str(random.randrange(10**6, 10**9))
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")  # two trainers share the cores without spinning
     procs = [subprocess.Popen([sys.executable, "-c", TRAIN_ONE, seed], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = []

@@ -68,3 +68,26 @@ def file_lock(path: str | os.PathLike, timeout: float = -1) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock", timeout=timeout):
         yield
+
+
+def open_sqlite(path: str | os.PathLike, migrations: tuple[str, ...]):
+    """A sqlite connection shared by threads and processes (WAL, busy timeout, autocommit),
+    with the numbered ``migrations`` not yet applied run in order (``PRAGMA user_version``)."""
+    import sqlite3
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=60.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 60000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for number, sql in enumerate(migrations[version:], start=version + 1):
+            conn.execute(sql)
+            conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return conn

@@ -10,12 +10,11 @@ the file. Schema changes are numbered migrations recorded in ``PRAGMA user_versi
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from pathlib import Path
 
-from evalsuite._io import cache_dir
+from evalsuite._io import cache_dir, open_sqlite
 from evalsuite.records import stable_hash
 
 _MIGRATIONS = (
@@ -45,25 +44,8 @@ class JudgeCache:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else cache_dir("judge") / "judge.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA busy_timeout = 60000")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._migrate()
-
-    def _migrate(self) -> None:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                version = self._db.execute("PRAGMA user_version").fetchone()[0]
-                for number, sql in enumerate(_MIGRATIONS[version:], start=version + 1):
-                    self._db.execute(sql)
-                    self._db.execute(f"PRAGMA user_version = {number}")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        self._db = open_sqlite(self.path, _MIGRATIONS)
 
     def get(self, key: str) -> dict | None:
         with self._lock:

@@ -6,13 +6,12 @@ models never share an answer. Schema changes are numbered migrations applied in 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from evalsuite._io import cache_dir
+from evalsuite._io import cache_dir, open_sqlite
 
 MIGRATIONS = (
     """CREATE TABLE generations (
@@ -29,22 +28,7 @@ class GenerationCache:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else cache_dir("generations") / "generations.sqlite"
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._migrate()
-
-    def _migrate(self) -> None:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-                for number, sql in enumerate(MIGRATIONS[version:], start=version + 1):
-                    self._conn.execute(sql)
-                    self._conn.execute(f"PRAGMA user_version = {number}")
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        self._conn = open_sqlite(self.path, MIGRATIONS)
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from dataclasses import dataclass
 
+from .datasets._common import normalize_question
 from .records import Dataset, Example
 
 MIN_EVAL = 40
@@ -30,10 +30,6 @@ class Split:
     eval: tuple[Example, ...]
     rule: str
     seed: int
-
-
-def _norm_question(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
 def _rank(seed: int, key: str) -> str:
@@ -59,7 +55,7 @@ def groups(examples: tuple[Example, ...]) -> list[list[Example]]:
     for ex in examples:
         node = f"q:{ex.id}"
         find(node)
-        union(node, f"t:{_norm_question(ex.question)}")
+        union(node, f"t:{normalize_question(ex.question)}")
         for doc in ex.doc_ids:
             union(node, f"d:{doc}")
     comps: dict[str, list[Example]] = {}

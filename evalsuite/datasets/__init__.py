@@ -20,7 +20,7 @@ def load(name: str, path=None, *, split: str | None = None, skip_invalid: bool =
     if name not in LOADERS:
         raise DataError(f"unknown dataset {name!r}: choose one of {', '.join(NAMES)}")
     key = (name, str(path), split, skip_invalid, repr(sorted((hub_kwargs or {}).items())))
-    if key not in _memo or hub_kwargs:
+    if key not in _memo:
         ds = LOADERS[name](path, split=split, skip_invalid=skip_invalid, hub_kwargs=hub_kwargs)
         if not ds.examples:
             raise DataError(f"{ds.source}: no valid questions (check the file is a {name} release file)")

@@ -8,11 +8,10 @@ normalized question text, so it is stable across files and orderings.
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Iterable
 
 from ..records import Dataset, Example, Passage
-from ._common import DATA_DIR, HUB_PREFIX, Checker, hub_rows, read_jsonl, resolve, short_hash, unique
+from ._common import DATA_DIR, HUB_PREFIX, Checker, hub_rows, normalize_question, read_jsonl, resolve, short_hash, unique
 
 NAME = "nq"
 DEFAULT_FILE = DATA_DIR / "nq" / "dev.jsonl"
@@ -20,8 +19,7 @@ DEFAULT_FILE = DATA_DIR / "nq" / "dev.jsonl"
 
 def question_id(question: str) -> str:
     """Stable id from the question text (lower-cased, punctuation and extra spaces removed)."""
-    norm = " ".join(re.sub(r"[^\w\s]", " ", question.lower()).split())
-    return f"nq-{short_hash(norm)}"
+    return f"nq-{short_hash(normalize_question(question))}"
 
 
 def load(path=None, *, split=None, skip_invalid=False, hub_kwargs=None) -> Dataset:

@@ -32,14 +32,78 @@ def test_materialized_copy_loads_fast_and_identity_is_stable(smol):
     assert "lora" not in smol.spec
 
 
-def test_batched_greedy_keeps_order_and_matches_single(smol):
+def test_batched_greedy_keeps_order_and_matches_single():
+    # fp32: an answer does not depend on its batch (bf16 is covered by the fixed batches below)
+    model = load_model("bundled:smollm2-135m-instruct", cache=False, batch_size=4, dtype="fp32")
+    assert model.backend.batch_invariant
     prompts = [chat(q) for q in QUESTIONS]
     settings = GenerationSettings(max_new_tokens=8)
-    batched = smol.generate(prompts, settings)
+    batched = model.generate(prompts, settings)
     assert all(g.text.strip() for g in batched)
-    single = smol.generate([prompts[0]], settings)[0]
+    single = model.generate([prompts[0]], settings)[0]
     assert single.text == batched[0].text
     assert all(0 < g.completion_tokens <= 8 and g.prompt_tokens > 10 for g in batched)
+
+
+def test_bf16_answers_do_not_depend_on_what_was_cached_before(tmp_path):
+    """In bf16 a batch's padding changes its answers, so a call is decoded in fixed batches
+    keyed by their prompts: a call answers the same whatever part of it ran before."""
+    prompts = [chat(q) for q in QUESTIONS + ("Why is the sea salty?", "Who wrote Hamlet?", "Define entropy.")]
+    settings = GenerationSettings(max_new_tokens=6)
+
+    def fresh(name):
+        from evalsuite.models._cache import GenerationCache
+
+        model = load_model("bundled:smollm2-135m-instruct", batch_size=4, dtype="bf16")
+        model._cache = GenerationCache(tmp_path / f"{name}.sqlite")
+        return model
+
+    whole = fresh("whole")
+    assert not whole.backend.batch_invariant
+    reference = [g.text for g in whole.generate(prompts, settings)]
+    assert whole.stats["model_calls"] == 6
+
+    resumed = fresh("resumed")
+    resumed.generate(prompts[:3], settings)  # an earlier, different call: different batches, other keys
+    again = resumed.generate(prompts, settings)
+    assert [g.text for g in again] == reference
+    assert not any(g.cached for g in again)
+    rerun = resumed.generate(prompts, settings)
+    assert all(g.cached for g in rerun) and [g.text for g in rerun] == reference
+
+
+def test_grouped_sampling_reads_the_prompt_once_and_is_reproducible(tmp_path):
+    from evalsuite.models._cache import GenerationCache
+
+    model = load_model("bundled:smollm2-135m-instruct")
+    model._cache = GenerationCache(tmp_path / "g.sqlite")
+    settings = GenerationSettings(max_new_tokens=8, temperature=1.0)
+    prompt = chat(QUESTIONS[1])
+    first = model.sample(prompt, settings, range(6))
+    assert len(first) == 6 and len({g.text for g in first}) > 1  # each run draws its own answer
+    assert model.stats["model_calls"] == 6
+    again = model.sample(prompt, settings, range(6))
+    assert [g.text for g in again] == [g.text for g in first] and all(g.cached for g in again)
+    assert model.stats["model_calls"] == 6
+    # without the cache the same seeds draw the same answers
+    uncached = load_model("bundled:smollm2-135m-instruct", cache=False)
+    assert [g.text for g in uncached.sample(prompt, settings, range(6))] == [g.text for g in first]
+    with pytest.raises(Exception, match="temperature > 0"):
+        model.sample(prompt, GenerationSettings(max_new_tokens=2), [0, 1])
+    with pytest.raises(Exception, match="repeated seeds"):
+        model.sample(prompt, settings, [1, 1])
+
+
+def test_nucleus_keeps_the_smallest_set_reaching_top_p():
+    import torch
+
+    from evalsuite.models._hf import _sampling_probs
+
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    kept = _sampling_probs(torch, logits, 1.0, 0.7)
+    assert torch.allclose(kept, torch.tensor([[0.5, 0.3, 0.0, 0.0]]))
+    assert torch.allclose(_sampling_probs(torch, logits, 1.0, 0.1), torch.tensor([[0.5, 0.0, 0.0, 0.0]]))
+    assert torch.allclose(_sampling_probs(torch, logits, 1.0, 1.0), torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
 
 
 def test_templates_and_prefill(smol):

@@ -230,6 +230,219 @@ class _GEvalJudge(Judge):
                 results[(item.id, criterion)] = row
         return results
 
+    # -- sample: n seeded runs, each parsed, unparseable runs retried up to `retries` times.
+    # The open runs of one prompt are drawn together (Model.sample: one pass over the prompt,
+    # one generator per run); run r of attempt a uses seed r + 100000 * a.
+    def _sample_runs(self, jobs, progress) -> dict:
+        from evalsuite.models import GenerationSettings
+
+        results: dict[tuple[str, str, int], dict] = {}
+        open_runs = {id(job): list(range(self.repeats)) for job in jobs}
+        retries = self.retries if self.temperature > 0 else 0  # greedy output would repeat itself
+        settings = GenerationSettings(max_new_tokens=self.max_new_tokens, temperature=self.temperature)
+        bar = None
+        for attempt in range(retries + 1):
+            pending = []
+            for job in jobs:
+                item, criterion, prompt = job
+                todo = []
+                for r in open_runs[id(job)]:
+                    key = self._key(item, criterion, prompt, "sample", r, attempt)
+                    row = self._lookup(key)
+                    if row is None:
+                        todo.append((r, key))
+                    else:
+                        results[(item.id, criterion, r)] = row
+                if todo:
+                    pending.append((job, todo))
+            if progress and pending:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=len(pending), desc=f"judge {self.name}" + (f" retry {attempt}" if attempt else ""),
+                           unit="prompt")
+            try:
+                for job, todo in pending:
+                    item, criterion, prompt = job
+                    seeds = [r + 100_000 * attempt for r, _ in todo]
+                    generations = self._sample(prompt, settings, seeds)
+                    for (r, key), gen in zip(todo, generations):
+                        score = parse_score(gen.text)
+                        row = {"text": gen.text, "score": float("nan") if score is None else score, "distribution": None}
+                        self._store(key, criterion, row)
+                        results[(item.id, criterion, r)] = row
+                    if bar is not None:
+                        bar.update(1)
+            finally:
+                if bar is not None:
+                    bar.close()
+                    bar = None
+            for job in jobs:
+                item, criterion, _ = job
+                open_runs[id(job)] = [r for r in open_runs[id(job)]
+                                      if math.isnan(results[(item.id, criterion, r)]["score"])]
+            if not any(open_runs.values()):
+                break
+        return results
+
+    def _sample(self, prompt, settings, seeds):
+        generations = self.model.sample(prompt, settings, seeds)
+        for g in generations:
+            self.stats["cache_hits" if g.cached else "model_calls"] += 1
+        return generations
+
+    def judge(self, items: Sequence[JudgeItem], progress: bool = False) -> list[Verdict]:
+        raise NotImplementedError
+
+    def __call__(self, items: Sequence[JudgeItem], progress: bool = False) -> list[Verdict]:
+        return self.judge(items, progress=progress)
+
+    def __repr__(self) -> str:
+        return f"<Judge {self.name}>"
+
+
+_FACTORIES: dict[str, Callable[..., Judge]] = {}
+
+
+def judge_factory(name: str) -> Callable[[Callable[..., Judge]], Callable[..., Judge]]:
+    """Register a judge factory under ``name``; every judge it makes records its arguments in ``config``."""
+
+    def decorate(fn: Callable[..., Judge]) -> Callable[..., Judge]:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def factory(*args: Any, **kwargs: Any) -> Judge:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            judge = fn(*bound.args, **bound.kwargs)
+            judge.config = {"factory": name, **{k: v for k, v in bound.arguments.items()}}
+            return judge
+
+        _FACTORIES[name] = factory
+        return factory
+
+    return decorate
+
+
+def registered_judges() -> dict[str, Callable[..., Judge]]:
+    return dict(_FACTORIES)
+
+
+# --------------------------------------------------------------------------- reference
+
+
+class _ReferenceJudge(Judge):
+    name = "reference (token overlap)"
+    steps_version = "token-overlap.v1"
+
+    def judge(self, items: Sequence[JudgeItem], progress: bool = False) -> list[Verdict]:
+        verdicts = []
+        for item in items:
+            precision = token_precision(item.answer, item.references)
+            recall = token_recall(item.answer, item.references)
+            accuracy, completeness = 1.0 + 4.0 * precision, 1.0 + 4.0 * recall
+            unscored = int(math.isnan(accuracy)) + int(math.isnan(completeness))
+            verdicts.append(Verdict(item.id, self.name, self.steps_version, accuracy, completeness, 0.0, 0.0,
+                                    unscored, 1, (), False, "deterministic"))
+        self.stats["items"] += len(items)
+        return verdicts
+
+
+@judge_factory("reference")
+def reference_judge() -> Judge:
+    """The deterministic token-overlap judge (no language model): 1 + 4 * precision / recall."""
+    return _ReferenceJudge()
+
+
+# --------------------------------------------------------------------------- G-Eval
+
+
+class _GEvalJudge(Judge):
+    def __init__(self, model: str, *, mode: str, repeats: int, temperature: float, form: str,
+                 steps_version: str, retries: int, max_new_tokens: int, top_logprobs: int,
+                 cache: bool, cache_path: str | None, model_options: dict | None) -> None:
+        super().__init__()
+        self.model_spec = model
+        self.mode, self.repeats, self.temperature, self.form = mode, repeats, temperature, form
+        self.retries, self.max_new_tokens, self.top_logprobs = retries, max_new_tokens, top_logprobs
+        self.steps: dict[str, Steps] = {c: load_steps(c, steps_version) for c in CRITERIA}
+        self.steps_version = steps_version
+        self.name = f"{model}/{form}/{mode}"
+        self._cache = JudgeCache(cache_path) if cache else None
+        self._model_options = dict(model_options or {})
+        self._model = None
+
+    # The model is loaded on first use, so a fully cached rerun still needs its identity
+    # but nothing else; load_model is expected to be cheap until generate is called.
+    @property
+    def model(self):
+        if self._model is None:
+            from evalsuite.models import load_model
+
+            self._model = load_model(self.model_spec, **self._model_options)
+        return self._model
+
+    def _key(self, item: JudgeItem, criterion: str, prompt, mode: str, repeat: int, attempt: int) -> str:
+        steps = self.steps[criterion]
+        return run_key(
+            judge=self.model.identity, steps=f"{steps.version}:{steps.text_hash}", criterion=criterion,
+            form=self.form, prompt=prompt.key(), question=item.question, references=list(item.references),
+            context=list(item.context), answer=item.answer, mode=mode,
+            temperature=self.temperature if mode == "sample" else 0.0, repeat=repeat, attempt=attempt,
+            max_new_tokens=self.max_new_tokens if mode == "sample" else 1,
+            top_logprobs=self.top_logprobs if mode == "logprobs" else 0,
+        )
+
+    def _generate(self, prompts, settings, progress):
+        generations = self.model.generate(prompts, settings, progress=progress)
+        for g in generations:
+            if g.cached:
+                self.stats["cache_hits"] += 1
+            else:
+                self.stats["model_calls"] += 1
+        return generations
+
+    def _lookup(self, key: str) -> dict | None:
+        if self._cache is None:
+            return None
+        row = self._cache.get(key)
+        if row is not None:
+            self.stats["cache_hits"] += 1
+            self.stats["judge_cache_hits"] += 1
+        return row
+
+    def _store(self, key: str, criterion: str, row: dict) -> None:
+        if self._cache is not None:
+            self._cache.put(key, judge=self.model.identity, criterion=criterion, text=row["text"], score=row["score"],
+                            distribution=row.get("distribution"), logprobs_missing=row.get("logprobs_missing", False))
+
+    # -- logprobs: one greedy step, distribution of the first score token
+    def _logprob_runs(self, jobs, progress) -> dict:
+        from evalsuite.models import GenerationSettings
+
+        results, pending = {}, []
+        for job in jobs:
+            item, criterion, prompt = job
+            key = self._key(item, criterion, prompt, "logprobs", 0, 0)
+            row = self._lookup(key)
+            if row is None:
+                pending.append((job, key))
+            else:
+                results[(item.id, criterion)] = row
+        if pending:
+            settings = GenerationSettings(max_new_tokens=1, temperature=0.0, top_logprobs=self.top_logprobs)
+            generations = self._generate([job[2] for job, _ in pending], settings, progress)
+            for (job, key), gen in zip(pending, generations):
+                item, criterion, _ = job
+                if gen.logprobs_missing or not gen.top_logprobs:
+                    row = {"text": gen.text, "score": float("nan"), "distribution": None, "logprobs_missing": True}
+                else:
+                    dist = score_distribution(gen.top_logprobs[0])
+                    score = weighted_score(dist) if dist else float("nan")
+                    row = {"text": gen.text, "score": score, "distribution": dist, "logprobs_missing": False}
+                self._store(key, criterion, row)
+                results[(item.id, criterion)] = row
+        return results
+
     # -- sample: n seeded runs, each parsed, unparseable runs retried up to `retries` times
     def _sample_runs(self, jobs, progress) -> dict:
         from evalsuite.models import GenerationSettings

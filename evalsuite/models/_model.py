@@ -5,7 +5,7 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, Sequence
 
 from evalsuite.errors import EvalsuiteError
@@ -54,8 +54,35 @@ class Model:
     def __repr__(self) -> str:
         return f"Model({self.spec!r}, identity={self.identity!r})"
 
-    def cache_key(self, prompt: Prompt, settings: GenerationSettings) -> str:
-        return stable_hash({"model": self.identity, "prompt": prompt.key(), "settings": asdict(settings)}, length=32)
+    def cache_key(self, prompt: Prompt, settings: GenerationSettings, **context: Any) -> str:
+        """``context``: whatever else changes the answer (the batch's prompts, the group of seeds)."""
+        return stable_hash({"model": self.identity, "prompt": prompt.key(), "settings": asdict(settings), **context},
+                           length=32)
+
+    def _batches(self, prompts: Sequence[Prompt]) -> tuple[list[list[int]], list[str]] | None:
+        """Fixed batches over the whole list for a backend whose answers depend on their batch.
+
+        In bf16 a prompt's answer changes with the padding of the batch it is decoded in, so
+        the batches are made from every prompt of the call (sorted by length), whatever is
+        cached, and each key names its batch: the same call gives the same answers on a rerun
+        or a resumed run. None when the backend's answers do not depend on the batch.
+        """
+        size = max(1, int(self.backend.batch_size))
+        if size == 1 or getattr(self.backend, "batch_invariant", True):
+            return None
+        order = list(range(len(prompts)))
+        sort_key = getattr(self.backend, "sort_key", None)
+        if sort_key is not None:
+            lengths = [sort_key(p) for p in prompts]
+            order.sort(key=lambda i: lengths[i])
+        batches = [order[s : s + size] for s in range(0, len(order), size)]
+        keys = [""] * len(prompts)
+        prompt_keys = [p.key() for p in prompts]
+        for batch in batches:
+            batch_key = stable_hash({"prompts": [prompt_keys[i] for i in batch]}, length=16)
+            for i in batch:
+                keys[i] = batch_key
+        return batches, keys
 
     def generate(
         self, prompts: Sequence[Prompt], settings: GenerationSettings | None = None, progress: bool = False
@@ -63,7 +90,11 @@ class Model:
         """Answer ``prompts`` (same order); cached answers come back with ``cached=True``."""
         settings = settings or GenerationSettings()
         results: list[Generation | None] = [None] * len(prompts)
-        keys = [self.cache_key(p, settings) for p in prompts]
+        fixed = self._batches(prompts)
+        if fixed is None:
+            keys = [self.cache_key(p, settings) for p in prompts]
+        else:
+            keys = [self.cache_key(p, settings, batch=b) for p, b in zip(prompts, fixed[1])]
         todo: list[int] = []
         for i, key in enumerate(keys):
             hit = self._cache.get(key) if self._cache else None
@@ -71,32 +102,29 @@ class Model:
                 results[i] = _from_json(hit, cached=True)
             else:
                 todo.append(i)
-        with self._stats_lock:
-            self._stats["cache_hits"] += len(prompts) - len(todo)
 
-        sort_key = getattr(self.backend, "sort_key", None)
-        if sort_key is not None:
-            lengths = {i: sort_key(prompts[i]) for i in todo}
-            todo.sort(key=lambda i: lengths[i])
-        size = max(1, int(self.backend.batch_size))
-        batches = [todo[s : s + size] for s in range(0, len(todo), size)]
+        if fixed is None:
+            sort_key = getattr(self.backend, "sort_key", None)
+            if sort_key is not None:
+                lengths = {i: sort_key(prompts[i]) for i in todo}
+                todo.sort(key=lambda i: lengths[i])
+            size = max(1, int(self.backend.batch_size))
+            batches = [todo[s : s + size] for s in range(0, len(todo), size)]
+        else:  # a batch with anything missing runs whole, as it ran the first time
+            missing = set(todo)
+            batches = [b for b in fixed[0] if missing.intersection(b)]
+        with self._stats_lock:
+            self._stats["cache_hits"] += len(prompts) - sum(len(b) for b in batches)
 
         bar = None
-        if progress and todo:
+        if progress and batches:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=len(todo), desc=f"generate {self.spec}", unit="prompt")
+            bar = tqdm(total=sum(len(b) for b in batches), desc=f"generate {self.spec}", unit="prompt")
 
         def run(batch: list[int]) -> None:
             out = self._call_with_retries([prompts[i] for i in batch], settings)
-            for i, gen in zip(batch, out):
-                results[i] = gen
-                if self._cache is not None:
-                    self._cache.put(keys[i], self.identity, prompts[i].key(), _to_json(gen))
-            with self._stats_lock:
-                self._stats["model_calls"] += len(batch)
-                self._stats["prompt_tokens"] += sum(g.prompt_tokens for g in out)
-                self._stats["completion_tokens"] += sum(g.completion_tokens for g in out)
+            self._record(batch, out, [prompts[i] for i in batch], [keys[i] for i in batch], results)
             if bar is not None:
                 bar.update(len(batch))
 
@@ -114,11 +142,59 @@ class Model:
                 bar.close()
         return results  # type: ignore[return-value]
 
-    def _call_with_retries(self, prompts: list[Prompt], settings: GenerationSettings) -> list[Generation]:
+    def _record(self, slots: Sequence[int], out: Sequence[Generation], prompts: Sequence[Prompt],
+                keys: Sequence[str], results: list) -> None:
+        for slot, prompt, key, gen in zip(slots, prompts, keys, out):
+            results[slot] = gen
+            if self._cache is not None:
+                self._cache.put(key, self.identity, prompt.key(), _to_json(gen))
+        with self._stats_lock:
+            self._stats["model_calls"] += len(out)
+            self._stats["prompt_tokens"] += sum(g.prompt_tokens for g in out)
+            self._stats["completion_tokens"] += sum(g.completion_tokens for g in out)
+
+    def sample(self, prompt: Prompt, settings: GenerationSettings, seeds: Sequence[int]) -> list[Generation]:
+        """One sampled answer of ``prompt`` per seed (same order); ``settings.seed`` is ignored.
+
+        A backend with ``generate_seeded`` reads the prompt once and draws every sample from
+        it, each from its own generator; the answers are keyed by the whole group of seeds,
+        which is what they were drawn with. Other backends get one call per seed.
+        """
+        if settings.temperature <= 0:
+            raise EvalsuiteError("sample() needs temperature > 0; greedy decoding gives one answer, use generate()")
+        seeds = tuple(int(s) for s in seeds)
+        if len(set(seeds)) != len(seeds):
+            raise EvalsuiteError(f"sample() got repeated seeds {list(seeds)}; give each sample its own seed")
+        grouped = hasattr(self.backend, "generate_seeded")
+        keys = [self.cache_key(prompt, replace(settings, seed=s), **({"seeds": list(seeds)} if grouped else {}))
+                for s in seeds]
+        results: list[Generation | None] = [None] * len(seeds)
+        todo = []
+        for i, key in enumerate(keys):
+            hit = self._cache.get(key) if self._cache else None
+            if hit is not None:
+                results[i] = _from_json(hit, cached=True)
+            else:
+                todo.append(i)
+        if grouped and todo:  # drawn together: a partial group is drawn again whole
+            todo = list(range(len(seeds)))
+        with self._stats_lock:
+            self._stats["cache_hits"] += len(seeds) - len(todo)
+        if grouped and todo:
+            out = self._call_with_retries([prompt] * len(seeds), settings,
+                                          call=lambda: self.backend.generate_seeded(prompt, settings, seeds))
+            self._record(todo, out, [prompt] * len(todo), [keys[i] for i in todo], results)
+        else:
+            for i in todo:
+                out = self._call_with_retries([prompt], replace(settings, seed=seeds[i]))
+                self._record([i], out, [prompt], [keys[i]], results)
+        return results  # type: ignore[return-value]
+
+    def _call_with_retries(self, prompts: list[Prompt], settings: GenerationSettings, call=None) -> list[Generation]:
         attempt = 0
         while True:
             try:
-                out = self.backend.generate_batch(prompts, settings)
+                out = call() if call is not None else self.backend.generate_batch(prompts, settings)
             except TransientError as err:
                 if attempt >= self.max_retries:
                     raise EvalsuiteError(

@@ -81,3 +81,34 @@ def test_main_exits_2_without_traceback_on_a_malformed_line(tmp_path, capsys):
     assert cli.main(["judge", "--input", str(path), "--json"]) == 2
     err = capsys.readouterr().err
     assert "line 2" in err and "references" in err and "Traceback" not in err
+
+
+def test_sample_mode_on_100_calibration_items_then_the_same_command_makes_no_model_calls(tmp_path, monkeypatch, capsys):
+    """The bundled judge, 10 sampled runs per criterion on 100 items (about 2 minutes on two
+    cores: each prompt is read once for its 10 runs); the rerun is answered from the cache."""
+    from evalsuite._io import cache_dir
+
+    models = cache_dir("models")
+    fresh = tmp_path / "cache"
+    fresh.mkdir()
+    (fresh / "models").symlink_to(models, target_is_directory=True)  # the model store only: every cache is empty
+    monkeypatch.setenv("EVALSUITE_CACHE", str(fresh))
+    from evalsuite.judge._qualify import CALIBRATION_FILE
+
+    lines = CALIBRATION_FILE.read_text(encoding="utf-8").splitlines()[:100]
+    items = tmp_path / "items.jsonl"
+    items.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    argv = ["judge", "--judge", "bundled:smollm2-135m-instruct", "--input", str(items), "--mode", "sample",
+            "--repeats", "10", "--json"]
+    assert _run(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["summary"]["items"] == 100 and len(first["items"]) == 100
+    assert first["summary"]["model_calls"] >= 2000  # 100 items x 2 criteria x 10 runs, plus retries
+    for row in first["items"]:
+        assert len(row["raw"]) == 20
+        assert row["unscored"] > 0 or (1 <= row["accuracy"] <= 5 and row["accuracy_std"] >= 0)
+    assert first["summary"]["mean_repeat_std"] > 0  # sampled runs disagree
+    assert _run(argv) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["summary"]["model_calls"] == 0 and second["summary"]["cache_hits"] == first["summary"]["model_calls"]
+    assert second["items"] == first["items"]

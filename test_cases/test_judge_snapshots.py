@@ -4,9 +4,8 @@ A changed prompt template, criterion text, frozen steps or judge output shows up
 snapshot diff; ``pytest test_cases --snapshot-update`` accepts a reviewed change.
 Scores are rounded to 3 decimals so float noise does not count as a change. The bundled
 judge's verdicts come from the judge cache after the first run, and depend on the model
-identity (weights and dtype: bf16 on CPUs with native bf16, else fp32); each item is scored
-alone, so no batch padding moves them. The snapshot was made by this test on a fresh cache
-on a CPU with bf16.
+identity (weights, dtype: fp32 on the CPU, and how a prompt is read); each item is scored
+alone, so no batch padding moves them. The snapshot was made by this test on a fresh cache.
 """
 import math
 

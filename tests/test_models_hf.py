@@ -160,3 +160,28 @@ def test_cli_reports_spec_errors_in_one_line(capsys):
     assert main(["generate", "--model", "smollm2", "--dataset", "nq", "--limit", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("evalsuite: error: malformed model spec") and "\n" not in err
+
+
+def test_single_prompts_are_read_in_blocks_that_later_prompts_reuse():
+    header = " ".join(f"Rule {i}: read the question, the reference and the answer with care." for i in range(20))
+    first, second = (Prompt((Message("user", f"{header}\n\nQuestion: {q}\nAnswer: Paris"),), prefill="Score: ",
+                            chat=False) for q in QUESTIONS[:2])
+    settings = GenerationSettings(max_new_tokens=1, top_logprobs=5)
+    warm = load_model("bundled:smollm2-135m-instruct", cache=False, batch_size=1)
+    assert warm.backend.prefix_block == 64
+    warm.generate([first], settings)
+    stored = set(warm.backend._blocks)
+    after_first = warm.generate([second], settings)[0]
+    shared = stored & set(warm.backend._blocks)
+    assert len(shared) >= 3 and len(warm.backend._blocks) < 2 * len(stored)  # the header's blocks were reused
+
+    cold = load_model("bundled:smollm2-135m-instruct", cache=False, batch_size=1)
+    alone = cold.generate([second], settings)[0]
+    assert alone.top_logprobs == after_first.top_logprobs  # the same numbers whatever was read before
+
+    one_pass = load_model("bundled:smollm2-135m-instruct", cache=False, batch_size=1, prefix_block=0)
+    assert one_pass.identity != cold.identity
+    reference = one_pass.generate([second], settings)[0]
+    assert [t for t, _ in reference.top_logprobs[0]] == [t for t, _ in alone.top_logprobs[0]]
+    for (_, a), (_, b) in zip(reference.top_logprobs[0], alone.top_logprobs[0]):
+        assert abs(a - b) < 1e-4

@@ -2,11 +2,20 @@
 
 Generation is left-padded and batched; the wrapper sorts prompts by length first so a
 batch wastes little padding. Greedy unless ``temperature > 0`` (then seeded sampling).
+
+A call with a single prompt (a judge scores one prompt at a time) reads the prompt in
+blocks of ``prefix_block`` tokens and keeps the key/value cache after each block, keyed by
+the tokens so far: prompts that start alike (a judge's criterion, steps and examples, then
+the item) reuse the blocks they share. Every single prompt is read block by block, whether
+its blocks come from the store or not, so its answer does not depend on what ran before.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
+from array import array
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -39,15 +48,19 @@ def pick_device(device: str = "auto") -> str:
 
 
 def pick_dtype(dtype: str, device: str) -> Any:
-    """"auto": bf16 on CUDA and on CPUs with native bf16 (avx512_bf16/AMX), else fp32.
+    """"auto": bf16 on CUDA, fp32 on the CPU; "bf16"/"fp16"/"fp32" force one.
 
-    bf16 generates about 2x faster than fp32 on such a CPU (a 40-prompt RAG batch: 17 s vs
-    38 s) and gives the same answers run after run and with 1 or 2 threads, but a prompt's
-    greedy answer can change with the padding of the batch it is decoded in (8 of 40 answers
-    differed between batches of 4 and of 8; fp32: 0). The wrapper therefore decodes a call's
-    prompts in fixed batches and keys each answer by its batch (see Model.generate).
+    On a CPU with native bf16 (avx512_bf16/AMX), bf16 generates about 2x faster (a 40-prompt
+    RAG batch: 17 s vs 38 s), but its numbers move with the thread count: the bundled judge's
+    scores of 24 calibration items differed by up to 0.14 between 1 and 2 threads (fp32:
+    bit-identical), and a greedy answer can change with the padding of its batch (8 of 40
+    answers between batches of 4 and 8; fp32: 0). An evaluation must give the same numbers
+    serially and under pytest-xdist (one thread per worker), so CPU inference is fp32 unless
+    bf16 is asked for; fine-tuning, whose adapter is stored once, does use bf16 there.
     """
     _require_torch()
+    if dtype == "auto" and device == "cpu":
+        return auto_dtype(device, "fp32")
     return auto_dtype(device, dtype)
 
 
@@ -144,6 +157,7 @@ class HFBackend:
         device: str = "auto",
         dtype: str = "auto",
         batch_size: int = 8,
+        prefix_block: int = 64,
     ) -> None:
         torch = _require_torch()
         from transformers import AutoModelForCausalLM
@@ -151,6 +165,9 @@ class HFBackend:
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
         self.batch_size = int(batch_size)
+        self.prefix_block = int(prefix_block)
+        if self.prefix_block < 0:
+            raise SpecError(f"prefix_block must be >= 0 (0 = read each prompt in one pass), got {prefix_block}")
         self.path = weights.path
         self.tokenizer = load_tokenizer(weights.path)
         model = AutoModelForCausalLM.from_pretrained(weights.path, dtype=self.dtype, local_files_only=True)
@@ -165,10 +182,13 @@ class HFBackend:
             identity["lora"] = adapter_hash
         # dtype is part of the identity: bf16 and fp32 give different greedy answers
         identity["dtype"] = str(self.dtype).replace("torch.", "")
+        if self.prefix_block:  # reading a prompt in blocks rounds differently from one pass
+            identity["prefix_block"] = self.prefix_block
         self.identity = stable_hash(identity, length=32)
         self.model = model.to(self.device).eval()
         self.eos_ids = stop_token_ids(self.tokenizer, model)
         self._encoded: dict[str, tuple[list[int], int]] = {}
+        self._blocks: OrderedDict[str, Any] = OrderedDict()  # tokens-so-far hash -> cache after that block
         self._torch = torch
 
     @property
@@ -189,6 +209,37 @@ class HFBackend:
 
     def sort_key(self, prompt: Prompt) -> int:
         return len(self.encode(prompt))
+
+    MAX_STORED_BLOCKS = 32
+
+    def _read_prompt(self, ids: list[int]) -> tuple[Any, int]:
+        """The key/value cache of ``ids[:n]``, n the largest multiple of ``prefix_block`` below
+        ``len(ids)``, read block by block; blocks read before are copied from the store."""
+        import copy
+
+        from transformers import DynamicCache
+
+        size = self.prefix_block
+        blocks = (len(ids) - 1) // size
+        keys = [hashlib.sha1(array("q", ids[: k * size]).tobytes()).hexdigest() for k in range(1, blocks + 1)]
+        done, cache = 0, None
+        for k in range(blocks, 0, -1):
+            stored = self._blocks.get(keys[k - 1])
+            if stored is not None:
+                self._blocks.move_to_end(keys[k - 1])
+                done, cache = k, copy.deepcopy(stored)
+                break
+        if cache is None:
+            cache = DynamicCache(config=self.model.config)
+        torch = self._torch
+        with torch.inference_mode():
+            for k in range(done, blocks):
+                chunk = torch.tensor([ids[k * size : (k + 1) * size]], device=self.device)
+                self.model(input_ids=chunk, cache=cache, use_cache=True, logits_to_keep=1)
+                self._blocks[keys[k]] = copy.deepcopy(cache)
+                while len(self._blocks) > self.MAX_STORED_BLOCKS:
+                    self._blocks.popitem(last=False)
+        return cache, blocks * size
 
     def generate_batch(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[Generation]:
         torch = self._torch
@@ -219,6 +270,8 @@ class HFBackend:
         if sample:
             torch.manual_seed(settings.seed)
         extra = {"tokenizer": self.tokenizer} if settings.stop else {}
+        if len(prompts) == 1 and self.prefix_block:
+            extra["cache"], _ = self._read_prompt(encoded[0])
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids.to(self.device),
@@ -259,8 +312,10 @@ class HFBackend:
         tokens: list[list[int]] = [[] for _ in range(n)]
         steps_logits = []
         done = [False] * n
+        cache, read = self._read_prompt(ids) if self.prefix_block else (None, 0)
         with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([ids], device=self.device), use_cache=True, logits_to_keep=1)
+            out = self.model(input_ids=torch.tensor([ids[read:]], device=self.device), cache=cache, use_cache=True,
+                             logits_to_keep=1)
             cache = out.cache
             if n > 1:
                 cache.batch_repeat_interleave(n)
@@ -329,7 +384,7 @@ def _sampling_probs(torch: Any, logits: Any, temperature: float, top_p: float) -
 
 def make_backend(scheme: str):
     def factory(target: str, adapter: str | None, options: dict[str, Any]) -> HFBackend:
-        known = {"device", "dtype", "batch_size", "revision"}
+        known = {"device", "dtype", "batch_size", "prefix_block", "revision"}
         unknown = sorted(set(options) - known)
         if unknown:
             raise SpecError(f"unknown option(s) {', '.join(unknown)} for {scheme}: models: use {', '.join(sorted(known))}")

@@ -84,7 +84,7 @@ def test_manifest_is_complete(trained):
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["key"] == result.key == path.name
     parts = manifest["key_parts"]
-    assert set(parts) == {"base", "examples", "config", "versions"}
+    assert set(parts) == {"base", "examples", "config", "versions", "loss"}
     assert parts["config"] == config.to_dict()
     assert set(parts["versions"]) == {"torch", "transformers", "peft"}
     assert manifest["size"] == 16 and len(manifest["example_ids"]) == 16
@@ -155,3 +155,25 @@ def test_two_processes_train_one_adapter_once():
         assert outs[0]["path"] == outs[1]["path"]
     finally:
         shutil.rmtree(outs[0]["path"], ignore_errors=True)
+
+
+def test_answer_position_loss_equals_the_models_own_loss():
+    """Training applies the output layer to the answer positions only; the loss is the model's own."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from evalsuite.finetune._train import _answer_loss, _pad_collator
+
+    path = load_model("bundled:smollm2-135m-instruct", cache=False).backend.path
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, local_files_only=True)
+    model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    rows = [{"input_ids": list(range(100, 160)), "labels": [-100] * 50 + list(range(150, 160))},
+            {"input_ids": list(range(200, 240)), "labels": [-100] * 35 + list(range(235, 240))}]
+    batch = _pad_collator(0)(rows)
+    with torch.no_grad():
+        own = model(**batch).loss
+        ours = _answer_loss(model, batch)
+    assert abs(float(own) - float(ours)) < 1e-4
+    with torch.no_grad():  # normalised by the count the trainer passes for gradient accumulation
+        assert abs(float(_answer_loss(model, batch, num_items_in_batch=30)) - float(ours) * 15 / 30) < 1e-4

@@ -95,6 +95,30 @@ def versions() -> dict[str, str]:
     return {name: version(name) for name in ("torch", "transformers", "peft")}
 
 
+# How the loss is computed (part of the store key): the output layer runs on the answer
+# positions only. Its logits over the whole vocabulary for every prompt token were a third of
+# a training step here (4 x 480 tokens: 2.9 s per step vs 2.3 s); the loss is the same.
+LOSS = "answer-positions"
+
+
+def _answer_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
+    """Mean cross-entropy of the answer tokens, the output layer applied to their positions only."""
+    import torch
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    labels = inputs["labels"]
+    hidden = base.get_decoder()(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).last_hidden_state
+    targets = labels[:, 1:]
+    keep = targets != -100
+    logits = base.get_output_embeddings()(hidden[:, :-1][keep]).float()
+    cap = getattr(base.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    loss = torch.nn.functional.cross_entropy(logits, targets[keep], reduction="sum")
+    count = num_items_in_batch if num_items_in_batch is not None else keep.sum()
+    return loss / count
+
+
 def _pad_collator(pad_id: int):
     def collate(rows: Sequence[dict[str, list[int]]]) -> dict[str, Any]:
         import torch
@@ -159,6 +183,7 @@ def train_adapter(
         "examples": stable_hash(texts, length=32),
         "config": config.to_dict(),
         "versions": versions(),
+        "loss": LOSS,
     }
     key = stable_hash(key_parts, length=24)
     final = cache_dir("adapters") / key
@@ -249,7 +274,14 @@ def _train(final: Path, key: str, key_parts: dict, base_spec: str, model_path: s
             remove_unused_columns=False,
             dataloader_num_workers=0,
         )
-        trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=_pad_collator(tokenizer.pad_token_id))
+        class AnswerLossTrainer(Trainer):
+            def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+                if return_outputs or self.args.world_size > 1:  # wrapped for several processes: the stock loss
+                    return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+                return _answer_loss(model, inputs, num_items_in_batch)
+
+        trainer = AnswerLossTrainer(model=model, args=args, train_dataset=rows,
+                                    data_collator=_pad_collator(tokenizer.pad_token_id))
         if not progress:
             trainer.remove_callback(PrinterCallback)
         out = trainer.train()

@@ -136,13 +136,23 @@ _SHORT_EXAMPLES = (
 )
 
 
+# A small judge reads a short item: each reference answer is clipped like the context
+# (BioASQ's ideal answers run to 8,000 characters, 750 on average over its first 40 eval
+# questions, and made the judge read several times as many tokens as the form itself).
+MAX_REFERENCE_CHARS = 300
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3].rsplit(" ", 1)[0] + "..."
+
+
 def compact(criterion: Criterion, steps: Steps, item: JudgeItem) -> Prompt:
     """Completion form for small models: criterion and steps, six short graded examples, then the item."""
     shots = "\n\n".join(
         f"Question: {q}\nReference answer: {ref}\nAnswer: {ans}\nScore: {scores[criterion.name]}"
         for q, ref, ans, scores in _SHORT_EXAMPLES
     )
-    refs = " | ".join(" ".join(r.split()) for r in item.references) or "(none)"
+    refs = " | ".join(_clip(" ".join(r.split()), MAX_REFERENCE_CHARS) for r in item.references) or "(none)"
     context = " ".join(" ".join(item.context).split())[:300]
     text = (
         f"{criterion.description}\nScore from 1 (worst) to 5 (best).\n\nEvaluation steps:\n{steps.text()}\n\n{shots}\n\n"

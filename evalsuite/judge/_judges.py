@@ -33,10 +33,9 @@ MODES = ("logprobs", "sample")
 DEFAULT_FORM = "geval-chat"
 # Prompt form per bundled judge: the one that ranked good above wrong answers most often on
 # the calibration set (see evalsuite.judge.qualify); other models get the chat G-Eval form.
-# Measured in logprobs mode (share of good-over-wrong pairs): SmolLM2-135M-Instruct compact
-# 36% of 36 pairs (Spearman vs token F1 -0.11), fewshot 8% of 36; on the first 12 pairs
-# compact 42%, fewshot 8%; Gemma-3-270M on those 12 pairs compact 33%, fewshot 25%.
-# None reaches the 80% bar, so offline the reference judge gates.
+# Measured in logprobs mode, fp32, on all 36 (good, wrong) pairs: SmolLM2-135M-Instruct
+# compact 44% (Spearman vs token F1 -0.14), fewshot 8%; Gemma-3-270M compact 33%, fewshot
+# 31%. None reaches the 80% bar, so offline the reference judge gates.
 BUNDLED_FORMS = {"bundled:smollm2-135m-instruct": "compact", "bundled:gemma3-270m": "compact"}
 # The bundled judge to use when no API judge is available (measured with qualify()).
 BEST_BUNDLED_JUDGE = "bundled:smollm2-135m-instruct"

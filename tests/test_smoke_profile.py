@@ -33,3 +33,41 @@ def test_smoke_profile_writes_the_report_and_exits_with_the_gate(tmp_path):
         assert f"test_cell[{cid}]" in run.stdout and "95% CI" in run.stdout
     summary = (run_dir / "summary.md").read_text()
     assert "## Research questions" in summary and "Completeness" in summary
+
+
+def _cold_cache(path: Path) -> dict[str, str]:
+    """Environment with an empty evalsuite cache that shares only the model store and the indexes."""
+    from evalsuite._io import cache_dir
+
+    path.mkdir()
+    for part in ("models", "index"):
+        (path / part).symlink_to(cache_dir(part), target_is_directory=True)
+    return dict(os.environ, EVALSUITE_CACHE=str(path))
+
+
+def test_two_xdist_workers_give_the_serial_numbers(tmp_path):
+    """Serial and `-n 2` (one thread per worker), each on cold generation, adapter and judge
+    caches: the same answers, the same verdicts to 6 decimals, the same report tables."""
+    runs = {}
+    for name, extra in (("serial", []), ("xdist", ["-n", "2"])):
+        cmd = [sys.executable, "-m", "pytest", "test_cases/test_matrix.py", "--profile", "smoke", "-q",
+               "--datasets", "nq", "--sizes", "0,16", "--eval-limit", "4", "--judge", "reference",
+               "--report-dir", str(tmp_path / name), "--run-id", "same", *extra]
+        run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200,
+                             env=_cold_cache(tmp_path / f"cache-{name}"))
+        assert run.returncode in (0, 1), run.stdout[-3000:] + run.stderr[-3000:]
+        runs[name] = json.loads((tmp_path / name / "runs" / "same" / "results.json").read_text())
+    serial, xdist = ({c["id"]: c for c in runs[k]["cells"]} for k in ("serial", "xdist"))
+    assert sorted(serial) == sorted(xdist) == ["nq-smollm2-ft0", "nq-smollm2-ft16"]
+    for cid, cell in serial.items():
+        other = xdist[cid]
+        assert cell["status"] == other["status"]
+        assert [i["answer"] for i in cell["items"]] == [i["answer"] for i in other["items"]]
+        for mine, theirs in zip(cell["items"], other["items"]):
+            for judge, verdict in mine["verdicts"].items():
+                for key in ("accuracy", "completeness"):
+                    assert round(verdict[key], 6) == round(theirs["verdicts"][judge][key], 6)
+    for run in runs.values():
+        assert run["provenance"]["timings"]["session_seconds"] > 1
+    tables = [(tmp_path / k / "runs" / "same" / "summary.md").read_text().split("\n## ")[1:5] for k in ("serial", "xdist")]
+    assert tables[0] == tables[1]

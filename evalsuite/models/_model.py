@@ -95,13 +95,7 @@ class Model:
             keys = [self.cache_key(p, settings) for p in prompts]
         else:
             keys = [self.cache_key(p, settings, batch=b) for p, b in zip(prompts, fixed[1])]
-        todo: list[int] = []
-        for i, key in enumerate(keys):
-            hit = self._cache.get(key) if self._cache else None
-            if hit is not None:
-                results[i] = _from_json(hit, cached=True)
-            else:
-                todo.append(i)
+        todo = self._lookup(keys, results)
 
         if fixed is None:
             sort_key = getattr(self.backend, "sort_key", None)
@@ -142,6 +136,17 @@ class Model:
                 bar.close()
         return results  # type: ignore[return-value]
 
+    def _lookup(self, keys: Sequence[str], results: list) -> list[int]:
+        """Fill ``results`` from the cache; the positions still to compute."""
+        todo = []
+        for i, key in enumerate(keys):
+            hit = self._cache.get(key) if self._cache else None
+            if hit is not None:
+                results[i] = _from_json(hit, cached=True)
+            else:
+                todo.append(i)
+        return todo
+
     def _record(self, slots: Sequence[int], out: Sequence[Generation], prompts: Sequence[Prompt],
                 keys: Sequence[str], results: list) -> None:
         for slot, prompt, key, gen in zip(slots, prompts, keys, out):
@@ -169,13 +174,7 @@ class Model:
         keys = [self.cache_key(prompt, replace(settings, seed=s), **({"seeds": list(seeds)} if grouped else {}))
                 for s in seeds]
         results: list[Generation | None] = [None] * len(seeds)
-        todo = []
-        for i, key in enumerate(keys):
-            hit = self._cache.get(key) if self._cache else None
-            if hit is not None:
-                results[i] = _from_json(hit, cached=True)
-            else:
-                todo.append(i)
+        todo = self._lookup(keys, results)
         if grouped and todo:  # drawn together: a partial group is drawn again whole
             todo = list(range(len(seeds)))
         with self._stats_lock:

@@ -185,3 +185,14 @@ def test_single_prompts_are_read_in_blocks_that_later_prompts_reuse():
     assert [t for t, _ in reference.top_logprobs[0]] == [t for t, _ in alone.top_logprobs[0]]
     for (_, a), (_, b) in zip(reference.top_logprobs[0], alone.top_logprobs[0]):
         assert abs(a - b) < 1e-4
+
+
+def test_stored_blocks_stay_within_their_byte_budget():
+    prompt = Prompt((Message("user", " ".join(["A long line of text to read in blocks."] * 60)),), chat=False)
+    settings = GenerationSettings(max_new_tokens=1, top_logprobs=3)
+    roomy = load_model("bundled:smollm2-135m-instruct", cache=False, batch_size=1)
+    tight = load_model("bundled:smollm2-135m-instruct", cache=False, batch_size=1)
+    tight.backend.MAX_STORED_BYTES = 1  # keeps only the latest block
+    assert tight.generate([prompt], settings)[0].top_logprobs == roomy.generate([prompt], settings)[0].top_logprobs
+    assert len(tight.backend._blocks) == 1 < len(roomy.backend._blocks)
+    assert roomy.backend._stored_bytes == sum(b for _, b in roomy.backend._blocks.values()) > 0

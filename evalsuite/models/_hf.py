@@ -188,7 +188,8 @@ class HFBackend:
         self.model = model.to(self.device).eval()
         self.eos_ids = stop_token_ids(self.tokenizer, model)
         self._encoded: dict[str, tuple[list[int], int]] = {}
-        self._blocks: OrderedDict[str, Any] = OrderedDict()  # tokens-so-far hash -> cache after that block
+        self._blocks: OrderedDict[str, tuple[Any, int]] = OrderedDict()  # tokens so far -> (cache, bytes)
+        self._stored_bytes = 0
         self._torch = torch
 
     @property
@@ -210,7 +211,9 @@ class HFBackend:
     def sort_key(self, prompt: Prompt) -> int:
         return len(self.encode(prompt))
 
-    MAX_STORED_BLOCKS = 32
+    # The stored block caches are bounded by their size: 20-25 judge prompts of the bundled
+    # model in fp32, one or two of a 7B model.
+    MAX_STORED_BYTES = 1 << 30
 
     def _read_prompt(self, ids: list[int]) -> tuple[Any, int]:
         """The key/value cache of ``ids[:n]``, n the largest multiple of ``prefix_block`` below
@@ -227,7 +230,7 @@ class HFBackend:
             stored = self._blocks.get(keys[k - 1])
             if stored is not None:
                 self._blocks.move_to_end(keys[k - 1])
-                done, cache = k, copy.deepcopy(stored)
+                done, cache = k, copy.deepcopy(stored[0])
                 break
         if cache is None:
             cache = DynamicCache(config=self.model.config)
@@ -236,9 +239,11 @@ class HFBackend:
             for k in range(done, blocks):
                 chunk = torch.tensor([ids[k * size : (k + 1) * size]], device=self.device)
                 self.model(input_ids=chunk, cache=cache, use_cache=True, logits_to_keep=1)
-                self._blocks[keys[k]] = copy.deepcopy(cache)
-                while len(self._blocks) > self.MAX_STORED_BLOCKS:
-                    self._blocks.popitem(last=False)
+                stored = copy.deepcopy(cache)
+                self._blocks[keys[k]] = (stored, _cache_bytes(stored))
+                self._stored_bytes += self._blocks[keys[k]][1]
+                while self._stored_bytes > self.MAX_STORED_BYTES and len(self._blocks) > 1:
+                    self._stored_bytes -= self._blocks.popitem(last=False)[1][1]
         return cache, blocks * size
 
     def generate_batch(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[Generation]:
@@ -368,6 +373,11 @@ class HFBackend:
             tuple((self.tokenizer.decode([int(i)]), float(v)) for v, i in zip(vals.tolist(), idx.tolist()))
             for vals, idx in zip(values, indices)
         )
+
+
+def _cache_bytes(cache: Any) -> int:
+    return sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values)
+               if t is not None)
 
 
 def _sampling_probs(torch: Any, logits: Any, temperature: float, top_p: float) -> Any:

@@ -176,7 +176,10 @@ def test_single_prompts_are_read_in_blocks_that_later_prompts_reuse():
     assert len(shared) >= 3 and len(warm.backend._blocks) < 2 * len(stored)  # the header's blocks were reused
 
     cold = load_model("bundled:smollm2-135m-instruct", cache=False, batch_size=1)
+    cold.backend._blocks.clear()  # load_model shares the backend: empty its store
+    cold.backend._stored_bytes = 0
     alone = cold.generate([second], settings)[0]
+    assert len(cold.backend._blocks) > 0
     assert alone.top_logprobs == after_first.top_logprobs  # the same numbers whatever was read before
 
     one_pass = load_model("bundled:smollm2-135m-instruct", cache=False, batch_size=1, prefix_block=0)
@@ -187,12 +190,18 @@ def test_single_prompts_are_read_in_blocks_that_later_prompts_reuse():
         assert abs(a - b) < 1e-4
 
 
-def test_stored_blocks_stay_within_their_byte_budget():
+def test_stored_blocks_stay_within_their_byte_budget(monkeypatch):
     prompt = Prompt((Message("user", " ".join(["A long line of text to read in blocks."] * 60)),), chat=False)
     settings = GenerationSettings(max_new_tokens=1, top_logprobs=3)
-    roomy = load_model("bundled:smollm2-135m-instruct", cache=False, batch_size=1)
-    tight = load_model("bundled:smollm2-135m-instruct", cache=False, batch_size=1)
-    tight.backend.MAX_STORED_BYTES = 1  # keeps only the latest block
-    assert tight.generate([prompt], settings)[0].top_logprobs == roomy.generate([prompt], settings)[0].top_logprobs
-    assert len(tight.backend._blocks) == 1 < len(roomy.backend._blocks)
-    assert roomy.backend._stored_bytes == sum(b for _, b in roomy.backend._blocks.values()) > 0
+    model = load_model("bundled:smollm2-135m-instruct", cache=False, batch_size=1)
+    backend = model.backend  # load_model shares backends: restore what the test changes
+    monkeypatch.setattr(backend, "_blocks", type(backend._blocks)())
+    monkeypatch.setattr(backend, "_stored_bytes", 0)
+    roomy = model.generate([prompt], settings)[0]
+    blocks = len(backend._blocks)
+    assert blocks > 3 and backend._stored_bytes == sum(b for _, b in backend._blocks.values())
+    monkeypatch.setattr(backend, "_blocks", type(backend._blocks)())
+    monkeypatch.setattr(backend, "_stored_bytes", 0)
+    monkeypatch.setattr(backend, "MAX_STORED_BYTES", 1)  # keeps only the latest block
+    assert model.generate([prompt], settings)[0].top_logprobs == roomy.top_logprobs
+    assert len(backend._blocks) == 1

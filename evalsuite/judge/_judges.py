@@ -179,12 +179,11 @@ class _GEvalJudge(Judge):
         )
 
     def _generate(self, prompts, settings, progress):
-        generations = self.model.generate(prompts, settings, progress=progress)
+        return self._count(self.model.generate(prompts, settings, progress=progress))
+
+    def _count(self, generations):
         for g in generations:
-            if g.cached:
-                self.stats["cache_hits"] += 1
-            else:
-                self.stats["model_calls"] += 1
+            self.stats["cache_hits" if g.cached else "model_calls"] += 1
         return generations
 
     def _lookup(self, key: str) -> dict | None:
@@ -263,7 +262,7 @@ class _GEvalJudge(Judge):
                 for job, todo in pending:
                     item, criterion, prompt = job
                     seeds = [r + 100_000 * attempt for r, _ in todo]
-                    generations = self._sample(prompt, settings, seeds)
+                    generations = self._count(self.model.sample(prompt, settings, seeds))
                     for (r, key), gen in zip(todo, generations):
                         score = parse_score(gen.text)
                         row = {"text": gen.text, "score": float("nan") if score is None else score, "distribution": None}
@@ -282,12 +281,6 @@ class _GEvalJudge(Judge):
             if not any(open_runs.values()):
                 break
         return results
-
-    def _sample(self, prompt, settings, seeds):
-        generations = self.model.sample(prompt, settings, seeds)
-        for g in generations:
-            self.stats["cache_hits" if g.cached else "model_calls"] += 1
-        return generations
 
     def judge(self, items: Sequence[JudgeItem], progress: bool = False) -> list[Verdict]:
         ids = [item.id for item in items]
@@ -353,8 +346,8 @@ def geval_judge(model: str = "bundled:smollm2-135m-instruct", *, mode: str = "lo
         raise ConfigError("sample mode with temperature 0 repeats one answer; set --temperature > 0 or --repeats 1")
     form = form or BUNDLED_FORMS.get(model, DEFAULT_FORM)
     if mode == "logprobs" and not model.startswith("openai:"):
-        # One prompt per forward pass: in bf16 the score of an item moves by up to ~0.07 with the
-        # padding of the batch it lands in; alone it is the same in every run (about 20% slower).
+        # One prompt per forward pass: no batch padding moves a score (in bf16 by up to ~0.07),
+        # and a single prompt is read in blocks that reuse the form's shared start.
         model_options = {"batch_size": 1, **(model_options or {})}
     if form not in FORMS:
         raise ConfigError(f"unknown judge form {form!r}: choose one of {', '.join(FORMS)}")

@@ -6,7 +6,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from evalsuite.errors import EvalsuiteError
 from evalsuite.records import Prompt, stable_hash
@@ -67,15 +67,9 @@ class Model:
         cached, and each key names its batch: the same call gives the same answers on a rerun
         or a resumed run. None when the backend's answers do not depend on the batch.
         """
-        size = max(1, int(self.backend.batch_size))
-        if size == 1 or getattr(self.backend, "batch_invariant", True):
+        if self.backend.batch_size <= 1 or getattr(self.backend, "batch_invariant", True):
             return None
-        order = list(range(len(prompts)))
-        sort_key = getattr(self.backend, "sort_key", None)
-        if sort_key is not None:
-            lengths = [sort_key(p) for p in prompts]
-            order.sort(key=lambda i: lengths[i])
-        batches = [order[s : s + size] for s in range(0, len(order), size)]
+        batches = self._in_batches(prompts, range(len(prompts)))
         keys = [""] * len(prompts)
         prompt_keys = [p.key() for p in prompts]
         for batch in batches:
@@ -98,12 +92,7 @@ class Model:
         todo = self._lookup(keys, results)
 
         if fixed is None:
-            sort_key = getattr(self.backend, "sort_key", None)
-            if sort_key is not None:
-                lengths = {i: sort_key(prompts[i]) for i in todo}
-                todo.sort(key=lambda i: lengths[i])
-            size = max(1, int(self.backend.batch_size))
-            batches = [todo[s : s + size] for s in range(0, len(todo), size)]
+            batches = self._in_batches(prompts, todo)
         else:  # a batch with anything missing runs whole, as it ran the first time
             missing = set(todo)
             batches = [b for b in fixed[0] if missing.intersection(b)]
@@ -117,7 +106,8 @@ class Model:
             bar = tqdm(total=sum(len(b) for b in batches), desc=f"generate {self.spec}", unit="prompt")
 
         def run(batch: list[int]) -> None:
-            out = self._call_with_retries([prompts[i] for i in batch], settings)
+            chosen = [prompts[i] for i in batch]
+            out = self._call_with_retries(lambda: self.backend.generate_batch(chosen, settings), len(batch))
             self._record(batch, out, [prompts[i] for i in batch], [keys[i] for i in batch], results)
             if bar is not None:
                 bar.update(len(batch))
@@ -135,6 +125,16 @@ class Model:
             if bar is not None:
                 bar.close()
         return results  # type: ignore[return-value]
+
+    def _in_batches(self, prompts: Sequence[Prompt], positions: Sequence[int]) -> list[list[int]]:
+        """``positions`` sorted by prompt length (when the backend can tell) in batches of its size."""
+        order = list(positions)
+        sort_key = getattr(self.backend, "sort_key", None)
+        if sort_key is not None:
+            lengths = {i: sort_key(prompts[i]) for i in order}
+            order.sort(key=lambda i: lengths[i])
+        size = max(1, int(self.backend.batch_size))
+        return [order[s : s + size] for s in range(0, len(order), size)]
 
     def _lookup(self, keys: Sequence[str], results: list) -> list[int]:
         """Fill ``results`` from the cache; the positions still to compute."""
@@ -180,20 +180,21 @@ class Model:
         with self._stats_lock:
             self._stats["cache_hits"] += len(seeds) - len(todo)
         if grouped and todo:
-            out = self._call_with_retries([prompt] * len(seeds), settings,
-                                          call=lambda: self.backend.generate_seeded(prompt, settings, seeds))
+            out = self._call_with_retries(lambda: self.backend.generate_seeded(prompt, settings, seeds), len(seeds))
             self._record(todo, out, [prompt] * len(todo), [keys[i] for i in todo], results)
         else:
             for i in todo:
-                out = self._call_with_retries([prompt], replace(settings, seed=seeds[i]))
+                one = replace(settings, seed=seeds[i])
+                out = self._call_with_retries(lambda: self.backend.generate_batch([prompt], one), 1)
                 self._record([i], out, [prompt], [keys[i]], results)
         return results  # type: ignore[return-value]
 
-    def _call_with_retries(self, prompts: list[Prompt], settings: GenerationSettings, call=None) -> list[Generation]:
+    def _call_with_retries(self, call: Callable[[], list[Generation]], expected: int) -> list[Generation]:
+        """``call()`` (one backend call returning ``expected`` answers), retried on transient errors."""
         attempt = 0
         while True:
             try:
-                out = call() if call is not None else self.backend.generate_batch(prompts, settings)
+                out = call()
             except TransientError as err:
                 if attempt >= self.max_retries:
                     raise EvalsuiteError(
@@ -209,8 +210,8 @@ class Model:
                 attempt += 1
                 time.sleep(delay)
                 continue
-            if len(out) != len(prompts):
-                raise EvalsuiteError(f"{self.spec}: backend returned {len(out)} answers for {len(prompts)} prompts")
+            if len(out) != expected:
+                raise EvalsuiteError(f"{self.spec}: backend returned {len(out)} answers for {expected} prompts")
             return out
 
 

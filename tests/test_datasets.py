@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.datasets import load
-from evalsuite.datasets._common import DATA_DIR
+from evalsuite.datasets import data_root, load
 from evalsuite.errors import DataError
 
-QASPER_TRAIN = DATA_DIR / "qasper" / "train.json"
-BIOASQ = DATA_DIR / "bioasq" / "training.json"
-NQ = DATA_DIR / "nq" / "dev.jsonl"
+QASPER_TRAIN = data_root() / "qasper" / "train.json"
+BIOASQ = data_root() / "bioasq" / "training.json"
+NQ = data_root() / "nq" / "dev.jsonl"
 
 
 def test_bundled_counts_match_the_data_notices():
@@ -47,7 +46,7 @@ def test_qasper_records_keep_provenance_and_unanswerable():
 
 
 def test_every_annotator_answer_is_a_reference():
-    raw = json.loads((DATA_DIR / "qasper" / "test.json").read_text())
+    raw = json.loads((data_root() / "qasper" / "test.json").read_text())
     paper_id, paper = next(iter(raw.items()))
     qa = paper["qas"][0]
     ex = next(e for e in load("qasper").examples if e.id == qa["question_id"])

@@ -1,6 +1,7 @@
 """The study's three datasets: loaders for their released formats.
 
-``load(name, path=None)`` reads the bundled sample, another file of the same release
+``load(name, path=None)`` reads the sample in the data root (``data_root()``, filled by
+``evalsuite datasets download``), another file of the same release
 (``path``), or a hub dataset (``path="hub:<id>"``, through ``datasets.load_dataset``).
 """
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from ..errors import DataError
 from ..records import Dataset
 from . import bioasq, nq, qasper
+from ._fetch import data_root, download
 
 LOADERS = {"qasper": qasper.load, "nq": nq.load, "bioasq": bioasq.load}
 NAMES = tuple(LOADERS)
@@ -19,7 +21,7 @@ def load(name: str, path=None, *, split: str | None = None, skip_invalid: bool =
     naming file, record and field, or with ``skip_invalid`` are left out and listed in ``Dataset.invalid``."""
     if name not in LOADERS:
         raise DataError(f"unknown dataset {name!r}: choose one of {', '.join(NAMES)}")
-    key = (name, str(path), split, skip_invalid, repr(sorted((hub_kwargs or {}).items())))
+    key = (name, str(path) if path is not None else f"data root {data_root()}", split, skip_invalid, repr(sorted((hub_kwargs or {}).items())))
     if key not in _memo:
         ds = LOADERS[name](path, split=split, skip_invalid=skip_invalid, hub_kwargs=hub_kwargs)
         if not ds.examples:
@@ -28,4 +30,4 @@ def load(name: str, path=None, *, split: str | None = None, skip_invalid: bool =
     return _memo[key]
 
 
-__all__ = ["load", "NAMES", "LOADERS"]
+__all__ = ["load", "NAMES", "LOADERS", "data_root", "download"]

@@ -10,8 +10,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import DataError
 from ..records import InvalidRecord
+from ._fetch import require
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 HUB_PREFIX = "hub:"
 
 
@@ -126,8 +126,11 @@ def hub_rows(hub_id: str, split: str | None, hub_kwargs: dict | None) -> Iterabl
     return ds
 
 
-def resolve(path: str | os.PathLike | None, default: Path) -> Path:
-    p = Path(path) if path is not None else default
+def resolve(path: str | os.PathLike | None, dataset: str, default: str) -> Path:
+    """``path``, or the dataset's ``default`` file in the data root (a one-line error naming the download command)."""
+    if path is None:
+        return require(dataset, default)[0]
+    p = Path(path).expanduser()
     if not p.exists():
         raise DataError(f"{p}: file not found (pass --path to an existing file of the release)")
     return p

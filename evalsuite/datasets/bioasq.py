@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..records import Dataset, Example, Passage
-from ._common import DATA_DIR, HUB_PREFIX, Checker, hub_rows, read_json, resolve, unique
+from ._common import HUB_PREFIX, Checker, hub_rows, read_json, resolve, unique
 
 NAME = "bioasq"
-DEFAULT_FILE = DATA_DIR / "bioasq" / "training.json"
+DEFAULT_FILE = "training.json"  # in the data root's bioasq/ folder
 TYPES = ("factoid", "list", "yesno", "summary")
 
 
@@ -24,7 +24,7 @@ def load(path=None, *, split=None, skip_invalid=False, hub_kwargs=None) -> Datas
         questions = list(hub_rows(path[len(HUB_PREFIX):], split, hub_kwargs))
         source = path
     else:
-        file = resolve(path, DEFAULT_FILE)
+        file = resolve(path, NAME, DEFAULT_FILE)
         checker = Checker(str(file), skip_invalid)
         data = read_json(file)
         source = str(file)

@@ -18,8 +18,13 @@ def _add_common(p) -> None:
 
 
 def add_cli(sub) -> None:
-    ds = sub.add_parser("datasets", help="inspect the bundled datasets")
+    ds = sub.add_parser("datasets", help="fetch and inspect the datasets")
     dsub = ds.add_subparsers(dest="datasets_cmd", required=True)
+    dl = dsub.add_parser("download", help="fill the data root from a mirror (a folder or an http(s) URL), verified by sha256")
+    dl.add_argument("name", nargs="?", default="all", help="dataset to fetch (qasper, nq, bioasq, judge_human) or all (default)")
+    dl.add_argument("--mirror", required=True, metavar="DIR_OR_URL", help="folder or URL holding <dataset>/<file>, e.g. ../shared/data")
+    dl.add_argument("--quiet", action="store_true", help="no progress bars")
+    dl.set_defaults(func=_download)
     st = dsub.add_parser("stats", help="questions, passages, split sizes and answer types")
     _add_common(st)
     st.set_defaults(func=_stats)
@@ -92,4 +97,15 @@ def _retrieval(args) -> int:
             how = f"loaded from cache in {r['index_seconds']:.1f}s" if r["index_cached"] else f"built in {r['index_seconds']:.1f}s"
             print(f"{r['dataset']:8} {r[f'recall@{args.k}']:>9.3f} {r['mrr']:>6.3f} {r['questions']:>9} {r['chunks']:>7}  {how}")
     _report_invalid(datasets)
+    return 0
+
+
+def _download(args) -> int:
+    from ._fetch import data_root, download
+
+    results = download(args.name, args.mirror, progress=not args.quiet)
+    fetched = [r for r in results if r.status != "present"]
+    for r in fetched:
+        print(f"{r.status:8} {r.dataset}/{r.name} ({r.bytes:,} bytes)")
+    print(f"data root {data_root()}: {len(results)} files verified, {len(fetched)} fetched")
     return 0

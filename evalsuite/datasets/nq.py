@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from ..records import Dataset, Example, Passage
-from ._common import DATA_DIR, HUB_PREFIX, Checker, hub_rows, normalize_question, read_jsonl, resolve, short_hash, unique
+from ._common import HUB_PREFIX, Checker, hub_rows, normalize_question, read_jsonl, resolve, short_hash, unique
 
 NAME = "nq"
-DEFAULT_FILE = DATA_DIR / "nq" / "dev.jsonl"
+DEFAULT_FILE = "dev.jsonl"  # in the data root's nq/ folder
 
 
 def question_id(question: str) -> str:
@@ -28,7 +28,7 @@ def load(path=None, *, split=None, skip_invalid=False, hub_kwargs=None) -> Datas
         rows: Iterable[tuple[int, Any]] = enumerate(hub_rows(path[len(HUB_PREFIX):], split, hub_kwargs), start=1)
         source = path
     else:
-        file = resolve(path, DEFAULT_FILE)
+        file = resolve(path, NAME, DEFAULT_FILE)
         checker = Checker(str(file), skip_invalid)
         rows = read_jsonl(file, checker)
         source = str(file)

@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..records import Dataset, Example, Passage
-from ._common import DATA_DIR, HUB_PREFIX, Checker, hub_rows, read_json, resolve, unique
+from ._common import HUB_PREFIX, Checker, hub_rows, read_json, resolve, unique
+from ._fetch import require
 
 NAME = "qasper"
-DEFAULT_FILES = (DATA_DIR / "qasper" / "train.json", DATA_DIR / "qasper" / "test.json")
+DEFAULT_FILES = ("train.json", "test.json")  # in the data root's qasper/ folder
 FLOAT_PREFIX = "FLOAT SELECTED:"
 
 
@@ -24,7 +25,10 @@ def load(path=None, *, split=None, skip_invalid=False, hub_kwargs=None) -> Datas
         checker = Checker(path, skip_invalid)
         papers = [(str(row.get("id", f"row {i}")), _rows_from_columns(row), checker) for i, row in enumerate(hub_rows(hub_id, split, hub_kwargs))]
         return _build(papers, [checker], path)
-    files = DEFAULT_FILES if path is None else (resolve(path, DEFAULT_FILES[0]),)
+    if path is None:
+        files = require(NAME, *DEFAULT_FILES)
+    else:
+        files = (resolve(path, NAME, DEFAULT_FILES[0]),)
     papers, checkers = [], []
     for file in files:
         checker = Checker(str(file), skip_invalid)

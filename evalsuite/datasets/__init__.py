@@ -10,6 +10,7 @@ from ..errors import DataError
 from ..records import Dataset
 from . import bioasq, nq, qasper
 from ._fetch import data_root, download
+from ._fetch import require as data_files
 
 LOADERS = {"qasper": qasper.load, "nq": nq.load, "bioasq": bioasq.load}
 NAMES = tuple(LOADERS)
@@ -30,4 +31,4 @@ def load(name: str, path=None, *, split: str | None = None, skip_invalid: bool =
     return _memo[key]
 
 
-__all__ = ["load", "NAMES", "LOADERS", "data_root", "download"]
+__all__ = ["load", "NAMES", "LOADERS", "data_files", "data_root", "download"]

@@ -1,4 +1,6 @@
-"""Shared pytest set-up: offline model hubs, no telemetry, and the evaluation matrix plugin."""
+"""Shared pytest set-up: offline model hubs, no telemetry, cores shared between xdist workers.
+
+The evaluation matrix plugin comes with the package (entry point ``pytest11``)."""
 import os
 
 for _var, _value in {
@@ -10,18 +12,8 @@ for _var, _value in {
 }.items():
     os.environ.setdefault(_var, _value)
 
-pytest_plugins = ["fixtures.matrix_plugin"]
-
 
 def pytest_configure(config):
-    """Under pytest-xdist, share the cores between workers: torch's OpenMP threads spin while
-    waiting, so two workers with a thread per core each run many times slower than one."""
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is None:
-        return
-    workers = int(workerinput.get("workercount", 1))
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    import torch
+    from evalsuite.pytest_plugin import share_cores_between_workers
 
-    torch.set_num_threads(threads)
+    share_cores_between_workers(config)  # the library's tests too

@@ -2,7 +2,11 @@
 import argparse
 import json
 import shutil
+from pathlib import Path
 
+import pytest
+
+from evalsuite.errors import ConfigError
 from evalsuite.matrix import cli
 
 
@@ -12,16 +16,38 @@ def parser():
     return p
 
 
-def test_run_builds_the_pytest_command():
+def test_run_builds_the_pytest_command(monkeypatch):
     args = parser().parse_args(["run", "--profile", "smoke", "-k", "nq and ft16", "-n", "2", "--margin", "auto",
-                                "--update-baseline", "--junitxml", "out.xml"])
-    root = cli.project_root()
-    cmd = cli.pytest_command(args, root)
-    assert cmd[1:4] == ["-m", "pytest", str(root / "test_cases" / "test_matrix.py")]
+                                "--update-baseline", "--allow-ungated", "--junitxml", "out.xml"])
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    matrix = cli.find_matrix(args.matrix)  # [tool.evalsuite] matrix of this repository's pyproject.toml
+    assert matrix == root / "test_cases" / "matrix.toml"
+    cmd = cli.pytest_command(args, matrix)
+    assert cmd[1:5] == ["-m", "pytest", str(matrix), "--matrix"]
     joined = " ".join(cmd)
-    for part in ("--profile smoke", "-k nq and ft16", "-n 2", "--margin auto", "--update-baseline", "--junitxml out.xml"):
+    for part in ("--profile smoke", "-k nq and ft16", "-n 2", "--margin auto", "--update-baseline", "--allow-ungated",
+                 "--junitxml out.xml"):
         assert part in joined
-    assert cli.run_dir_of(args, root).name.startswith("smoke-")
+    assert cli.run_dir_of(args, matrix).name.startswith("smoke-")
+
+
+def test_run_finds_the_matrix_or_names_the_fix(tmp_path):
+    with pytest.raises(ConfigError, match="no matrix file: pass --matrix FILE"):
+        cli.find_matrix(None, cwd=tmp_path)
+    (tmp_path / "matrix.toml").write_text("[default]\n")
+    assert cli.find_matrix(None, cwd=tmp_path) == tmp_path / "matrix.toml"
+    (tmp_path / "pyproject.toml").write_text('[tool.evalsuite]\nmatrix = "gate/m.toml"\n')
+    with pytest.raises(ConfigError, match="does not exist"):
+        cli.find_matrix(None, cwd=tmp_path)
+
+
+def test_run_help_documents_the_exit_statuses(capsys):
+    with pytest.raises(SystemExit):
+        parser().parse_args(["run", "--help"])
+    out = capsys.readouterr().out
+    for code in ("0  passed", "1  a gated regression", "2  input or configuration error", "3  not gated"):
+        assert code in out
 
 
 def test_report_and_compare_print_tables(tmp_path, capsys):

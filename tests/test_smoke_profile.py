@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_smoke_profile_writes_the_report_and_exits_with_the_gate(tmp_path):
     junit = tmp_path / "junit.xml"
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "test_cases/test_matrix.py", "--profile", "smoke", "-q",
+        [sys.executable, "-m", "pytest", "test_cases/matrix.toml", "--profile", "smoke", "-q",
          "--report-dir", str(tmp_path / "reports"), "--run-id", "smoke-check", f"--junitxml={junit}"],
         cwd=ROOT, capture_output=True, text=True, timeout=1800, env=dict(os.environ),
     )
@@ -30,7 +30,7 @@ def test_smoke_profile_writes_the_report_and_exits_with_the_gate(tmp_path):
     assert all(c["status"] in ("passed", "failed") for c in cells.values()), {k: c["status"] for k, c in cells.items()}
     assert run.returncode == (1 if failed else 0), run.stdout[-3000:]
     for cid in failed:  # each gate failure is reported with its table row
-        assert f"test_cell[{cid}]" in run.stdout and "95% CI" in run.stdout
+        assert f"matrix.toml::{cid}" in run.stdout and "95% CI" in run.stdout
     summary = (run_dir / "summary.md").read_text()
     assert "## Research questions" in summary and "Completeness" in summary
 
@@ -50,7 +50,7 @@ def test_two_xdist_workers_give_the_serial_numbers(tmp_path):
     caches: the same answers, the same verdicts to 6 decimals, the same report tables."""
     runs = {}
     for name, extra in (("serial", []), ("xdist", ["-n", "2"])):
-        cmd = [sys.executable, "-m", "pytest", "test_cases/test_matrix.py", "--profile", "smoke", "-q",
+        cmd = [sys.executable, "-m", "pytest", "test_cases/matrix.toml", "--profile", "smoke", "-q",
                "--datasets", "nq", "--sizes", "0,16", "--eval-limit", "4", "--judge", "reference",
                "--report-dir", str(tmp_path / name), "--run-id", "same", *extra]
         run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200,

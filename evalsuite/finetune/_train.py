@@ -48,14 +48,16 @@ class AdapterResult:
         return f"+lora:{self.path}"
 
 
-def training_pairs(dataset_name: str, size: int, dataset_path: str | None = None) -> list[tuple[Example, Prompt]]:
-    """The first ``size`` pool examples with their RAG prompts (the evaluation's template)."""
+def training_pairs(dataset_name: str, size: int, dataset_path: str | None = None, *, seed: int = 0,
+                   top_k: int = 5) -> list[tuple[Example, Prompt]]:
+    """The first ``size`` examples of the pool of the ``seed`` split (the split the evaluation's
+    eval set comes from) with their RAG prompts: the evaluation's template and ``top_k`` chunks."""
     from evalsuite import datasets, prompts, retrieval, splits
 
     if size < 1:
         raise ConfigError(f"fine-tuning size must be >= 1, got {size}")
     dataset = datasets.load(dataset_name, dataset_path)
-    pool = splits.split(dataset).pool
+    pool = splits.split(dataset, seed=seed).pool
     if size > len(pool):
         raise PoolTooSmall(
             f"{dataset_name}: the fine-tune pool has {len(pool)} pairs, fewer than the {size} asked for; "
@@ -63,7 +65,7 @@ def training_pairs(dataset_name: str, size: int, dataset_path: str | None = None
         )
     chosen = list(pool[:size])
     retriever = retrieval.get_retriever(dataset, progress=False)
-    chunks = retriever.retrieve_many(chosen)
+    chunks = retriever.retrieve_many(chosen, k=top_k)
     return [(ex, prompts.rag_prompt(ex.question, ch)) for ex, ch in zip(chosen, chunks)]
 
 
@@ -158,9 +160,14 @@ def train_adapter(
     config: FinetuneConfig | None = None,
     *,
     dataset_path: str | None = None,
+    seed: int = 0,
+    top_k: int = 5,
     progress: bool = True,
 ) -> AdapterResult:
-    """Train (or fetch from the store) a LoRA adapter; the tuned model is ``f"{base_spec}+lora:{path}"``."""
+    """Train (or fetch from the store) a LoRA adapter; the tuned model is ``f"{base_spec}+lora:{path}"``.
+
+    The pairs are the first ``size`` of the pool of the ``seed`` split, each prompt holding the
+    ``top_k`` retrieved chunks: the evaluation's own split and retrieval."""
     from evalsuite.models import parse_spec
     from evalsuite.models._hf import load_tokenizer, resolve_weights
 
@@ -174,7 +181,7 @@ def train_adapter(
     if config.quantization == "qlora":
         _check_qlora()
 
-    pairs = training_pairs(dataset_name, size, dataset_path)
+    pairs = training_pairs(dataset_name, size, dataset_path, seed=seed, top_k=top_k)
     weights = resolve_weights(parsed.scheme, parsed.target)
     tokenizer = load_tokenizer(weights.path)
     texts = [render_pair(tokenizer, prompt, ex.references[0]) for ex, prompt in pairs]

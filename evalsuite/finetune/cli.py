@@ -18,8 +18,10 @@ def add_cli(subparsers) -> None:
     )
     p.add_argument("--model", default="bundled:smollm2-135m-instruct", help="base model spec (bundled: or hf:)")
     p.add_argument("--dataset", required=True, help="qasper, nq or bioasq")
-    p.add_argument("--dataset-path", default=None, help="dataset file or folder (default: the shipped sample)")
+    p.add_argument("--dataset-path", default=None, help="dataset file or folder (default: the sample in the data root)")
     p.add_argument("--size", type=int, required=True, help="how many pool pairs to train on")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the pool/eval split (the matrix's seed)")
+    p.add_argument("--top-k", type=int, default=5, help="retrieved chunks per training prompt (the matrix's top_k)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     group = p.add_argument_group("hyperparameters (defaults from FinetuneConfig)")
@@ -50,7 +52,8 @@ def run_finetune(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     progress = not (args.no_progress or args.json)
-    result = train_adapter(args.model, args.dataset, args.size, config, dataset_path=args.dataset_path, progress=progress)
+    result = train_adapter(args.model, args.dataset, args.size, config, dataset_path=args.dataset_path,
+                           seed=args.split_seed, top_k=args.top_k, progress=progress)
     row = {
         "adapter_path": result.path,
         "key": result.key,

@@ -2,17 +2,18 @@
 
 ``load_config`` reads a profile of ``test_cases/matrix.toml``; ``expand_cells`` lists the
 cells in a fixed order; ``MatrixSession`` runs and decides cells and writes the run's
-results and report. The pytest plugin (``fixtures.matrix_plugin``) and ``evalsuite run``
+results and report. The pytest plugin (``evalsuite.pytest_plugin``) and ``evalsuite run``
 are thin shells over these.
 """
-from evalsuite.matrix._cells import BASELINE, CANDIDATE, FINETUNED, Cell, cell_id, expand_cells
+from evalsuite.matrix._cells import BASELINE, CANDIDATE, FINETUNED, Cell, cell_id, expand_cells, parse_shard, shard_cells
 from evalsuite.matrix._config import DATASETS, MatrixConfig, ModelEntry, build_config, load_config, read_profiles, short_name
 from evalsuite.matrix._pipeline import CellSkipped
-from evalsuite.matrix._session import MatrixSession, Outcome
+from evalsuite.matrix._session import MatrixSession, Outcome, merge_runs
 from evalsuite.matrix._store import RunStore, is_reusable
+from evalsuite.matrix._verdict import EXIT_STATUSES, INPUT_ERROR, NOT_GATED, PASSED, REGRESSION, exit_status
 
 __all__ = [
-    "BASELINE", "CANDIDATE", "FINETUNED", "DATASETS", "Cell", "CellSkipped", "MatrixConfig", "MatrixSession",
-    "ModelEntry", "Outcome", "RunStore", "build_config", "cell_id", "expand_cells", "is_reusable", "load_config",
-    "read_profiles", "short_name",
+    "BASELINE", "CANDIDATE", "EXIT_STATUSES", "INPUT_ERROR", "NOT_GATED", "PASSED", "REGRESSION", "exit_status", "FINETUNED", "DATASETS", "Cell", "CellSkipped", "MatrixConfig", "MatrixSession",
+    "ModelEntry", "Outcome", "RunStore", "build_config", "cell_id", "expand_cells", "is_reusable", "load_config", "merge_runs",
+    "parse_shard", "read_profiles", "shard_cells", "short_name",
 ]

@@ -18,11 +18,11 @@ from evalsuite.matrix._store import is_reusable, read_json
 
 
 def _slim(cell: Mapping[str, Any]) -> dict[str, Any]:
-    """A cell without judges' raw outputs (scores, answers and ids stay)."""
+    """A cell without judges' raw outputs and passage texts (scores, answers and ids stay)."""
     out = dict(cell)
     items = []
     for item in cell.get("items", []):
-        item = dict(item)
+        item = {k: v for k, v in item.items() if k != "passages"}
         item["verdicts"] = {name: {k: v for k, v in (verdict or {}).items() if k != "raw"}
                             for name, verdict in (item.get("verdicts") or {}).items()}
         items.append(item)
@@ -96,3 +96,38 @@ def load_cells(ref: str, report_root: str | Path) -> tuple[Path, dict[str, dict[
     if not found:
         raise ConfigError(f"--baseline {path}: holds no finished cell; point it at a finished run or a baseline file")
     return path, found
+
+
+# Judge options that do not change a verdict (where verdicts are cached), left out of the comparison.
+_JUDGE_KEYS_IGNORED = ("cache", "cache_path", "progress")
+
+
+def _judge_view(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (config or {}).items() if k not in _JUDGE_KEYS_IGNORED}
+
+
+def differences(stored: Mapping[str, Any], *, fingerprint: str, generation: Mapping[str, Any],
+                judge_configs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """What makes a stored baseline cell incomparable with this run's cells (empty: comparable).
+
+    Compared: the dataset fingerprint (eval questions, retrieved passages and prompts), the
+    generation settings, and the configuration of every judge this run scores with.
+    """
+    out = []
+    if stored.get("dataset_fingerprint") != fingerprint:
+        out.append(f"dataset fingerprint {stored.get('dataset_fingerprint')} vs this run's {fingerprint} "
+                   "(other eval questions, retrieved passages or prompt template)")
+    theirs = dict(stored.get("generation") or {})
+    for key in sorted(set(theirs) | set(generation)):
+        if theirs.get(key) != generation.get(key):
+            out.append(f"generation {key} = {theirs.get(key)!r} vs this run's {generation.get(key)!r}")
+    stored_judges = stored.get("judge_configs") or {}
+    for name, config in judge_configs.items():
+        if name not in stored_judges:
+            out.append(f"judge {name} did not score the baseline")
+            continue
+        a, b = _judge_view(stored_judges[name]), _judge_view(scrub(dict(config)))
+        changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        if changed:
+            out.append(f"judge {name}: " + ", ".join(f"{k} = {a.get(k)!r} vs {b.get(k)!r}" for k in changed))
+    return out

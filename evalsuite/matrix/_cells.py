@@ -36,9 +36,12 @@ def cell_id(dataset: str, model: str, size: int) -> str:
 
 
 def candidate_base(config: MatrixConfig) -> str:
-    """The model a candidate is compared with: the base of a ``base+lora:dir`` spec if the matrix
-    has that model, else the first model of the matrix."""
+    """The model a candidate is compared with: ``candidate_base`` when given (a model's short name
+    or spec), else the base of a ``base+lora:dir`` spec if the matrix has that model, else the
+    first model of the matrix."""
     assert config.candidate is not None
+    if config.candidate_base:
+        return next(m.name for m in config.models if config.candidate_base in (m.name, m.spec))  # checked by the config
     base = config.candidate.split("+lora:", 1)[0]
     for m in config.models:
         if m.spec == base or m.name == short_name(base):
@@ -63,3 +66,35 @@ def expand_cells(config: MatrixConfig) -> list[Cell]:
             cells.append(Cell(f"{dataset}-candidate", dataset, "candidate", config.candidate, 0, CANDIDATE,
                               cell_id(dataset, base, 0)))
     return cells
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` (1-based) as (I, N); a ConfigError naming the option otherwise."""
+    from evalsuite.errors import ConfigError
+
+    try:
+        index, count = (int(part) for part in str(text).split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard {text!r}: write I/N, e.g. 1/2 for the first of two shards") from None
+    if not 1 <= index <= count:
+        raise ConfigError(f"--shard {text!r}: I must be between 1 and N")
+    return index, count
+
+
+def shard_cells(cells: list[Cell], index: int, count: int) -> list[Cell]:
+    """The cells of shard ``index`` of ``count``: whole (dataset, model) groups, so every cell
+    lands with its baseline. Groups go, in matrix order, to the shard with the least work so far
+    (a group's work: 1 per cell plus its fine-tuning sizes / 100), so the split is the same on
+    every machine and roughly even."""
+    groups: dict[tuple[str, str], list[Cell]] = {}
+    for cell in cells:
+        base = next(c for c in cells if c.id == cell.baseline_id)
+        groups.setdefault((base.dataset, base.model), []).append(cell)
+    load = [0.0] * count
+    owner: dict[tuple[str, str], int] = {}
+    for key, members in groups.items():
+        target = min(range(count), key=lambda i: (load[i], i))
+        owner[key] = target
+        load[target] += sum(1 + c.size / 100 for c in members)
+    keys = {cell.id: key for key, members in groups.items() for cell in members}
+    return [cell for cell in cells if owner[keys[cell.id]] == index - 1]

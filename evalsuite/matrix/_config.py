@@ -51,6 +51,7 @@ class MatrixConfig:
     seed: int = 0
     finetune: tuple[tuple[str, Any], ...] = ()  # options of evalsuite.finetune.FinetuneConfig, sorted pairs
     candidate: str | None = None  # a user-supplied model or adapter gated against the baseline
+    candidate_base: str | None = None  # the matrix model whose baseline the candidate is compared with
     baseline_from: str | None = None  # a stored run or baseline file used instead of computing baselines
 
     def __post_init__(self) -> None:
@@ -87,6 +88,9 @@ class MatrixConfig:
                 raise ConfigError(f"profile {self.profile!r}: margin {self.margin!r} must be a number >= 0 or 'auto'")
         elif isinstance(self.margin, bool) or not isinstance(self.margin, (int, float)) or not self.margin >= 0:
             raise ConfigError(f"profile {self.profile!r}: margin {self.margin!r} must be a number >= 0 or 'auto'")
+        if self.candidate_base is not None and not any(self.candidate_base in (m.name, m.spec) for m in self.models):
+            raise ConfigError(f"--candidate-base {self.candidate_base!r} is not a model of profile {self.profile!r}; "
+                              f"choose one of {', '.join(m.name for m in self.models)}")
         if not (isinstance(self.max_unscored, (int, float)) and 0 <= self.max_unscored <= 1):
             raise ConfigError(f"profile {self.profile!r}: max_unscored {self.max_unscored!r} must be a share between 0 and 1")
 
@@ -103,6 +107,12 @@ class MatrixConfig:
         """Sorted JSON: the canonical form that is hashed into the run id."""
         return json.dumps(self.to_dict(), sort_keys=True, indent=2)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "MatrixConfig":
+        """The configuration written by :meth:`to_dict` (e.g. the ``config`` of a ``results.json``)."""
+        values = {k: v for k, v in dict(data).items() if k != "profile"}
+        return build_config(str(data.get("profile", "default")), values, where="results.json config")
+
     def run_id(self) -> str:
         """Deterministic run id: the same configuration finds the same run folder (and resumes it)."""
         return f"{self.profile}-{stable_hash(self.to_dict(), 10)}"
@@ -114,7 +124,8 @@ class MatrixConfig:
         raise ConfigError(f"no model named {name!r} in profile {self.profile!r}; known: {', '.join(m.name for m in self.models)}")
 
 
-_FIELDS = {f.name for f in dataclasses.fields(MatrixConfig)} - {"profile", "candidate", "baseline_from"}
+_RUN_ONLY = ("candidate", "candidate_base", "baseline_from")  # options of a run, not keys of a matrix file
+_FIELDS = {f.name for f in dataclasses.fields(MatrixConfig)} - {"profile", *_RUN_ONLY}
 _MODEL_KEYS = {"spec", "name", "baseline_only"}
 
 
@@ -190,7 +201,7 @@ def read_profiles(path: str | Path) -> dict[str, dict[str, Any]]:
 def build_config(profile: str, values: Mapping[str, Any], *, where: str = "<options>") -> MatrixConfig:
     """A validated :class:`MatrixConfig` from plain values (as read from TOML or options)."""
     values = dict(values)
-    _check_keys({k: v for k, v in values.items() if k not in ("candidate", "baseline_from")}, where)
+    _check_keys({k: v for k, v in values.items() if k not in _RUN_ONLY}, where)
     kwargs: dict[str, Any] = {"profile": profile}
     for key, value in values.items():
         if key == "models":
@@ -226,7 +237,7 @@ def load_config(path: str | Path, profile: str = "default", overrides: Mapping[s
 
     Overrides come from the command line and may be strings: ``models="a,b"``,
     ``sizes="0,100"``, ``datasets``, ``judges``, ``judge_mode``, ``judge_repeats``,
-    ``eval_limit``, ``margin`` ("auto" or a number), ``candidate``, ``baseline_from``.
+    ``eval_limit``, ``margin`` ("auto" or a number), ``candidate``, ``candidate_base``, ``baseline_from``.
     """
     profiles = read_profiles(path)
     if profile not in profiles:

@@ -55,8 +55,8 @@ def prepare_dataset(name: str, config: MatrixConfig, retriever_for: Callable[[Da
     retriever = retriever_for(ds)
     chunks = tuple(tuple(retriever.retrieve(ex, k=config.top_k)) for ex in items)
     prompts = tuple(rag_prompt(ex.question, cs) for ex, cs in zip(items, chunks))
-    fingerprint = stable_hash({"source": ds.source, "items": [ex.id for ex in items],
-                               "prompts": [p.key() for p in prompts]})
+    # content, not paths: the same questions and prompts read from another folder compare equal
+    fingerprint = stable_hash({"items": [ex.id for ex in items], "prompts": [p.key() for p in prompts]})
     return DatasetContext(ds, len(sp.pool), items, chunks, prompts, sp.rule, fingerprint, time.perf_counter() - start)
 
 
@@ -77,7 +77,8 @@ def train(cell: Cell, ctx: DatasetContext, config: MatrixConfig, progress: Progr
         raise CellSkipped(f"size {cell.size} is above the {ctx.pool_size} fine-tuning pairs of the {cell.dataset} pool")
     progress(f"fine-tuning {cell.model} on {cell.size} {cell.dataset} pairs")
     try:
-        return train_adapter(cell.spec, cell.dataset, cell.size, finetune_config(config), progress=False)
+        return train_adapter(cell.spec, cell.dataset, cell.size, finetune_config(config), seed=config.seed,
+                             top_k=config.top_k, progress=False)
     except PoolTooSmall as err:
         raise CellSkipped(str(err)) from None
 
@@ -154,6 +155,7 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
             "answer_type": ex.answer_type,
             "passage_ids": [c.passage_id for c in cs],
             "chunk_ids": [c.id for c in cs],
+            "passages": [c.text for c in cs],  # what the model was shown, for the report's failure examples
             "answer": g.text,
             "prompt_tokens": g.prompt_tokens,
             "completion_tokens": g.completion_tokens,

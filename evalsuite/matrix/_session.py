@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from evalsuite._io import atomic_write_json, file_lock
-from evalsuite.errors import EvalsuiteError
+from evalsuite.errors import ConfigError, EvalsuiteError
 from evalsuite.matrix import _baselines, _gate
 from evalsuite.matrix._availability import unavailable_reason
 from evalsuite.matrix._cells import BASELINE, FINETUNED, Cell, expand_cells
@@ -35,7 +35,7 @@ class Outcome:
     """What a cell's test reports: passed, failed or skipped, with the message to show."""
 
     cell: Cell
-    status: str  # "passed" | "failed" | "skipped"
+    status: str  # "passed" | "failed" | "error" | "skipped" | "ungated"
     message: str = ""
     reused: bool = False
     data: dict[str, Any] = field(default_factory=dict)
@@ -164,8 +164,9 @@ class MatrixSession:
         if stored is not None:
             data = stored.get(cell.baseline_id)
             if data is None:
-                raise CellSkipped(f"baseline {self.baseline_path} has no cell {cell.baseline_id}; "
+                raise ConfigError(f"--baseline {self.baseline_path} has no cell {cell.baseline_id}; "
                                   f"store one with --update-baseline or drop --baseline")
+            self._check_comparable(data)
             return data
         base = self.by_id[cell.baseline_id]
         reason = self.skip_reason(base)
@@ -173,8 +174,27 @@ class MatrixSession:
             raise CellSkipped(f"its baseline {base.id} cannot run: {reason}")
         return self.result(base, progress)[0]
 
+    def _check_comparable(self, stored: dict[str, Any]) -> None:
+        """Refuse a stored baseline whose questions, prompts, generation or judges differ from this run's."""
+        from evalsuite.models import GenerationSettings
+
+        ctx = self.context(stored["dataset"])
+        generation = to_dict(GenerationSettings(max_new_tokens=self.config.max_new_tokens, seed=self.config.seed))
+        judge_configs = {j.name: dict(getattr(j, "config", {}) or {}) for j in self.judges()}
+        diffs = _baselines.differences(stored, fingerprint=ctx.fingerprint, generation=generation,
+                                       judge_configs=judge_configs)
+        if diffs:
+            raise ConfigError(f"--baseline {self.baseline_path}: cell {stored['id']} is not comparable with this run: "
+                              + "; ".join(diffs) + "; store a new baseline with --update-baseline, or run with its settings")
+
     def evaluate(self, cell: Cell, progress: Progress = lambda s: None) -> Outcome:
-        """Run ``cell`` (or reuse it) and decide it; the cell file records the decision."""
+        """Run ``cell`` (or reuse it) and decide it; the cell file records the decision.
+
+        Statuses: ``passed``, ``failed`` (the gate: a regression or an invalid baseline),
+        ``error`` (the cell could not run: a problem the user can fix), ``skipped`` (it cannot
+        run here: key, weights, adapter, pool size) and ``ungated`` (scored, but no qualified
+        judge may decide it).
+        """
         try:
             if cell.kind == BASELINE and self.stored_baselines() is not None:
                 data = self.baseline(cell)
@@ -183,20 +203,20 @@ class MatrixSession:
                 reused = True
             else:
                 data, reused = self.result(cell, progress)
+            gating = self.gating()
             if cell.kind == BASELINE:
-                problems = _gate.baseline_validity(data, gating=self.gating(), max_unscored=self.config.max_unscored)
+                if not gating:
+                    return self._ungated(cell, reused, data, None)
+                problems = _gate.baseline_validity(data, gating=gating, max_unscored=self.config.max_unscored)
                 status = "failed" if problems else "passed"
-                self.store.update(cell.id, status=status, problems=problems, gating=self.gating())
+                self.store.update(cell.id, status=status, problems=problems, gating=gating)
                 msg = f"{cell.id}: invalid baseline: " + "; ".join(problems) if problems else ""
                 return Outcome(cell, status, msg, reused, data)
             base = self.baseline(cell, progress)
-            gating = self.gating()
             gate = _gate.compare(data, base, judges=data.get("judges", []), gating=gating,
                                  margin=self.config.margin, seed=self.config.seed)
             if gate["passed"] is None:
-                reason = "not gated: no judge is qualified (see the judges section of the report)"
-                self.store.update(cell.id, status="scored", gate=gate, reason=reason)
-                return Outcome(cell, "skipped", reason, reused, data)
+                return self._ungated(cell, reused, data, gate)
             status = "passed" if gate["passed"] else "failed"
             self.store.update(cell.id, status=status, gate=gate)
             msg = _gate.failure_message(cell.id, gate, str(self.summary_path)) if status == "failed" else ""
@@ -206,7 +226,12 @@ class MatrixSession:
             return Outcome(cell, "skipped", str(skip))
         except EvalsuiteError as err:  # a problem the user can fix: one line, recorded in the report
             self._record_unfinished(cell, "error", str(err))
-            return Outcome(cell, "failed", f"{cell.id}: {err}")
+            return Outcome(cell, "error", f"{cell.id}: {err}")
+
+    def _ungated(self, cell: Cell, reused: bool, data: dict[str, Any], gate: dict[str, Any] | None) -> Outcome:
+        reason = "not gated: no judge is qualified (see the judges section of the report)"
+        self.store.update(cell.id, status="ungated", reason=reason, **({"gate": gate} if gate else {}))
+        return Outcome(cell, "ungated", reason, reused, data)
 
     def _record_unfinished(self, cell: Cell, status: str, reason: str) -> None:
         """Note a skip or an error in the cell's file, unless it already holds a finished result."""
@@ -279,11 +304,16 @@ class MatrixSession:
             "cells": cells,
         })
 
-    def finalize(self, ran: dict[str, str] | None = None, *, update_baseline: bool = False) -> dict[str, Any]:
-        """Write results.json and the report, point ``reports/latest`` here; returns what was written."""
+    def finalize(self, ran: dict[str, str] | None = None, *, update_baseline: bool = False,
+                 incomplete: str | None = None) -> dict[str, Any]:
+        """Write results.json and the report, point ``reports/latest`` here; returns what was written.
+
+        ``incomplete`` (a reason) marks a run that stopped early (Ctrl-C): the report says so."""
         from evalsuite.report import render
 
         results = self.results(ran)
+        if incomplete:
+            results["incomplete"] = incomplete
         atomic_write_json(self.run_dir / "results.json", results)
         written = render(self.run_dir)
         latest = self.report_root / "latest"
@@ -304,3 +334,69 @@ class MatrixSession:
             except EvalsuiteError as err:
                 out["baseline_error"] = str(err)
         return out
+
+
+def merge_runs(run_dirs: list[str | Path], out_dir: str | Path) -> Path:
+    """Combine the run folders of shards of one matrix (``--shard I/N``) into ``out_dir``.
+
+    Every finished cell is taken from whichever shard ran it, the judges' qualification files
+    are pooled, and ``results.json`` and the report are written as a single-machine run of the
+    same cells would write them.
+    """
+    import json
+    import shutil
+
+    from evalsuite.matrix._config import MatrixConfig
+
+    dirs = [Path(d) for d in run_dirs]
+    loaded = []
+    for d in dirs:
+        path = d / "results.json"
+        try:
+            loaded.append(json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise ConfigError(f"{path} not found; --merge takes run folders (reports/runs/<run-id>) of finished shards") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not valid JSON ({exc}); re-run that shard") from None
+    first = loaded[0]
+    for d, other in zip(dirs[1:], loaded[1:]):
+        if other.get("config") != first.get("config"):
+            keys = sorted(k for k in set(first["config"]) | set(other["config"])
+                          if first["config"].get(k) != other["config"].get(k))
+            raise ConfigError(f"{d} ran another configuration than {dirs[0]} (differs in {', '.join(keys)}); "
+                              "merge only shards of one run")
+    config = MatrixConfig.from_dict(first["config"])
+    out_dir = Path(out_dir)
+    session = MatrixSession(config, report_root=out_dir.parent.parent, run_id=out_dir.name)
+    for cell in session.cells:  # the shard that finished a cell wins; else one that recorded why it did not
+        found = [c for r in loaded for c in r.get("cells", []) if c.get("id") == cell.id]
+        best = next((c for c in found if is_reusable(c)), None) or next(
+            (c for c in found if c.get("status") not in (None, "not run")), None)
+        if best is not None:
+            session.store.write(cell.id, best)
+    for d in dirs:
+        judges = d / "judges"
+        if judges.is_dir() and d.resolve() != out_dir.resolve():
+            (out_dir / "judges").mkdir(parents=True, exist_ok=True)
+            for f in judges.glob("*.json"):
+                shutil.copy2(f, out_dir / "judges" / f.name)
+    ran = {cid: "merged" for r in loaded for cid in r.get("session", {}).get("ran", [])}
+    merged = session.results(ran)
+    merged["session"] = {
+        "ran": sorted(ran),
+        "computed": sorted({c for r in loaded for c in r.get("session", {}).get("computed", [])}),
+        "reused": sorted({c for r in loaded for c in r.get("session", {}).get("reused", [])}),
+        "shards": [str(d) for d in dirs],
+    }
+    merged["provenance"]["timings"]["session_seconds"] = sum(
+        (r.get("provenance") or {}).get("timings", {}).get("session_seconds", 0.0) for r in loaded)
+    merged["provenance"]["shards"] = [{"run_dir": str(d), "git": (r.get("provenance") or {}).get("git"),
+                                       "session_seconds": (r.get("provenance") or {}).get("timings", {}).get("session_seconds")}
+                                      for d, r in zip(dirs, loaded)]
+    if any(r.get("incomplete") for r in loaded):
+        merged["incomplete"] = "a shard was interrupted"
+    from evalsuite.report import render
+
+    atomic_write_json(out_dir / "results.json", merged)
+    render(out_dir)
+    return out_dir

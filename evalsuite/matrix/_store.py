@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from evalsuite._io import atomic_write_json, file_lock
 
-FINAL_STATUSES = ("scored", "passed", "failed")
+FINAL_STATUSES = ("scored", "passed", "failed", "ungated")
 
 
 def is_reusable(data: dict[str, Any] | None) -> bool:

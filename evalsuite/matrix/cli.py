@@ -1,8 +1,9 @@
 """``evalsuite run``, ``evalsuite report`` and ``evalsuite compare``.
 
-``run`` drives pytest on ``test_cases/`` (so the command line and ``pytest test_cases``
-are the same run, resumable, with the same report) and ends by printing the summary tables
-and the report path.
+``run`` drives pytest on the matrix file through the evalsuite pytest plugin (so the command
+line and ``pytest --matrix FILE`` are the same run, resumable, with the same report), in this
+repository or any other, and ends by printing the summary tables and the report path. Its
+exit status is the gate's verdict.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from evalsuite.errors import ConfigError
@@ -18,41 +20,58 @@ SUMMARY_ENV = "EVALSUITE_MATRIX_SUMMARY"
 
 # (option, dest, help) passed through to the pytest plugin unchanged
 _PASS_THROUGH = (
-    ("--matrix", "matrix", "matrix file (default: test_cases/matrix.toml)"),
     ("--models", "models", "comma-separated model specs replacing the profile's models"),
     ("--sizes", "sizes", "comma-separated fine-tuning sizes, e.g. 0,20,100"),
-    ("--datasets", "datasets", "comma-separated datasets: qasper,nq,bioasq"),
-    ("--judge", "judge", "comma-separated judge specs: reference and/or model specs"),
+    ("--datasets", "datasets", "comma-separated dataset names of the matrix file"),
+    ("--judge", "judge", "comma-separated judge specs: registered names (reference, learned-correctness) or model specs"),
     ("--judge-mode", "judge_mode", "logprobs or sample"),
     ("--judge-repeats", "judge_repeats", "judge runs per answer (sample mode)"),
     ("--eval-limit", "eval_limit", "eval questions per dataset"),
     ("--margin", "margin", "non-inferiority margin (1-5 scale) or 'auto'"),
     ("--baseline", "baseline", "stored run or baseline file to compare with instead of computing baselines"),
     ("--candidate", "candidate", "model or adapter spec to gate against the baseline"),
+    ("--candidate-base", "candidate_base", "matrix model whose baseline the candidate is compared with"),
     ("--run-id", "run_id", "run folder name (default: derived from the configuration)"),
-    ("--report-dir", "report_dir", "reports root (default: reports/ in the repository)"),
+    ("--report-dir", "report_dir", "reports root (default: reports/ in the current folder)"),
     ("--junitxml", "junitxml", "also write a JUnit XML file"),
 )
 
 
-def project_root() -> Path:
-    """The folder holding ``test_cases/test_matrix.py``: the package's repository, else the current folder."""
-    for root in (Path(__file__).resolve().parents[2], Path.cwd()):
-        if (root / "test_cases" / "test_matrix.py").is_file():
-            return root
-    raise ConfigError("test_cases/test_matrix.py not found next to the evalsuite package or in the current folder; "
-                      "run from the repository root")
+def find_matrix(explicit: str | None = None, cwd: Path | None = None) -> Path:
+    """The matrix file: ``--matrix``, else ``[tool.evalsuite] matrix`` of ./pyproject.toml, else ./matrix.toml."""
+    cwd = cwd or Path.cwd()
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"matrix file {path} not found; check --matrix")
+        return path.resolve()
+    pyproject = cwd / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            table = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {}).get("evalsuite", {})
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{pyproject}: not valid TOML ({exc}); fix the syntax") from None
+        if isinstance(table, dict) and table.get("matrix"):
+            path = (cwd / str(table["matrix"])).resolve()
+            if not path.is_file():
+                raise ConfigError(f"{pyproject}: [tool.evalsuite] matrix = {table['matrix']!r} does not exist")
+            return path
+    if (cwd / "matrix.toml").is_file():
+        return (cwd / "matrix.toml").resolve()
+    raise ConfigError("no matrix file: pass --matrix FILE, add [tool.evalsuite] matrix = \"...\" to pyproject.toml, "
+                      "or create matrix.toml in this folder")
 
 
-def pytest_command(args: argparse.Namespace, root: Path) -> list[str]:
-    cmd = [sys.executable, "-m", "pytest", str(root / "test_cases" / "test_matrix.py"), "-p", "fixtures.matrix_plugin",
-           "--profile", args.profile, "-q", "-rfEs"]
+def pytest_command(args: argparse.Namespace, matrix: Path) -> list[str]:
+    cmd = [sys.executable, "-m", "pytest", str(matrix), "--matrix", str(matrix), "--profile", args.profile,
+           "-q", "-rfEs", "-p", "no:cacheprovider"]
     for option, dest, _ in _PASS_THROUGH:
         value = getattr(args, dest)
         if value is not None:
             cmd += [option, str(value)]
-    if args.update_baseline:
-        cmd.append("--update-baseline")
+    for flag, dest in (("--update-baseline", "update_baseline"), ("--allow-ungated", "allow_ungated")):
+        if getattr(args, dest):
+            cmd.append(flag)
     if args.k:
         cmd += ["-k", args.k]
     if args.n:
@@ -60,27 +79,30 @@ def pytest_command(args: argparse.Namespace, root: Path) -> list[str]:
     return cmd + list(args.pytest_args or [])
 
 
-def run_dir_of(args: argparse.Namespace, root: Path) -> Path:
+def run_dir_of(args: argparse.Namespace, matrix: Path, cwd: Path | None = None) -> Path:
     """The run folder the pytest run writes (same derivation as the plugin)."""
     from evalsuite.matrix import load_config
 
     overrides = {"models": args.models, "sizes": args.sizes, "datasets": args.datasets, "judges": args.judge,
                  "judge_mode": args.judge_mode, "judge_repeats": args.judge_repeats, "eval_limit": args.eval_limit,
-                 "margin": args.margin, "candidate": args.candidate, "baseline_from": args.baseline}
-    cfg = load_config(Path(args.matrix) if args.matrix else root / "test_cases" / "matrix.toml", args.profile, overrides)
-    report_root = Path(args.report_dir) if args.report_dir else root / "reports"
+                 "margin": args.margin, "candidate": args.candidate, "candidate_base": args.candidate_base,
+                 "baseline_from": args.baseline}
+    cfg = load_config(matrix, args.profile, overrides)
+    report_root = Path(args.report_dir) if args.report_dir else (cwd or Path.cwd()) / "reports"
     return report_root / "runs" / (args.run_id or cfg.run_id())
 
 
 def _run(args: argparse.Namespace) -> int:
     from evalsuite.report import load_results, summary_tables
 
-    root = project_root()
-    run_dir = run_dir_of(args, root)  # validates the configuration before pytest starts
-    cmd = pytest_command(args, root)
+    matrix = find_matrix(args.matrix)
+    if args.report_dir is None:  # the same root the plugin uses: the folder pytest runs in
+        args.report_dir = str(Path.cwd() / "reports")
+    run_dir = run_dir_of(args, matrix)  # validates the configuration before pytest starts
+    cmd = pytest_command(args, matrix)
     print("+ " + " ".join(cmd[1:]), file=sys.stderr)
     env = {**os.environ, SUMMARY_ENV: "0"}  # the tables are printed once, below
-    proc = subprocess.run(cmd, cwd=root, env=env)
+    proc = subprocess.run(cmd, env=env)
     if (run_dir / "results.json").is_file():
         results = load_results(run_dir)
         s = results["session"]
@@ -93,8 +115,20 @@ def _run(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from evalsuite.report import load_results, render, summary_tables
 
-    written = render(args.run_dir)
-    print(summary_tables(load_results(args.run_dir)))
+    if args.merge:
+        from evalsuite.matrix import merge_runs
+
+        dirs = [Path(d) for d in args.run_dirs]
+        first = load_results(dirs[0])
+        out = Path(args.out) if args.out else Path.cwd() / "reports" / "runs" / str(first["run_id"])
+        run_dir = merge_runs(dirs, out)
+        print(f"merged {len(dirs)} run folders into {run_dir}")
+    else:
+        if len(args.run_dirs) != 1:
+            raise ConfigError("give one run folder, or several with --merge")
+        run_dir = Path(args.run_dirs[0])
+    written = render(run_dir)
+    print(summary_tables(load_results(run_dir)))
     print(f"report: {written['summary']}  (html: {written['html']})")
     return 0
 
@@ -107,18 +141,31 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def add_cli(subparsers) -> None:
-    run = subparsers.add_parser("run", help="run the evaluation matrix (through pytest) and print the summary")
+    from evalsuite.matrix import EXIT_STATUSES
+
+    epilog = "exit status:\n" + "\n".join(f"  {code}  {text}" for code, text in sorted(EXIT_STATUSES.items()))
+    run = subparsers.add_parser("run", help="run the evaluation matrix (through pytest) and print the summary",
+                                description="Run the evaluation matrix through pytest and print the summary tables.",
+                                epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("--matrix", default=None,
+                     help="matrix file (default: [tool.evalsuite] matrix in ./pyproject.toml, else ./matrix.toml)")
     run.add_argument("--profile", default="default", help="profile of the matrix file (default, smoke, paper)")
     run.add_argument("-k", default=None, metavar="EXPR", help="select cells, e.g. qasper, ft100, 'nq and smollm2'")
     run.add_argument("-n", default=None, metavar="WORKERS", help="pytest-xdist workers (e.g. 2 or auto)")
     for option, dest, help_text in _PASS_THROUGH:
         run.add_argument(option, dest=dest, default=None, help=help_text)
     run.add_argument("--update-baseline", action="store_true", help="append this run's baselines to reports/baselines/")
+    run.add_argument("--allow-ungated", action="store_true",
+                     help="exit 0 although cells were skipped or no qualified judge gated them (status 3 otherwise)")
     run.add_argument("pytest_args", nargs="*", help="further pytest arguments (after --)")
     run.set_defaults(func=_run)
 
-    report = subparsers.add_parser("report", help="re-render summary.md, report.html and figures of a run")
-    report.add_argument("run_dir", help="run folder (reports/runs/<run-id> or reports/latest)")
+    report = subparsers.add_parser("report", help="re-render summary.md, report.html and figures of a run, "
+                                                  "or merge the run folders of shards (--merge)")
+    report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folder (reports/runs/<run-id> or reports/latest)")
+    report.add_argument("--merge", action="store_true",
+                        help="combine the run folders of the shards of one run (pytest --shard I/N) into one report")
+    report.add_argument("--out", default=None, help="where --merge writes (default: reports/runs/<run-id> here)")
     report.set_defaults(func=_report)
 
     compare = subparsers.add_parser("compare", help="cell-by-cell paired differences between two runs (B - A)")

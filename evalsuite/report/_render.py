@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from evalsuite.report._examples import largest_drops
 from evalsuite.report._stats import CRITERIA, finished, judge_names, primary_judge, research_questions
 
 METRICS = (("exact_match", "EM"), ("f1", "F1"), ("rouge_l", "ROUGE-L"), ("yes_no_correct", "yes/no acc"))
@@ -84,8 +85,8 @@ def _cell_text(cell: Mapping[str, Any] | None, judge: str, criterion: str) -> st
     if cell is None:
         return ""
     status = cell.get("status")
-    if status == "skipped":
-        return "skipped"
+    if status in ("skipped", "error"):
+        return status
     if status == "not run" or not finished(cell):
         return status or "–"
     s = ((cell.get("summary") or {}).get("judges") or {}).get(judge, {}).get(criterion) or {}
@@ -137,10 +138,12 @@ def blocks(results: Mapping[str, Any], figures: Sequence[Path] = ()) -> list[tup
     git = (results.get("provenance") or {}).get("git") or {}
     out: list[tuple] = [("h1", f"evalsuite run {results.get('run_id')} (profile {results.get('profile')})")]
     cells = results.get("cells", [])
-    counts = {s: sum(1 for c in cells if c.get("status") == s) for s in ("passed", "failed", "skipped", "scored", "not run")}
+    counts = {s: sum(1 for c in cells if c.get("status") == s)
+              for s in ("passed", "failed", "error", "skipped", "ungated", "scored", "not run")}
     out.append(("p", f"Does fine-tuning make the RAG answers better or worse than the un-tuned model? "
-                     f"{len(cells)} cells: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped, "
-                     f"{counts['scored']} scored but not gated, {counts['not run']} not run. "
+                     f"{len(cells)} cells: {counts['passed']} passed, {counts['failed']} failed, {counts['error']} could not run, "
+                     f"{counts['skipped']} skipped, {counts['ungated'] + counts['scored']} scored but not gated, "
+                     f"{counts['not run']} not run. "
                      f"Models: {', '.join(m['name'] + ' = ' + m['spec'] for m in cfg.get('models', []))}; "
                      f"{cfg.get('eval_limit')} eval questions per dataset; margin {cfg.get('margin')}; "
                      f"commit {str(git.get('commit'))[:12]}{' (dirty)' if git.get('dirty') else ''}; created {results.get('created')}."))
@@ -172,6 +175,13 @@ def blocks(results: Mapping[str, Any], figures: Sequence[Path] = ()) -> list[tup
         rows.append([c["id"], c.get("status", ""), gated, str(len(c.get("items") or [])) if finished(c) else "",
                      _short(note, 140)])
     out.append(("table", ["cell", "status", "gated by", "n", "note"], rows))
+    drops = largest_drops(results)
+    if drops:
+        out.append(("h2", "Why cells failed: the largest drops from the baseline"))
+        out.append(("p", f"For each failed or significantly regressed cell, the questions whose score (judge {drops[0]['judge']}, "
+                         "mean of accuracy and completeness) fell most from the baseline, with the retrieved passages, "
+                         "both answers and every judge's verdict and raw output."))
+        out.append(("examples", drops))
     if figures:
         out.append(("h2", "Figures"))
         out += [("img", p) for p in figures]
@@ -206,12 +216,68 @@ def to_markdown(blocks_: Sequence[tuple]) -> str:
             lines.append("")
         elif kind == "img":
             lines += [f"![{b[1].stem}](figures/{b[1].name})", ""]
+        elif kind == "examples":
+            lines += _examples_markdown(b[1])
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _score(x: Any) -> str:
+    return fmt(x) if isinstance(x, (int, float)) else "–"
+
+
+def _examples_markdown(drops: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines: list[str] = []
+    for group in drops:
+        lines += [f"### {group['cell']} ({group['status']}) vs {group['baseline']}", ""]
+        for ex in group["examples"]:
+            lines += [f"<details><summary>{html.escape(_short(ex['question'], 100))} (drop {fmt(ex['drop'])})</summary>", ""]
+            lines.append(f"- **Question:** {_md_cell(ex['question'])}")
+            lines.append("- **Gold:** " + " / ".join(_md_cell(r) for r in ex["references"]))
+            for i, passage in enumerate(ex["passages"], start=1):
+                lines.append(f"- **Passage {i}:** {_md_cell(_short(passage, 400))}")
+            lines += ["", "| baseline answer | fine-tuned answer |", "|---|---|",
+                      f"| {_md_cell(ex['baseline_answer'])} | {_md_cell(ex['cell_answer'])} |", "",
+                      "| judge | answer | accuracy | completeness | raw output |", "|---|---|---|---|---|"]
+            for v in ex["verdicts"]:
+                lines.append(f"| {_md_cell(v['judge'])} | {v['side']} | {_score(v['accuracy'])} | {_score(v['completeness'])} "
+                             f"| {_md_cell(_short(' ; '.join(v['raw']), 300))} |")
+            lines += ["", "</details>", ""]
+    return lines
+
+
+def _examples_html(drops: Sequence[Mapping[str, Any]]) -> str:
+    e = html.escape
+    options = "".join(f"<option value='{e(g['cell'])}'>{e(g['cell'])} ({e(str(g['status']))})</option>" for g in drops)
+    parts = ["<p><label>Cell: <select id='exfilter' onchange='evalsuiteFilter(this.value)'>"
+             f"<option value=''>all failed or regressed cells</option>{options}</select></label></p>"]
+    for group in drops:
+        parts.append(f"<div class='exgroup' data-cell='{e(group['cell'])}'><h3>{e(group['cell'])} ({e(str(group['status']))}) "
+                     f"vs {e(group['baseline'])}</h3>")
+        for ex in group["examples"]:
+            passages = "".join(f"<li>{e(p)}</li>" for p in ex["passages"])
+            verdicts = "".join(
+                f"<tr><td>{e(v['judge'])}</td><td>{v['side']}</td><td>{_score(v['accuracy'])}</td>"
+                f"<td>{_score(v['completeness'])}</td><td><pre>{e(chr(10).join(v['raw']))}</pre></td></tr>"
+                for v in ex["verdicts"])
+            parts.append(
+                f"<details class='ex'><summary>{e(_short(ex['question'], 120))} <b>drop {fmt(ex['drop'])}</b></summary>"
+                f"<p><b>Question:</b> {e(ex['question'])}</p><p><b>Gold:</b> {' / '.join(e(r) for r in ex['references'])}</p>"
+                f"<p><b>Retrieved passages:</b></p><ol>{passages}</ol>"
+                f"<table class='side'><tr><th>baseline answer</th><th>fine-tuned answer</th></tr>"
+                f"<tr><td>{e(ex['baseline_answer'])}</td><td>{e(ex['cell_answer'])}</td></tr></table>"
+                f"<table><tr><th>judge</th><th>answer</th><th>accuracy</th><th>completeness</th><th>raw output</th></tr>"
+                f"{verdicts}</table></details>")
+        parts.append("</div>")
+    parts.append("<script>function evalsuiteFilter(c){document.querySelectorAll('.exgroup').forEach("
+                 "function(g){g.style.display=(!c||g.dataset.cell===c)?'':'none';});}</script>")
+    return "\n".join(parts)
 
 
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
         "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}"
-        "th{background:#f3f3f3}img{max-width:100%;display:block;margin:1em 0}")
+        "th{background:#f3f3f3}img{max-width:100%;display:block;margin:1em 0}"
+        "details.ex{border:1px solid #ddd;border-radius:4px;padding:4px 8px;margin:6px 0}"
+        "table.side td{width:50%;vertical-align:top}pre{white-space:pre-wrap;margin:0;font-size:12px}")
 
 
 def to_html(blocks_: Sequence[tuple], title: str) -> str:
@@ -228,5 +294,7 @@ def to_html(blocks_: Sequence[tuple], title: str) -> str:
         elif kind == "img":
             data = base64.b64encode(Path(b[1]).read_bytes()).decode("ascii")
             parts.append(f"<img alt='{html.escape(b[1].stem)}' src='data:image/png;base64,{data}'>")
+        elif kind == "examples":
+            parts.append(_examples_html(b[1]))
     parts.append("</body></html>\n")
     return "\n".join(parts)

@@ -17,7 +17,7 @@ CRITERIA = ("accuracy", "completeness")
 
 
 def finished(cell: Mapping[str, Any]) -> bool:
-    return cell.get("status") in ("scored", "passed", "failed") and isinstance(cell.get("items"), list)
+    return cell.get("status") in ("scored", "passed", "failed", "ungated") and isinstance(cell.get("items"), list)
 
 
 def primary_judge(results: Mapping[str, Any]) -> str | None:

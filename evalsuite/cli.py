@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 
+from ._secrets import scrub_text
 from .errors import EvalsuiteError
 
 # (module, what it adds): imported lazily so one area's missing optional package does not break the others
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except EvalsuiteError as err:
-        print(f"evalsuite: error: {err}", file=sys.stderr)
+        print(f"evalsuite: error: {scrub_text(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("evalsuite: interrupted; finished work is saved and a rerun resumes", file=sys.stderr)

@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from evalsuite._secrets import scrub_text
 from evalsuite.errors import EvalsuiteError
 from evalsuite.matrix import EXIT_STATUSES, PASSED, exit_status
 
@@ -186,7 +187,7 @@ class MatrixFile(pytest.File):
         try:
             session = get_session(self.config)
         except EvalsuiteError as err:
-            raise MatrixError(str(err)) from None
+            raise MatrixError(scrub_text(str(err))) from None
         for cell in session.cells:
             yield CellItem.from_parent(self, name=cell.id, cell=cell)
 
@@ -225,14 +226,14 @@ class CellItem(pytest.Item):
         self.user_properties.append(("evalsuite_status", self.outcome.status))
         self.user_properties.append(("evalsuite_reused", self.outcome.reused))
         if self.outcome.status == "error":
-            raise MatrixError(self.outcome.message)
+            raise MatrixError(scrub_text(self.outcome.message))
 
     def runtest(self) -> None:
         outcome = self.outcome
         if outcome.status in ("skipped", "ungated"):
-            pytest.skip(outcome.message)
+            pytest.skip(scrub_text(outcome.message))
         if outcome.status == "failed":
-            raise GateFailure(outcome.message)
+            raise GateFailure(scrub_text(outcome.message))
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, (GateFailure, MatrixError)):
@@ -307,6 +308,7 @@ def _progress_writer(config: pytest.Config, name: str):
     def progress(stage: str) -> None:
         if _is_worker(config) or reporter is None:
             return
+        stage = scrub_text(stage)
         if capman is not None:
             with capman.global_and_fixture_disabled():
                 reporter.write_line(f"  [{name}] {stage}")

@@ -177,3 +177,15 @@ def test_answer_position_loss_equals_the_models_own_loss():
     assert abs(float(own) - float(ours)) < 1e-4
     with torch.no_grad():  # normalised by the count the trainer passes for gradient accumulation
         assert abs(float(_answer_loss(model, batch, num_items_in_batch=30)) - float(ours) * 15 / 30) < 1e-4
+
+
+def test_training_pairs_come_from_the_pool_of_the_matrix_split_with_its_top_k():
+    from evalsuite import datasets, splits
+
+    ds = datasets.load("nq")
+    pairs = training_pairs("nq", 6, seed=3, top_k=2)
+    assert [ex.id for ex, _ in pairs] == [ex.id for ex in splits.split(ds, seed=3).pool[:6]]
+    assert [ex.id for ex, _ in pairs] != [ex.id for ex in splits.split(ds, seed=0).pool[:6]]
+    assert all(len(prompt.passage_ids) == 2 for _, prompt in pairs)
+    evals = {ex.id for ex in splits.split(ds, seed=3).eval}
+    assert not evals & {ex.id for ex, _ in pairs}

@@ -49,3 +49,22 @@ def test_load_cells_by_file_run_and_latest(tmp_path):
     assert sorted(found) == ["nq-smollm2-ft0", "nq-smollm2-ft20"]
     with pytest.raises(ConfigError, match="no such file, run folder"):
         load_cells("nowhere", root)
+
+
+def test_an_incomparable_baseline_names_every_difference():
+    from evalsuite.matrix._baselines import differences
+
+    stored = {"dataset_fingerprint": "f00", "generation": {"max_new_tokens": 40, "seed": 0},
+              "judge_configs": {"reference": {"factory": "reference"},
+                                "learned": {"factory": "learned", "weights": "w1", "cache": True}}}
+    same = differences(stored, fingerprint="f00", generation={"max_new_tokens": 40, "seed": 0},
+                       judge_configs={"reference": {"factory": "reference"},
+                                      "learned": {"factory": "learned", "weights": "w1", "cache": False}})
+    assert same == []  # where verdicts are cached does not matter
+    diffs = differences(stored, fingerprint="f01", generation={"max_new_tokens": 64, "seed": 0},
+                        judge_configs={"learned": {"factory": "learned", "weights": "w2"}, "other": {"factory": "x"}})
+    text = "; ".join(diffs)
+    assert "dataset fingerprint f00 vs this run's f01" in text
+    assert "generation max_new_tokens = 40 vs this run's 64" in text
+    assert "judge learned: weights = 'w1' vs 'w2'" in text
+    assert "judge other did not score the baseline" in text

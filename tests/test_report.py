@@ -130,3 +130,47 @@ def test_compare_runs(run, tmp_path):
     assert row["diff"] == pytest.approx(0.5) and row["n"] == N
     assert all(r["diff"] == pytest.approx(0.0) for r in cmp["rows"] if r["criterion"] == "completeness")
     assert "nq-worse-ft10" in comparison_markdown(cmp) and "bioasq-steady-ft40" not in {r["cell"] for r in cmp["rows"]}
+
+
+def test_failed_cells_show_their_largest_drops_with_passages_answers_and_verdicts(run):
+    run.finalize({c.id: "passed" for c in run.cells})
+    results = load_results(run.run_dir)
+    failed = [c["id"] for c in results["cells"] if c["status"] == "failed"]
+    assert failed
+    summary = (run.run_dir / "summary.md").read_text()
+    html = (run.run_dir / "report.html").read_text()
+    assert "## Why cells failed: the largest drops from the baseline" in summary
+    for cid in failed:
+        assert f"### {cid} (failed) vs" in summary and f"data-cell='{cid}'" in html
+    assert "<details class='ex'>" in html and "id='exfilter'" in html and "<script>" in html
+    assert "| baseline answer | fine-tuned answer |" in summary and "raw output" in summary and "f1=0.5" in summary
+    from evalsuite.report._examples import largest_drops
+
+    drops = largest_drops(results)
+    assert {d["cell"] for d in drops} >= set(failed)
+    for group in drops:
+        values = [ex["drop"] for ex in group["examples"]]
+        assert values == sorted(values, reverse=True) and all(v > 0 for v in values) and len(values) <= 5
+
+
+def test_shards_merge_into_the_single_machine_report(run, tmp_path):
+    import shutil
+
+    from evalsuite.matrix import merge_runs, shard_cells
+
+    run.finalize({c.id: "passed" for c in run.cells})
+    whole = (run.run_dir / "summary.md").read_text()
+    shards = []
+    for i in (1, 2):
+        mine = {c.id for c in shard_cells(run.cells, i, 2)}
+        folder = tmp_path / f"shard{i}" / "runs" / run.run_id
+        shutil.copytree(run.run_dir, folder)
+        for cell in folder.glob("cells/*.json"):
+            if cell.stem not in mine:
+                cell.unlink()
+        shard = MatrixSession(run.config, report_root=folder.parent.parent, token=f"shard{i}")
+        shard.finalize({c: "passed" for c in mine})
+        shards.append(folder)
+    merged = merge_runs(shards, tmp_path / "merged" / "runs" / run.run_id)
+    strip = lambda text: [line for line in text.splitlines() if not line.startswith(("Does fine-tuning", "python "))]
+    assert strip((merged / "summary.md").read_text()) == strip(whole)

@@ -8,9 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from conftest import session_cache
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_smoke_profile_writes_the_report_and_exits_with_the_gate(tmp_path):
     junit = tmp_path / "junit.xml"
     run = subprocess.run(
@@ -35,16 +39,7 @@ def test_smoke_profile_writes_the_report_and_exits_with_the_gate(tmp_path):
     assert "## Research questions" in summary and "Completeness" in summary
 
 
-def _cold_cache(path: Path) -> dict[str, str]:
-    """Environment with an empty evalsuite cache that shares only the model store and the indexes."""
-    from evalsuite._io import cache_dir
-
-    path.mkdir()
-    for part in ("models", "index"):
-        (path / part).symlink_to(cache_dir(part), target_is_directory=True)
-    return dict(os.environ, EVALSUITE_CACHE=str(path))
-
-
+@pytest.mark.slow
 def test_two_xdist_workers_give_the_serial_numbers(tmp_path):
     """Serial and `-n 2` (one thread per worker), each on cold generation, adapter and judge
     caches: the same answers, the same verdicts to 6 decimals, the same report tables."""
@@ -54,7 +49,7 @@ def test_two_xdist_workers_give_the_serial_numbers(tmp_path):
                "--datasets", "nq", "--sizes", "0,16", "--eval-limit", "4", "--judge", "reference",
                "--report-dir", str(tmp_path / name), "--run-id", "same", *extra]
         run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200,
-                             env=_cold_cache(tmp_path / f"cache-{name}"))
+                             env=dict(os.environ, EVALSUITE_CACHE=str(session_cache(tmp_path / f"cache-{name}"))))
         assert run.returncode in (0, 1), run.stdout[-3000:] + run.stderr[-3000:]
         runs[name] = json.loads((tmp_path / name / "runs" / "same" / "results.json").read_text())
     serial, xdist = ({c["id"]: c for c in runs[k]["cells"]} for k in ("serial", "xdist"))

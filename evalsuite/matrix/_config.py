@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from evalsuite._secrets import scrub
 from evalsuite.errors import ConfigError
 from evalsuite.records import stable_hash
 
@@ -115,7 +116,7 @@ class MatrixConfig:
 
     def run_id(self) -> str:
         """Deterministic run id: the same configuration finds the same run folder (and resumes it)."""
-        return f"{self.profile}-{stable_hash(self.to_dict(), 10)}"
+        return f"{self.profile}-{stable_hash(scrub(self.to_dict()), 10)}"  # no credential goes into a folder name
 
     def model(self, name: str) -> ModelEntry:
         for m in self.models:

@@ -14,6 +14,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+from evalsuite._secrets import scrub_text
 from evalsuite.errors import ConfigError
 
 SUMMARY_ENV = "EVALSUITE_MATRIX_SUMMARY"
@@ -100,7 +101,7 @@ def _run(args: argparse.Namespace) -> int:
         args.report_dir = str(Path.cwd() / "reports")
     run_dir = run_dir_of(args, matrix)  # validates the configuration before pytest starts
     cmd = pytest_command(args, matrix)
-    print("+ " + " ".join(cmd[1:]), file=sys.stderr)
+    print("+ " + scrub_text(" ".join(cmd[1:])), file=sys.stderr)
     env = {**os.environ, SUMMARY_ENV: "0"}  # the tables are printed once, below
     proc = subprocess.run(cmd, env=env)
     if (run_dir / "results.json").is_file():

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from typing import Any, Callable, Sequence
 
+from evalsuite._secrets import scrub_text
 from evalsuite.errors import EvalsuiteError
 from evalsuite.records import Prompt, stable_hash
 
@@ -52,7 +53,7 @@ class Model:
             return dict(self._stats)
 
     def __repr__(self) -> str:
-        return f"Model({self.spec!r}, identity={self.identity!r})"
+        return f"Model({scrub_text(self.spec)!r}, identity={self.identity!r})"
 
     def cache_key(self, prompt: Prompt, settings: GenerationSettings, **context: Any) -> str:
         """``context``: whatever else changes the answer (the batch's prompts, the group of seeds)."""
@@ -103,7 +104,7 @@ class Model:
         if progress and batches:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=sum(len(b) for b in batches), desc=f"generate {self.spec}", unit="prompt")
+            bar = tqdm(total=sum(len(b) for b in batches), desc=f"generate {scrub_text(self.spec)}", unit="prompt")
 
         def run(batch: list[int]) -> None:
             chosen = [prompts[i] for i in batch]
@@ -198,7 +199,7 @@ class Model:
             except TransientError as err:
                 if attempt >= self.max_retries:
                     raise EvalsuiteError(
-                        f"{self.spec}: giving up after {attempt + 1} attempts: {err}; "
+                        f"{scrub_text(self.spec)}: giving up after {attempt + 1} attempts: {err}; "
                         "retry later, lower the concurrency or raise max_retries"
                     ) from err
                 delay = min(self.max_backoff, self.backoff * 2**attempt)
@@ -211,7 +212,7 @@ class Model:
                 time.sleep(delay)
                 continue
             if len(out) != expected:
-                raise EvalsuiteError(f"{self.spec}: backend returned {len(out)} answers for {expected} prompts")
+                raise EvalsuiteError(f"{scrub_text(self.spec)}: backend returned {len(out)} answers for {expected} prompts")
             return out
 
 

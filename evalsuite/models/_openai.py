@@ -20,6 +20,7 @@ import time
 from typing import Any, Sequence
 from urllib.parse import urlparse
 
+from evalsuite._secrets import scrub_text, split_credentials
 from evalsuite.errors import EvalsuiteError, SpecError
 from evalsuite.records import Prompt, stable_hash
 
@@ -53,10 +54,14 @@ class OpenAIBackend:
             raise SpecError("the openai backend needs the openai package: pip install openai") from None
         self._openai = openai
         self.model = model
-        self.base_url = base_url or OFFICIAL
+        # Credentials in the URL (user:password@, ?api_key=) are sent as authentication, never kept
+        # in the address the backend prints, records or hashes into its identity.
+        self.base_url, basic_auth, secret_query = split_credentials(base_url or OFFICIAL)
         self.timeout = float(timeout)
         self.concurrency = int(concurrency)
         key = os.environ.get(api_key_env)
+        if not key and (basic_auth or secret_query):
+            key = "EMPTY"  # the URL carries the credentials
         if not key:
             host = urlparse(self.base_url).hostname or ""
             if base_url is None or host not in LOOPBACK:
@@ -65,7 +70,14 @@ class OpenAIBackend:
                     "(or use a local openai:<base_url>#<model> server)"
                 )
             key = "EMPTY"  # local servers accept any key
-        self.client = openai.OpenAI(api_key=key, base_url=self.base_url, timeout=self.timeout, max_retries=0)
+        extra: dict[str, Any] = {}
+        if secret_query:
+            extra["default_query"] = secret_query
+        if basic_auth:
+            import httpx
+
+            extra["http_client"] = httpx.Client(auth=basic_auth, timeout=self.timeout)
+        self.client = openai.OpenAI(api_key=key, base_url=self.base_url, timeout=self.timeout, max_retries=0, **extra)
         self.identity = stable_hash({"openai": self.base_url.rstrip("/"), "model": model}, length=32)
 
     @classmethod
@@ -77,10 +89,10 @@ class OpenAIBackend:
         if "#" in target:
             base_url, _, model = target.rpartition("#")
             if not urlparse(base_url).scheme.startswith("http") or not model:
-                raise SpecError(f"malformed spec openai:{target}: write openai:<http(s) base_url>#<model>")
+                raise SpecError(f"malformed spec {scrub_text('openai:' + target)}: write openai:<http(s) base_url>#<model>")
             return cls(model, base_url, **options)
         if target.startswith(("http://", "https://")):
-            raise SpecError(f"spec openai:{target} names no model: write openai:<base_url>#<model>")
+            raise SpecError(f"spec {scrub_text('openai:' + target)} names no model: write openai:<base_url>#<model>")
         return cls(target, None, **options)
 
     def generate_batch(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[Generation]:
@@ -130,7 +142,8 @@ class OpenAIBackend:
         except openai.APIStatusError as err:
             if err.status_code >= 500 or err.status_code == 408:
                 raise TransientError(f"{where}: server error {err.status_code}", _retry_after(err)) from None
-            raise EvalsuiteError(f"{where}: request refused ({err.status_code}): {_short(err)}; check the model name and settings") from None
+            raise EvalsuiteError(f"{where}: request refused ({err.status_code}): {scrub_text(_short(err))}; "
+                                 "check the model name and settings") from None
         except openai.APIConnectionError:
             raise TransientError(f"{where}: cannot connect") from None
         seconds = time.perf_counter() - start

@@ -276,6 +276,34 @@ def test_retrieval_over_a_team_corpus_in_both_scopes(tmp_path):
         assert chunks and {c.doc_id for c in chunks} == set(ex.doc_ids)  # only the question's own document
 
 
+def test_the_documented_examples_load(tmp_path):
+    """The JSON line, corpus line, CSV file and matrix entries of the format's description."""
+    import tomllib
+
+    from evalsuite.datasets import DatasetSpec, load_spec, qa
+
+    doc = [line.strip() for line in qa.__doc__.splitlines()]
+    json_line = next(line for line in doc if line.startswith('{"id": "faq-17"'))
+    corpus_line = next(line for line in doc if line.startswith('{"id": "kb-204"'))
+    start = doc.index("id,question,answers,evidence,answer_type")
+    csv_text = "\n".join(doc[start:start + 3]) + "\n"
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "faq.jsonl").write_text(json_line + "\n")
+    (data / "kb.jsonl").write_text(corpus_line + "\n" + json.dumps({"id": "kb-311", "text": "Chrome, Firefox and Safari."}) + "\n")
+    (data / "manuals.csv").write_text(csv_text)
+    entries = tomllib.loads("\n".join(f"e{i} = {line}" if not line.startswith("datasets") else line
+                                      for i, line in enumerate(l for l in doc if l.startswith(("datasets = [", "{name = ")))))
+    specs = [DatasetSpec.parse(e, tmp_path) for e in entries.pop("datasets")] + [DatasetSpec.parse(e, tmp_path) for e in entries.values()]
+    assert [(s.name, s.format) for s in specs] == [("qasper", "qasper"), ("support-faq", "qa"), ("faq", "qa"), ("manuals", "qa")]
+    faq = load_spec(specs[1])
+    assert faq.examples[0].id == "faq-17" and faq.examples[0].doc_ids == ("help-center/signing-in",)
+    with pytest.raises(DataError, match="evidence id 'kb-204' is not in the corpus"):  # that entry has no corpus file
+        load_spec(specs[3])
+    both = load("manuals", data / "manuals.csv", corpus=data / "kb.jsonl", options={"scope": "document"})
+    assert [e.references for e in both.examples][1] == ("Chrome", "Firefox", "Safari") and both.retrieval_scope == "document"
+
+
 # --- command line --------------------------------------------------------------------------------
 
 def _cli(*args):

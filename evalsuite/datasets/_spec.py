@@ -85,28 +85,27 @@ class DatasetSpec:
         name = self.name
         if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise ConfigError(f"dataset name {name!r} must be lower-case letters, digits, '-' or '_' (it goes into cell ids)")
-        set_ = lambda key, value: object.__setattr__(self, key, value)  # noqa: E731 (frozen record, normalized once)
         for key in ("path", "corpus"):
             value = getattr(self, key)
             if value is not None:
                 if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
                     raise ConfigError(f"dataset {name!r}: {key} must be a file path" + (" or hub:<id>" if key == "path" else ""))
-                set_(key, str(value))
+                self._set(key, str(value))
         if self.split is not None and (not isinstance(self.split, str) or not self.split.strip()):
             raise ConfigError(f"dataset {name!r}: split must be a split name such as 'test'")
         if self.format is None:
             if is_format(name):
-                set_("format", name)
+                self._set("format", name)
             elif self.path is None:
                 raise ConfigError(f"unknown dataset {name!r}: choose one of qasper, nq, bioasq, or give a path to a file "
                                   f"of your own (format {DEFAULT_FORMAT}, or set format)")
             else:
-                set_("format", DEFAULT_FORMAT)
+                self._set("format", DEFAULT_FORMAT)
         elif not isinstance(self.format, str):
             raise ConfigError(f"dataset {name!r}: format must be a string, got {type(self.format).__name__}")
         info = get_loader(self.format)
-        set_("columns", _pairs(self.columns, "columns", name))
-        set_("options", _pairs(self.options, "options", name))
+        self._set("columns", _pairs(self.columns, "columns", name))
+        self._set("options", _pairs(self.options, "options", name))
         if self.columns:
             if not info.columns:
                 raise ConfigError(f"dataset {name!r}: format {self.format!r} takes no column mapping (the qa format does)")
@@ -126,6 +125,9 @@ class DatasetSpec:
             raise ConfigError(f"dataset {name!r}: split applies to hub:<id> paths only; a file is read whole")
         if self.path is None and not info.default_files:
             raise ConfigError(f"dataset {name!r}: format {self.format!r} needs a path (a file of your own, or hub:<id>)")
+
+    def _set(self, key: str, value: Any) -> None:
+        object.__setattr__(self, key, value)  # a frozen record, normalized once while it is made
 
     # --- reading a matrix entry ---------------------------------------------------------------
     @classmethod

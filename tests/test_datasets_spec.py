@@ -199,6 +199,8 @@ def test_hub_source_never_shows_credentials(team, tmp_path):
     assert bad.returncode == 2 and f"127.0.0.1:{port}/missing.jsonl" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     assert "s3cr3t" not in ok.stdout + ok.stderr + bad.stdout + bad.stderr
     assert seen and all(a == "Basic cmVhZGVyOnMzY3IzdA==" for a in seen)  # reader:s3cr3t
+    cached = [f for f in (tmp_path / "hf").rglob("*") if f.is_file()]  # the datasets library's own cache
+    assert cached and not [f for f in cached if b"s3cr3t" in f.read_bytes() or b"cmVhZGVyOnMzY3IzdA" in f.read_bytes()]
 
 
 # --- registry and entry points -------------------------------------------------------------------------

@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..records import InvalidRecord
-from ._fetch import redact, require
+from ._fetch import basic_auth, redact, require
 
 HUB_PREFIX = "hub:"
 
@@ -164,7 +164,7 @@ def hub_rows(hub_id: str, split: str | None, hub_kwargs: dict | None) -> Iterabl
     import datasets  # heavy; only on this path
 
     try:
-        ds = datasets.load_dataset(hub_id, split=split or "train", **(hub_kwargs or {}))
+        ds = datasets.load_dataset(hub_id, split=split or "train", **_credentials_as_headers(hub_kwargs or {}))
     except Exception as err:  # network, missing split, bad files: say which source failed
         reason = redact(str(err).splitlines()[0]) if str(err) else ""
         raise DataError(
@@ -172,6 +172,34 @@ def hub_rows(hub_id: str, split: str | None, hub_kwargs: dict | None) -> Iterabl
             " (check the id and split, or download the release and pass its file with --path)"
         ) from None
     return ds
+
+
+def _credentials_as_headers(kwargs: dict) -> dict:
+    """Move ``user:password@`` out of http(s) data-file URLs into a basic-auth header (fsspec's
+    ``storage_options``), so the URLs that ``datasets`` records in its cache carry no credentials."""
+    files = kwargs.get("data_files")
+    if not files:
+        return kwargs
+    items = [files] if isinstance(files, str) else list(files)
+    headers: dict[str, str] = {}
+    clean = []
+    for item in items:
+        scheme = item.split("://", 1)[0].lower() if isinstance(item, str) and "://" in item else ""
+        if scheme in ("http", "https"):
+            item, auth = basic_auth(item)
+            if auth is not None:
+                if headers.get(scheme, auth) != auth:
+                    raise ConfigError(f"data files {redact(str(files))}: give all {scheme} files the same user and password")
+                headers[scheme] = auth
+        clean.append(item)
+    if not headers:
+        return kwargs
+    storage = dict(kwargs.get("storage_options") or {})
+    for scheme, auth in headers.items():
+        options = dict(storage.get(scheme) or {})
+        options["headers"] = {**(options.get("headers") or {}), "Authorization": auth}
+        storage[scheme] = options
+    return {**kwargs, "data_files": clean[0] if isinstance(files, str) else clean, "storage_options": storage}
 
 
 def hub_source(path: str, split: str | None, hub_kwargs: dict | None) -> str:

@@ -97,6 +97,16 @@ def without_credentials(url: str) -> str:
     return urllib.parse.urlunsplit((p.scheme, p.netloc.rpartition("@")[2], p.path, "", ""))
 
 
+def basic_auth(url: str) -> tuple[str, str | None]:
+    """(the URL without ``user:password@``, the ``Authorization`` header value those credentials make, or None)."""
+    p = urllib.parse.urlsplit(url)
+    if p.username is None:
+        return url, None
+    clean = urllib.parse.urlunsplit((p.scheme, p.netloc.rpartition("@")[2], p.path, p.query, p.fragment))
+    user, password = urllib.parse.unquote(p.username), urllib.parse.unquote(p.password or "")
+    return clean, "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
 def _source_name(mirror: str) -> str:
     """The mirror as it may be printed."""
     return without_credentials(mirror) if _is_url(mirror) else mirror
@@ -105,16 +115,14 @@ def _source_name(mirror: str) -> str:
 def _request(mirror: str, rel: str, offset: int) -> urllib.request.Request:
     """The GET request for ``rel``: credentials of the mirror URL go into a basic-auth header
     that is not forwarded on redirects; ``Range`` asks for the rest of a part file."""
-    p = urllib.parse.urlsplit(mirror)
+    query = urllib.parse.urlsplit(mirror).query
+    _, auth = basic_auth(mirror)
     base = without_credentials(mirror).rstrip("/")
-    request = urllib.request.Request(base + "/" + urllib.parse.quote(rel) + (f"?{p.query}" if p.query else ""))
+    request = urllib.request.Request(base + "/" + urllib.parse.quote(rel) + (f"?{query}" if query else ""))
     if offset:
         request.add_header("Range", f"bytes={offset}-")
-    if p.username is not None:
-        user = urllib.parse.unquote(p.username)
-        password = urllib.parse.unquote(p.password or "")
-        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        request.add_unredirected_header("Authorization", f"Basic {token}")
+    if auth is not None:
+        request.add_unredirected_header("Authorization", auth)
     return request
 
 

@@ -160,6 +160,94 @@ def test_nq_and_bioasq_through_hub_json_builder(tmp_path):
     assert [e.id for e in hub.examples] == [q["id"] for q in questions]
 
 
+# --- hub layouts exported as JSON lines (datasets.Dataset.to_json), rows built from the data root ---
+
+QASPER_QA_KEYS = ["question", "question_id", "nlp_background", "topic_background", "paper_read", "search_query",
+                  "question_writer", "answers"]
+
+
+def _hub_qasper_rows() -> list[dict]:
+    """Every bundled paper in the allenai/qasper column layout (all question columns)."""
+    def cols(rows, keys):
+        return {k: [r.get(k) for r in rows] for k in keys}
+
+    rows = []
+    for file in ("train.json", "test.json"):
+        for pid, paper in json.loads((data_root() / "qasper" / file).read_text()).items():
+            qas = [dict(qa, answers=cols(qa["answers"], ["answer", "annotation_id", "worker_id"])) for qa in paper["qas"]]
+            rows.append({"id": pid, "title": paper["title"], "abstract": paper["abstract"],
+                         "full_text": cols(paper["full_text"], ["section_name", "paragraphs"]), "qas": cols(qas, QASPER_QA_KEYS),
+                         "figures_and_tables": cols(paper["figures_and_tables"], ["caption", "file"])})
+    return rows
+
+
+def test_qasper_hub_export_in_json_lines_loads_like_the_release(tmp_path):
+    import datasets as hf
+
+    rows = _hub_qasper_rows()
+    path = tmp_path / "qasper-hub.json"  # JSON lines behind a .json suffix: the layout is read from the content
+    hf.Dataset.from_list(rows).to_json(str(path))
+    assert len(path.read_text().splitlines()) == 60
+    release = load("qasper")
+    export = load("qasper", path)
+    assert export.examples == release.examples and export.passages == release.passages
+    single = tmp_path / "one-paper.jsonl"  # one line: a single paper, not a file keyed by paper id
+    hf.Dataset.from_list(rows[:1]).to_json(str(single))
+    assert [e.id for e in load("qasper", single).examples] == [e.id for e in release.examples if e.doc_ids == (rows[0]["id"],)]
+    array = tmp_path / "qasper-array.json"
+    hf.Dataset.from_list(rows[:5]).to_json(str(array), lines=False)
+    assert {e.doc_ids[0] for e in load("qasper", array).examples} == {r["id"] for r in rows[:5]}
+
+
+def test_qasper_json_lines_errors_name_the_line(tmp_path):
+    rows = _hub_qasper_rows()[:3]
+    lines = [json.dumps(r) for r in rows]
+    lines[1] = json.dumps({k: v for k, v in rows[1].items() if k != "id"})
+    path = tmp_path / "qasper.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"qasper\.jsonl: record line 2: field 'id': missing"):
+        load("qasper", path)
+    rows[2]["qas"]["question"][0] = ""
+    lines[2] = json.dumps(rows[2])
+    path.write_text("\n".join(lines) + "\n")
+    ds = load("qasper", path, skip_invalid=True)
+    assert [(b.record.split(" qas")[0], b.field) for b in ds.invalid] == [("line 2", "id"), (f"line 3 ({rows[2]['id']})", "question")]
+    assert {e.doc_ids[0] for e in ds.examples} == {rows[0]["id"], rows[2]["id"]}
+
+
+def test_bioasq_one_question_per_line_loads_like_the_release(tmp_path):
+    import datasets as hf
+
+    questions = json.loads(BIOASQ.read_text())["questions"]
+    keep = ("id", "type", "body", "documents", "snippets", "ideal_answer", "exact_answer")
+    # Arrow needs one type per column: factoid and list questions (exact answers as lists of synonym
+    # lists) in one export, yes/no and summary questions (a string, or none) in another
+    for kinds in (("factoid", "list"), ("yesno", "summary")):
+        picked = [{k: q[k] for k in keep if k in q} for q in questions if q["type"] in kinds][:120]
+        path = tmp_path / f"bioasq-{'-'.join(kinds)}.jsonl"
+        hf.Dataset.from_list(picked).to_json(str(path))
+        release = tmp_path / f"release-{'-'.join(kinds)}.json"
+        release.write_text(json.dumps({"questions": picked}))
+        want, got = load("bioasq", release), load("bioasq", path)
+        assert got.examples == want.examples and got.passages == want.passages and len(got.examples) == 120
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(json.dumps({k: q[k] for k in keep if k in q}) for q in questions[:3]).replace('"body"', '"bodyy"', 1))
+    with pytest.raises(DataError, match=r"bad\.jsonl: record line 1 \(\w+\): field 'body': missing"):
+        load("bioasq", bad)
+
+
+def test_nq_export_through_to_json_loads_like_the_release_lines(tmp_path):
+    import datasets as hf
+
+    lines = NQ.read_text(encoding="utf-8").splitlines()[:300]
+    original = tmp_path / "nq-300.jsonl"
+    original.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    export = tmp_path / "nq-export.json"
+    hf.Dataset.from_list([json.loads(line) for line in lines]).to_json(str(export))
+    a, b = load("nq", original), load("nq", export)
+    assert a.examples == b.examples and a.passages == b.passages and len(a.examples) == 300
+
+
 # --- bad input ----------------------------------------------------------------------------------
 
 def _bioasq_with(tmp_path, mutate) -> Path:

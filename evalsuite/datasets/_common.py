@@ -1,6 +1,7 @@
 """Reading released files and checking their records, shared by the dataset loaders."""
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -8,9 +9,9 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..records import InvalidRecord
-from ._fetch import require
+from ._fetch import basic_auth, redact, require
 
 HUB_PREFIX = "hub:"
 
@@ -82,34 +83,80 @@ def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
 
-def read_json(path: Path) -> Any:
+def _open_text(path: Path):
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+        return open(path, encoding="utf-8-sig", newline="")
     except FileNotFoundError:
         raise DataError(f"{path}: file not found (pass --path to an existing file of the release)") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not a file (pass --path to a file)") from None
+
+
+def _syntax_error(path: Path, err: json.JSONDecodeError) -> DataError:
+    return DataError(
+        f"{path}: record at line {err.lineno} column {err.colno}: field (JSON syntax): {err.msg} (the file is not valid JSON)"
+    )
+
+
+def read_json_or_lines(path: Path, checker: Checker) -> tuple[str, Any]:
+    """A JSON file, told apart from JSON lines by its content, whatever its suffix.
+
+    Returns ``("document", value)`` for a file holding one JSON value (a release file, or a
+    JSON-lines file of a single line), or ``("lines", [(line number, object), ...])`` for JSON
+    lines, as ``datasets.Dataset.to_json`` writes them. A bad line is reported by its number.
+    """
+    with _open_text(path) as fh:
+        try:
+            text = fh.read()
+        except UnicodeDecodeError as err:
+            raise DataError(f"{path}: record at byte {err.start}: field (encoding): not UTF-8 text") from None
+    try:
+        return "document", json.loads(text)
     except json.JSONDecodeError as err:
-        raise DataError(
-            f"{path}: record at line {err.lineno} column {err.colno}: field (JSON syntax): {err.msg} (the file is not valid JSON)"
-        ) from None
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: record at byte {err.start}: field (encoding): not UTF-8 text") from None
+        if err.msg != "Extra data":
+            raise _syntax_error(path, err) from None
+    return "lines", list(_lines(text.split("\n"), checker))
 
 
-def read_jsonl(path: Path, checker: Checker) -> Iterator[tuple[int, Any]]:
-    """Yield (line number, object) for each non-blank line; bad JSON lines are reported by line."""
-    try:
-        fh = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found (pass --path to an existing file of the release)") from None
-    with fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield lineno, json.loads(line)
-            except json.JSONDecodeError as err:
-                checker.guard(str(lineno), lambda: checker.fail(f"line {lineno}", "(JSON syntax)", err.msg))
+def _lines(lines: Iterable[str], checker: Checker) -> Iterator[tuple[int, Any]]:
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield lineno, json.loads(line)
+        except json.JSONDecodeError as err:
+            checker.guard(str(lineno), lambda: checker.fail(f"line {lineno}", "(JSON syntax)", err.msg))
+
+
+def read_csv(path: Path, checker: Checker) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield (line number where the record starts, row) of a CSV file with a header line.
+
+    Empty cells are left out of the row, so an optional column may be blank."""
+    with _open_text(path) as fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader, None)
+            if header is None:
+                return
+            header = [h.strip().lstrip("\ufeff") for h in header]
+            if len(set(header)) != len(header):
+                dup = next(h for h in header if header.count(h) > 1)
+                checker.guard("line 1", lambda: checker.fail("line 1", dup, "column named twice in the header"))
+                return
+            start = reader.line_num + 1
+            for cells in reader:
+                lineno, start = start, reader.line_num + 1
+                if not any(c.strip() for c in cells):
+                    continue
+                if len(cells) > len(header):
+                    checker.guard(str(lineno), lambda: checker.fail(
+                        f"line {lineno}", "(CSV)", f"{len(cells)} cells but the header names {len(header)} columns"))
+                    continue
+                yield lineno, {h: c for h, c in zip(header, cells) if c.strip()}
+        except csv.Error as err:
+            raise DataError(f"{path}: record at line {reader.line_num}: field (CSV syntax): {err} (the file is not valid CSV)") from None
+        except UnicodeDecodeError as err:
+            raise DataError(f"{path}: record at byte {err.start}: field (encoding): not UTF-8 text") from None
 
 
 def hub_rows(hub_id: str, split: str | None, hub_kwargs: dict | None) -> Iterable[dict]:
@@ -117,13 +164,52 @@ def hub_rows(hub_id: str, split: str | None, hub_kwargs: dict | None) -> Iterabl
     import datasets  # heavy; only on this path
 
     try:
-        ds = datasets.load_dataset(hub_id, split=split or "train", **(hub_kwargs or {}))
+        ds = datasets.load_dataset(hub_id, split=split or "train", **_credentials_as_headers(hub_kwargs or {}))
     except Exception as err:  # network, missing split, bad files: say which source failed
+        reason = redact(str(err).splitlines()[0]) if str(err) else ""
         raise DataError(
-            f"{HUB_PREFIX}{hub_id}: could not load split {split or 'train'!r}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            f"{HUB_PREFIX}{hub_id}: could not load split {split or 'train'!r}: {type(err).__name__}: {reason}"
             " (check the id and split, or download the release and pass its file with --path)"
         ) from None
     return ds
+
+
+def _credentials_as_headers(kwargs: dict) -> dict:
+    """Move ``user:password@`` out of http(s) data-file URLs into a basic-auth header (fsspec's
+    ``storage_options``), so the URLs that ``datasets`` records in its cache carry no credentials."""
+    files = kwargs.get("data_files")
+    if not files:
+        return kwargs
+    items = [files] if isinstance(files, str) else list(files)
+    headers: dict[str, str] = {}
+    clean = []
+    for item in items:
+        scheme = item.split("://", 1)[0].lower() if isinstance(item, str) and "://" in item else ""
+        if scheme in ("http", "https"):
+            item, auth = basic_auth(item)
+            if auth is not None:
+                if headers.get(scheme, auth) != auth:
+                    raise ConfigError(f"data files {redact(str(files))}: give all {scheme} files the same user and password")
+                headers[scheme] = auth
+        clean.append(item)
+    if not headers:
+        return kwargs
+    storage = dict(kwargs.get("storage_options") or {})
+    for scheme, auth in headers.items():
+        options = dict(storage.get(scheme) or {})
+        options["headers"] = {**(options.get("headers") or {}), "Authorization": auth}
+        storage[scheme] = options
+    return {**kwargs, "data_files": clean[0] if isinstance(files, str) else clean, "storage_options": storage}
+
+
+def hub_source(path: str, split: str | None, hub_kwargs: dict | None) -> str:
+    """Where a hub dataset came from, as it may be printed: id, split and any data files (URLs without credentials)."""
+    parts = [f"split {split or 'train'}"]
+    for key in ("name", "revision", "data_files"):
+        value = (hub_kwargs or {}).get(key)
+        if value:
+            parts.append(f"{'config' if key == 'name' else key} {redact(value if isinstance(value, str) else ','.join(map(str, value)))}")
+    return f"{path} ({', '.join(parts)})"
 
 
 def resolve(path: str | os.PathLike | None, dataset: str, default: str) -> Path:

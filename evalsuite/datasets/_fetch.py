@@ -7,13 +7,17 @@ every file is checked against the sha256 and size in ``manifest.json`` (checksum
 shipped with the package), written beside its final name as ``<name>.part`` and renamed
 into place only once it is whole and verified. An interrupted transfer leaves the
 ``.part`` file, and the next download resumes from its end (an HTTP ``Range`` request,
-or a seek into a local mirror file).
+or a seek into a local mirror file). A mirror URL may carry ``user:password@``: it is sent
+as HTTP basic authentication and never printed.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
+import http.client
 import json
 import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -79,20 +83,71 @@ def _is_url(mirror: str) -> bool:
     return urllib.parse.urlparse(mirror).scheme in ("http", "https")
 
 
+_URL_WITH_USER = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the ``user:password@`` part of every URL in it removed."""
+    return _URL_WITH_USER.sub(r"\1", text)
+
+
+def without_credentials(url: str) -> str:
+    """A URL as it may be printed: without user name, password, query or fragment."""
+    p = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((p.scheme, p.netloc.rpartition("@")[2], p.path, "", ""))
+
+
+def basic_auth(url: str) -> tuple[str, str | None]:
+    """(the URL without ``user:password@``, the ``Authorization`` header value those credentials make, or None)."""
+    p = urllib.parse.urlsplit(url)
+    if p.username is None:
+        return url, None
+    clean = urllib.parse.urlunsplit((p.scheme, p.netloc.rpartition("@")[2], p.path, p.query, p.fragment))
+    user, password = urllib.parse.unquote(p.username), urllib.parse.unquote(p.password or "")
+    return clean, "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
 def _source_name(mirror: str) -> str:
-    """The mirror as it may be printed: without user name, password or query."""
-    if not _is_url(mirror):
-        return mirror
-    p = urllib.parse.urlparse(mirror)
-    host = p.hostname or ""
-    if p.port:
-        host += f":{p.port}"
-    return urllib.parse.urlunparse((p.scheme, host, p.path, "", "", ""))
+    """The mirror as it may be printed."""
+    return without_credentials(mirror) if _is_url(mirror) else mirror
 
 
-def _open_source(mirror: str, rel: str, offset: int, timeout: float) -> tuple[Iterator[bytes], int, Callable[[], None]]:
-    """(blocks from ``offset`` on, the offset they really start at, close). A server that ignores
-    ``Range`` sends the whole file; the caller then starts over."""
+def _request(mirror: str, rel: str, offset: int) -> urllib.request.Request:
+    """The GET request for ``rel``: credentials of the mirror URL go into a basic-auth header
+    that is not forwarded on redirects; ``Range`` asks for the rest of a part file."""
+    query = urllib.parse.urlsplit(mirror).query
+    _, auth = basic_auth(mirror)
+    base = without_credentials(mirror).rstrip("/")
+    request = urllib.request.Request(base + "/" + urllib.parse.quote(rel) + (f"?{query}" if query else ""))
+    if offset:
+        request.add_header("Range", f"bytes={offset}-")
+    if auth is not None:
+        request.add_unredirected_header("Authorization", auth)
+    return request
+
+
+class _Interrupted(Exception):
+    """The transfer stopped before the server sent all it announced."""
+
+
+def _http_blocks(response) -> Iterator[bytes]:
+    """Blocks of the response body; raises :class:`_Interrupted` when the connection drops early
+    (``http.client`` returns a short body without error when the server closes halfway).
+    A body with neither length nor chunks ends when the connection closes: there a short file
+    is taken for an interrupted transfer too (see ``fetch_file``)."""
+    try:
+        for block in iter(lambda: response.read(CHUNK), b""):
+            yield block
+    except (OSError, http.client.HTTPException) as err:
+        raise _Interrupted(f"{type(err).__name__}") from None
+    if response.length:  # bytes the server announced but never sent
+        raise _Interrupted(f"connection closed with {response.length} announced bytes unsent")
+
+
+def _open_source(mirror: str, rel: str, offset: int, timeout: float) -> tuple[Iterator[bytes], int, Callable[[], None], bool]:
+    """(blocks from ``offset`` on, the offset they really start at, close, whether the end of the
+    blocks is known to be the end of the file). A server that ignores ``Range`` sends the whole
+    file; the caller then starts over."""
     if not _is_url(mirror):
         src = Path(mirror).expanduser() / rel
         try:
@@ -100,20 +155,34 @@ def _open_source(mirror: str, rel: str, offset: int, timeout: float) -> tuple[It
         except FileNotFoundError:
             raise DataError(f"mirror {mirror} has no {rel}; check the mirror folder (it should hold <dataset>/<file>)") from None
         fh.seek(offset)
-        return iter(lambda: fh.read(CHUNK), b""), offset, fh.close
-    url = mirror.rstrip("/") + "/" + urllib.parse.quote(rel)
-    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
+        return iter(lambda: fh.read(CHUNK), b""), offset, fh.close, True
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        response = urllib.request.urlopen(_request(mirror, rel, offset), timeout=timeout)
     except urllib.error.HTTPError as err:
         if err.code == 416 and offset:  # the part file is already whole (or longer): start over
-            return iter(()), -1, lambda: None
-        raise DataError(f"mirror {_source_name(mirror)}: {rel}: HTTP {err.code} {err.reason}; check the mirror URL") from None
-    except (urllib.error.URLError, OSError) as err:
-        reason = getattr(err, "reason", err)
+            return iter(()), -1, (lambda: None), True
+        raise DataError(f"mirror {_source_name(mirror)}: {rel}: HTTP {err.code} {err.reason}; check the mirror URL"
+                        + (" and its user name and password" if err.code in (401, 403) else "")) from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+        reason = redact(str(getattr(err, "reason", err)))
         raise DataError(f"mirror {_source_name(mirror)}: {rel}: cannot connect ({reason}); check the URL and the network") from None
-    start = offset if response.status == 206 else 0
-    return iter(lambda: response.read(CHUNK), b""), start, response.close
+    except ValueError as err:  # e.g. a port that is not a number
+        raise ConfigError(f"--mirror {_source_name(mirror)}: not a usable URL ({type(err).__name__}); check its spelling") from None
+    start = 0
+    if response.status == 206:
+        start = _range_start(response.headers.get("Content-Range", ""))
+        if not 0 <= start <= offset:
+            response.close()
+            raise DataError(f"mirror {_source_name(mirror)}: {rel}: the server answered a resume request with the range "
+                            f"{response.headers.get('Content-Range')!r}, not from byte {offset}; delete the .part file and run again")
+    sized = response.length is not None or bool(getattr(response, "chunked", False))
+    return _http_blocks(response), start, response.close, sized
+
+
+def _range_start(content_range: str) -> int:
+    """First byte of ``Content-Range: bytes a-b/n`` (-1 when it cannot be read)."""
+    m = re.fullmatch(r"\s*bytes\s+(\d+)-\d+/(\d+|\*)\s*", content_range)
+    return int(m.group(1)) if m else -1
 
 
 def fetch_file(dataset: str, name: str, mirror: str, *, root: Path | None = None, progress: bool = True,
@@ -130,7 +199,10 @@ def fetch_file(dataset: str, name: str, mirror: str, *, root: Path | None = None
     if offset > expected["size"]:
         part.unlink()
         offset = 0
-    blocks, start, close = _open_source(mirror, f"{dataset}/{name}", offset, timeout)
+    if offset == expected["size"] and sha256_of(part) == expected["sha256"]:  # whole, only not renamed yet
+        os.replace(part, final)
+        return FileResult(dataset, name, final, "resumed", 0)
+    blocks, start, close, sized = _open_source(mirror, f"{dataset}/{name}", offset, timeout)
     if start < 0:  # the server says the part file already holds everything it has
         start = offset
     resumed = start > 0
@@ -140,15 +212,19 @@ def fetch_file(dataset: str, name: str, mirror: str, *, root: Path | None = None
 
         bar = tqdm(total=expected["size"], initial=start, unit="B", unit_scale=True, desc=f"{dataset}/{name}", leave=False)
     written = 0
+    stopped = None
     try:
         with part.open("r+b" if start and part.exists() else "wb") as fh:
             fh.seek(start)
             fh.truncate()
-            for block in blocks:
-                fh.write(block)
-                written += len(block)
-                if bar is not None:
-                    bar.update(len(block))
+            try:
+                for block in blocks:
+                    fh.write(block)
+                    written += len(block)
+                    if bar is not None:
+                        bar.update(len(block))
+            except _Interrupted as err:
+                stopped = str(err)
             fh.flush()
             os.fsync(fh.fileno())
     finally:
@@ -156,14 +232,17 @@ def fetch_file(dataset: str, name: str, mirror: str, *, root: Path | None = None
         if bar is not None:
             bar.close()
     size = part.stat().st_size
+    if stopped is None and not sized and size < expected["size"]:
+        stopped = "the connection closed before the end of the file"
+    if stopped is not None and size < expected["size"]:
+        raise DataError(f"{dataset}/{name}: transfer from {_source_name(mirror)} stopped at {size} of {expected['size']} bytes "
+                        f"({stopped}); run the same download command again to resume")
     digest = sha256_of(part)
     if size != expected["size"] or digest != expected["sha256"]:
-        if size < expected["size"]:
-            raise DataError(f"{dataset}/{name}: transfer from {_source_name(mirror)} stopped at {size} of {expected['size']} bytes; "
-                            "run the same download command again to resume")
         part.unlink()
-        raise DataError(f"{dataset}/{name}: checksum mismatch (sha256 {digest[:12]}..., expected {expected['sha256'][:12]}...): "
-                        f"the mirror {_source_name(mirror)} holds a different file; fix the mirror or use another one")
+        raise DataError(f"{dataset}/{name}: checksum mismatch ({size} bytes, sha256 {digest[:12]}...; expected {expected['size']} bytes, "
+                        f"{expected['sha256'][:12]}...): the mirror {_source_name(mirror)} holds a different file; "
+                        "fix the mirror or use another one")
     os.replace(part, final)
     return FileResult(dataset, name, final, "resumed" if resumed else "fetched", written)
 
@@ -176,7 +255,7 @@ def download(which: str = "all", mirror: str | None = None, *, root: Path | None
     if not mirror:
         raise ConfigError("--mirror is required: a folder or http(s) URL holding <dataset>/<file> (e.g. ../shared/data)")
     if not _is_url(mirror) and not Path(mirror).expanduser().is_dir():
-        raise ConfigError(f"--mirror {mirror}: no such folder; give a folder or an http(s) URL")
+        raise ConfigError(f"--mirror {redact(mirror)}: no such folder; give a folder or an http(s) URL")
     results = []
     for dataset in known if which == "all" else (which,):
         for name in manifest()[dataset]:

@@ -1,6 +1,8 @@
 """BioASQ Task B: biomedical questions with gold PubMed snippets.
 
-Reads the task B JSON (``{"questions": [...]}``); each question has ``body``, ``type``
+Reads the task B JSON (``{"questions": [...]}``), or one question per line (JSON lines, as
+``datasets.Dataset.to_json`` writes a hub export; also a JSON array of questions or a hub
+dataset): the layout is told from the content. Each question has ``body``, ``type``
 (factoid, list, yesno, summary), ``ideal_answer``, ``exact_answer`` (not for summary),
 ``documents`` and ``snippets``. The corpus is the snippets grouped by their PubMed
 document: one passage per document holding its distinct snippets in text order. The
@@ -11,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..records import Dataset, Example, Passage
-from ._common import HUB_PREFIX, Checker, hub_rows, read_json, resolve, unique
+from ._common import HUB_PREFIX, Checker, hub_rows, hub_source, read_json_or_lines, resolve, unique
 
 NAME = "bioasq"
 DEFAULT_FILE = "training.json"  # in the data root's bioasq/ folder
@@ -20,20 +22,19 @@ TYPES = ("factoid", "list", "yesno", "summary")
 
 def load(path=None, *, split=None, skip_invalid=False, hub_kwargs=None) -> Dataset:
     if isinstance(path, str) and path.startswith(HUB_PREFIX):
-        checker = Checker(path, skip_invalid)
-        questions = list(hub_rows(path[len(HUB_PREFIX):], split, hub_kwargs))
-        source = path
+        source = hub_source(path, split, hub_kwargs)
+        checker = Checker(source, skip_invalid)
+        questions = [(f"row {i}", q) for i, q in enumerate(hub_rows(path[len(HUB_PREFIX):], split, hub_kwargs), 1)]
     else:
         file = resolve(path, NAME, DEFAULT_FILE)
         checker = Checker(str(file), skip_invalid)
-        data = read_json(file)
         source = str(file)
-        questions = checker.guard("(top level)", lambda: checker.field(data, "questions", list, "(top level)")) or []
+        questions = _questions(*read_json_or_lines(file, checker), checker)
 
     snippets: dict[str, dict[str, tuple[int, str, int]]] = {}  # doc -> text -> (offset, section order, seen order)
     examples: list[Example] = []
-    for i, q in enumerate(questions):
-        ex = checker.guard(str(i), lambda: _question(i, q, checker, snippets))
+    for label, q in questions:
+        ex = checker.guard(label, lambda: _question(label, q, checker, snippets))
         if ex is not None:
             examples.append(ex)
     passages = []
@@ -41,6 +42,18 @@ def load(path=None, *, split=None, skip_invalid=False, hub_kwargs=None) -> Datas
         ordered = sorted(texts, key=lambda t: texts[t])
         passages.append(Passage(_passage_id(doc), NAME, doc, "", " ".join(ordered)))
     return Dataset(NAME, source, tuple(examples), tuple(passages), invalid=tuple(checker.invalid))
+
+
+def _questions(kind: str, data: Any, ck: Checker) -> list[tuple[str, Any]]:
+    """(record label, question) of every question of a file, whatever its layout."""
+    if kind == "lines":
+        return [(f"line {n}", q) for n, q in data]
+    if isinstance(data, list):
+        return [(str(i), q) for i, q in enumerate(data)]
+    if isinstance(data, dict) and "body" in data and "questions" not in data:
+        return [("line 1", data)]  # a JSON-lines file of a single question
+    questions = ck.guard("(top level)", lambda: ck.field(data, "questions", list, "(top level)")) or []
+    return [(str(i), q) for i, q in enumerate(questions)]
 
 
 def _passage_id(doc: str) -> str:
@@ -67,10 +80,10 @@ def _exact(kind: str, value: Any, ck: Checker, rec: str) -> tuple[str, ...]:
     return unique(out)
 
 
-def _question(i: int, q: Any, ck: Checker, snippets: dict) -> Example:
-    rec = str(i)
+def _question(label: str, q: Any, ck: Checker, snippets: dict) -> Example:
+    rec = label
     qid = ck.text(q, "id", rec)
-    rec = f"{i} ({qid})"
+    rec = f"{label} ({qid})"
     body = ck.text(q, "body", rec)
     kind = ck.text(q, "type", rec)
     if kind not in TYPES:

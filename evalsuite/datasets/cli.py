@@ -5,12 +5,18 @@ import json
 import sys
 from collections import Counter
 
-from . import NAMES, load
+from ..errors import ConfigError
+from . import NAMES, load, require_passages
 
 
 def _add_common(p) -> None:
-    p.add_argument("name", choices=NAMES + ("all",), help="dataset: qasper, nq, bioasq, or all")
-    p.add_argument("--path", help="another file of the dataset's released format (or hub:<id>) instead of the bundled one")
+    p.add_argument("name", help="dataset: qasper, nq, bioasq, all, or a name of your own with --path")
+    p.add_argument("--path", help="a file (or hub:<id>) instead of the data root's: another file of a release, or your own data")
+    p.add_argument("--format", help="how to read --path: qasper, nq, bioasq, qa (the generic QA format) or a plugin's format "
+                                    "(default: the dataset name when it is a format, else qa)")
+    p.add_argument("--corpus", help="a passage file (JSON lines or CSV with id, title, text) for the qa format")
+    p.add_argument("--columns", metavar="FIELD=COLUMN,...", help="read qa fields from other columns, e.g. question=q,answers=a")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a format option, e.g. scope=document (repeatable)")
     p.add_argument("--split", help="split to read with --path hub:<id> (default train)")
     p.add_argument("--skip-invalid", action="store_true", help="leave out invalid records and list them at the end")
     p.add_argument("--seed", type=int, default=0, help="seed of the pool/eval split")
@@ -35,13 +41,25 @@ def add_cli(sub) -> None:
     rv.set_defaults(func=_retrieval)
 
 
+def _pairs(text: str | None, flag: str) -> list[tuple[str, str]]:
+    out = []
+    for item in [t for t in (text or "").split(",") if t.strip()]:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip() or not value.strip():
+            raise ConfigError(f"{flag} {item!r}: write NAME=VALUE")
+        out.append((key.strip(), value.strip()))
+    return out
+
+
 def _datasets(args):
     names = NAMES if args.name == "all" else (args.name,)
-    if args.path and len(names) > 1:
-        from ..errors import ConfigError
-
-        raise ConfigError("--path needs one dataset name, not 'all'")
-    return [load(n, args.path, split=args.split, skip_invalid=args.skip_invalid) for n in names]
+    given = [f for f in ("path", "format", "corpus", "columns") if getattr(args, f)] + (["option"] if args.option else [])
+    if given and len(names) > 1:
+        raise ConfigError(f"--{given[0]} needs one dataset name, not 'all'")
+    options = [pair for text in args.option for pair in _pairs(text.replace(",", "\0"), "--option")]
+    options = [(k, v.replace("\0", ",")) for k, v in options]  # one KEY=VALUE per --option; the value may hold commas
+    return [load(n, args.path, format=args.format, corpus=args.corpus, columns=_pairs(args.columns, "--columns"), split=args.split,
+                 options=options, skip_invalid=args.skip_invalid) for n in names]
 
 
 def _report_invalid(datasets) -> None:
@@ -72,10 +90,11 @@ def _stats(args) -> int:
     if args.json:
         print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2))
     else:
-        print(f"{'dataset':8} {'questions':>9} {'passages':>8} {'pool':>5} {'eval':>5}  answer types")
+        w = max(8, *(len(r["dataset"]) for r in rows))
+        print(f"{'dataset':{w}} {'questions':>9} {'passages':>8} {'pool':>5} {'eval':>5}  answer types")
         for r in rows:
             types = ", ".join(f"{k} {v}" for k, v in r["answer_types"].items())
-            print(f"{r['dataset']:8} {r['examples']:>9} {r['passages']:>8} {r['pool']:>5} {r['eval']:>5}  {types}")
+            print(f"{r['dataset']:{w}} {r['examples']:>9} {r['passages']:>8} {r['pool']:>5} {r['eval']:>5}  {types}")
     _report_invalid(datasets)
     return 0
 
@@ -83,7 +102,7 @@ def _stats(args) -> int:
 def _retrieval(args) -> int:
     from ..retrieval.evaluate import retrieval_eval
 
-    datasets = _datasets(args)
+    datasets = [require_passages(d) for d in _datasets(args)]
     rows = []
     for d in datasets:
         r = retrieval_eval(d, args.k, seed=args.seed, progress=not args.json, index=args.index)
@@ -92,10 +111,11 @@ def _retrieval(args) -> int:
         out = [{k: v for k, v in r.items() if k in (f"recall@{args.k}", "mrr", "questions", "seconds")} for r in rows]
         print(json.dumps(out[0] if len(out) == 1 else out, indent=2))
     else:
-        print(f"{'dataset':8} {'recall@' + str(args.k):>9} {'MRR':>6} {'questions':>9} {'chunks':>7}  index")
+        w = max(8, *(len(r["dataset"]) for r in rows))
+        print(f"{'dataset':{w}} {'recall@' + str(args.k):>9} {'MRR':>6} {'questions':>9} {'chunks':>7}  index")
         for r in rows:
             how = f"loaded from cache in {r['index_seconds']:.1f}s" if r["index_cached"] else f"built in {r['index_seconds']:.1f}s"
-            print(f"{r['dataset']:8} {r[f'recall@{args.k}']:>9.3f} {r['mrr']:>6.3f} {r['questions']:>9} {r['chunks']:>7}  {how}")
+            print(f"{r['dataset']:{w}} {r[f'recall@{args.k}']:>9.3f} {r['mrr']:>6.3f} {r['questions']:>9} {r['chunks']:>7}  {how}")
     _report_invalid(datasets)
     return 0
 

@@ -4,14 +4,15 @@ Each line: ``question``, ``answers`` (short answers), ``ctxs`` (passages with ``
 ``text``, ``hasanswer``, ``isgold``) and ``nq_annotated_gold``. The corpus is the union
 of all passages, de-duplicated; the evidence is the gold passage(s); the source document
 of a passage is its Wikipedia page. The format has no id: one is derived from the
-normalized question text, so it is stable across files and orderings.
+normalized question text, so it is stable across files and orderings. A JSON array of such
+objects, or a hub dataset with these columns, reads the same.
 """
 from __future__ import annotations
 
 from typing import Any, Iterable
 
 from ..records import Dataset, Example, Passage
-from ._common import HUB_PREFIX, Checker, hub_rows, normalize_question, read_jsonl, resolve, short_hash, unique
+from ._common import HUB_PREFIX, Checker, hub_rows, hub_source, normalize_question, read_json_or_lines, resolve, short_hash, unique
 
 NAME = "nq"
 DEFAULT_FILE = "dev.jsonl"  # in the data root's nq/ folder
@@ -24,30 +25,36 @@ def question_id(question: str) -> str:
 
 def load(path=None, *, split=None, skip_invalid=False, hub_kwargs=None) -> Dataset:
     if isinstance(path, str) and path.startswith(HUB_PREFIX):
-        checker = Checker(path, skip_invalid)
-        rows: Iterable[tuple[int, Any]] = enumerate(hub_rows(path[len(HUB_PREFIX):], split, hub_kwargs), start=1)
-        source = path
+        source = hub_source(path, split, hub_kwargs)
+        checker = Checker(source, skip_invalid)
+        rows: Iterable[tuple[str, Any]] = ((f"row {i}", obj) for i, obj in enumerate(hub_rows(path[len(HUB_PREFIX):], split, hub_kwargs), 1))
     else:
         file = resolve(path, NAME, DEFAULT_FILE)
         checker = Checker(str(file), skip_invalid)
-        rows = read_jsonl(file, checker)
         source = str(file)
+        kind, data = read_json_or_lines(file, checker)
+        if kind == "lines":
+            rows = ((f"line {n}", obj) for n, obj in data)
+        elif isinstance(data, list):
+            rows = ((f"item {i}", obj) for i, obj in enumerate(data))
+        else:
+            rows = [("line 1", data)]
 
     passages: dict[tuple[str, str], Passage] = {}
     examples: list[Example] = []
     seen_ids: set[str] = set()
-    for lineno, obj in rows:
-        ex = checker.guard(str(lineno), lambda: _record(lineno, obj, checker, passages))
+    for label, obj in rows:
+        ex = checker.guard(label, lambda: _record(label, obj, checker, passages))
         if ex is not None and ex.id not in seen_ids:
             seen_ids.add(ex.id)
             examples.append(ex)
     return Dataset(NAME, source, tuple(examples), tuple(passages.values()), invalid=tuple(checker.invalid))
 
 
-def _record(lineno: int, obj: Any, ck: Checker, passages: dict[tuple[str, str], Passage]) -> Example:
-    rec = f"line {lineno}"
+def _record(label: str, obj: Any, ck: Checker, passages: dict[tuple[str, str], Passage]) -> Example:
+    rec = label
     question = ck.text(obj, "question", rec)
-    rec = f"line {lineno} ({question_id(question)})"
+    rec = f"{label} ({question_id(question)})"
     answers = ck.str_list(obj, "answers", rec, empty_ok=False)
     ctxs = ck.field(obj, "ctxs", list, rec)
     gold = ck.field(obj, "nq_annotated_gold", dict, rec, optional=True)

@@ -2,7 +2,9 @@
 
 Reads the release JSON (an object keyed by arXiv id) or the column layout of the
 ``allenai/qasper`` hub dataset, where ``full_text``, ``qas`` and each question's
-``answers`` are stored as dicts of lists. The corpus is the papers' paragraphs (plus
+``answers`` are stored as dicts of lists: from the hub, or exported as JSON lines (one paper
+per line with its ``id``, as ``datasets.Dataset.to_json`` writes it) or as a JSON array of
+such rows. The layout is told from the content, not the file suffix. The corpus is the papers' paragraphs (plus
 abstract and figure/table captions); a passage keeps its paper id and section name.
 Retrieval is scoped to the question's own paper, as in the released task.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..records import Dataset, Example, Passage
-from ._common import HUB_PREFIX, Checker, hub_rows, read_json, resolve, unique
+from ._common import HUB_PREFIX, Checker, hub_rows, hub_source, read_json_or_lines, resolve, unique
 from ._fetch import require
 
 NAME = "qasper"
@@ -22,9 +24,10 @@ FLOAT_PREFIX = "FLOAT SELECTED:"
 def load(path=None, *, split=None, skip_invalid=False, hub_kwargs=None) -> Dataset:
     if isinstance(path, str) and path.startswith(HUB_PREFIX):
         hub_id = path[len(HUB_PREFIX):]
-        checker = Checker(path, skip_invalid)
-        papers = [(str(row.get("id", f"row {i}")), _rows_from_columns(row), checker) for i, row in enumerate(hub_rows(hub_id, split, hub_kwargs))]
-        return _build(papers, [checker], path)
+        checker = Checker(hub_source(path, split, hub_kwargs), skip_invalid)
+        papers = [(str(row.get("id", f"row {i}")), _rows_from_columns(row), checker, str(row.get("id", f"row {i}")))
+                  for i, row in enumerate(hub_rows(hub_id, split, hub_kwargs))]
+        return _build(papers, [checker], checker.file)
     if path is None:
         files = require(NAME, *DEFAULT_FILES)
     else:
@@ -33,15 +36,34 @@ def load(path=None, *, split=None, skip_invalid=False, hub_kwargs=None) -> Datas
     for file in files:
         checker = Checker(str(file), skip_invalid)
         checkers.append(checker)
-        data = read_json(file)
-        if not isinstance(data, dict):
-            checker.guard("(top level)", lambda: checker.fail("(top level)", "(file)", "expected an object keyed by paper id"))
-            continue
-        for paper_id, paper in data.items():
-            if isinstance(paper, dict) and isinstance(paper.get("qas"), dict):
-                paper = _rows_from_columns(paper)  # a hub row saved as JSON
-            papers.append((paper_id, paper, checker))
+        kind, data = read_json_or_lines(file, checker)
+        papers.extend((pid, paper, checker, label) for pid, paper, label in _papers(kind, data, checker))
     return _build(papers, checkers, ",".join(str(f) for f in files))
+
+
+def _papers(kind: str, data: Any, ck: Checker) -> list[tuple[str, Any, str]]:
+    """(paper id, paper in the release layout, record label) of every paper of a file, whatever its layout."""
+    if kind == "lines":
+        rows = [(f"line {n}", row) for n, row in data]
+    elif isinstance(data, list):
+        rows = [(f"item {i}", row) for i, row in enumerate(data)]
+    elif isinstance(data, dict) and isinstance(data.get("qas"), (dict, list)) and "full_text" in data:
+        rows = [("line 1", data)]  # one hub row: a JSON-lines file of a single paper
+    elif isinstance(data, dict):
+        return [(pid, _rows_from_columns(paper) if isinstance(paper, dict) else paper, pid) for pid, paper in data.items()]
+    else:
+        ck.guard("(top level)", lambda: ck.fail("(top level)", "(file)", "expected an object keyed by paper id, or one paper per line"))
+        return []
+    out = []
+    for label, row in rows:
+        def paper_id() -> str:
+            pid = ck.text(row, "id", label)  # a hub row carries its arXiv id in "id"
+            return pid.strip()
+
+        pid = ck.guard(label, paper_id)
+        if pid is not None:
+            out.append((pid, _rows_from_columns(row), f"{label} ({pid})"))
+    return out
 
 
 def _rows_from_columns(paper: dict) -> dict:
@@ -73,11 +95,11 @@ def _rows_from_columns(paper: dict) -> dict:
     return paper
 
 
-def _build(papers: list[tuple[str, Any, Checker]], checkers: list[Checker], source: str) -> Dataset:
+def _build(papers: list[tuple[str, Any, Checker, str]], checkers: list[Checker], source: str) -> Dataset:
     passages: list[Passage] = []
     examples: list[Example] = []
-    for paper_id, paper, checker in papers:
-        built = checker.guard(paper_id, lambda: _paper(paper_id, paper, checker))
+    for paper_id, paper, checker, label in papers:
+        built = checker.guard(label, lambda: _paper(paper_id, paper, checker, label))
         if built is None:
             continue
         paper_passages, paper_examples = built
@@ -87,8 +109,8 @@ def _build(papers: list[tuple[str, Any, Checker]], checkers: list[Checker], sour
     return Dataset(NAME, source, tuple(examples), tuple(passages), retrieval_scope="document", invalid=invalid)
 
 
-def _paper(paper_id: str, paper: Any, ck: Checker) -> tuple[list[Passage], list[Example]]:
-    rec = f"{paper_id}"
+def _paper(paper_id: str, paper: Any, ck: Checker, label: str) -> tuple[list[Passage], list[Example]]:
+    rec = label
     sections = ck.field(paper, "full_text", list, rec)
     qas = ck.field(paper, "qas", list, rec)
     passages: list[Passage] = []
@@ -96,13 +118,13 @@ def _paper(paper_id: str, paper: Any, ck: Checker) -> tuple[list[Passage], list[
     if abstract and abstract.strip():
         passages.append(Passage(f"qasper:{paper_id}:0", NAME, paper_id, "Abstract", abstract.strip()))
     for s, section in enumerate(sections):
-        srec = f"{paper_id} full_text[{s}]"
+        srec = f"{label} full_text[{s}]"
         name = ck.field(section, "section_name", str, srec, optional=True) or ""
         for p, para in enumerate(ck.str_list(section, "paragraphs", srec)):
             if para.strip():
                 passages.append(Passage(f"qasper:{paper_id}:{len(passages)}", NAME, paper_id, name, para.strip()))
     for f, fig in enumerate(ck.field(paper, "figures_and_tables", list, rec, optional=True) or []):
-        caption = ck.field(fig, "caption", str, f"{paper_id} figures_and_tables[{f}]")
+        caption = ck.field(fig, "caption", str, f"{label} figures_and_tables[{f}]")
         if caption.strip():
             passages.append(Passage(f"qasper:{paper_id}:{len(passages)}", NAME, paper_id, "Figure/Table", caption.strip()))
     by_text = {}
@@ -111,16 +133,16 @@ def _paper(paper_id: str, paper: Any, ck: Checker) -> tuple[list[Passage], list[
 
     examples = []
     for q, qa in enumerate(qas):
-        examples.append(_question(paper_id, q, qa, by_text, ck))
+        examples.append(_question(paper_id, label, q, qa, by_text, ck))
     examples = [e for e in examples if e is not None]
     return passages, examples
 
 
-def _question(paper_id: str, q: int, qa: Any, by_text: dict[str, str], ck: Checker) -> Example | None:
+def _question(paper_id: str, label: str, q: int, qa: Any, by_text: dict[str, str], ck: Checker) -> Example | None:
     def build() -> Example:
-        rec = f"{paper_id} qas[{q}]"
+        rec = f"{label} qas[{q}]"
         qid = ck.text(qa, "question_id", rec)
-        rec = f"{paper_id} qas[{q}] ({qid})"
+        rec = f"{label} qas[{q}] ({qid})"
         question = ck.text(qa, "question", rec)
         answers = ck.field(qa, "answers", list, rec)
         if not answers:
@@ -168,4 +190,4 @@ def _question(paper_id: str, q: int, qa: Any, by_text: dict[str, str], ck: Check
             unanswerable=types[0] == "unanswerable",
         )
 
-    return ck.guard(f"{paper_id} qas[{q}]", build)
+    return ck.guard(f"{label} qas[{q}]", build)

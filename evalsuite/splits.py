@@ -17,7 +17,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-from .datasets._common import normalize_question
+from .datasets import normalize_question
 from .records import Dataset, Example
 
 MIN_EVAL = 40

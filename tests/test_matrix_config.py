@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.errors import ConfigError
+from evalsuite.errors import ConfigError, EvalsuiteError
 from evalsuite.matrix import MatrixConfig, expand_cells, load_config, read_profiles, short_name
 
 MATRIX = Path(__file__).resolve().parents[1] / "test_cases" / "matrix.toml"
@@ -22,7 +22,7 @@ def test_shipped_profiles_are_valid_and_smoke_is_small():
     smoke = load_config(MATRIX, "smoke")
     assert [m.name for m in smoke.models] == ["smollm2"]
     assert smoke.models[0].spec == "bundled:smollm2-135m-instruct"
-    assert smoke.datasets == ("qasper", "nq", "bioasq")
+    assert smoke.dataset_names == ("qasper", "nq", "bioasq")
     assert smoke.sizes == (0, 16)
     assert smoke.eval_limit <= 10
     assert "reference" in smoke.judges and smoke.judge_mode == "logprobs"
@@ -90,7 +90,7 @@ def test_missing_profile_and_file(tmp_path):
 def test_overrides_from_options():
     cfg = load_config(MATRIX, "default", {"sizes": "0,100", "datasets": "nq", "judges": "reference",
                                           "eval_limit": "7", "margin": "auto", "models": "bundled:smollm2-135m-instruct"})
-    assert cfg.sizes == (0, 100) and cfg.datasets == ("nq",) and cfg.judges == ("reference",)
+    assert cfg.sizes == (0, 100) and cfg.dataset_names == ("nq",) and cfg.judges == ("reference",)
     assert cfg.eval_limit == 7 and cfg.margin == "auto"
     assert cfg.models[0].name == "smollm2"
     with pytest.raises(ConfigError, match="--sizes"):
@@ -119,3 +119,29 @@ def test_short_names():
 
 def test_default_config_is_valid():
     assert expand_cells(MatrixConfig())[0].id == "qasper-smollm2-ft0"
+
+
+def test_datasets_of_ones_own_resolve_against_the_matrix_file(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "faq.jsonl").write_text('{"question": "How do I reset it?", "answers": ["Hold the button."]}\n')
+    (tmp_path / "data" / "pairs.jsonl").write_text('{"question": "Is it waterproof?", "answers": ["No."]}\n')
+    (tmp_path / "m.toml").write_text(
+        '[default]\ndatasets = ["nq", {name = "support-faq", path = "data/faq.jsonl"}]\n'
+        '[default.finetune]\ntrain_file = "data/pairs.jsonl"\nepochs = 2\n')
+    cfg = load_config(tmp_path / "m.toml", "default")
+    assert cfg.dataset_names == ("nq", "support-faq")
+    assert cfg.dataset("support-faq").path == str(tmp_path / "data" / "faq.jsonl")
+    assert cfg.train_file == str(tmp_path / "data" / "pairs.jsonl") and cfg.finetune_options == {"epochs": 2}
+    ids = [c.id for c in expand_cells(cfg)]
+    assert ids[0] == "nq-smollm2-ft0" and "support-faq-smollm2-ft0" in ids
+    assert MatrixConfig.from_dict(cfg.to_dict()) == cfg  # what results.json records is enough to rebuild it
+    assert load_config(tmp_path / "m.toml", "default", {"datasets": "support-faq"}).dataset_names == ("support-faq",)
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    for f in ("faq.jsonl", "pairs.jsonl"):
+        (moved / f).write_text((tmp_path / "data" / f).read_text())
+    (moved / "m.toml").write_text((tmp_path / "m.toml").read_text().replace("data/", ""))
+    assert load_config(moved / "m.toml", "default").run_id() == cfg.run_id()  # by content, not by folder
+    (tmp_path / "bad.toml").write_text('[default]\ndatasets = [{name = "faq", path = "missing.jsonl"}]\n')
+    with pytest.raises(EvalsuiteError, match="missing.jsonl"):
+        load_config(tmp_path / "bad.toml", "default")

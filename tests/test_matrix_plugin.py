@@ -29,7 +29,7 @@ def collected(*args):
 def test_collection_ids_order_and_keyword_selection():
     cfg = load_config(ROOT / MATRIX, "default")
     ids = collected("--profile", "default")
-    assert ids == [f"{d}-smollm2-ft{s}" for d in cfg.datasets for s in cfg.sizes]
+    assert ids == [f"{d}-smollm2-ft{s}" for d in cfg.dataset_names for s in cfg.sizes]
     per = len(cfg.sizes)
     assert collected("--profile", "default", "-k", "nq and smollm2") == ids[per:2 * per]
     assert collected("--profile", "smoke", "--datasets", "nq,bioasq", "-k", "ft16 or candidate",

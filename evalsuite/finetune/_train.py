@@ -48,23 +48,46 @@ class AdapterResult:
         return f"+lora:{self.path}"
 
 
-def training_pairs(dataset_name: str, size: int, dataset_path: str | None = None, *, seed: int = 0,
-                   top_k: int = 5) -> list[tuple[Example, Prompt]]:
+def pairs_from_file(path: str, dataset: Any, *, seed: int = 0) -> tuple[Example, ...]:
+    """The question/answers pairs of a file of the user's own (the ``qa`` format, passages not
+    needed), in file order. A pair whose question is one of the dataset's eval questions (the
+    ``seed`` split) is refused: it would train on what the gate measures."""
+    from evalsuite import datasets, splits
+
+    pairs = datasets.load_spec(datasets.DatasetSpec("train-file", "qa", str(path))).examples
+    evals = {datasets.normalize_question(ex.question) for ex in splits.split(dataset, seed=seed).eval}
+    leaked = [ex.id for ex in pairs if datasets.normalize_question(ex.question) in evals]
+    if leaked:
+        raise ConfigError(f"{path}: {len(leaked)} fine-tuning pair(s) ask an eval question of {dataset.name} "
+                          f"(ids {', '.join(leaked[:5])}{', ...' if len(leaked) > 5 else ''}); remove them from the file")
+    return pairs
+
+
+def training_pairs(dataset: Any, size: int, dataset_path: str | None = None, *, seed: int = 0, top_k: int = 5,
+                   pairs_file: str | None = None) -> list[tuple[Example, Prompt]]:
     """The first ``size`` examples of the pool of the ``seed`` split (the split the evaluation's
-    eval set comes from) with their RAG prompts: the evaluation's template and ``top_k`` chunks."""
+    eval set comes from), or of ``pairs_file`` when given, with their RAG prompts: the
+    evaluation's template and ``top_k`` chunks retrieved from ``dataset`` (a name or a
+    :class:`evalsuite.datasets.DatasetSpec`)."""
     from evalsuite import datasets, prompts, retrieval, splits
 
     if size < 1:
         raise ConfigError(f"fine-tuning size must be >= 1, got {size}")
-    dataset = datasets.load(dataset_name, dataset_path)
-    pool = splits.split(dataset, seed=seed).pool
+    if isinstance(dataset, datasets.DatasetSpec):
+        loaded = datasets.load_spec(dataset)
+    else:
+        loaded = datasets.load(dataset, dataset_path)
+    if pairs_file:
+        pool, where = pairs_from_file(pairs_file, loaded, seed=seed), str(pairs_file)
+    else:
+        pool, where = splits.split(loaded, seed=seed).pool, f"the {loaded.name} fine-tune pool"
     if size > len(pool):
         raise PoolTooSmall(
-            f"{dataset_name}: the fine-tune pool has {len(pool)} pairs, fewer than the {size} asked for; "
-            "use a smaller size or a larger dataset file"
+            f"{loaded.name}: {where} has {len(pool)} pairs, fewer than the {size} asked for; "
+            "use a smaller size or a larger file"
         )
     chosen = list(pool[:size])
-    retriever = retrieval.get_retriever(dataset, progress=False)
+    retriever = retrieval.get_retriever(datasets.require_passages(loaded), progress=False)
     chunks = retriever.retrieve_many(chosen, k=top_k)
     return [(ex, prompts.rag_prompt(ex.question, ch)) for ex, ch in zip(chosen, chunks)]
 
@@ -155,19 +178,21 @@ def _result(path: Path, cached: bool, started: float) -> AdapterResult:
 
 def train_adapter(
     base_spec: str,
-    dataset_name: str,
+    dataset_name: Any,
     size: int,
     config: FinetuneConfig | None = None,
     *,
     dataset_path: str | None = None,
     seed: int = 0,
     top_k: int = 5,
+    pairs_file: str | None = None,
     progress: bool = True,
 ) -> AdapterResult:
     """Train (or fetch from the store) a LoRA adapter; the tuned model is ``f"{base_spec}+lora:{path}"``.
 
-    The pairs are the first ``size`` of the pool of the ``seed`` split, each prompt holding the
-    ``top_k`` retrieved chunks: the evaluation's own split and retrieval."""
+    The pairs are the first ``size`` of the pool of the ``seed`` split (or of ``pairs_file``), each
+    prompt holding the ``top_k`` chunks retrieved from the dataset (a name or a DatasetSpec): the
+    evaluation's own split and retrieval."""
     from evalsuite.models import parse_spec
     from evalsuite.models._hf import load_tokenizer, resolve_weights
 
@@ -181,7 +206,8 @@ def train_adapter(
     if config.quantization == "qlora":
         _check_qlora()
 
-    pairs = training_pairs(dataset_name, size, dataset_path, seed=seed, top_k=top_k)
+    pairs = training_pairs(dataset_name, size, dataset_path, seed=seed, top_k=top_k, pairs_file=pairs_file)
+    dataset_name = getattr(dataset_name, "name", dataset_name)
     weights = resolve_weights(parsed.scheme, parsed.target)
     tokenizer = load_tokenizer(weights.path)
     texts = [render_pair(tokenizer, prompt, ex.references[0]) for ex, prompt in pairs]
@@ -191,6 +217,8 @@ def train_adapter(
         "config": config.to_dict(),
         "versions": versions(),
         "loss": LOSS,
+        # where the pairs came from (their rendered text is hashed above)
+        "pairs": {"source": "file" if pairs_file else "pool", "split_seed": seed, "top_k": top_k},
     }
     key = stable_hash(key_parts, length=24)
     final = cache_dir("adapters") / key

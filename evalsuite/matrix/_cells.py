@@ -52,7 +52,7 @@ def candidate_base(config: MatrixConfig) -> str:
 def expand_cells(config: MatrixConfig) -> list[Cell]:
     """Every cell of the matrix in a fixed order: per dataset, per model, baseline first, then sizes."""
     cells: list[Cell] = []
-    for dataset in config.datasets:
+    for dataset in config.dataset_names:
         for m in config.models:
             base_id = cell_id(dataset, m.name, 0)
             cells.append(Cell(base_id, dataset, m.name, m.spec, 0, BASELINE, base_id))

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from evalsuite._secrets import scrub
-from evalsuite.errors import ConfigError
+from evalsuite.datasets import DatasetSpec
+from evalsuite.errors import ConfigError, EvalsuiteError
 from evalsuite.records import stable_hash
 
-DATASETS = ("qasper", "nq", "bioasq")
+DATASETS = ("qasper", "nq", "bioasq")  # the study's datasets, read from the data root
 JUDGE_MODES = ("logprobs", "sample")
 DEFAULT_MARGIN = 0.25
 
@@ -39,7 +40,7 @@ class MatrixConfig:
 
     profile: str = "default"
     models: tuple[ModelEntry, ...] = (ModelEntry("bundled:smollm2-135m-instruct", "smollm2"),)
-    datasets: tuple[str, ...] = DATASETS
+    datasets: tuple[DatasetSpec, ...] = tuple(DatasetSpec(name) for name in DATASETS)
     sizes: tuple[int, ...] = (0, 20, 50, 100)
     eval_limit: int = 40  # eval questions per dataset (the first N of the eval split)
     top_k: int = 5  # retrieved chunks per question
@@ -65,12 +66,12 @@ class MatrixConfig:
             if not re.fullmatch(r"[a-z0-9][a-z0-9_.]*", name):
                 raise ConfigError(f"profile {self.profile!r}: model name {name!r} must be lower-case letters, digits, '_' or '.' (it goes into cell ids)")
         if not self.datasets:
-            raise ConfigError(f"profile {self.profile!r}: 'datasets' is empty; choose from {', '.join(DATASETS)}")
-        for ds in self.datasets:
-            if ds not in DATASETS:
-                raise ConfigError(f"profile {self.profile!r}: unknown dataset {ds!r}; choose from {', '.join(DATASETS)}")
-        if len(set(self.datasets)) != len(self.datasets):
-            raise ConfigError(f"profile {self.profile!r}: a dataset is listed twice in {list(self.datasets)}")
+            raise ConfigError(f"profile {self.profile!r}: 'datasets' is empty; name one of {', '.join(DATASETS)} "
+                              "or a file of your own ({name = ..., path = ...})")
+        object.__setattr__(self, "datasets", tuple(d if isinstance(d, DatasetSpec) else DatasetSpec.parse(d)
+                                                   for d in self.datasets))
+        if len(set(self.dataset_names)) != len(self.datasets):
+            raise ConfigError(f"profile {self.profile!r}: a dataset name is listed twice in {list(self.dataset_names)}")
         for size in self.sizes:
             if not isinstance(size, int) or isinstance(size, bool) or size < 0:
                 raise ConfigError(f"profile {self.profile!r}: fine-tuning size {size!r} must be a whole number >= 0")
@@ -97,11 +98,29 @@ class MatrixConfig:
 
     @property
     def finetune_options(self) -> dict[str, Any]:
-        return dict(self.finetune)
+        """The ``[finetune]`` table without ``train_file`` (the options of FinetuneConfig)."""
+        return {k: v for k, v in self.finetune if k != "train_file"}
+
+    @property
+    def train_file(self) -> str | None:
+        """``[finetune] train_file``: fine-tuning pairs of the user's own instead of the dataset's pool."""
+        return dict(self.finetune).get("train_file")
+
+    @property
+    def dataset_names(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.datasets)
+
+    def dataset(self, name: str) -> DatasetSpec:
+        for d in self.datasets:
+            if d.name == name:
+                return d
+        raise ConfigError(f"no dataset named {name!r} in profile {self.profile!r}; known: {', '.join(self.dataset_names)}")
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data["finetune"] = self.finetune_options
+        data["finetune"] = dict(self.finetune)
+        data["datasets"] = list(self.dataset_names)
+        data["dataset_specs"] = [d.to_dict() for d in self.datasets]
         return data
 
     def to_json(self) -> str:
@@ -111,12 +130,23 @@ class MatrixConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "MatrixConfig":
         """The configuration written by :meth:`to_dict` (e.g. the ``config`` of a ``results.json``)."""
-        values = {k: v for k, v in dict(data).items() if k != "profile"}
+        values = {k: v for k, v in dict(data).items() if k not in ("profile", "dataset_specs")}
+        values["datasets"] = [{k: v for k, v in spec.items() if v not in (None, {}, [])}
+                              for spec in data.get("dataset_specs") or [{"name": n} for n in data.get("datasets", [])]]
         return build_config(str(data.get("profile", "default")), values, where="results.json config")
 
     def run_id(self) -> str:
-        """Deterministic run id: the same configuration finds the same run folder (and resumes it)."""
-        return f"{self.profile}-{stable_hash(scrub(self.to_dict()), 10)}"  # no credential goes into a folder name
+        """Deterministic run id: the same configuration finds the same run folder (and resumes it).
+
+        Datasets count by name and content (not by where their files are); no credential goes
+        into a folder name."""
+        data = self.to_dict()
+        data["dataset_specs"] = [[d.name, d.identity()] for d in self.datasets]
+        if self.train_file:
+            from evalsuite.datasets import content_digest
+
+            data["finetune"]["train_file"] = content_digest(self.train_file)
+        return f"{self.profile}-{stable_hash(scrub(data), 10)}"
 
     def model(self, name: str) -> ModelEntry:
         for m in self.models:
@@ -199,8 +229,10 @@ def read_profiles(path: str | Path) -> dict[str, dict[str, Any]]:
     return profiles
 
 
-def build_config(profile: str, values: Mapping[str, Any], *, where: str = "<options>") -> MatrixConfig:
-    """A validated :class:`MatrixConfig` from plain values (as read from TOML or options)."""
+def build_config(profile: str, values: Mapping[str, Any], *, where: str = "<options>",
+                 base_dir: str | Path = ".") -> MatrixConfig:
+    """A validated :class:`MatrixConfig` from plain values (as read from TOML or options);
+    relative dataset and ``train_file`` paths resolve against ``base_dir`` (the matrix file's folder)."""
     values = dict(values)
     _check_keys({k: v for k, v in values.items() if k not in _RUN_ONLY}, where)
     kwargs: dict[str, Any] = {"profile": profile}
@@ -210,8 +242,24 @@ def build_config(profile: str, values: Mapping[str, Any], *, where: str = "<opti
                 raise ConfigError(f"{where}: 'models' must be a list")
             value = tuple(_model_entry(m, where) for m in value)
         elif key == "finetune":
-            value = tuple(sorted(dict(value).items()))
-        elif key in ("datasets", "sizes", "judges"):
+            value = dict(value)
+            if value.get("train_file") is not None:
+                if not isinstance(value["train_file"], str):
+                    raise ConfigError(f"{where}: [finetune] train_file must be a path to a JSON-lines or CSV file of "
+                                      "question/answers pairs")
+                path = (Path(base_dir).expanduser() / value["train_file"]).absolute()
+                if not path.is_file():
+                    raise ConfigError(f"{where}: [finetune] train_file {path} not found")
+                value["train_file"] = str(path)
+            value = tuple(sorted(value.items()))
+        elif key == "datasets":
+            if not isinstance(value, (list, tuple)):
+                raise ConfigError(f"{where}: 'datasets' must be a list, not {value!r}")
+            try:
+                value = tuple(v if isinstance(v, DatasetSpec) else DatasetSpec.parse(v, base_dir) for v in value)
+            except EvalsuiteError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+        elif key in ("sizes", "judges"):
             if not isinstance(value, (list, tuple)):
                 raise ConfigError(f"{where}: {key!r} must be a list, not {value!r}")
             value = tuple(value)
@@ -241,6 +289,7 @@ def load_config(path: str | Path, profile: str = "default", overrides: Mapping[s
     ``eval_limit``, ``margin`` ("auto" or a number), ``candidate``, ``candidate_base``, ``baseline_from``.
     """
     profiles = read_profiles(path)
+    path = Path(path)
     if profile not in profiles:
         raise ConfigError(f"{path}: no profile {profile!r}; known profiles: {', '.join(profiles)}")
     values = dict(profiles[profile])
@@ -249,8 +298,12 @@ def load_config(path: str | Path, profile: str = "default", overrides: Mapping[s
             continue
         if key == "models" and isinstance(value, str):
             value = _split_list(value)
-        elif key in ("datasets", "judges") and isinstance(value, str):
+        elif key == "judges" and isinstance(value, str):
             value = _split_list(value)
+        elif key == "datasets" and isinstance(value, str):
+            # names: the profile's own entries by name, else built-in datasets
+            entries = {(e if isinstance(e, str) else e.get("name")): e for e in values.get("datasets", DATASETS)}
+            value = [entries.get(name, name) for name in _split_list(value)]
         elif key == "sizes" and isinstance(value, str):
             try:
                 value = [int(s) for s in _split_list(value)]
@@ -271,4 +324,4 @@ def load_config(path: str | Path, profile: str = "default", overrides: Mapping[s
             known = {(_model_entry(m, str(path)).spec): m for m in values.get("models", [])}
             value = [known.get(m, m) if isinstance(m, str) else m for m in value]
         values[key] = value
-    return build_config(profile, values, where=f"{path} [{profile}]")
+    return build_config(profile, values, where=f"{path} [{profile}]", base_dir=path.parent)

@@ -30,7 +30,7 @@ class DatasetContext:
     """What every cell of one dataset shares: eval questions, their retrieved chunks and prompts."""
 
     dataset: Dataset
-    pool_size: int
+    pool_size: int  # fine-tuning pairs available: the pool, or the pairs of [finetune] train_file
     eval_items: tuple[Example, ...]
     chunks: tuple[tuple[Chunk, ...], ...]
     prompts: tuple[Prompt, ...]
@@ -40,12 +40,13 @@ class DatasetContext:
 
 
 def prepare_dataset(name: str, config: MatrixConfig, retriever_for: Callable[[Dataset], Any] | None = None) -> DatasetContext:
-    """Load ``name``, split it, retrieve ``top_k`` chunks for the first ``eval_limit`` eval questions."""
+    """Load the matrix's dataset ``name``, split it, retrieve ``top_k`` chunks for the first
+    ``eval_limit`` eval questions."""
     from evalsuite import datasets, splits
     from evalsuite.prompts import rag_prompt
 
     start = time.perf_counter()
-    ds = datasets.load(name)
+    ds = datasets.require_passages(datasets.load_spec(config.dataset(name)))
     sp = splits.split(ds, seed=config.seed)
     items = tuple(sp.eval[: config.eval_limit])
     if retriever_for is None:
@@ -57,7 +58,12 @@ def prepare_dataset(name: str, config: MatrixConfig, retriever_for: Callable[[Da
     prompts = tuple(rag_prompt(ex.question, cs) for ex, cs in zip(items, chunks))
     # content, not paths: the same questions and prompts read from another folder compare equal
     fingerprint = stable_hash({"items": [ex.id for ex in items], "prompts": [p.key() for p in prompts]})
-    return DatasetContext(ds, len(sp.pool), items, chunks, prompts, sp.rule, fingerprint, time.perf_counter() - start)
+    pairs = len(sp.pool)
+    if config.train_file:
+        from evalsuite.finetune import pairs_from_file
+
+        pairs = len(pairs_from_file(config.train_file, ds, seed=config.seed))
+    return DatasetContext(ds, pairs, items, chunks, prompts, sp.rule, fingerprint, time.perf_counter() - start)
 
 
 def finetune_config(config: MatrixConfig) -> Any:
@@ -74,11 +80,12 @@ def train(cell: Cell, ctx: DatasetContext, config: MatrixConfig, progress: Progr
     from evalsuite.finetune import PoolTooSmall, train_adapter
 
     if cell.size > ctx.pool_size:
-        raise CellSkipped(f"size {cell.size} is above the {ctx.pool_size} fine-tuning pairs of the {cell.dataset} pool")
+        raise CellSkipped(f"size {cell.size} is above the {ctx.pool_size} fine-tuning pairs of "
+                          + (f"{config.train_file}" if config.train_file else f"the {cell.dataset} pool"))
     progress(f"fine-tuning {cell.model} on {cell.size} {cell.dataset} pairs")
     try:
-        return train_adapter(cell.spec, cell.dataset, cell.size, finetune_config(config), seed=config.seed,
-                             top_k=config.top_k, progress=False)
+        return train_adapter(cell.spec, config.dataset(cell.dataset), cell.size, finetune_config(config), seed=config.seed,
+                             top_k=config.top_k, pairs_file=config.train_file, progress=False)
     except PoolTooSmall as err:
         raise CellSkipped(str(err)) from None
 
@@ -176,6 +183,10 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
         "baseline_id": cell.baseline_id,
         "status": "scored",
         "dataset_source": ctx.dataset.source,
+        "dataset_spec": config.dataset(cell.dataset).to_dict(),
+        "finetune_pairs": (f"the first {cell.size} pairs of {config.train_file}" if config.train_file
+                           else f"the first {cell.size} pairs of the {cell.dataset} fine-tune pool (split seed {config.seed})")
+        if cell.kind == FINETUNED else None,
         "dataset_fingerprint": ctx.fingerprint,
         "split_rule": ctx.split_rule,
         "pool_size": ctx.pool_size,

@@ -131,7 +131,8 @@ class MatrixSession:
         if cell.kind == FINETUNED:
             ctx = self.context(cell.dataset)
             if cell.size > ctx.pool_size:
-                return f"size {cell.size} is above the {ctx.pool_size} fine-tuning pairs of the {cell.dataset} pool"
+                where = self.config.train_file or f"the {cell.dataset} pool"
+                return f"size {cell.size} is above the {ctx.pool_size} fine-tuning pairs of {where}"
         return None
 
     def result(self, cell: Cell, progress: Progress = lambda s: None) -> tuple[dict[str, Any], bool]:

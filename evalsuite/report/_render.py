@@ -164,6 +164,7 @@ def blocks(results: Mapping[str, Any], figures: Sequence[Path] = ()) -> list[tup
             for criterion in CRITERIA:
                 out.append(("h3", f"{criterion.capitalize()} by {other}"))
                 out.append(score_table(results, other, criterion))
+    out += _dataset_blocks(results)
     out.append(("h2", "Judges"))
     out.append(("table", ["judge", "gates", "why"], [[j["name"], "yes" if j.get("gating") else "no", j["why"]]
                                                     for j in results.get("judges", [])]))
@@ -194,6 +195,22 @@ def blocks(results: Mapping[str, Any], figures: Sequence[Path] = ()) -> list[tup
                        f"model calls {totals.get('model_calls')}, cache hits {totals.get('cache_hits')}; "
                        f"session {fmt((prov.get('timings') or {}).get('session_seconds'), 0)} s."))
     return out
+
+
+def _dataset_blocks(results: Mapping[str, Any]) -> list[tuple]:
+    """Which data each dataset of the run is, and where the fine-tuning pairs came from."""
+    rows = []
+    for name in results.get("config", {}).get("datasets", []):
+        cells = [c for c in results.get("cells", []) if c.get("dataset") == name and finished(c)]
+        if not cells:
+            rows.append([name, "–", "–", "–", "–"])
+            continue
+        spec = cells[0].get("dataset_spec") or {}
+        pairs = sorted({c["finetune_pairs"].split(" pairs of ", 1)[1] for c in cells if c.get("finetune_pairs")})
+        rows.append([name, spec.get("format") or "–", str(cells[0].get("dataset_source", "–")),
+                     f"{len(cells[0].get('items') or [])} eval questions; {cells[0].get('split_rule', '')}",
+                     "; ".join(pairs) or "–"])
+    return [("h2", "Datasets"), ("table", ["dataset", "format", "source", "evaluated on", "fine-tuning pairs from"], rows)]
 
 
 def _md_cell(text: str) -> str:

@@ -93,13 +93,32 @@ def run_dir_of(args: argparse.Namespace, matrix: Path, cwd: Path | None = None) 
     return report_root / "runs" / (args.run_id or cfg.run_id())
 
 
+STATUS_FILE = "last-run.json"  # in the reports root: the last `evalsuite run`'s verdict, for CI
+
+
+def _write_status(report_root: Path, status: int, run_dir: Path | None, message: str = "") -> None:
+    from evalsuite._io import atomic_write_json
+    from evalsuite.matrix import EXIT_STATUSES
+
+    meaning = EXIT_STATUSES.get(status, "interrupted" if status == 130 else f"pytest exit status {status}")
+    atomic_write_json(report_root / STATUS_FILE, {"exit_status": status, "meaning": meaning,
+                                                  "run_dir": str(run_dir) if run_dir else None,
+                                                  "message": scrub_text(message)})
+    print(f"evalsuite run: exit status {status}: {meaning.split(':')[0]}", file=sys.stderr)
+
+
 def _run(args: argparse.Namespace) -> int:
+    from evalsuite.matrix import INPUT_ERROR
     from evalsuite.report import load_results, summary_tables
 
-    matrix = find_matrix(args.matrix)
-    if args.report_dir is None:  # the same root the plugin uses: the folder pytest runs in
-        args.report_dir = str(Path.cwd() / "reports")
-    run_dir = run_dir_of(args, matrix)  # validates the configuration before pytest starts
+    report_root = Path(args.report_dir) if args.report_dir else Path.cwd() / "reports"
+    args.report_dir = str(report_root)  # the same root the plugin uses: the folder pytest runs in
+    try:
+        matrix = find_matrix(args.matrix)
+        run_dir = run_dir_of(args, matrix)  # validates the configuration before pytest starts
+    except ConfigError as err:
+        _write_status(report_root, INPUT_ERROR, None, str(err))
+        raise
     cmd = pytest_command(args, matrix)
     print("+ " + scrub_text(" ".join(cmd[1:])), file=sys.stderr)
     env = {**os.environ, SUMMARY_ENV: "0"}  # the tables are printed once, below
@@ -110,6 +129,7 @@ def _run(args: argparse.Namespace) -> int:
         print(summary_tables(results))
         print(f"reused {len(s['reused'])} finished cells, computed {len(s['computed'])}")
         print(f"report: {run_dir / 'summary.md'}  (html: {run_dir / 'report.html'})")
+    _write_status(report_root, proc.returncode, run_dir)
     return proc.returncode
 
 

@@ -37,14 +37,15 @@ def build_wheel(out: Path) -> Path:
 def fresh_venv(folder: Path, wheel: Path) -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, timeout=300)
     python = folder / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # run where this checkout is not importable
     site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+                          capture_output=True, text=True, check=True, cwd=folder, env=env).stdout.strip()
     Path(site, "evalsuite_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     install = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)],
-                             capture_output=True, text=True, timeout=600)
+                             capture_output=True, text=True, timeout=600, cwd=folder, env=env)
     assert install.returncode == 0, install.stdout + install.stderr
     where = subprocess.run([str(python), "-c", "import evalsuite; print(evalsuite.__file__)"], capture_output=True,
-                           text=True, check=True).stdout.strip()
+                           text=True, check=True, cwd=folder, env=env).stdout.strip()
     assert where.startswith(site), where  # the package comes from the wheel, not from this checkout
     return python
 

@@ -137,6 +137,9 @@ def blocks(results: Mapping[str, Any], figures: Sequence[Path] = ()) -> list[tup
     cfg = results.get("config", {})
     git = (results.get("provenance") or {}).get("git") or {}
     out: list[tuple] = [("h1", f"evalsuite run {results.get('run_id')} (profile {results.get('profile')})")]
+    if results.get("incomplete"):
+        out.append(("p", f"Incomplete run: {results['incomplete']}. The cells below marked 'not run' did not run; "
+                         "run the same command again to resume (finished cells are reused)."))
     cells = results.get("cells", [])
     counts = {s: sum(1 for c in cells if c.get("status") == s)
               for s in ("passed", "failed", "error", "skipped", "ungated", "scored", "not run")}

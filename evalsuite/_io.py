@@ -334,9 +334,10 @@ def quarantine(paths: Sequence[str | os.PathLike], store: str, what: str, reason
     """Move ``paths`` (an entry: one folder or file, or a file with its companions) out of the way.
 
     They go to ``folder`` (default ``<cache root>/quarantine/<store>``) as ``<name>-<timestamp>``
-    (several paths: into that folder). One :class:`CorruptionWarning` names ``what``, the reason
+    (several paths, e.g. a sqlite file and its WAL files: into that folder). One :class:`CorruptionWarning` names ``what``, the reason
     and where it went. Returns that path, or None when nothing was there any more.
     """
+    group = len(paths) > 1
     paths = [Path(p) for p in paths if os.path.lexists(p)]
     if not paths:
         return None
@@ -349,7 +350,7 @@ def quarantine(paths: Sequence[str | os.PathLike], store: str, what: str, reason
     while os.path.lexists(dest):
         dest = base / f"{name}-{stamp}.{n}"
         n += 1
-    if len(paths) == 1:
+    if not group:
         os.replace(paths[0], dest)
     else:
         dest.mkdir()

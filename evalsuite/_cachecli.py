@@ -330,7 +330,7 @@ def plan(entries: list[Entry], *, older_than: float | None = None, max_size: int
     removable = [(i, e) for i, e in enumerate(entries) if e.kind in ("entry", "rows", "digest", "quarantined", "tmp")]
     if older_than is not None:
         for i, e in removable:
-            if i not in chosen and e.last_use < now - older_than:
+            if i not in chosen and e.last_use < now - max(older_than, RECENT):
                 chosen[i] = f"not used for {(now - e.last_use) / 86400:.1f} days"
     if max_size is not None:
         total = sum(e.size for e in entries) - sum(entries[i].size for i in chosen)

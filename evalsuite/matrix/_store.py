@@ -2,19 +2,48 @@
 
 A cell's file is written atomically as soon as its result is known, so a run killed at any
 moment leaves only whole files, and the same command later reuses them instead of computing
-them again. :meth:`RunStore.compute_or_load` holds a file lock per cell, so when several
+them again. Each file records the sha256 of its content (``checksum``); a file that is not
+valid JSON or fails its checksum is moved to ``cells/.quarantine/`` with one warning and the
+cell is computed again. Out of space, a write fails with one line naming the file and the
+finished cells stay as they were. :meth:`RunStore.compute_or_load` holds a file lock per cell, so when several
 pytest-xdist workers need the same cell (a baseline shared by every fine-tuned cell of a
 dataset and model), the first computes it and the others wait and reuse it.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable
 
-from evalsuite._io import atomic_write_json, file_lock
+from evalsuite._io import atomic_write_text, file_lock, quarantine
 
 FINAL_STATUSES = ("scored", "passed", "failed", "ungated")
+CHECKSUM = "checksum"  # field of a cell file: "sha256:<hex>" of the canonical JSON of the other fields
+
+
+def _canonical_sha256(data: dict[str, Any]) -> str:
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class _BadCell(Exception):
+    pass
+
+
+def _parse_cell(raw: bytes) -> dict[str, Any]:
+    """A cell file's content without its checksum; :class:`_BadCell` when it is not whole."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise _BadCell(f"not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise _BadCell("not a JSON object")
+    recorded = data.pop(CHECKSUM, None)
+    if recorded is not None and recorded != _canonical_sha256(data):
+        raise _BadCell("its content does not match its recorded checksum")
+    return data
 
 
 def is_reusable(data: dict[str, Any] | None) -> bool:
@@ -33,10 +62,32 @@ class RunStore:
         return self.cells_dir / f"{cell_id}.json"
 
     def read(self, cell_id: str) -> dict[str, Any] | None:
-        return read_json(self.path(cell_id))
+        """The cell's stored data; None when there is none or it was not whole (then quarantined)."""
+        path = self.path(cell_id)
+        try:
+            return _parse_cell(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except _BadCell:
+            pass
+        with file_lock(path):  # never move a file a writer is replacing; look again under the cell's lock
+            try:
+                with open(path, "rb") as fh:
+                    raw, ident = fh.read(), os.fstat(fh.fileno()).st_ino
+                return _parse_cell(raw)
+            except FileNotFoundError:
+                return None
+            except _BadCell as err:
+                if os.stat(path).st_ino == ident:
+                    quarantine([path], "cells", f"cell result {cell_id}", str(err), folder=self.cells_dir / ".quarantine")
+                return None
 
     def write(self, cell_id: str, data: dict[str, Any]) -> Path:
-        return atomic_write_json(self.path(cell_id), data)
+        """Write the cell's file atomically with its checksum (out of space: DiskFull naming it)."""
+        data = json.loads(json.dumps(data, ensure_ascii=False))  # as it will read back (tuples as lists, keys as text)
+        data.pop(CHECKSUM, None)
+        data[CHECKSUM] = _canonical_sha256(data)
+        return atomic_write_text(self.path(cell_id), json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
     def update(self, cell_id: str, **fields: Any) -> dict[str, Any]:
         """Add or replace fields of a cell file (under the cell's lock)."""

@@ -25,6 +25,7 @@ __all__ = [
     "Model",
     "TransientError",
     "backends",
+    "base_identity",
     "clear_loaded",
     "load_model",
     "parse_spec",
@@ -51,6 +52,18 @@ def load_model(spec: str = DEFAULT_MODEL, **options: Any) -> Model:
         if backend is None:
             backend = _LOADED[key] = build_backend(spec, options)
     return Model(spec, backend, **wrapper)
+
+
+def base_identity(spec: str) -> str:
+    """The identity of a ``bundled:`` or ``hf:`` model's weights, without loading or materializing them."""
+    parsed = parse_spec(spec)
+    if parsed.scheme == "bundled":
+        from ._bundled import identity
+
+        return identity(parsed.target)
+    from ._hf import resolve_weights
+
+    return resolve_weights(parsed.scheme, parsed.target).identity
 
 
 def clear_loaded() -> None:

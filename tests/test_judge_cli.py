@@ -70,14 +70,14 @@ def test_judge_cli_qualify_reference_prints_the_table_with_the_anchors(capsys):
 
 
 def test_judge_cli_qualify_a_bundled_g_eval_judge_on_a_subset(tmp_path, monkeypatch, capsys):
-    """The G-Eval path of --qualify, on the bundled model: 10 human answers and 2 long-form questions per dataset."""
-    assert _run(["judge", "--judge", "bundled:smollm2-135m-instruct", "--qualify", "--limit", "10", "--json"]) == 0
+    """The G-Eval path of --qualify, on the bundled model: 6 human answers and 1 long-form question per dataset."""
+    assert _run(["judge", "--judge", "bundled:smollm2-135m-instruct", "--qualify", "--limit", "6", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["judge"] == "bundled:smollm2-135m-instruct/compact/logprobs"
-    assert data["data"]["subset"] is True and data["data"]["limit"] == 10 and data["data"]["items_scored"] <= 10
-    assert data["data"]["longform_pairs"] <= 4 and "limit // 5" in data["data"]["subset_rule"]
+    assert data["data"]["subset"] is True and data["data"]["limit"] == 6 and 0 < data["data"]["items_scored"] <= 6
+    assert data["data"]["longform_pairs"] == 2 and "limit // 5" in data["data"]["subset_rule"]
     assert isinstance(data["qualified"], bool) and data["reasons"]
-    assert _run(["judge", "--judge", "bundled:smollm2-135m-instruct", "--qualify", "--limit", "10"]) == 0
+    assert _run(["judge", "--judge", "bundled:smollm2-135m-instruct", "--qualify", "--limit", "6"]) == 0
     assert "a SUBSET of 1490" in capsys.readouterr().out
 
 
@@ -131,7 +131,7 @@ SAMPLE_ROWS = [
 
 
 def test_sample_mode_then_the_same_command_makes_no_model_calls(tmp_path, monkeypatch, capsys):
-    """The bundled judge, 10 sampled runs per criterion on 10 items (each prompt is read once for its 10
+    """The bundled judge, 5 sampled runs per criterion on 6 items (each prompt is read once for its 5
     runs); the rerun is answered from the cache."""
     from evalsuite._io import cache_dir
 
@@ -141,15 +141,15 @@ def test_sample_mode_then_the_same_command_makes_no_model_calls(tmp_path, monkey
     (fresh / "models").symlink_to(models, target_is_directory=True)  # the model store only: every cache is empty
     monkeypatch.setenv("EVALSUITE_CACHE", str(fresh))
     items = tmp_path / "items.jsonl"
-    _write(items, SAMPLE_ROWS)
+    _write(items, SAMPLE_ROWS[:6])
     argv = ["judge", "--judge", "bundled:smollm2-135m-instruct", "--input", str(items), "--mode", "sample",
-            "--repeats", "10", "--json"]
+            "--repeats", "5", "--json"]
     assert _run(argv) == 0
     first = json.loads(capsys.readouterr().out)
-    assert first["summary"]["items"] == 10 and len(first["items"]) == 10
-    assert first["summary"]["model_calls"] >= 200  # 10 items x 2 criteria x 10 runs, plus retries
+    assert first["summary"]["items"] == 6 and len(first["items"]) == 6
+    assert first["summary"]["model_calls"] >= 60  # 6 items x 2 criteria x 5 runs, plus retries
     for row in first["items"]:
-        assert len(row["raw"]) == 20
+        assert len(row["raw"]) == 10
         assert row["unscored"] > 0 or (1 <= row["accuracy"] <= 5 and row["accuracy_std"] >= 0)
     assert first["summary"]["mean_repeat_std"] > 0  # sampled runs disagree
     assert _run(argv) == 0

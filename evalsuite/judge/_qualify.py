@@ -159,7 +159,7 @@ ITEMS_PER_LONGFORM_QUESTION = 5  # --limit N keeps the long-form check to about 
 ANCHORS = (
     ("gpt4_eval", "GPT-4 as judge (Kamalloo et al. 2023)"),
     ("instructgpt_eval", "InstructGPT as judge (Kamalloo et al. 2023)"),
-    ("bem", "BEM, BERT answer equivalence (Kamalloo et al. 2023)"),
+    ("bem", "BEM (BERT answer equivalence; Kamalloo et al. 2023)"),
     ("em", "exact match (computed in the file)"),
 )
 QUOTED_AUC = {"gpt4_eval": (0.85, "AUC ~0.85 as quoted in the literature, not computed here")}

@@ -1,1 +1,2 @@
-"""Throughput benchmarks (not timed tests): ``python -m benchmarks.generation --json``, ``python -m benchmarks.finetune --json``."""
+"""Benchmarks (not timed tests): ``python -m benchmarks.generation --json``, ``python -m benchmarks.finetune --json``,
+``python -m benchmarks.judge_agreement --json`` (judges against people, with the published evaluators alongside)."""

@@ -39,24 +39,53 @@ def test_judge_cli_json_output(tmp_path, capsys):
     assert out["items"][0]["accuracy"] == 5.0 and out["items"][1]["accuracy"] == 1.0
     summary = out["summary"]
     for key in ("items", "unscored", "model_calls", "cache_hits", "mean_accuracy", "mean_completeness",
-                "mean_repeat_std", "spearman_vs_f1", "good_over_wrong", "qualified"):
+                "mean_repeat_std", "spearman_vs_f1", "good_over_wrong", "good_over_partial"):
         assert key in summary
     assert summary["items"] == 3 and summary["model_calls"] == 0
-    assert summary["good_over_wrong"] == 1.0 and summary["qualified"] is True
+    assert summary["good_over_wrong"] == 1.0 and summary["good_wrong_pairs"] == 1
+    assert "qualified" not in summary  # whether a judge may gate is --qualify's question, not the input's
 
 
-def test_judge_cli_without_labels_has_no_qualification(tmp_path, capsys):
+def test_judge_cli_without_labels_has_no_pair_shares(tmp_path, capsys):
     path = tmp_path / "in.jsonl"
     _write(path, [{k: v for k, v in row.items() if k != "label"} for row in ROWS])
     assert _run(["judge", "--input", str(path), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)["summary"]
-    assert "good_over_wrong" not in summary and summary["qualified"] is None
+    assert "good_over_wrong" not in summary
 
 
-def test_judge_cli_qualify_reference(capsys):
+def test_judge_cli_qualify_reference_prints_the_table_with_the_anchors(capsys):
+    assert _run(["judge", "--judge", "reference", "--qualify"]) == 0
+    out = capsys.readouterr().out
+    assert "this judge: accuracy" in out and "0.811  0.740" in out
+    assert "GPT-4 as judge" in out and "~0.85q" in out and "0.695" in out and "0.848" in out
+    assert "qualified: no" in out and "below the bar 0.75" in out
+    assert "2-fold cross-fit by question_id" in out and "long-form check" in out
     assert _run(["judge", "--judge", "reference", "--qualify", "--json"]) == 0
-    summary = json.loads(capsys.readouterr().out)["summary"]
-    assert summary["good_over_wrong"] == 1.0 and summary["pairs"] >= 30 and summary["qualified"] is True
+    data = json.loads(capsys.readouterr().out)
+    assert data["qualified"] is False and data["gating_criteria"] == []
+    assert data["criteria"][0]["criterion"] == "accuracy" and round(data["criteria"][0]["auc"], 3) == 0.811
+    assert data["data"]["human_file"] == "kamalloo_nq301.jsonl" and data["data"]["subset"] is False
+    assert {a["name"] for a in data["anchors"]} == {"gpt4_eval", "instructgpt_eval", "bem", "em"}
+
+
+def test_judge_cli_qualify_a_bundled_g_eval_judge_on_a_subset(tmp_path, monkeypatch, capsys):
+    """The G-Eval path of --qualify, on the bundled model: 6 human answers and 1 long-form question per dataset."""
+    assert _run(["judge", "--judge", "bundled:smollm2-135m-instruct", "--qualify", "--limit", "6", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["judge"] == "bundled:smollm2-135m-instruct/compact/logprobs"
+    assert data["data"]["subset"] is True and data["data"]["limit"] == 6 and 0 < data["data"]["items_scored"] <= 6
+    assert data["data"]["longform_pairs"] == 2 and "limit // 5" in data["data"]["subset_rule"]
+    assert isinstance(data["qualified"], bool) and data["reasons"]
+    assert _run(["judge", "--judge", "bundled:smollm2-135m-instruct", "--qualify", "--limit", "6"]) == 0
+    assert "a SUBSET of 1490" in capsys.readouterr().out
+
+
+def test_limit_without_qualify_is_an_error():
+    from evalsuite.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--limit applies to --qualify"):
+        _run(["judge", "--input", "x.jsonl", "--limit", "3"])
 
 
 @pytest.mark.parametrize(
@@ -83,9 +112,27 @@ def test_main_exits_2_without_traceback_on_a_malformed_line(tmp_path, capsys):
     assert "line 2" in err and "references" in err and "Traceback" not in err
 
 
-def test_sample_mode_on_100_calibration_items_then_the_same_command_makes_no_model_calls(tmp_path, monkeypatch, capsys):
-    """The bundled judge, 10 sampled runs per criterion on 100 items (about 2 minutes on two
-    cores: each prompt is read once for its 10 runs); the rerun is answered from the cache."""
+SAMPLE_ROWS = [
+    {"id": f"{n}-{kind}", "question": question, "references": [gold], "context": [context], "answer": answer,
+     "question_id": str(n)}
+    for n, (question, gold, context, right, wrong) in enumerate([
+        ("Which planet is known as the red planet?", "Mars", "Mars looks red because of iron oxide on its surface.",
+         "Mars", "Jupiter"),
+        ("What is the boiling point of water at sea level in Celsius?", "100 degrees", "At sea level water boils at 100 C.",
+         "100 degrees Celsius", "50 degrees"),
+        ("Who painted the Mona Lisa?", "Leonardo da Vinci", "The Mona Lisa was painted by Leonardo da Vinci.",
+         "Leonardo da Vinci painted it.", "Vincent van Gogh"),
+        ("What gas do humans exhale?", "carbon dioxide", "Exhaled air is rich in carbon dioxide.",
+         "Carbon dioxide", "Helium"),
+        ("How many legs does a spider have?", "eight", "Spiders are arachnids with eight legs.", "Eight legs.", "Six"),
+    ])
+    for kind, answer in (("right", right), ("wrong", wrong))
+]
+
+
+def test_sample_mode_then_the_same_command_makes_no_model_calls(tmp_path, monkeypatch, capsys):
+    """The bundled judge, 5 sampled runs per criterion on 6 items (each prompt is read once for its 5
+    runs); the rerun is answered from the cache."""
     from evalsuite._io import cache_dir
 
     models = cache_dir("models")
@@ -93,19 +140,16 @@ def test_sample_mode_on_100_calibration_items_then_the_same_command_makes_no_mod
     fresh.mkdir()
     (fresh / "models").symlink_to(models, target_is_directory=True)  # the model store only: every cache is empty
     monkeypatch.setenv("EVALSUITE_CACHE", str(fresh))
-    from evalsuite.judge._qualify import CALIBRATION_FILE
-
-    lines = CALIBRATION_FILE.read_text(encoding="utf-8").splitlines()[:100]
     items = tmp_path / "items.jsonl"
-    items.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _write(items, SAMPLE_ROWS[:6])
     argv = ["judge", "--judge", "bundled:smollm2-135m-instruct", "--input", str(items), "--mode", "sample",
-            "--repeats", "10", "--json"]
+            "--repeats", "5", "--json"]
     assert _run(argv) == 0
     first = json.loads(capsys.readouterr().out)
-    assert first["summary"]["items"] == 100 and len(first["items"]) == 100
-    assert first["summary"]["model_calls"] >= 2000  # 100 items x 2 criteria x 10 runs, plus retries
+    assert first["summary"]["items"] == 6 and len(first["items"]) == 6
+    assert first["summary"]["model_calls"] >= 60  # 6 items x 2 criteria x 5 runs, plus retries
     for row in first["items"]:
-        assert len(row["raw"]) == 20
+        assert len(row["raw"]) == 10
         assert row["unscored"] > 0 or (1 <= row["accuracy"] <= 5 and row["accuracy_std"] >= 0)
     assert first["summary"]["mean_repeat_std"] > 0  # sampled runs disagree
     assert _run(argv) == 0

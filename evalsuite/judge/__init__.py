@@ -1,15 +1,28 @@
-"""Judges of answer quality: accuracy and completeness on a 1-5 scale.
+"""Judges of answer quality: accuracy and completeness on a 1-5 scale, and whether they may gate.
 
-    judge = make_judge("reference")                       # deterministic token overlap
+    judge = make_judge("reference")                       # token overlap, no model
+    judge = make_judge("learned-correctness")             # fitted on human labels, offline
     judge = make_judge("bundled:smollm2-135m-instruct")   # G-Eval, probability-weighted
+    judge = make_judge("deepeval:openai:gpt-4o")          # deepeval's GEval (entry point)
     verdicts = judge.judge([JudgeItem(id, question, references, context, answer)])
-    qualify(judge)  # may this judge gate a cell?
+    q = qualify(judge)   # agreement with people + long-form check -> q.qualified, q.gating_criteria, q.reasons
 
-Criteria and rubrics: ``CRITERIA``; frozen evaluation steps: ``load_steps``.
+Every spec resolves through one registry (``register_judge``; entry point group
+``evalsuite.judges`` for third parties). The criteria (``CRITERIA``) are defined here once;
+``RULE`` is the one qualification rule.
 """
+from evalsuite.judge._agreement import THRESHOLD_METHOD, cohen_kappa, cross_fit, roc_auc, within_question
 from evalsuite.judge._cache import JudgeCache
 from evalsuite.judge._criteria import CRITERIA, Criterion, Steps, available_versions, load_steps
 from evalsuite.judge._forms import FORMS, PREFILL, JudgeItem, render
+from evalsuite.judge._human import (
+    LONG_WORDS,
+    QUALIFICATION_FILE,
+    TRAINING_FILE,
+    HumanItem,
+    HumanSet,
+    load_human,
+)
 from evalsuite.judge._judges import (
     BEST_BUNDLED_JUDGE,
     BUNDLED_FORMS,
@@ -18,52 +31,86 @@ from evalsuite.judge._judges import (
     Verdict,
     geval_judge,
     judge_factory,
-    make_judge,
     reference_judge,
-    registered_judges,
 )
-from evalsuite.judge._parse import parse_score, score_distribution, weighted_score
+from evalsuite.judge._learned import learned_correctness_judge
+from evalsuite.judge._longform import LongFormItem, LongFormSet, build_longform
+from evalsuite.judge._measured import measured_qualifications
+from evalsuite.judge._parse import mean_std, parse_score, score_distribution, weighted_score
 from evalsuite.judge._qualify import (
-    QUALIFY_BAR,
-    CalibrationItem,
+    RULE,
+    Anchor,
+    CriterionAgreement,
+    LongFormResult,
+    LongFormShare,
     Qualification,
-    load_calibration,
-    load_items,
-    qualification_from,
+    QualificationData,
+    Rule,
     qualify,
 )
+from evalsuite.judge._registry import ENTRY_POINT_GROUP, make_judge, register_judge, registered_judges
 from evalsuite.judge._steps_writer import generate_steps
+from evalsuite.judge._items import item_from_json, load_items
+
+# Built-in judges register the way a third party would (a package can also use the entry point group).
+register_judge("reference", reference_judge)
+register_judge("learned-correctness", learned_correctness_judge)
+for _scheme in ("bundled", "hf", "openai"):
+    register_judge(_scheme, geval_judge)  # a G-Eval judge on that model spec
 
 __all__ = [
+    "Anchor",
     "BEST_BUNDLED_JUDGE",
     "BUNDLED_FORMS",
     "CRITERIA",
-    "CalibrationItem",
     "Criterion",
+    "CriterionAgreement",
+    "ENTRY_POINT_GROUP",
     "FORMS",
+    "HumanItem",
+    "HumanSet",
     "Judge",
     "JudgeCache",
     "JudgeItem",
+    "LONG_WORDS",
+    "LongFormItem",
+    "LongFormResult",
+    "LongFormSet",
+    "LongFormShare",
     "MODES",
     "PREFILL",
-    "QUALIFY_BAR",
+    "QUALIFICATION_FILE",
     "Qualification",
+    "QualificationData",
+    "RULE",
+    "Rule",
     "Steps",
+    "THRESHOLD_METHOD",
+    "TRAINING_FILE",
     "Verdict",
     "available_versions",
+    "build_longform",
+    "cohen_kappa",
+    "cross_fit",
     "generate_steps",
     "geval_judge",
+    "item_from_json",
     "judge_factory",
-    "load_calibration",
+    "learned_correctness_judge",
+    "load_human",
     "load_items",
     "load_steps",
     "make_judge",
+    "mean_std",
+    "measured_qualifications",
     "parse_score",
-    "qualification_from",
     "qualify",
     "reference_judge",
+    "register_judge",
     "registered_judges",
     "render",
+    "roc_auc",
     "score_distribution",
     "weighted_score",
+    "within_question",
 ]

@@ -59,8 +59,8 @@ def _item_block(item: JudgeItem) -> str:
     )
 
 
-# Worked examples for the few-shot forms: general knowledge, none from the bundled datasets,
-# so the calibration set stays unseen. Scores per criterion.
+# Worked examples for the few-shot forms: general knowledge, none from the bundled datasets or
+# the human-labelled judge data, so what a judge is measured on stays unseen. Scores per criterion.
 _EXAMPLES = (
     (
         JudgeItem("ex1", "What is the capital of Australia?", ("Canberra",),

@@ -1,12 +1,13 @@
 """Judges: factories whose arguments are their whole configuration.
 
-``@judge_factory(name)`` registers a factory and records ``(name, arguments)`` on every
-judge it makes, so each :class:`Verdict` names the judge (``Verdict.judge``) and
-``Judge.config`` holds every argument. Built-in judges register the same way a third
-party would.
+``@judge_factory(name)`` records ``(name, arguments)`` on every judge a factory makes, so
+each :class:`Verdict` names the judge (``Verdict.judge``) and ``Judge.config`` holds every
+argument. Specs resolve to factories in the registry (``evalsuite.judge._registry``), where
+built-in judges register the same way a third party would.
 
 - ``reference``: deterministic, no model: accuracy = 1 + 4 * token precision and
-  completeness = 1 + 4 * token recall against the gold answers (best over them).
+  completeness = 1 + 4 * token recall against the gold answers (best over them). It
+  measures word overlap, and is named as what it is.
 - ``geval``: G-Eval with a language model: criterion + frozen evaluation steps + form
   filling, scored by sampling (``sample``) or by the probability-weighted score of the
   first score token (``logprobs``). Results are cached per run in sqlite.
@@ -20,7 +21,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from evalsuite.errors import ConfigError, SpecError
+from evalsuite.errors import ConfigError
+from evalsuite.records import stable_hash
 from evalsuite.judge._cache import JudgeCache, run_key
 from evalsuite.judge._criteria import CRITERIA, Steps, load_steps
 from evalsuite.judge._forms import FORMS, JudgeItem, render
@@ -31,13 +33,12 @@ log = logging.getLogger(__name__)
 
 MODES = ("logprobs", "sample")
 DEFAULT_FORM = "geval-chat"
-# Prompt form per bundled judge: the one that ranked good above wrong answers most often on
-# the calibration set (see evalsuite.judge.qualify); other models get the chat G-Eval form.
-# Measured in logprobs mode, fp32, on all 36 (good, wrong) pairs: SmolLM2-135M-Instruct
-# compact 44% (Spearman vs token F1 -0.14), fewshot 8%; Gemma-3-270M compact 33%, fewshot
-# 31%. None reaches the 80% bar, so offline the reference judge gates.
+# Prompt form per bundled judge (other models get the chat G-Eval form): compact, the form that
+# ranked good above wrong answers most often in earlier measurements (SmolLM2-135M compact 44%
+# vs fewshot 8%; Gemma-3-270M compact 33% vs fewshot 31%). Their qualification against people
+# (evalsuite judge --qualify --limit 300) is kept in measured/bundled_geval.json.
 BUNDLED_FORMS = {"bundled:smollm2-135m-instruct": "compact", "bundled:gemma3-270m": "compact"}
-# The bundled judge to use when no API judge is available (measured with qualify()).
+# The bundled G-Eval judge shown when no API judge is available.
 BEST_BUNDLED_JUDGE = "bundled:smollm2-135m-instruct"
 
 
@@ -82,15 +83,23 @@ class Judge:
     def __call__(self, items: Sequence[JudgeItem], progress: bool = False) -> list[Verdict]:
         return self.judge(items, progress=progress)
 
+    @property
+    def identity(self) -> str:
+        """What changes this judge's verdicts: its name, steps version and configuration (hashed)."""
+        return stable_hash({"name": self.name, "steps": self.steps_version,
+                            "config": {k: v for k, v in self.config.items() if k not in ("cache", "cache_path")}}, 32)
+
     def __repr__(self) -> str:
         return f"<Judge {self.name}>"
 
 
-_FACTORIES: dict[str, Callable[..., Judge]] = {}
-
-
 def judge_factory(name: str) -> Callable[[Callable[..., Judge]], Callable[..., Judge]]:
-    """Register a judge factory under ``name``; every judge it makes records its arguments in ``config``."""
+    """Mark ``fn`` as the factory ``name``: every judge it makes records ``name`` and its arguments in ``config``
+    (followed by whatever the judge put in its own ``config``, such as the hash of a weights file).
+
+    Specs resolve to factories in the judge registry (``register_judge``); this decorator only
+    makes the judge say how it was made.
+    """
 
     def decorate(fn: Callable[..., Judge]) -> Callable[..., Judge]:
         signature = inspect.signature(fn)
@@ -100,17 +109,13 @@ def judge_factory(name: str) -> Callable[[Callable[..., Judge]], Callable[..., J
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             judge = fn(*bound.args, **bound.kwargs)
-            judge.config = {"factory": name, **{k: v for k, v in bound.arguments.items()}}
+            # what the judge itself adds (e.g. the hash of a weights file) follows the arguments
+            judge.config = {"factory": name, **bound.arguments, **judge.config}
             return judge
 
-        _FACTORIES[name] = factory
         return factory
 
     return decorate
-
-
-def registered_judges() -> dict[str, Callable[..., Judge]]:
-    return dict(_FACTORIES)
 
 
 # --------------------------------------------------------------------------- reference
@@ -166,6 +171,11 @@ class _GEvalJudge(Judge):
 
             self._model = load_model(self.model_spec, **self._model_options)
         return self._model
+
+    @property
+    def identity(self) -> str:
+        """Configuration plus the model's identity (weights, dtype, adapter): another model is another judge."""
+        return stable_hash({"judge": super().identity, "model": self.model.identity}, 32)
 
     def _key(self, item: JudgeItem, criterion: str, prompt, mode: str, repeat: int, attempt: int) -> str:
         steps = self.steps[criterion]
@@ -355,23 +365,3 @@ def geval_judge(model: str = "bundled:smollm2-135m-instruct", *, mode: str = "lo
                        steps_version=steps_version, retries=retries, max_new_tokens=max_new_tokens,
                        top_logprobs=top_logprobs or _default_top_logprobs(model), cache=cache,
                        cache_path=cache_path, model_options=model_options)
-
-
-def make_judge(spec: str, *, mode: str = "logprobs", repeats: int = 10, temperature: float = 0.7,
-               engine: str = "native", cache: bool = True, **options: Any) -> Judge:
-    """A judge from a spec: ``"reference"`` or a model spec (``bundled:...``, ``hf:...``, ``openai:...``).
-
-    ``engine="deepeval"`` scores with deepeval's GEval (our criteria and frozen steps)
-    backed by the same model.
-    """
-    if not spec:
-        raise SpecError("empty judge spec; pass --judge reference or a model spec such as bundled:smollm2-135m-instruct")
-    if spec == "reference":
-        return reference_judge()
-    if engine == "deepeval":
-        from evalsuite.judge.deepeval_bridge import deepeval_geval_judge
-
-        return deepeval_geval_judge(spec, repeats=repeats, temperature=temperature, cache=cache, **options)
-    if engine != "native":
-        raise ConfigError(f"unknown judge engine {engine!r}: choose native or deepeval")
-    return geval_judge(spec, mode=mode, repeats=repeats, temperature=temperature, cache=cache, **options)

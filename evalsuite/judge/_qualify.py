@@ -1,168 +1,399 @@
-"""Qualification: may a judge gate a cell? Measured on the shipped calibration set.
+"""Qualification: may a judge pass or fail a cell? Measured against people, and on long answers.
 
-The calibration set holds, per question, a good, a partial and a wrong answer. A judge
-qualifies when it ranks the good answer strictly above the wrong one (on the mean of
-accuracy and completeness) in at least ``bar`` of the pairs. A judge below the bar still
-reports its scores, but they must never pass or fail a cell.
+A judge scores (1) the 1,490 human-labelled NQ answers of ``judge_human/kamalloo_nq301.jsonl``
+(agreement per criterion: ROC AUC on all answers and on those of 5+ words, Cohen's kappa and
+accuracy at a cross-fitted threshold, the within-question share; beside it the published
+evaluators' agreement on the same items), and (2) the long-form set built from the fine-tune
+pools (:mod:`evalsuite.judge._longform`): the share of questions where the good answer scores
+above the wrong one. ``RULE`` says when that is enough; it is stated once, here, and every
+caller (matrix, CLI, benchmark) uses it. Results are cached on disk, keyed by what changes them.
 """
 from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
-from evalsuite.errors import ConfigError, DataError
-from evalsuite.judge._forms import JudgeItem
+from evalsuite._io import atomic_write_json, cache_dir, file_lock
+from evalsuite.judge._agreement import (
+    THRESHOLD_METHOD,
+    cross_fit,
+    decision_agreement,
+    roc_auc,
+    within_question,
+)
+from evalsuite.judge._criteria import CRITERIA
+from evalsuite.judge._human import LONG_WORDS, QUALIFICATION_FILE, HumanItem, HumanSet, load_human
 from evalsuite.judge._judges import Judge, Verdict
-from evalsuite.metrics import spearman, token_f1
+from evalsuite.judge._longform import PER_DATASET, LongFormSet, build_longform
+from evalsuite.records import stable_hash, to_dict
 
-QUALIFY_BAR = 0.8
-LABELS = ("good", "partial", "wrong")
-CALIBRATION_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "calibration.jsonl"
+QUALIFY_VERSION = 1  # bump when the measurement itself changes: cached qualifications are then redone
 
 
 @dataclass(frozen=True)
-class CalibrationItem:
-    item: JudgeItem
-    label: str  # good | partial | wrong
-    question_id: str
-    dataset: str
+class Rule:
+    """When a judge may gate. A judge qualifies when its accuracy meets the AUC bars on the human set
+    and it ranks good above wrong long-form answers often enough; a criterion of a qualified judge
+    gates when that criterion's own AUCs meet the bars."""
+
+    min_auc: float = 0.80  # ROC AUC against the human label, all answers
+    min_auc_long: float = 0.75  # ROC AUC on answers of ``long_words`` words or more
+    min_longform_share: float = 0.80  # long-form good > wrong share (mean of accuracy and completeness)
+    max_unscored: float = 0.05  # share of answers a judge may leave unscored
+    long_words: int = LONG_WORDS
+
+    def text(self) -> str:
+        return (f"a judge gates only when its accuracy ROC AUC against people is >= {self.min_auc:.2f} on all answers "
+                f"and >= {self.min_auc_long:.2f} on answers of {self.long_words}+ words, it ranks the good long-form "
+                f"answer above the wrong one in >= {self.min_longform_share:.0%} of questions, and it leaves at most "
+                f"{self.max_unscored:.0%} of answers unscored; a criterion of such a judge gates when its own AUCs "
+                f"meet the same bars")
+
+
+RULE = Rule()
+
+
+@dataclass(frozen=True)
+class CriterionAgreement:
+    """One criterion's scores against the human 0/1 labels."""
+
+    criterion: str
+    auc: float
+    auc_long: float
+    kappa: float  # at the cross-fitted threshold (see ``QualificationData.threshold_method``)
+    accuracy: float
+    kappa_long: float
+    accuracy_long: float
+    thresholds: tuple[float, ...]  # per fold, each fitted on the other fold
+    within_question: float  # share of same-question (correct, wrong) pairs scored correct > wrong
+    within_question_pairs: int
+    within_question_long: float  # the same over pairs of two answers of 5+ words
+    within_question_long_pairs: int
+    unscored: int
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A published evaluator's agreement with people on the same items."""
+
+    name: str
+    label: str
+    source: str  # where the figures come from: computed from the file, or quoted
+    accuracy: float
+    kappa: float
+    n: int
+    accuracy_long: float
+    kappa_long: float
+    n_long: int
+    auc: float = float("nan")  # only where the literature quotes one
+
+
+@dataclass(frozen=True)
+class LongFormShare:
+    score: str  # "overall" (mean of accuracy and completeness), "accuracy" or "completeness"
+    good_over_wrong: float
+    good_over_partial: float
+
+
+@dataclass(frozen=True)
+class LongFormResult:
+    shares: tuple[LongFormShare, ...]
+    pairs_good_wrong: int
+    pairs_good_partial: int
+    items: int
+    unscored: int
+
+    def share(self, score: str = "overall") -> LongFormShare:
+        return next(s for s in self.shares if s.score == score)
+
+
+@dataclass(frozen=True)
+class QualificationData:
+    human_file: str
+    human_sha256: str
+    items_scored: int
+    items_total: int
+    items_long: int
+    questions: int
+    limit: int | None
+    subset: bool  # True when --limit scored a question-grouped subset, not every answer
+    subset_rule: str
+    longform_items: int
+    longform_pairs: int
+    longform_questions: int
+    longform_digest: str
+    seed: int
+    threshold_method: str
 
 
 @dataclass(frozen=True)
 class Qualification:
     judge: str
-    share_good_over_wrong: float  # share of (good, wrong) pairs of one question where good scores higher
-    spearman_vs_f1: float  # rank agreement of the judge's overall score with token F1 over all items
-    pairs: int
-    qualified: bool  # share_good_over_wrong >= bar
-    bar: float
-    share_good_over_partial: float = float("nan")
-    mean_repeat_std: float = float("nan")
-    unscored: int = 0  # items whose overall score is nan
-    items: int = 0
+    judge_identity: str
+    rule: Rule
+    criteria: tuple[CriterionAgreement, ...]
+    longform: LongFormResult
+    anchors: tuple[Anchor, ...]
+    items_per_second: float  # human-set answers scored per second, as measured (the machine may be shared)
+    qualified: bool
+    gating_criteria: tuple[str, ...]
+    reasons: tuple[str, ...]
+    data: QualificationData
+
+    def criterion(self, name: str) -> CriterionAgreement:
+        return next(c for c in self.criteria if c.criterion == name)
+
+    def as_json(self) -> dict:
+        """Plain data for JSON (``to_dict``, with nan as null)."""
+        return _json_ready(to_dict(self))
 
 
-def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}: line {number}: not valid JSON ({err.msg}); fix the line") from None
-            if not isinstance(data, dict):
-                raise DataError(f"{path}: line {number}: expected a JSON object; fix the line")
-            rows.append((number, data))
-    return rows
+# --------------------------------------------------------------------------- items
+
+SUBSET_RULE = ("whole questions in the order of sha256('subset:' + question_id), each taken while the total "
+               "stays within the limit; the long-form check takes its first limit // 5 questions per dataset")
+ITEMS_PER_LONGFORM_QUESTION = 5  # --limit N keeps the long-form check to about N answers too
+ANCHORS = (
+    ("gpt4_eval", "GPT-4 as judge (Kamalloo et al. 2023)"),
+    ("instructgpt_eval", "InstructGPT as judge (Kamalloo et al. 2023)"),
+    ("bem", "BEM (BERT answer equivalence; Kamalloo et al. 2023)"),
+    ("em", "exact match (computed in the file)"),
+)
+QUOTED_AUC = {"gpt4_eval": (0.85, "AUC ~0.85 as quoted in the literature, not computed here")}
 
 
-def _strings(value, path: Path, number: int, name: str, *, allow_empty: bool) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise DataError(f"{path}: line {number}: field {name!r} must be a list of strings; fix the line")
-    if not allow_empty and not value:
-        raise DataError(f"{path}: line {number}: field {name!r} is empty; give at least one string")
-    return tuple(value)
+def longform_per_dataset(limit: int | None) -> int:
+    """Long-form questions per dataset: all of them (up to ``PER_DATASET``), or about ``limit`` answers in all."""
+    return PER_DATASET if limit is None else max(1, min(PER_DATASET, limit // ITEMS_PER_LONGFORM_QUESTION))
 
 
-def item_from_json(data: dict, path: Path, number: int) -> tuple[JudgeItem, str | None]:
-    """A JudgeItem (and optional label) from one input line; DataError naming line and field."""
-    for name in ("question", "answer"):
-        if name not in data:
-            raise DataError(f"{path}: line {number}: missing field {name!r}; add it")
-        if not isinstance(data[name], str):
-            raise DataError(f"{path}: line {number}: field {name!r} must be a string; fix the line")
-    if "references" not in data:
-        raise DataError(f"{path}: line {number}: missing field 'references'; add a list of gold answers")
-    references = _strings(data["references"], path, number, "references", allow_empty=False)
-    context = _strings(data.get("context", []), path, number, "context", allow_empty=True)
-    item_id = data.get("id", f"line{number}")
-    if not isinstance(item_id, (str, int)):
-        raise DataError(f"{path}: line {number}: field 'id' must be a string; fix the line")
-    label = data.get("label")
-    if label is not None and label not in LABELS:
-        raise DataError(f"{path}: line {number}: field 'label' must be one of {', '.join(LABELS)}; fix the line")
-    return JudgeItem(str(item_id), data["question"], references, context, data["answer"]), label
+def select_items(items: Sequence[HumanItem], limit: int | None) -> list[HumanItem]:
+    """Every item, or a deterministic subset of at most ``limit`` items made of whole questions."""
+    if limit is None or limit >= len(items):
+        return list(items)
+    if limit < 1:
+        from evalsuite.errors import ConfigError
+
+        raise ConfigError(f"--limit must be >= 1, got {limit}")
+    by_question: dict[str, list[HumanItem]] = {}
+    for item in items:
+        by_question.setdefault(item.question_id, []).append(item)
+    chosen: set[str] = set()
+    total = 0
+    for qid in sorted(by_question, key=lambda q: stable_hash(f"subset:{q}", 64)):
+        size = len(by_question[qid])
+        if total + size <= limit:
+            chosen.add(qid)
+            total += size
+    return [item for item in items if item.question_id in chosen]
 
 
-def load_items(path: str | Path) -> list[tuple[JudgeItem, str | None]]:
-    """Judge input lines (question, references, context, answer, optional id and label)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file; pass --input with a JSON-lines file")
-    items = [item_from_json(data, path, number) for number, data in _read_jsonl(path)]
-    ids = [item.id for item, _ in items]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise DataError(f"{path}: field 'id' repeats {dup!r}; give each line its own id")
-    return items
+def _score(verdict: Verdict, criterion: str) -> float:
+    return float(getattr(verdict, criterion))
 
 
-def load_calibration(path: str | Path | None = None) -> list[CalibrationItem]:
-    """The calibration set (default: the shipped fixtures/calibration.jsonl)."""
-    path = Path(path) if path is not None else CALIBRATION_FILE
-    if not path.exists():
-        raise ConfigError(f"calibration set {path} not found; pass calibration=PATH (a JSON-lines file with labels)")
-    out = []
-    for number, data in _read_jsonl(path):
-        item, label = item_from_json(data, path, number)
-        if label is None:
-            raise DataError(f"{path}: line {number}: missing field 'label' (good, partial or wrong); add it")
-        out.append(CalibrationItem(item, label, str(data.get("question_id", item.id)), str(data.get("dataset", ""))))
-    return out
-
-
-def pair_shares(verdicts: Sequence[Verdict], labelled: Sequence[tuple[str, str]]) -> dict[str, tuple[float, int]]:
-    """Share (and count) of same-question pairs where the better label scores strictly higher.
-
-    ``labelled`` gives (question_id, label) per verdict, in the same order. A nan score
-    never wins a pair.
-    """
-    groups: dict[str, dict[str, float]] = {}
-    for verdict, (question_id, label) in zip(verdicts, labelled):
-        groups.setdefault(question_id, {})[label] = verdict.overall
-    shares = {}
-    for better, worse in (("good", "wrong"), ("good", "partial")):
-        wins = [
-            (not math.isnan(g[better]) and not math.isnan(g[worse]) and g[better] > g[worse])
-            for g in groups.values()
-            if better in g and worse in g
-        ]
-        shares[f"{better}_over_{worse}"] = (sum(wins) / len(wins) if wins else float("nan"), len(wins))
-    return shares
-
-
-def qualification_from(judge_name: str, verdicts: Sequence[Verdict], calibration: Sequence[CalibrationItem],
-                       bar: float = QUALIFY_BAR) -> Qualification:
-    shares = pair_shares(verdicts, [(c.question_id, c.label) for c in calibration])
-    share, pairs = shares["good_over_wrong"]
-    f1 = [token_f1(c.item.answer, c.item.references) for c in calibration]
-    overall = [v.overall for v in verdicts]
-    stds = [s for v in verdicts for s in (v.accuracy_std, v.completeness_std) if not math.isnan(s)]
-    return Qualification(
-        judge=judge_name,
-        share_good_over_wrong=share,
-        spearman_vs_f1=spearman(overall, f1),
-        pairs=pairs,
-        qualified=bool(pairs > 0 and share >= bar),
-        bar=bar,
-        share_good_over_partial=shares["good_over_partial"][0],
-        mean_repeat_std=sum(stds) / len(stds) if stds else float("nan"),
-        unscored=sum(math.isnan(o) for o in overall),
-        items=len(verdicts),
+def criterion_agreement(criterion: str, scores: Sequence[float], items: Sequence[HumanItem]) -> CriterionAgreement:
+    labels = [item.human for item in items]
+    qids = [item.question_id for item in items]
+    long = [item.long for item in items]
+    fit = cross_fit(scores, labels, qids)
+    acc, kappa, _ = decision_agreement(fit.decisions, labels)
+    long_decisions = [d for d, is_long in zip(fit.decisions, long) if is_long]
+    long_labels = [y for y, is_long in zip(labels, long) if is_long]
+    acc_long, kappa_long, _ = decision_agreement(long_decisions, long_labels)
+    long_scores = [s for s, is_long in zip(scores, long) if is_long]
+    within, pairs = within_question(scores, labels, qids)
+    long_qids = [q for q, is_long in zip(qids, long) if is_long]
+    within_long, pairs_long = within_question(long_scores, long_labels, long_qids)
+    return CriterionAgreement(
+        criterion=criterion, auc=roc_auc(scores, labels), auc_long=roc_auc(long_scores, long_labels),
+        kappa=kappa, accuracy=acc, kappa_long=kappa_long, accuracy_long=acc_long, thresholds=fit.thresholds,
+        within_question=within, within_question_pairs=pairs, within_question_long=within_long,
+        within_question_long_pairs=pairs_long, unscored=sum(not math.isfinite(s) for s in scores),
     )
 
 
-def qualify(judge: Judge, calibration: Sequence[CalibrationItem] | str | Path | None = None, *,
-            bar: float = QUALIFY_BAR, progress: bool = False) -> Qualification:
-    """Score the calibration set with ``judge`` and decide whether it may gate (share >= ``bar``)."""
-    if calibration is None or isinstance(calibration, (str, Path)):
-        calibration = load_calibration(calibration)
-    verdicts = judge.judge([c.item for c in calibration], progress=progress)
-    return qualification_from(judge.name, verdicts, calibration, bar)
+def anchors(items: Sequence[HumanItem]) -> tuple[Anchor, ...]:
+    """The published evaluators' decisions on exactly ``items`` (nulls skipped), against the human labels."""
+    out = []
+    for name, label in ANCHORS:
+        decided = [(dict(item.auto).get(name), item.human, item.long) for item in items]
+        decided = [(d, y, is_long) for d, y, is_long in decided if d is not None]
+        if not decided:
+            continue
+        acc, kappa, n = decision_agreement([d for d, _, _ in decided], [y for _, y, _ in decided])
+        acc_long, kappa_long, n_long = decision_agreement([d for d, _, long in decided if long],
+                                                          [y for _, y, long in decided if long])
+        quoted_auc, quoted = QUOTED_AUC.get(name, (float("nan"), ""))
+        source = f"computed from the file's auto.{name} decisions" + (f"; {quoted}" if quoted else "")
+        out.append(Anchor(name, label, source, acc, kappa, n, acc_long, kappa_long, n_long, quoted_auc))
+    return tuple(out)
+
+
+def longform_result(verdicts: Sequence[Verdict], longform: LongFormSet) -> LongFormResult:
+    by_question: dict[tuple[str, str], dict[str, Verdict]] = {}
+    for verdict, x in zip(verdicts, longform.items):
+        by_question.setdefault((x.dataset, x.question_id), {})[x.label] = verdict
+
+    def value(v: Verdict, score: str) -> float:
+        return v.overall if score == "overall" else _score(v, score)
+
+    def share(better: str, worse: str, score: str) -> float:
+        wins = [value(g[better], score) > value(g[worse], score)  # nan never wins
+                for g in by_question.values() if better in g and worse in g]
+        return sum(wins) / len(wins) if wins else float("nan")
+
+    shares = tuple(LongFormShare(score, share("good", "wrong", score), share("good", "partial", score))
+                   for score in ("overall", *CRITERIA))
+    unscored = sum(not math.isfinite(v.overall) for v in verdicts)
+    return LongFormResult(shares, longform.pairs("good", "wrong"), longform.pairs("good", "partial"),
+                          len(longform.items), unscored)
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    return "nan" if not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def decide(rule: Rule, criteria: Sequence[CriterionAgreement], longform: LongFormResult, items_scored: int,
+           items_long: int) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
+    """(qualified, gating criteria, reasons in words) under ``rule``."""
+    by_name = {c.criterion: c for c in criteria}
+    accuracy = by_name["accuracy"]
+    overall = longform.share("overall").good_over_wrong
+    failed, passed = [], []
+
+    def bar(ok: bool, words: str) -> None:
+        (passed if ok else failed).append(words)
+
+    bar(accuracy.auc >= rule.min_auc,
+        f"accuracy ROC AUC against people {_fmt(accuracy.auc)} on {items_scored} answers "
+        f"({'>=' if accuracy.auc >= rule.min_auc else 'below the bar'} {rule.min_auc:.2f})")
+    bar(accuracy.auc_long >= rule.min_auc_long,
+        f"accuracy ROC AUC {_fmt(accuracy.auc_long)} on the {items_long} answers of {rule.long_words}+ words "
+        f"({'>=' if accuracy.auc_long >= rule.min_auc_long else 'below the bar'} {rule.min_auc_long:.2f})")
+    bar(overall >= rule.min_longform_share,
+        f"good long-form answer above the wrong one in {_fmt(overall * 100, 0)}% of {longform.pairs_good_wrong} "
+        f"questions ({'>=' if overall >= rule.min_longform_share else 'below the bar'} "
+        f"{rule.min_longform_share:.0%})")
+    scored = items_scored + longform.items
+    unscored = (max(c.unscored for c in criteria) if criteria else 0) + longform.unscored
+    share_unscored = unscored / scored if scored else 1.0
+    bar(share_unscored <= rule.max_unscored,
+        f"{unscored} of {scored} answers unscored ({share_unscored:.1%}; "
+        f"{'within' if share_unscored <= rule.max_unscored else 'above'} the {rule.max_unscored:.0%} allowed)")
+    qualified = not failed
+    reasons: list[str] = []
+    if qualified:
+        reasons.append("qualifies to gate: " + "; ".join(passed))
+    else:
+        reasons.append("does not qualify, so it reports but never gates: " + "; ".join(failed)
+                       + (f" (met: {'; '.join(passed)})" if passed else ""))
+    gating: list[str] = []
+    for name in CRITERIA:
+        c = by_name[name]
+        ok = c.auc >= rule.min_auc and c.auc_long >= rule.min_auc_long
+        if qualified and ok:
+            gating.append(name)
+            reasons.append(f"{name} gates: its ROC AUC {_fmt(c.auc)} >= {rule.min_auc:.2f} and "
+                           f"{_fmt(c.auc_long)} >= {rule.min_auc_long:.2f} on answers of {rule.long_words}+ words")
+        elif qualified:
+            low = [f"ROC AUC {_fmt(c.auc)} below {rule.min_auc:.2f}"] if not c.auc >= rule.min_auc else []
+            low += ([f"ROC AUC {_fmt(c.auc_long)} on answers of {rule.long_words}+ words below {rule.min_auc_long:.2f}"]
+                    if not c.auc_long >= rule.min_auc_long else [])
+            reasons.append(f"{name} does not gate: its " + " and ".join(low))
+    return qualified, tuple(gating), tuple(reasons)
+
+
+# --------------------------------------------------------------------------- qualify
+
+
+def measure(judge: Judge, human: HumanSet, longform: LongFormSet, *, limit: int | None = None,
+            rule: Rule = RULE, progress: bool = False) -> Qualification:
+    """Score the human set (or its ``limit`` subset) and the long-form set with ``judge``; no cache."""
+    items = select_items(human.items, limit)
+    start = time.perf_counter()
+    verdicts = judge.judge([item.judge_item() for item in items], progress=progress)
+    seconds = time.perf_counter() - start
+    criteria = tuple(criterion_agreement(c, [_score(v, c) for v in verdicts], items) for c in CRITERIA)
+    lf_verdicts = judge.judge([x.item for x in longform.items], progress=progress) if longform.items else []
+    lf = longform_result(lf_verdicts, longform)
+    items_long = sum(item.long for item in items)
+    qualified, gating, reasons = decide(rule, criteria, lf, len(items), items_long)
+    data = QualificationData(
+        human_file=human.file, human_sha256=human.sha256, items_scored=len(items), items_total=len(human.items),
+        items_long=items_long, questions=len({i.question_id for i in items}), limit=limit,
+        subset=len(items) < len(human.items), subset_rule=SUBSET_RULE if len(items) < len(human.items) else "",
+        longform_items=len(longform.items), longform_pairs=lf.pairs_good_wrong,
+        longform_questions=len(longform.questions), longform_digest=longform.digest, seed=longform.seed,
+        threshold_method=THRESHOLD_METHOD,
+    )
+    return Qualification(judge=judge.name, judge_identity=judge.identity, rule=rule, criteria=criteria, longform=lf,
+                         anchors=anchors(items), items_per_second=len(items) / seconds if seconds > 0 else float("inf"),
+                         qualified=qualified, gating_criteria=gating, reasons=reasons, data=data)
+
+
+def cache_key(judge: Judge, human: HumanSet, longform: LongFormSet, limit: int | None, rule: Rule) -> str:
+    return stable_hash({"version": QUALIFY_VERSION, "judge": judge.identity, "human": human.sha256,
+                        "longform": longform.digest, "limit": limit, "rule": to_dict(rule)}, 32)
+
+
+def _from_dict(data: dict) -> Qualification:
+    def tup(x):
+        return tuple(x) if isinstance(x, list) else x
+
+    nan = float("nan")
+
+    def num(x):
+        return nan if x is None else x
+
+    criteria = tuple(CriterionAgreement(**{k: (tup(v) if k == "thresholds" else num(v)) for k, v in c.items()})
+                     for c in data["criteria"])
+    longform = data["longform"]
+    lf = LongFormResult(tuple(LongFormShare(**{k: num(v) for k, v in s.items()}) for s in longform["shares"]),
+                        longform["pairs_good_wrong"], longform["pairs_good_partial"], longform["items"],
+                        longform["unscored"])
+    return Qualification(
+        judge=data["judge"], judge_identity=data["judge_identity"], rule=Rule(**data["rule"]), criteria=criteria,
+        longform=lf, anchors=tuple(Anchor(**{k: num(v) for k, v in a.items()}) for a in data["anchors"]),
+        items_per_second=num(data["items_per_second"]), qualified=data["qualified"],
+        gating_criteria=tuple(data["gating_criteria"]), reasons=tuple(data["reasons"]),
+        data=QualificationData(**data["data"]),
+    )
+
+
+def _json_ready(obj):
+    """nan and inf as null: the cache file is strict JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_ready(v) for v in obj]
+    return obj
+
+
+def qualify(judge: Judge, *, seed: int = 0, limit: int | None = None, progress: bool = False,
+            rule: Rule = RULE, cache: bool = True) -> Qualification:
+    """May ``judge`` gate? Scores the human set (all answers, or a ``limit`` subset of whole questions)
+    and the long-form set of the ``seed`` pools (with ``limit``, ``limit // 5`` questions per dataset
+    at most), and applies ``rule``. A result is cached on disk
+    (``$EVALSUITE_CACHE/qualification``) under the judge's identity and configuration, the human
+    file's sha256, the long-form set's hash, the limit and the rule, so a rerun is instant."""
+    human = load_human(QUALIFICATION_FILE)
+    longform = build_longform(seed, per_dataset=longform_per_dataset(limit))
+    key = cache_key(judge, human, longform, limit, rule)
+    path = cache_dir("qualification") / f"{key}.json"
+    if cache:
+        with file_lock(path):
+            if path.is_file():
+                try:
+                    return _from_dict(json.loads(path.read_text(encoding="utf-8")))
+                except (ValueError, KeyError, TypeError):
+                    pass  # a stale or damaged entry: measure again
+            result = measure(judge, human, longform, limit=limit, rule=rule, progress=progress)
+            atomic_write_json(path, result.as_json())
+            return result
+    return measure(judge, human, longform, limit=limit, rule=rule, progress=progress)

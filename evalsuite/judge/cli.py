@@ -1,12 +1,16 @@
-"""``evalsuite judge``: score a JSON-lines file of answers, qualify a judge, or freeze its steps.
+"""``evalsuite judge``: score a JSON-lines file of answers, qualify a judge against people, or freeze its steps.
 
     evalsuite judge --judge reference --input answers.jsonl --json
+    evalsuite judge --judge learned-correctness --qualify
+    evalsuite judge --judge bundled:gemma3-270m --qualify --limit 300
+    evalsuite judge --judge openai:gpt-4o --qualify --limit 300 --json
     evalsuite judge --judge bundled:gemma3-270m --mode sample --repeats 10 --input answers.jsonl
-    evalsuite judge --judge bundled:smollm2-135m-instruct --qualify
     evalsuite judge --judge bundled:smollm2-135m-instruct --write-steps
 
-Input lines: question, references (list of str), context (list of str), answer,
-optional id, optional label (good|partial|wrong) and question_id.
+Input lines: question, references (list of str), context (list of str), answer, optional id,
+optional label (good|partial|wrong) and question_id. --qualify scores the human-labelled answers
+of the data root's judge_human/kamalloo_nq301.jsonl and the long-form check built from the
+fine-tune pools, and prints the agreement table with the published evaluators alongside.
 """
 from __future__ import annotations
 
@@ -22,58 +26,84 @@ from evalsuite.errors import ConfigError
 
 def add_cli(subparsers) -> None:
     parser = subparsers.add_parser(
-        "judge", help="score answers on accuracy and completeness with a judge, or qualify a judge",
+        "judge", help="score answers on accuracy and completeness with a judge, or qualify a judge against people",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--judge", default="reference",
-                        help="'reference' (token overlap, no model) or a model spec such as bundled:gemma3-270m")
+                        help="reference, learned-correctness, a model spec (bundled:gemma3-270m, openai:gpt-4o) "
+                             "or deepeval:<model spec>")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--input", type=Path, help="JSON-lines file of items to judge")
-    what.add_argument("--qualify", action="store_true", help="measure the judge on the calibration set")
+    what.add_argument("--qualify", action="store_true",
+                      help="measure the judge against human labels and on the long-form check, and say whether it gates")
     what.add_argument("--write-steps", action="store_true",
                       help="have the judge model write its evaluation steps once (frozen files)")
-    parser.add_argument("--calibration", type=Path, default=None, help="calibration set for --qualify (default: shipped)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="--qualify: score a deterministic subset of about N answers, whole questions (API judges)")
+    parser.add_argument("--seed", type=int, default=0, help="--qualify: split seed of the pools the long-form check uses")
     parser.add_argument("--mode", choices=("logprobs", "sample"), default="logprobs")
     parser.add_argument("--repeats", type=int, default=10, help="runs per item in sample mode")
     parser.add_argument("--temperature", type=float, default=0.7, help="sampling temperature in sample mode")
-    parser.add_argument("--engine", choices=("native", "deepeval"), default="native")
-    parser.add_argument("--form", default=None, help="prompt form: geval-chat, fewshot, fewshot-chat")
+    parser.add_argument("--engine", choices=("native", "deepeval"), default="native",
+                        help="deepeval: deepeval's GEval on the model (the same as --judge deepeval:<model spec>)")
+    parser.add_argument("--form", default=None, help="prompt form: geval-chat, compact, fewshot, fewshot-chat")
     parser.add_argument("--steps-version", default="v1", help="frozen evaluation steps to use (or to write)")
     parser.add_argument("--max-new-tokens", type=int, default=4, help="tokens a sampled judge run may write")
-    parser.add_argument("--no-cache", action="store_true", help="do not read or write the judge cache")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the judge and qualification caches")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=run)
 
 
+def _num(value, digits: int = 4):
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return round(value, digits) if isinstance(value, float) else value
+
+
 def _finite_mean(values) -> float | None:
-    finite = [v for v in values if v is not None and not math.isnan(v)]
+    finite = [v for v in values if v is not None and math.isfinite(v)]
     return sum(finite) / len(finite) if finite else None
 
 
-def _num(value):
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(value, 4)
+def _is_model_spec(spec: str) -> bool:
+    return ":" in spec
 
 
-def _options(args) -> dict:
-    options = {}
-    if args.judge == "reference":
-        return options
-    if args.form and args.engine == "native":
-        options["form"] = args.form
-    if args.engine == "native":
-        options["max_new_tokens"] = args.max_new_tokens
-    options["steps_version"] = args.steps_version
-    return options
+def make_from_args(args):
+    from evalsuite.judge import make_judge
+
+    options = {"mode": args.mode, "repeats": args.repeats, "temperature": args.temperature, "cache": not args.no_cache}
+    if _is_model_spec(args.judge) or args.engine == "deepeval":
+        options["steps_version"] = args.steps_version
+        deepeval = args.engine == "deepeval" or args.judge.startswith("deepeval:")
+        if not deepeval:
+            options["max_new_tokens"] = args.max_new_tokens
+            if args.form:
+                options["form"] = args.form
+    return make_judge(args.judge, engine=args.engine, **options)
+
+
+# --------------------------------------------------------------------------- --input
+
+
+def _pair_shares(verdicts, labels, question_ids) -> dict:
+    groups: dict[str, dict[str, float]] = {}
+    for verdict, label, qid in zip(verdicts, labels, question_ids):
+        if label is not None:
+            groups.setdefault(qid, {})[label] = verdict.overall
+    out = {}
+    for better, worse in (("good", "wrong"), ("good", "partial")):
+        wins = [g[better] > g[worse] for g in groups.values() if better in g and worse in g]  # nan never wins
+        out[f"{better}_over_{worse}"] = _num(sum(wins) / len(wins)) if wins else None
+        out[f"{better}_{worse}_pairs"] = len(wins)
+    return out
 
 
 def judge_file(args, items, labels, question_ids) -> dict:
-    from evalsuite.judge import make_judge, qualification_from
-    from evalsuite.judge._qualify import CalibrationItem
     from evalsuite.metrics import spearman, token_f1
 
-    judge = make_judge(args.judge, mode=args.mode, repeats=args.repeats, temperature=args.temperature,
-                       engine=args.engine, cache=not args.no_cache, **_options(args))
+    judge = make_from_args(args)
     start = time.perf_counter()
     verdicts = judge.judge(items, progress=args.progress)
     seconds = time.perf_counter() - start
@@ -93,17 +123,8 @@ def judge_file(args, items, labels, question_ids) -> dict:
         "items_per_second": round(len(verdicts) / seconds, 3) if seconds > 0 else None,
         "logprobs_missing": sum(v.logprobs_missing for v in verdicts),
     }
-    qualification = None
     if any(label is not None for label in labels):
-        calibration = [CalibrationItem(item, label or "", qid, "") for item, label, qid in zip(items, labels, question_ids)]
-        qualification = qualification_from(judge.name, verdicts, calibration)
-        summary["good_over_wrong"] = _num(qualification.share_good_over_wrong)
-        summary["good_over_partial"] = _num(qualification.share_good_over_partial)
-        summary["pairs"] = qualification.pairs
-        summary["qualified"] = qualification.qualified
-        summary["bar"] = qualification.bar
-    else:
-        summary["qualified"] = None
+        summary.update(_pair_shares(verdicts, labels, question_ids))
     rows = [
         {"id": v.item_id, "accuracy": _num(v.accuracy), "completeness": _num(v.completeness),
          "accuracy_std": _num(v.accuracy_std), "completeness_std": _num(v.completeness_std),
@@ -114,49 +135,96 @@ def judge_file(args, items, labels, question_ids) -> dict:
             "steps_version": judge.steps_version, "items": rows, "summary": summary}
 
 
-def _print_human(result: dict) -> None:
+def _print_items(result: dict) -> None:
     s = result["summary"]
     print(f"judge: {s['judge']}  (steps {result['steps_version']})")
     for row in result["items"]:
         print(f"  {row['id']}: accuracy {row['accuracy']}  completeness {row['completeness']}"
               f"  (std {row['accuracy_std']}/{row['completeness_std']}, unscored {row['unscored']})")
     keys = ("items", "unscored", "model_calls", "cache_hits", "mean_accuracy", "mean_completeness",
-            "mean_repeat_std", "spearman_vs_f1", "good_over_wrong", "qualified", "items_per_second")
+            "mean_repeat_std", "spearman_vs_f1", "good_over_wrong", "good_over_partial", "items_per_second")
     print("  ".join(f"{k}={s[k]}" for k in keys if k in s))
-    if s.get("qualified") is False:
-        print(f"not qualified: good beats wrong in {s['good_over_wrong']} of pairs (bar {s['bar']}); "
-              "its scores are shown but must not gate a cell")
+    print("whether this judge may gate: evalsuite judge --judge SPEC --qualify")
+
+
+# --------------------------------------------------------------------------- --qualify
+
+
+def _f(x, digits: int = 3) -> str:
+    return "   -  " if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{digits}f}"
+
+
+def qualification_table(q) -> str:
+    """The human-agreement table of one qualification, with the published evaluators alongside."""
+    d = q.data
+    lines = [
+        f"judge: {q.judge}",
+        f"human labels: {d.human_file} (sha256 {d.human_sha256[:16]}...): {d.items_scored} answers to {d.questions} "
+        f"questions, {d.items_long} of {q.rule.long_words}+ words"
+        + (f" -- a SUBSET of {d.items_total} (--limit {d.limit}: {d.subset_rule})" if d.subset else ""),
+        f"decision threshold: {d.threshold_method}",
+        "",
+        f"{'':26}{'ROC AUC':>14}{'kappa':>14}{'accuracy':>14}   within-question (pairs)",
+        f"{'':26}{'all':>7}{'5+w':>7}{'all':>7}{'5+w':>7}{'all':>7}{'5+w':>7}   {'all':>13} {'5+w':>13}",
+    ]
+    for c in q.criteria:
+        lines.append(f"{'this judge: ' + c.criterion:26}{_f(c.auc):>7}{_f(c.auc_long):>7}{_f(c.kappa):>7}"
+                     f"{_f(c.kappa_long):>7}{_f(c.accuracy):>7}{_f(c.accuracy_long):>7}   "
+                     f"{_f(c.within_question):>6} ({c.within_question_pairs:>4}) "
+                     f"{_f(c.within_question_long):>6} ({c.within_question_long_pairs:>4})")
+    lines.append("published evaluators on the same answers (their 0/1 decisions; Kamalloo et al. 2023):")
+    for a in q.anchors:
+        auc = f"~{a.auc:.2f}q" if math.isfinite(a.auc) else "  -  "
+        name = a.label.split(" (")[0]
+        lines.append(f"  {name[:24]:24}{auc:>7}{'':>7}{_f(a.kappa):>7}{_f(a.kappa_long):>7}{_f(a.accuracy):>7}"
+                     f"{_f(a.accuracy_long):>7}   n={a.n}, {a.n_long} of 5+ words")
+    lines.append("  (q = AUC quoted from the literature, not computed here)")
+    lf = q.longform
+    shares = "; ".join(f"{s.score} {_f(s.good_over_wrong, 2)}" for s in lf.shares)
+    partial = "; ".join(f"{s.score} {_f(s.good_over_partial, 2)}" for s in lf.shares)
+    lines += [
+        "",
+        f"long-form check (fine-tune pool questions, seed {d.seed}; {d.longform_items} answers): "
+        f"good > wrong in {lf.pairs_good_wrong} questions: {shares}",
+        f"  good > partial in {lf.pairs_good_partial} questions: {partial}",
+        f"speed: {_f(q.items_per_second, 1)} answers/s (as measured; the machine may have been shared)",
+        "",
+        f"qualified: {'yes' if q.qualified else 'no'}; gating criteria: {', '.join(q.gating_criteria) or 'none'}",
+        f"rule: {q.rule.text()}",
+    ]
+    lines += [f"- {r}" for r in q.reasons]
+    return "\n".join(lines)
 
 
 def run(args) -> int:
-    from evalsuite.judge import generate_steps, load_calibration, load_items
+    from evalsuite.judge import generate_steps, load_items, qualify
 
     if args.repeats < 1:
         raise ConfigError(f"--repeats must be >= 1, got {args.repeats}")
+    if args.limit is not None and not args.qualify:
+        raise ConfigError("--limit applies to --qualify only; drop it or add --qualify")
     if args.write_steps:
-        if args.judge == "reference":
-            raise ConfigError("the reference judge has no evaluation steps; pass --judge with a model spec")
+        if not _is_model_spec(args.judge):
+            raise ConfigError(f"the {args.judge} judge has no evaluation steps; pass --judge with a model spec")
         from evalsuite.judge import CRITERIA
 
         for criterion in CRITERIA:
             print(generate_steps(criterion, args.judge, version=args.steps_version))
         return 0
     if args.qualify:
-        calibration = load_calibration(args.calibration)
-        items = [c.item for c in calibration]
-        labels = [c.label for c in calibration]
-        question_ids = [c.question_id for c in calibration]
-    else:
-        loaded = load_items(args.input)
-        items = [item for item, _ in loaded]
-        labels = [label for _, label in loaded]
-        question_ids = [item.question for item in items]
-        raw_lines = [json.loads(line) for line in args.input.read_text(encoding="utf-8").splitlines() if line.strip()]
-        question_ids = [str(d.get("question_id", q)) for d, q in zip(raw_lines, question_ids)]
-    result = judge_file(args, items, labels, question_ids)
+        judge = make_from_args(args)
+        q = qualify(judge, seed=args.seed, limit=args.limit, progress=args.progress, cache=not args.no_cache)
+        if args.json:
+            json.dump(q.as_json(), sys.stdout, ensure_ascii=False, indent=1)
+            sys.stdout.write("\n")
+        else:
+            print(qualification_table(q))
+        return 0
+    loaded = load_items(args.input)
+    result = judge_file(args, [i for i, _, _ in loaded], [lab for _, lab, _ in loaded], [q for _, _, q in loaded])
     if args.json:
         json.dump(result, sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")
     else:
-        _print_human(result)
+        _print_items(result)
     return 0

@@ -1,11 +1,15 @@
-"""deepeval interoperability, both ways.
+"""deepeval interoperability, both ways. Registered as the judge scheme ``deepeval:`` through the
+``evalsuite.judges`` entry point (the core never imports this module).
 
 - :class:`AccuracyMetric` and :class:`CompletenessMetric` are deepeval metrics
   (``deepeval.metrics.BaseMetric``) backed by any evalsuite judge, so ``assert_test``
   users drop them in. Scores are on the study's 1-5 scale; ``threshold`` too.
-- ``engine="deepeval"`` (:func:`deepeval_geval_judge`) scores with deepeval's own
-  ``GEval`` metric, given our criteria, rubrics and frozen evaluation steps, and backed by
-  an evalsuite model through :class:`EvalsuiteLLM` (a ``DeepEvalBaseLLM``).
+- ``deepeval:<model spec>`` (or ``make_judge(spec, engine="deepeval")``,
+  :func:`deepeval_geval_judge`) scores with deepeval's own ``GEval`` metric, given our
+  criteria, rubrics and frozen evaluation steps, and backed by an evalsuite model through
+  :class:`EvalsuiteLLM` (a ``DeepEvalBaseLLM``). Only a judge output with no score in it is
+  unscored (nan, cached); a failed call (a rejected key, retries used up, a refused request)
+  raises and leaves nothing in the cache, so a rerun after the fix asks the model again.
 
 deepeval sends telemetry (PostHog, Sentry, New Relic) unless told not to, and does so at
 import time; this module sets the opt-out variables deepeval's source reads before it
@@ -30,15 +34,29 @@ from deepeval.metrics.g_eval.utils import Rubric  # noqa: E402
 from deepeval.models import DeepEvalBaseLLM  # noqa: E402
 from deepeval.test_case import LLMTestCase, LLMTestCaseParams  # noqa: E402
 
-from evalsuite.errors import EvalsuiteError  # noqa: E402
-from evalsuite.judge._cache import JudgeCache, run_key  # noqa: E402
-from evalsuite.judge._criteria import CRITERIA, Steps, load_steps  # noqa: E402
-from evalsuite.judge._forms import JudgeItem  # noqa: E402
-from evalsuite.judge._judges import Judge, Verdict, judge_factory, make_judge  # noqa: E402
-from evalsuite.judge._parse import mean_std, parse_score  # noqa: E402
+from evalsuite.errors import EvalsuiteError, SpecError  # noqa: E402
+from evalsuite.judge import (  # noqa: E402
+    CRITERIA,
+    Judge,
+    JudgeCache,
+    JudgeItem,
+    Steps,
+    Verdict,
+    judge_factory,
+    load_steps,
+    make_judge,
+    mean_std,
+    parse_score,
+)
+from evalsuite.judge._cache import run_key  # noqa: E402
 from evalsuite.records import Message, Prompt, stable_hash  # noqa: E402
 
 JSON_PREFILL = '{"score": '
+SCHEME = "deepeval"
+
+
+class UnparseableOutput(EvalsuiteError):
+    """The judge model answered, but wrote no score in 1-5: the run is unscored (nan), and that is cached."""
 
 
 # --------------------------------------------------------------------------- our judges as deepeval metrics
@@ -148,7 +166,7 @@ class EvalsuiteLLM(DeepEvalBaseLLM):
             text = self._complete(prompt, JSON_PREFILL, self.max_new_tokens)
             score = parse_score(text)
             if score is None:
-                raise EvalsuiteError(f"{self.spec} wrote no score in 1-5 ({text[:40]!r})")
+                raise UnparseableOutput(f"{self.spec} wrote no score in 1-5 ({text[:40]!r})")
             return schema(score=score, reason=f"{self.spec} wrote {JSON_PREFILL}{text}")
         if schema is not None:
             raise TypeError("only score forms are filled by prefill; deepeval falls back to plain text")
@@ -193,6 +211,10 @@ class _DeepEvalGEvalJudge(Judge):
         self.metrics = {c: geval_metric(c, self.llm, self.steps[c]) for c in CRITERIA}
         self._cache = JudgeCache(cache_path) if cache else None
 
+    @property
+    def identity(self) -> str:
+        return stable_hash({"judge": super().identity, "model": self.llm.model.identity}, 32)
+
     def _run(self, item: JudgeItem, criterion: str, repeat: int) -> tuple[float, str]:
         steps = self.steps[criterion]
         retries = self.retries if self.temperature > 0 else 0  # greedy output would repeat itself
@@ -215,8 +237,15 @@ class _DeepEvalGEvalJudge(Judge):
                 try:
                     metric.measure(case, _show_indicator=False)
                     score = round(float(metric.score) * 10, 6)  # deepeval divides by 10
+                except UnparseableOutput:
+                    score = float("nan")  # a real answer without a score: unscored, and cached as such
                 except EvalsuiteError:
-                    score = float("nan")
+                    raise  # a rejected key, used-up retries, a refused request: names its fix; nothing cached
+                except Exception as err:
+                    raise EvalsuiteError(
+                        f"{self.model_spec}: deepeval's GEval failed on item {item.id} ({type(err).__name__}: "
+                        f"{str(err).splitlines()[0] if str(err) else ''}); nothing was cached: check the model spec, "
+                        f"its key or server, and rerun") from err
                 self.stats["model_calls"] += self.llm.calls - calls
                 self.stats["cache_hits"] += 1 - (self.llm.calls - calls)
                 row = {"text": self.llm.last_text, "score": score}
@@ -260,3 +289,13 @@ def deepeval_geval_judge(model: str = "bundled:smollm2-135m-instruct", *, repeat
     return _DeepEvalGEvalJudge(model, repeats=repeats, temperature=temperature, steps_version=steps_version,
                                retries=retries, max_new_tokens=max_new_tokens, cache=cache, cache_path=cache_path,
                                model_options=model_options)
+
+
+def deepeval_judge(spec: str, **options: Any) -> Judge:
+    """The ``deepeval:<model spec>`` judge scheme (entry point ``deepeval`` in ``evalsuite.judges``)."""
+    model = spec[len(SCHEME) + 1:] if spec.startswith(f"{SCHEME}:") else spec
+    if not model.strip():
+        raise SpecError(f"judge spec {spec!r} names no model: write deepeval:<model spec>, e.g. deepeval:openai:gpt-4o")
+    for name in ("mode",):  # deepeval's GEval samples; it has no logprobs mode of ours
+        options.pop(name, None)
+    return deepeval_geval_judge(model, **options)

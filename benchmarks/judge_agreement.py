@@ -1,0 +1,128 @@
+"""Judges against people: ROC AUC, Cohen's kappa, accuracy and the within-question share, on all
+answers and on those of 5+ words, the long-form shares and answers/s, with the published
+evaluators alongside. The qualification of each judge is measured afresh (not read from the cache)
+unless --cached, so answers/s is this machine's speed now.
+
+    python -m benchmarks.judge_agreement --json
+    python -m benchmarks.judge_agreement --judge bundled:gemma3-270m --limit 300
+    python -m benchmarks.judge_agreement --judge bundled:smollm2-135m-instruct --judge bundled:gemma3-270m \\
+        --limit 300 --record     # keep their qualification in evalsuite/judge/measured/bundled_geval.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import sys
+
+DEFAULT_JUDGES = ("reference", "learned-correctness")
+
+
+def _r(x, digits=3):
+    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else round(x, digits)
+
+
+def row(q) -> dict:
+    """One judge's figures, flat."""
+    out = {"judge": q.judge, "qualified": q.qualified, "gating_criteria": list(q.gating_criteria),
+           "items": q.data.items_scored, "items_long": q.data.items_long, "subset": q.data.subset,
+           "items_per_second": _r(q.items_per_second, 1)}
+    for c in q.criteria:
+        out[c.criterion] = {"auc": _r(c.auc), "auc_5_words": _r(c.auc_long), "kappa": _r(c.kappa),
+                            "kappa_5_words": _r(c.kappa_long), "accuracy": _r(c.accuracy),
+                            "accuracy_5_words": _r(c.accuracy_long), "within_question": _r(c.within_question),
+                            "within_question_pairs": c.within_question_pairs,
+                            "within_question_5_words": _r(c.within_question_long),
+                            "within_question_5_words_pairs": c.within_question_long_pairs}
+    out["longform"] = {s.score: {"good_over_wrong": _r(s.good_over_wrong), "good_over_partial": _r(s.good_over_partial)}
+                       for s in q.longform.shares}
+    out["longform"]["pairs_good_wrong"] = q.longform.pairs_good_wrong
+    out["longform"]["pairs_good_partial"] = q.longform.pairs_good_partial
+    out["reasons"] = list(q.reasons)
+    return out
+
+
+def anchors(q) -> list[dict]:
+    return [{"evaluator": a.label, "auc": _r(a.auc, 2), "accuracy": _r(a.accuracy), "kappa": _r(a.kappa), "n": a.n,
+             "accuracy_5_words": _r(a.accuracy_long), "kappa_5_words": _r(a.kappa_long), "n_5_words": a.n_long,
+             "source": a.source} for a in q.anchors]
+
+
+def table(rows: list[dict], anchor_rows: list[dict]) -> str:
+    def f(x):
+        return "     - " if x is None else f"{x:7.3f}"
+
+    head = (f"{'judge / criterion':44}{'AUC':>7}{'5+w':>7}{'kappa':>7}{'5+w':>7}{'acc':>7}{'5+w':>7}"
+            f"{'within':>8}{'5+w':>7}{'LF g>w':>8}{'g>p':>7}{'ans/s':>8}")
+    lines = [head]
+    for r in rows:
+        for criterion in ("accuracy", "completeness"):
+            c = r[criterion]
+            lf = r["longform"][criterion]
+            lines.append(f"{(r['judge'] + ' / ' + criterion)[:43]:44}{f(c['auc'])}{f(c['auc_5_words'])}{f(c['kappa'])}"
+                         f"{f(c['kappa_5_words'])}{f(c['accuracy'])}{f(c['accuracy_5_words'])}"
+                         f"{f(c['within_question']):>8}{f(c['within_question_5_words'])}"
+                         f"{f(lf['good_over_wrong']):>8}{f(lf['good_over_partial'])}{r['items_per_second'] or 0:8.1f}")
+            # judge names are long: the criterion always shows
+            lines[-1] = f"{(r['judge'][:32] + ' / ' + criterion):44}" + lines[-1][44:]
+        overall = r["longform"]["overall"]
+        lines.append(f"{'':4}long-form overall good>wrong {f(overall['good_over_wrong'])} over "
+                     f"{r['longform']['pairs_good_wrong']} questions; qualified: {'yes' if r['qualified'] else 'no'}"
+                     f" ({', '.join(r['gating_criteria']) or 'no criterion'} gates)"
+                     + (f"; SUBSET of {r['items']} answers" if r["subset"] else ""))
+    lines.append("published evaluators on the same answers:")
+    for a in anchor_rows:
+        auc = f"~{a['auc']:.2f} (quoted)" if a["auc"] is not None else "-"
+        lines.append(f"  {a['evaluator'][:42]:42} AUC {auc:14} kappa {f(a['kappa'])} / {f(a['kappa_5_words'])} (5+w)"
+                     f"  acc {f(a['accuracy'])} / {f(a['accuracy_5_words'])} (5+w)  n={a['n']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.judge_agreement", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--judge", action="append", default=None,
+                        help=f"judge spec (repeatable); default: {', '.join(DEFAULT_JUDGES)}")
+    parser.add_argument("--limit", type=int, default=None, help="score a question-grouped subset of about N answers")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mode", choices=("logprobs", "sample"), default="logprobs", help="G-Eval judges' mode")
+    parser.add_argument("--cached", action="store_true", help="reuse a cached qualification (answers/s as first measured)")
+    parser.add_argument("--record", action="store_true",
+                        help="write the G-Eval judges' qualification to evalsuite/judge/measured/bundled_geval.json")
+    parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    from evalsuite.errors import EvalsuiteError
+    from evalsuite.judge import make_judge, qualify
+
+    specs = args.judge or list(DEFAULT_JUDGES)
+    rows, anchor_rows = [], []
+    try:
+        for spec in specs:
+            options = {"mode": args.mode, "repeats": 1} if ":" in spec else {}
+            judge = make_judge(spec, **options)
+            q = qualify(judge, seed=args.seed, limit=args.limit, progress=args.progress, cache=args.cached)
+            rows.append({"spec": spec, **row(q)})
+            anchor_rows = anchors(q)
+            if args.record and ":" in spec:
+                from evalsuite.judge._measured import record_measured
+
+                threads = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS",) if k in os.environ)
+                command = (f"{threads} " if threads else "") + "python -m benchmarks.judge_agreement " + " ".join(
+                    shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+                record_measured(spec, q.as_json(), command, note="measured on a 2-core CPU shared with other jobs: answers/s is a lower bound")
+    except EvalsuiteError as err:
+        print(f"judge_agreement: error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        json.dump({"judges": rows, "anchors": anchor_rows}, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        print(table(rows, anchor_rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -66,8 +66,13 @@ def run(tmp_path):
             data["status"] = "passed" if data["gate"]["passed"] else "failed"
         store.write(c.id, data)
     (session.run_dir / "judges").mkdir(parents=True)
+    criteria = [{"criterion": c, "auc": 0.9, "auc_long": 0.85, "kappa": 0.7, "kappa_long": 0.6, "within_question": 0.8}
+                for c in ("accuracy", "completeness")]
     (session.run_dir / "judges" / "ref.json").write_text(json.dumps({"name": "reference", "spec": "reference", "config": {}, "qualification": {
-        "judge": "reference", "share_good_over_wrong": 1.0, "pairs": 40, "qualified": True, "bar": 0.8}}))
+        "judge": "reference", "qualified": True, "gating_criteria": ["accuracy", "completeness"], "criteria": criteria,
+        "rule": {"min_auc": 0.8, "min_auc_long": 0.75, "min_longform_share": 0.8, "long_words": 5},
+        "longform": {"shares": [{"score": "overall", "good_over_wrong": 0.95, "good_over_partial": 0.6}]},
+        "reasons": ["qualified: accuracy ROC AUC 0.900 >= 0.80 (synthetic)"], "items_per_second": 100.0}}))
     return session
 
 

@@ -22,8 +22,10 @@ def _hf_cache() -> Path:
 
 def unavailable_reason(spec: str) -> str | None:
     """Why ``spec`` cannot run on this machine, or None when it can (as far as an offline check tells)."""
-    if spec == "reference":
+    if ":" not in spec:  # a judge by name (reference, learned-correctness): nothing to fetch
         return None
+    if spec.startswith("deepeval:"):  # deepeval's GEval on a model spec: that model must be available
+        spec = spec[len("deepeval:"):]
     base, _, adapter = spec.partition("+lora:")
     if adapter and not Path(adapter).expanduser().is_dir():
         return f"adapter folder {adapter} does not exist; train it with `evalsuite finetune` or fix the path"

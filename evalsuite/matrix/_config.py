@@ -11,7 +11,7 @@ import dataclasses
 import json
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -48,6 +48,7 @@ class MatrixConfig:
     judges: tuple[str, ...] = ("reference",)
     judge_mode: str = "logprobs"
     judge_repeats: int = 1
+    qualify_limit: int | None = None  # score only this many answers of the human set (an API judge's budget); None = all
     margin: float | str = DEFAULT_MARGIN  # a number, or "auto" = twice the judge's measured repeat std
     max_unscored: float = 0.2  # a baseline is invalid when a larger share of its verdicts is unscored
     seed: int = 0
@@ -81,6 +82,10 @@ class MatrixConfig:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"profile {self.profile!r}: {key} = {value!r} must be a whole number >= 1")
+        if self.qualify_limit is not None and (not isinstance(self.qualify_limit, int) or isinstance(self.qualify_limit, bool)
+                                               or self.qualify_limit < 50):
+            raise ConfigError(f"profile {self.profile!r}: qualify_limit = {self.qualify_limit!r} must be a whole number "
+                              ">= 50 (answers of the human set a judge is qualified on), or left out for all of them")
         if not self.judges:
             raise ConfigError(f"profile {self.profile!r}: 'judges' is empty; add at least 'reference'")
         if self.judge_mode not in JUDGE_MODES:

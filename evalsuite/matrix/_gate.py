@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
+from evalsuite.judge import CRITERIA as _CRITERIA
 from evalsuite.matrix._config import DEFAULT_MARGIN
 from evalsuite.records import to_dict
 
-CRITERIA = ("accuracy", "completeness")
+CRITERIA = tuple(_CRITERIA)
 
 
 def paired_scores(baseline: Mapping[str, Any], cell: Mapping[str, Any], judge: str, criterion: str) -> tuple[list[str], list[float], list[float]]:
@@ -55,16 +56,26 @@ def auto_margin(results: Sequence[Mapping[str, Any]], judge: str, criterion: str
     return value, f"auto margin: 2 x mean repeat std of {judge} over {len(stds)} verdicts = {value:.3f}"
 
 
-def compare(cell: Mapping[str, Any], baseline: Mapping[str, Any], *, judges: Sequence[str], gating: Sequence[str],
-            margin: float | str, seed: int = 0) -> dict[str, Any]:
-    """Paired statistics of ``cell`` against ``baseline`` for every judge; pass/fail from the gating judges.
+def _gating_map(gating: Sequence[str] | Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    """``{judge: criteria it gates}``; a plain list of judge names gates both criteria."""
+    if isinstance(gating, Mapping):
+        return {name: tuple(criteria) for name, criteria in gating.items()}
+    return {name: CRITERIA for name in gating}
+
+
+def compare(cell: Mapping[str, Any], baseline: Mapping[str, Any], *, judges: Sequence[str],
+            gating: Sequence[str] | Mapping[str, Sequence[str]], margin: float | str, seed: int = 0) -> dict[str, Any]:
+    """Paired statistics of ``cell`` against ``baseline`` for every judge; pass/fail from the gating
+    judges, each on the criteria it is qualified to gate (``{judge: criteria}``, or names for both).
 
     Returns ``{"judges": {name: {criterion: stats-dict}}, "gating": [...], "passed": bool|None, "failures": [...]}``;
     ``passed`` is None when no judge may gate.
     """
     from evalsuite.metrics import paired_stats
 
-    out: dict[str, Any] = {"judges": {}, "gating": list(gating), "failures": [], "notes": []}
+    gating = _gating_map(gating)
+    out: dict[str, Any] = {"judges": {}, "gating": list(gating), "gating_criteria": {k: list(v) for k, v in gating.items()},
+                           "failures": [], "notes": []}
     for judge in judges:
         per: dict[str, Any] = {}
         for criterion in CRITERIA:
@@ -75,12 +86,12 @@ def compare(cell: Mapping[str, Any], baseline: Mapping[str, Any], *, judges: Seq
             else:
                 m = float(margin)
             stats = to_dict(paired_stats(b, c, margin=m, seed=seed))
-            stats["gating"] = judge in gating
+            stats["gating"] = criterion in gating.get(judge, ())
             per[criterion] = stats
-            if judge in gating and not stats["non_inferior"]:
+            if stats["gating"] and not stats["non_inferior"]:
                 out["failures"].append((judge, criterion))
         out["judges"][judge] = per
-    out["passed"] = (not out["failures"]) if gating else None
+    out["passed"] = (not out["failures"]) if any(gating.values()) else None
     return out
 
 
@@ -104,7 +115,8 @@ def failure_message(cell_id: str, gate: Mapping[str, Any], report_path: str) -> 
     return "\n".join(lines)
 
 
-def baseline_validity(result: Mapping[str, Any], *, gating: Sequence[str], max_unscored: float) -> list[str]:
+def baseline_validity(result: Mapping[str, Any], *, gating: Sequence[str] | Mapping[str, Sequence[str]],
+                      max_unscored: float) -> list[str]:
     """Problems that make a baseline run invalid (empty list = valid)."""
     problems = []
     items = result.get("items", [])
@@ -113,10 +125,10 @@ def baseline_validity(result: Mapping[str, Any], *, gating: Sequence[str], max_u
     empty = sum(1 for item in items if not (item.get("answer") or "").strip())
     if empty / len(items) > max_unscored:
         problems.append(f"{empty} of {len(items)} answers are empty (bound {max_unscored:.0%})")
-    for judge in gating:
+    for judge, criteria in _gating_map(gating).items():
         unscored = sum(
             1 for item in items
-            if any(math.isnan(_num(((item.get("verdicts") or {}).get(judge) or {}).get(c))) for c in CRITERIA)
+            if any(math.isnan(_num(((item.get("verdicts") or {}).get(judge) or {}).get(c))) for c in criteria)
         )
         if unscored / len(items) > max_unscored:
             problems.append(f"judge {judge} left {unscored} of {len(items)} answers unscored (bound {max_unscored:.0%})")

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from evalsuite._io import atomic_write_json, file_lock
 from evalsuite.errors import ConfigError, EvalsuiteError
+from evalsuite.judge import measured_qualifications
 from evalsuite.matrix import _baselines, _gate
 from evalsuite.matrix._availability import unavailable_reason
 from evalsuite.matrix._cells import BASELINE, FINETUNED, Cell, expand_cells
@@ -86,17 +87,16 @@ class MatrixSession:
             for spec, reason in self.judge_specs():
                 if reason:
                     continue
-                if spec == "reference":
-                    judge = make_judge("reference")
-                else:
-                    judge = make_judge(spec, mode=self.config.judge_mode, repeats=self.config.judge_repeats)
+                # judge settings of the matrix; a judge without such options (reference, learned) ignores them
+                judge = make_judge(spec, mode=self.config.judge_mode, repeats=self.config.judge_repeats)
                 self._spec_of[judge.name] = spec
                 made.append(judge)
             self._judges = made
         return self._judges
 
     def qualification(self, judge: Any) -> dict[str, Any]:
-        """The judge's qualification on the calibration set, computed once per run and stored."""
+        """The judge's qualification (agreement with people on the human set, and the long-form
+        check on the pools of this run's split seed), computed once per run and stored."""
         path = self.run_dir / "judges" / f"{stable_hash(judge.config)}.json"
         with file_lock(path):
             data = read_json(path)
@@ -104,16 +104,21 @@ class MatrixSession:
                 from evalsuite.judge import qualify
 
                 start = time.perf_counter()
-                q = to_dict(qualify(judge))
+                q = qualify(judge, seed=self.config.seed, limit=self.config.qualify_limit).as_json()
                 q["judge"] = judge.name
                 data = {"name": judge.name, "spec": self._spec_of.get(judge.name), "config": scrub(to_dict(dict(judge.config))), "qualification": q,
                         "seconds": time.perf_counter() - start}
                 atomic_write_json(path, data)
         return data
 
-    def gating(self) -> list[str]:
-        """Names of the judges allowed to pass or fail a cell (qualified ones only)."""
-        return [j.name for j in self.judges() if self.qualification(j)["qualification"].get("qualified")]
+    def gating(self) -> dict[str, list[str]]:
+        """The judges allowed to pass or fail a cell (qualified ones only), each with the criteria it gates."""
+        out = {}
+        for j in self.judges():
+            q = self.qualification(j)["qualification"]
+            if q.get("qualified"):
+                out[j.name] = list(q.get("gating_criteria") or [])
+        return out
 
     def adapter(self, cell: Cell, progress: Progress = lambda s: None) -> Any:
         """The LoRA adapter of a fine-tuned cell, trained once per run (file-locked, content-addressed)."""
@@ -256,14 +261,11 @@ class MatrixSession:
                 why = f"cannot run here: {reason}"
             elif not match:
                 why = "not used in this run (no cell was computed with it)"
-            elif q.get("qualified"):
-                why = (f"qualified: ranked the good answer higher in {q.get('share_good_over_wrong', float('nan')):.0%} of "
-                       f"{q.get('pairs')} calibration pairs (bar {q.get('bar')})")
             else:
-                why = (f"not qualified: ranked the good answer higher in only {q.get('share_good_over_wrong', float('nan')):.0%} of "
-                       f"{q.get('pairs')} calibration pairs (bar {q.get('bar')}), so it reports but does not gate")
+                why = "; ".join(q.get("reasons") or ["no qualification recorded"])
             out.append({"spec": spec, "name": (match or {}).get("name", spec), "config": (match or {}).get("config"),
-                        "qualification": q or None, "gating": bool(q.get("qualified")) and not reason, "why": why})
+                        "qualification": q or None, "gating": bool(q.get("qualified")) and not reason,
+                        "gating_criteria": list(q.get("gating_criteria") or []) if not reason else [], "why": why})
         return out
 
     def results(self, ran: dict[str, str] | None = None) -> dict[str, Any]:
@@ -301,6 +303,7 @@ class MatrixSession:
             "config": self.config.to_dict(),
             "provenance": prov,
             "judges": self.judges_info(),
+            "judges_measured": {spec: m for spec, m in measured_qualifications().items() if spec not in self.config.judges},
             "session": {"ran": sorted(ran), "computed": computed, "reused": reused},
             "cells": cells,
         })

@@ -168,9 +168,7 @@ def blocks(results: Mapping[str, Any], figures: Sequence[Path] = ()) -> list[tup
                 out.append(("h3", f"{criterion.capitalize()} by {other}"))
                 out.append(score_table(results, other, criterion))
     out += _dataset_blocks(results)
-    out.append(("h2", "Judges"))
-    out.append(("table", ["judge", "gates", "why"], [[j["name"], "yes" if j.get("gating") else "no", j["why"]]
-                                                    for j in results.get("judges", [])]))
+    out += judge_blocks(results)
     out.append(("h2", "Cells"))
     rows = []
     for c in cells:
@@ -197,6 +195,52 @@ def blocks(results: Mapping[str, Any], figures: Sequence[Path] = ()) -> list[tup
                      + f". Tokens: {totals.get('prompt_tokens')} prompt, {totals.get('completion_tokens')} completion; "
                        f"model calls {totals.get('model_calls')}, cache hits {totals.get('cache_hits')}; "
                        f"session {fmt((prov.get('timings') or {}).get('session_seconds'), 0)} s."))
+    return out
+
+
+def _pair(a: Any, b: Any, digits: int = 3) -> str:
+    return f"{fmt(a, digits)} / {fmt(b, digits)}"
+
+
+def _agreement_row(name: str, gates: str, q: Mapping[str, Any], why: str) -> list[str]:
+    per = {c["criterion"]: c for c in q.get("criteria") or []}
+    acc, comp = per.get("accuracy", {}), per.get("completeness", {})
+    share = next((x for x in (q.get("longform") or {}).get("shares", []) if x.get("score") == "overall"), {})
+    return [name, gates, _pair(acc.get("auc"), acc.get("auc_long")), _pair(comp.get("auc"), comp.get("auc_long")),
+            _pair(acc.get("kappa"), acc.get("kappa_long")), fmt(acc.get("within_question"), 3),
+            fmt(share.get("good_over_wrong"), 3), fmt(q.get("items_per_second"), 1), why]
+
+
+def judge_blocks(results: Mapping[str, Any]) -> list[tuple]:
+    """Which judges gated and why the others did not: agreement with people next to the published evaluators."""
+    judges = results.get("judges", [])
+    out: list[tuple] = [("h2", "Judges: which gated, and why the others did not")]
+    rule = next((j["qualification"].get("rule") for j in judges if j.get("qualification")), None)
+    if rule:
+        out.append(("p", f"A judge gates only when it agrees with people: ROC AUC of its accuracy score against human "
+                         f"correctness labels >= {rule['min_auc']:.2f} on all answers of the human set (1,490 NQ answers "
+                         f"of 12 QA systems, Kamalloo et al. 2023) and >= {rule['min_auc_long']:.2f} on the answers of "
+                         f"{rule['long_words']}+ words, and a long-form good answer (another annotator's) scored above an "
+                         f"on-topic wrong one in >= {rule['min_longform_share']:.0%} of pairs built from the fine-tune pools. "
+                         "A qualified judge gates each criterion whose own AUCs meet the bars. Kappa is at the judge's own "
+                         "threshold, fitted on the other of two question folds."))
+    header = ["judge", "gates", "accuracy AUC (all / 5+ words)", "completeness AUC (all / 5+)", "kappa (all / 5+)",
+              "within-question", "long-form good > wrong", "answers/s", "why"]
+    rows = []
+    for j in judges:
+        q = j.get("qualification") or {}
+        gates = ", ".join(j.get("gating_criteria") or []) if j.get("gating") else "no"
+        rows.append(_agreement_row(j["name"], gates, q, j["why"]) if q else [j["name"], gates, *["–"] * 6, j["why"]])
+    anchors = next((j["qualification"].get("anchors") for j in judges if (j.get("qualification") or {}).get("anchors")), [])
+    for a in anchors:
+        auc = f"~{fmt(a['auc'], 2)} (quoted)" if a.get("auc") is not None else "–"
+        rows.append([a["label"], "published", auc, "–", _pair(a.get("kappa"), a.get("kappa_long")), "–", "–", "–",
+                     f"accuracy {fmt(a.get('accuracy'), 3)} / {fmt(a.get('accuracy_long'), 3)} on the same answers"])
+    for spec, m in sorted((results.get("judges_measured") or {}).items()):
+        rows.append(_agreement_row(spec, "no (not in this run)", m.get("qualification") or {},
+                                   f"last measured {m.get('date')} on {m.get('machine')}: " +
+                                   "; ".join((m.get("qualification") or {}).get("reasons") or [])))
+    out.append(("table", header, rows))
     return out
 
 

@@ -13,7 +13,9 @@ import math
 from itertools import combinations
 from typing import Any, Mapping, Sequence
 
-CRITERIA = ("accuracy", "completeness")
+from evalsuite.judge import CRITERIA as _CRITERIA
+
+CRITERIA = tuple(_CRITERIA)
 
 
 def finished(cell: Mapping[str, Any]) -> bool:

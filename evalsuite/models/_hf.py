@@ -64,6 +64,14 @@ def pick_dtype(dtype: str, device: str) -> Any:
     return auto_dtype(device, dtype)
 
 
+def inference_precision(device: str = "cpu", requested: str = "auto") -> str:
+    """The arithmetic a local model runs with here: "fp32", "bf16" or "fp16"."""
+    import torch
+
+    names = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+    return names[pick_dtype(requested, device)]
+
+
 @dataclass(frozen=True)
 class Weights:
     """Where a base model's files are, and the identity of what they hold."""

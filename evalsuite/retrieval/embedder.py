@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 from functools import cached_property
 
 import numpy as np
@@ -57,9 +58,32 @@ class Embedder:
         model.max_seq_length = self.max_seq_length
         return model
 
+    # An encode call of at least this many texts (an index build, not a batch of questions)
+    # records its speed in the cache (evalsuite._throughput, entry "embed/<precision>").
+    RECORD_AT_LEAST = 512
+
+    @property
+    def precision(self) -> str:
+        return str(self.dtype).removeprefix("torch.").replace("float32", "fp32").replace("bfloat16", "bf16").replace("float16", "fp16")
+
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""
+        start = time.perf_counter()
         vecs = self.model.encode(
             texts, batch_size=self.batch_size, show_progress_bar=progress, convert_to_numpy=True, normalize_embeddings=True
         )
+        if len(texts) >= self.RECORD_AT_LEAST:
+            self._record_speed(texts, time.perf_counter() - start)
         return np.ascontiguousarray(vecs.astype(np.float32, copy=False))
+
+    def _record_speed(self, texts: list[str], seconds: float) -> None:
+        from .. import _throughput
+
+        tokenizer = self.model.tokenizer
+        lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=self.max_seq_length)["input_ids"]]
+        flops = _throughput.transformer_flops(self.model[0].auto_model.config.to_dict())
+        work = sum(flops["body"] * n + flops["attention_per_context"] * n * n for n in lengths)
+        _throughput.save(f"embed/{self.precision}", {
+            "chunks_per_s": len(texts) / seconds, "tokens_per_s": sum(lengths) / seconds, "flops_per_s": work / seconds,
+            "chunks": len(texts), "seconds": seconds, "embedder": self.identity,
+        })

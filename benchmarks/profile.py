@@ -102,7 +102,7 @@ def _flops(info: dict, peak: float) -> dict:
             train_tokens += manifest["tokens"]
             floor = peak / (3 * f["body"])
             out["finetune_6n_floor_tokens_per_s"] = round(floor, 1)
-            out["finetune_dtype"] = manifest.get("dtype")
+            out["finetune_dtype"] = {"float32": "fp32", "bfloat16": "bf16"}.get(manifest.get("dtype"), manifest.get("dtype"))
     path = inference_precision()
     if gen_seconds:
         out["generation_flops_per_s"] = gen_flops / gen_seconds
@@ -155,12 +155,25 @@ def profile_once(args, report_root: Path, run_id: str) -> dict:
             "cells": {c["id"]: c["status"] for c in info["results"]["cells"]}, "_info": info}
 
 
+def _install_indexes(args) -> dict:
+    """Install the mirror's indexes of the profile's datasets; how long it took and which were found."""
+    from evalsuite.matrix import load_config
+    from evalsuite.retrieval.prebuilt import fetch_prebuilt_index
+
+    datasets = load_config(ROOT / "test_cases" / "matrix.toml", args.profile).datasets
+    start = time.perf_counter()
+    found = {name: fetch_prebuilt_index(args.mirror, name) is not None for name in datasets}
+    return {"seconds": round(time.perf_counter() - start, 1), "found": found}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="smoke", help="matrix profile to run (default smoke)")
     parser.add_argument("--cold", action="store_true", help="run on an empty temporary cache (removed afterwards)")
     parser.add_argument("--runs", type=int, default=1, help="runs on the same cache, e.g. 2 with --cold: cold, then warm")
     parser.add_argument("--avx2", action="store_true", help="compute as an AVX2-only CPU without bf16 (emulation)")
+    parser.add_argument("--mirror", metavar="DIR_OR_URL", help="first install the mirror's prebuilt indexes of the "
+                        "profile's datasets (evalsuite.retrieval.prebuilt.fetch_prebuilt_index), as a set-up from a mirror does")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("run_args", nargs="*", help="more options for `evalsuite run`, after --")
     args = parser.parse_args(argv)
@@ -181,6 +194,7 @@ def main(argv=None) -> int:
         from evalsuite import _throughput
 
         peak = _throughput.peak_fp32_flops()
+        installed = _install_indexes(args) if args.mirror else None
         runs = []
         for n in range(args.runs):
             one = profile_once(args, scratch / "reports", f"profile-{n}")
@@ -191,6 +205,7 @@ def main(argv=None) -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     out = {"profile": args.profile, "emulation": "avx2, no bf16" if args.avx2 else None, "cpu": _throughput.cpu_flags(),
+           "prebuilt_indexes": installed,
            "peak_fp32_flops": peak, "runs": runs,
            "note": "stage seconds are sums over cells; the machine may be shared: compare runs made together"}
     if args.json:

@@ -83,6 +83,9 @@ def auto_dtype(device: str | None = None, requested: str = "auto"):
     return torch.float32
 
 
+# The name of this arithmetic in model and embedder identities (caches never mix it with another).
+INT8_ARITHMETIC = "int8-weights-per-channel-inputs-per-token"
+
 # int8 inference: each input row is scaled to [-1, 1] and read as 7-bit (uint8 0..127 around
 # 64; 7 bits keep AVX2's 8-bit multiply-add from saturating its 16-bit pair sums).
 INT8_INPUT_SCALE = 1 / 63

@@ -177,3 +177,35 @@ def test_answer_position_loss_equals_the_models_own_loss():
     assert abs(float(own) - float(ours)) < 1e-4
     with torch.no_grad():  # normalised by the count the trainer passes for gradient accumulation
         assert abs(float(_answer_loss(model, batch, num_items_in_batch=30)) - float(ours) * 15 / 30) < 1e-4
+
+
+def test_unpadded_batch_has_the_padded_batchs_loss_and_gradients():
+    """Rows are read without their padding (equal lengths together): the loss and the adapter's
+    gradients are those of the padded batch with its padding mask."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from evalsuite.finetune._train import _answer_loss, _pad_collator
+
+    path = load_model("bundled:smollm2-135m-instruct", cache=False).backend.path
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, local_files_only=True)
+    model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM",
+                                             init_lora_weights=False))  # random B: every adapter weight gets a gradient
+    rows = [{"input_ids": list(range(300, 348)), "labels": [-100] * 40 + list(range(340, 348))},
+            {"input_ids": list(range(500, 530)), "labels": [-100] * 24 + list(range(524, 530))},
+            {"input_ids": list(range(700, 748)), "labels": [-100] * 38 + list(range(738, 748))}]
+    batch = _pad_collator(0)(rows)
+    trained = [p for p in model.parameters() if p.requires_grad]
+
+    def grads(loss):
+        model.zero_grad()
+        loss.backward()
+        return float(loss), [p.grad.clone() for p in trained]
+
+    padded_loss, padded = grads(model(**batch).loss)
+    unpadded_loss, unpadded = grads(_answer_loss(model, batch))
+    assert abs(padded_loss - unpadded_loss) < 1e-4
+    for a, b in zip(padded, unpadded):  # the same up to float rounding (summed in another order)
+        assert float((a - b).norm()) <= 1e-4 * float(a.norm()), float((a - b).norm() / a.norm())

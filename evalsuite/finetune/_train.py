@@ -335,5 +335,10 @@ def _train(final: Path, key: str, key_parts: dict, base_spec: str, model_path: s
             if missing:
                 raise EvalsuiteError(f"peft saved no {', '.join(missing)}; upgrade peft (pip install -U peft)")
             atomic_write_json(tmp / "manifest.json", manifest)
+        from evalsuite import _throughput
+
+        _throughput.save(f"train/{'bf16' if bf16 else 'fp32'}", {
+            "tokens_per_s": manifest["tokens_per_second"], "tokens": manifest["tokens"],
+            "max_seq_length": config.max_seq_length, "model": base_spec})
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             trainer.accelerator.wait_for_everyone()

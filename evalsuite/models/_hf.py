@@ -21,13 +21,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
-from evalsuite._device import auto_dtype, best_device
+from evalsuite._device import INT8_ARITHMETIC, auto_dtype, best_device
 from evalsuite.errors import SpecError
 from evalsuite.records import Prompt, stable_hash
 
 from ._digest import dir_digest
 
-INT8_IDENTITY = "int8-weights-per-channel-inputs-per-token"
 from ._types import Generation, GenerationSettings
 
 
@@ -226,7 +225,7 @@ class HFBackend:
 
             quantize_int8(model, skip=lambda name: "lora_" in name)
         # the arithmetic is part of the identity: bf16, int8 and fp32 give different greedy answers
-        identity["dtype"] = INT8_IDENTITY if self.precision == "int8" else str(self.dtype).replace("torch.", "")
+        identity["dtype"] = INT8_ARITHMETIC if self.precision == "int8" else str(self.dtype).replace("torch.", "")
         if self.prefix_block:  # reading a prompt in blocks rounds differently from one pass
             identity["prefix_block"] = self.prefix_block
         # a cache that drops old tokens (sliding-window layers) cannot be stacked row by row

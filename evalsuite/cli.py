@@ -15,6 +15,7 @@ from .errors import EvalsuiteError
 AREAS = (
     "evalsuite.datasets.cli",  # datasets stats, retrieval-eval
     "evalsuite.models.cli",  # generate
+    "evalsuite.retrieval.cli",  # index build, index fetch
     "evalsuite.finetune.cli",  # finetune
     "evalsuite.judge.cli",  # judge
     "evalsuite.matrix.cli",  # run, report, compare

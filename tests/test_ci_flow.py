@@ -10,7 +10,6 @@ commit a baseline (``evalsuite run --update-baseline``), train a candidate adapt
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET

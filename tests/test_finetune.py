@@ -189,3 +189,35 @@ def test_training_pairs_come_from_the_pool_of_the_matrix_split_with_its_top_k():
     assert all(len(prompt.passage_ids) == 2 for _, prompt in pairs)
     evals = {ex.id for ex in splits.split(ds, seed=3).eval}
     assert not evals & {ex.id for ex, _ in pairs}
+
+
+def test_unpadded_batch_has_the_padded_batchs_loss_and_gradients():
+    """Rows are read without their padding (equal lengths together): the loss and the adapter's
+    gradients are those of the padded batch with its padding mask."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from evalsuite.finetune._train import _answer_loss, _pad_collator
+
+    path = load_model("bundled:smollm2-135m-instruct", cache=False).backend.path
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, local_files_only=True)
+    model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM",
+                                             init_lora_weights=False))  # random B: every adapter weight gets a gradient
+    rows = [{"input_ids": list(range(300, 348)), "labels": [-100] * 40 + list(range(340, 348))},
+            {"input_ids": list(range(500, 530)), "labels": [-100] * 24 + list(range(524, 530))},
+            {"input_ids": list(range(700, 748)), "labels": [-100] * 38 + list(range(738, 748))}]
+    batch = _pad_collator(0)(rows)
+    trained = [p for p in model.parameters() if p.requires_grad]
+
+    def grads(loss):
+        model.zero_grad()
+        loss.backward()
+        return float(loss), [p.grad.clone() for p in trained]
+
+    padded_loss, padded = grads(model(**batch).loss)
+    unpadded_loss, unpadded = grads(_answer_loss(model, batch))
+    assert abs(padded_loss - unpadded_loss) < 1e-4
+    for a, b in zip(padded, unpadded):  # the same up to float rounding (summed in another order)
+        assert float((a - b).norm()) <= 1e-4 * float(a.norm()), float((a - b).norm() / a.norm())

@@ -3,7 +3,6 @@ and marked incomplete, and the same command resumes with the finished cell reuse
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

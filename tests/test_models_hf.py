@@ -205,3 +205,81 @@ def test_stored_blocks_stay_within_their_byte_budget(monkeypatch):
     monkeypatch.setattr(backend, "MAX_STORED_BYTES", 1)  # keeps only the latest block
     assert model.generate([prompt], settings)[0].top_logprobs == roomy.top_logprobs
     assert len(backend._blocks) == 1
+
+
+# -- precision and the shared prefix --------------------------------------------------------------
+
+RAG_SYSTEM = "You answer questions from the numbered passages. Answer briefly, only from the passages, and say so when they do not hold the answer."
+
+
+def rag(question: str, system: str = RAG_SYSTEM) -> Prompt:
+    return Prompt((Message("system", system), Message("user", f"Passages:\n[1] A short passage about {question}\n\nQuestion: {question}\nAnswer:")))
+
+
+def test_precision_follows_the_cpu_and_names_itself(monkeypatch):
+    from evalsuite.models._hf import pick_precision
+
+    monkeypatch.setenv("EVALSUITE_CPU_BF16", "0")
+    assert pick_precision("auto", "cpu") == "int8"
+    monkeypatch.setenv("EVALSUITE_CPU_BF16", "1")
+    assert pick_precision("auto", "cpu") == "fp32"
+    assert pick_precision("bfloat16", "cpu") == "bf16" and pick_precision("int8", "cpu") == "int8"
+    with pytest.raises(Exception, match="unknown dtype 'int4'"):
+        pick_precision("int4", "cpu")
+    with pytest.raises(Exception, match="int8 runs on the CPU only"):
+        pick_precision("int8", "cuda")
+    int8 = load_model("bundled:smollm2-135m-instruct", cache=False, batch_size=4, dtype="int8")
+    fp32 = load_model("bundled:smollm2-135m-instruct", cache=False, batch_size=4, dtype="fp32")
+    assert int8.backend.precision == "int8" and int8.backend.batch_invariant
+    assert int8.identity != fp32.identity  # caches never mix precisions
+    assert type(int8.backend.model.model.layers[0].self_attn.q_proj).__name__ == "Int8Linear"
+
+
+def test_int8_answers_do_not_depend_on_the_batch_or_the_thread_count():
+    """Each token is quantized alone and the sums are integers: a prompt's answer is the same
+    alone, in any batch, and with one or two threads (as pytest-xdist workers run)."""
+    import torch
+
+    prompts = [rag(q) for q in ("the Nile", "insulin", "Mount Everest", "the printing press", "honey bees")]
+    settings = GenerationSettings(max_new_tokens=12, top_logprobs=2)
+    model = load_model("bundled:smollm2-135m-instruct", cache=False, batch_size=4, dtype="int8")
+    whole = model.generate(prompts, settings)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        other = load_model("bundled:smollm2-135m-instruct", cache=False, batch_size=2, dtype="int8")
+        reordered = other.generate(prompts[::-1][:3] + prompts[:2], settings)
+    finally:
+        torch.set_num_threads(threads)
+    by_prompt = {p.key(): g for p, g in zip(prompts[::-1][:3] + prompts[:2], reordered)}
+    assert [g.text for g in whole] == [by_prompt[p.key()].text for p in prompts]
+    assert [g.top_logprobs for g in whole] == [by_prompt[p.key()].top_logprobs for p in prompts]
+    again = model.generate(prompts, settings)
+    assert [g.top_logprobs for g in again] == [g.top_logprobs for g in whole]
+
+
+def test_a_batch_reads_the_shared_instructions_once_and_answers_as_without():
+    prompts = [rag(q) for q in ("the Nile", "insulin", "Mount Everest")]
+    prompts.append(rag("honey bees", system="Answer in one word taken from the passages, and never explain it."))
+    settings = GenerationSettings(max_new_tokens=10, top_logprobs=3)
+    shared = load_model("bundled:smollm2-135m-instruct", cache=False, batch_size=4, dtype="fp32")
+    backend = shared.backend
+    lengths = [backend.shared_prefix_length(p) for p in prompts]
+    assert lengths[0] == lengths[1] == lengths[2] > lengths[3] >= backend.MIN_SHARED_PREFIX
+    text, _ = render(backend.tokenizer, prompts[0])
+    assert backend.tokenizer.decode(backend.encode(prompts[0])[: lengths[0]]) + prompts[0].messages[-1].content in text
+    backend._blocks.clear()
+    backend._stored_bytes = 0
+    out = shared.generate(prompts, settings)
+    assert len(backend._blocks) == 2  # one cache per distinct prefix, read once
+    whole = load_model("bundled:smollm2-135m-instruct", cache=False, batch_size=4, dtype="fp32", shared_prefix=False)
+    assert whole.identity != shared.identity
+    reference = whole.generate(prompts, settings)
+    for a, b in zip(out, reference):
+        assert [t for t, _ in a.top_logprobs[0]] == [t for t, _ in b.top_logprobs[0]]
+        assert all(abs(x - y) < 1e-3 for (_, x), (_, y) in zip(a.top_logprobs[0], b.top_logprobs[0]))
+    # a prompt's answer does not depend on the other prompts of its batch (or their prefixes)
+    other = shared.generate([prompts[1], prompts[0]], settings)[1]
+    assert other.text == out[0].text
+    for s1, s2 in zip(other.top_logprobs, out[0].top_logprobs):
+        assert [t for t, _ in s1] == [t for t, _ in s2] and all(abs(x - y) < 1e-4 for (_, x), (_, y) in zip(s1, s2))

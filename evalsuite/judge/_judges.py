@@ -18,7 +18,7 @@ import functools
 import inspect
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from evalsuite.errors import ConfigError

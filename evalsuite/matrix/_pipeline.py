@@ -37,6 +37,8 @@ class DatasetContext:
     split_rule: str
     fingerprint: str  # hash of the eval questions and their retrieved chunks
     seconds: float
+    index_seconds: float = 0.0  # of ``seconds``: building or loading the index
+    index_cached: bool | None = None
 
 
 def prepare_dataset(name: str, config: MatrixConfig, retriever_for: Callable[[Dataset], Any] | None = None) -> DatasetContext:
@@ -53,7 +55,9 @@ def prepare_dataset(name: str, config: MatrixConfig, retriever_for: Callable[[Da
         from evalsuite.retrieval import get_retriever
 
         retriever_for = get_retriever
+    index_start = time.perf_counter()
     retriever = retriever_for(ds)
+    index_seconds = time.perf_counter() - index_start
     chunks = tuple(tuple(retriever.retrieve(ex, k=config.top_k)) for ex in items)
     prompts = tuple(rag_prompt(ex.question, cs) for ex, cs in zip(items, chunks))
     # content, not paths: the same questions and prompts read from another folder compare equal
@@ -63,7 +67,8 @@ def prepare_dataset(name: str, config: MatrixConfig, retriever_for: Callable[[Da
         from evalsuite.finetune import pairs_from_file
 
         pairs = len(pairs_from_file(config.train_file, ds, seed=config.seed))
-    return DatasetContext(ds, pairs, items, chunks, prompts, sp.rule, fingerprint, time.perf_counter() - start)
+    return DatasetContext(ds, pairs, items, chunks, prompts, sp.rule, fingerprint, time.perf_counter() - start,
+                          index_seconds=index_seconds, index_cached=getattr(retriever, "cached", None))
 
 
 def finetune_config(config: MatrixConfig) -> Any:
@@ -127,13 +132,15 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
     from evalsuite.metrics import reference_metrics
     from evalsuite.models import GenerationSettings, load_model
 
-    timings: dict[str, Any] = {"retrieve": ctx.seconds}
+    timings: dict[str, Any] = {"retrieve": ctx.seconds, "index": ctx.index_seconds, "index_cached": ctx.index_cached}
     spec = model_spec or cell.spec
     if adapter is not None:
         spec = f"{cell.spec}+lora:{adapter.path}"
         timings["finetune"] = adapter.seconds
     progress(f"loading {spec}")
+    start = time.perf_counter()
     model = load_model(spec)
+    timings["load"] = time.perf_counter() - start
     model_before = dict(model.stats)
     judges_before = {j.name: dict(getattr(j, "stats", {}) or {}) for j in judges}
     settings = GenerationSettings(max_new_tokens=config.max_new_tokens, seed=config.seed)

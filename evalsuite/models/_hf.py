@@ -17,14 +17,16 @@ import time
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
-from evalsuite._device import auto_dtype, best_device
+from evalsuite._device import INT8_ARITHMETIC, auto_dtype, best_device
 from evalsuite.errors import SpecError
 from evalsuite.records import Prompt, stable_hash
 
 from ._digest import dir_digest
+
 from ._types import Generation, GenerationSettings
 
 
@@ -47,21 +49,49 @@ def pick_device(device: str = "auto") -> str:
     return best_device() if device == "auto" else device
 
 
-def pick_dtype(dtype: str, device: str) -> Any:
-    """"auto": bf16 on CUDA, fp32 on the CPU; "bf16"/"fp16"/"fp32" force one.
+PRECISIONS = {"auto": "auto", "fp32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf16",
+              "fp16": "fp16", "float16": "fp16", "int8": "int8"}
 
-    On a CPU with native bf16 (avx512_bf16/AMX), bf16 generates about 2x faster (a 40-prompt
-    RAG batch: 17 s vs 38 s), but its numbers move with the thread count: the bundled judge's
-    scores of 24 calibration items differed by up to 0.14 between 1 and 2 threads (fp32:
-    bit-identical), and a greedy answer can change with the padding of its batch (8 of 40
-    answers between batches of 4 and 8; fp32: 0). An evaluation must give the same numbers
-    serially and under pytest-xdist (one thread per worker), so CPU inference is fp32 unless
-    bf16 is asked for; fine-tuning, whose adapter is stored once, does use bf16 there.
+
+def pick_precision(dtype: str, device: str) -> str:
+    """The arithmetic of a local model: "fp32", "bf16", "fp16" or "int8" (``dtype`` "auto" or one of these).
+
+    "auto" is bf16 on CUDA; on a CPU with native bf16 (avx512_bf16/AMX) it is fp32, and on
+    a CPU without (AVX2 only) int8 (see ``evalsuite._device.quantize_int8``).
+
+    Why not bf16 on the CPU: it generates about 2x faster there (a 40-prompt RAG batch: 17 s
+    vs 38 s), but its numbers move with the thread count: the bundled judge's scores of 24
+    calibration items differed by up to 0.14 between 1 and 2 threads (fp32: bit-identical),
+    and a greedy answer can change with the padding of its batch (8 of 40 answers between
+    batches of 4 and 8; fp32: 0). An evaluation must give the same numbers serially and
+    under pytest-xdist (one thread per worker). int8 sums in integers and quantizes each
+    token on its own, so like fp32 its numbers move neither with the thread count nor with
+    the batch. Fine-tuning, whose adapter is stored once, uses bf16 where the CPU has it.
     """
+    from evalsuite._device import cpu_has_bf16
+
     _require_torch()
-    if dtype == "auto" and device == "cpu":
-        return auto_dtype(device, "fp32")
-    return auto_dtype(device, dtype)
+    if dtype not in PRECISIONS:
+        raise SpecError(f"unknown dtype {dtype!r} for a local model: choose auto, fp32, bf16, fp16 or int8")
+    precision = PRECISIONS[dtype]
+    if precision == "auto":
+        if device == "cpu":
+            return "fp32" if cpu_has_bf16() else "int8"
+        return {"torch.bfloat16": "bf16", "torch.float32": "fp32"}[str(auto_dtype(device))]
+    if precision == "int8" and device != "cpu":
+        raise SpecError(f"dtype int8 runs on the CPU only, not on {device}: use dtype=auto, bf16 or fp32 there")
+    return precision
+
+
+def pick_dtype(dtype: str, device: str) -> Any:
+    """The torch dtype of the weights that stay floating point (fp32 under int8)."""
+    precision = pick_precision(dtype, device)
+    return auto_dtype(device, "fp32" if precision == "int8" else precision)
+
+
+def inference_precision(device: str = "cpu", requested: str = "auto") -> str:
+    """The arithmetic a local model runs with here: "fp32", "bf16", "fp16" or "int8"."""
+    return pick_precision(requested, device)
 
 
 @dataclass(frozen=True)
@@ -145,7 +175,14 @@ def render(tokenizer: Any, prompt: Prompt) -> tuple[str, bool]:
 
 
 class HFBackend:
-    """A transformers causal LM on one device. Not thread-safe: concurrency 1."""
+    """A transformers causal LM on one device. Not thread-safe: concurrency 1.
+
+    ``dtype``: see :func:`pick_precision`. ``prefix_block``: a single prompt is read in blocks
+    of this many tokens whose caches later prompts reuse (0: one pass). ``shared_prefix``: in
+    a batch, each prompt is read on its own (no padding computed) and the part before its
+    last message (a RAG prompt's system turn and instructions) is read once per distinct
+    text and its cache reused by every prompt that starts with it; the batch decodes together.
+    """
 
     concurrency = 1
 
@@ -158,16 +195,19 @@ class HFBackend:
         dtype: str = "auto",
         batch_size: int = 8,
         prefix_block: int = 64,
+        shared_prefix: bool = True,
     ) -> None:
         torch = _require_torch()
-        from transformers import AutoModelForCausalLM
+        from transformers import AutoModelForCausalLM, DynamicCache
 
         self.device = pick_device(device)
+        self.precision = pick_precision(dtype, self.device)
         self.dtype = pick_dtype(dtype, self.device)
         self.batch_size = int(batch_size)
         self.prefix_block = int(prefix_block)
         if self.prefix_block < 0:
             raise SpecError(f"prefix_block must be >= 0 (0 = read each prompt in one pass), got {prefix_block}")
+        self.shared_prefix = bool(shared_prefix)
         self.path = weights.path
         self.tokenizer = load_tokenizer(weights.path)
         model = AutoModelForCausalLM.from_pretrained(weights.path, dtype=self.dtype, local_files_only=True)
@@ -180,33 +220,59 @@ class HFBackend:
                 raise SpecError("LoRA adapters need peft: pip install peft") from None
             model = PeftModel.from_pretrained(model, str(adapter_path), is_trainable=False)
             identity["lora"] = adapter_hash
-        # dtype is part of the identity: bf16 and fp32 give different greedy answers
-        identity["dtype"] = str(self.dtype).replace("torch.", "")
+        if self.precision == "int8":  # the adapter's own small layers stay fp32
+            from evalsuite._device import quantize_int8
+
+            quantize_int8(model, skip=lambda name: "lora_" in name)
+        # the arithmetic is part of the identity: bf16, int8 and fp32 give different greedy answers
+        identity["dtype"] = INT8_ARITHMETIC if self.precision == "int8" else str(self.dtype).replace("torch.", "")
         if self.prefix_block:  # reading a prompt in blocks rounds differently from one pass
             identity["prefix_block"] = self.prefix_block
+        # a cache that drops old tokens (sliding-window layers) cannot be stacked row by row
+        self._sliding = any(getattr(layer, "is_sliding", False) for layer in DynamicCache(config=model.config).layers)
+        if self.shared_prefix and not self._sliding:  # reading a batch's prompts alone rounds differently
+            identity["shared_prefix"] = "before-last-message, prompts read alone"
         self.identity = stable_hash(identity, length=32)
         self.model = model.to(self.device).eval()
         self.eos_ids = stop_token_ids(self.tokenizer, model)
-        self._encoded: dict[str, tuple[list[int], int]] = {}
+        self._encoded: dict[str, tuple[list[int], int]] = {}  # prompt key -> (token ids, shared prefix length)
         self._blocks: OrderedDict[str, tuple[Any, int]] = OrderedDict()  # tokens so far -> (cache, bytes)
         self._stored_bytes = 0
         self._torch = torch
 
     @property
     def batch_invariant(self) -> bool:
-        """Whether an answer is the same whatever batch it is decoded in (fp32: yes; bf16/fp16: no)."""
-        return self.batch_size == 1 or self.dtype == self._torch.float32
+        """Whether an answer is the same whatever batch it is decoded in (fp32 and int8: yes; bf16/fp16: no)."""
+        return self.batch_size == 1 or self.precision in ("fp32", "int8")
 
-    def encode(self, prompt: Prompt) -> list[int]:
+    # A prefix shorter than this is read with the rest of its prompt.
+    MIN_SHARED_PREFIX = 16
+
+    def _encode(self, prompt: Prompt) -> tuple[list[int], int]:
         key = prompt.key()
         hit = self._encoded.get(key)
         if hit is None:
             text, special = render(self.tokenizer, prompt)
-            ids = self.tokenizer(text, add_special_tokens=special)["input_ids"]
+            last = prompt.messages[-1].content if prompt.messages else ""
+            start = text.rfind(last) if last else -1
+            if start > 0 and getattr(self.tokenizer, "is_fast", False):
+                enc = self.tokenizer(text, add_special_tokens=special, return_offsets_mapping=True)
+                ids = enc["input_ids"]
+                shared = next((i for i, (_, end) in enumerate(enc["offset_mapping"]) if end > start), len(ids))
+                shared = shared if self.MIN_SHARED_PREFIX <= shared < len(ids) else 0
+            else:
+                ids, shared = self.tokenizer(text, add_special_tokens=special)["input_ids"], 0
             if len(self._encoded) > 4096:
                 self._encoded.clear()
-            hit = self._encoded[key] = (ids, len(ids))
-        return hit[0]
+            hit = self._encoded[key] = (ids, shared)
+        return hit
+
+    def encode(self, prompt: Prompt) -> list[int]:
+        return self._encode(prompt)[0]
+
+    def shared_prefix_length(self, prompt: Prompt) -> int:
+        """Tokens of ``prompt`` before its last message's content (0 when fewer than MIN_SHARED_PREFIX)."""
+        return self._encode(prompt)[1]
 
     def sort_key(self, prompt: Prompt) -> int:
         return len(self.encode(prompt))
@@ -214,6 +280,17 @@ class HFBackend:
     # The stored block caches are bounded by their size: 20-25 judge prompts of the bundled
     # model in fp32, one or two of a 7B model.
     MAX_STORED_BYTES = 1 << 30
+
+    @staticmethod
+    def _tokens_key(ids: Sequence[int]) -> str:
+        return hashlib.sha1(array("q", ids).tobytes()).hexdigest()
+
+    def _keep(self, key: str, cache: Any) -> None:
+        """Store ``cache`` (not used by the caller afterwards) under ``key``, within the byte budget."""
+        self._blocks[key] = (cache, _cache_bytes(cache))
+        self._stored_bytes += self._blocks[key][1]
+        while self._stored_bytes > self.MAX_STORED_BYTES and len(self._blocks) > 1:
+            self._stored_bytes -= self._blocks.popitem(last=False)[1][1]
 
     def _read_prompt(self, ids: list[int]) -> tuple[Any, int]:
         """The key/value cache of ``ids[:n]``, n the largest multiple of ``prefix_block`` below
@@ -224,7 +301,7 @@ class HFBackend:
 
         size = self.prefix_block
         blocks = (len(ids) - 1) // size
-        keys = [hashlib.sha1(array("q", ids[: k * size]).tobytes()).hexdigest() for k in range(1, blocks + 1)]
+        keys = [self._tokens_key(ids[: k * size]) for k in range(1, blocks + 1)]
         done, cache = 0, None
         for k in range(blocks, 0, -1):
             stored = self._blocks.get(keys[k - 1])
@@ -239,12 +316,73 @@ class HFBackend:
             for k in range(done, blocks):
                 chunk = torch.tensor([ids[k * size : (k + 1) * size]], device=self.device)
                 self.model(input_ids=chunk, cache=cache, use_cache=True, logits_to_keep=1)
-                stored = copy.deepcopy(cache)
-                self._blocks[keys[k]] = (stored, _cache_bytes(stored))
-                self._stored_bytes += self._blocks[keys[k]][1]
-                while self._stored_bytes > self.MAX_STORED_BYTES and len(self._blocks) > 1:
-                    self._stored_bytes -= self._blocks.popitem(last=False)[1][1]
+                self._keep(keys[k], copy.deepcopy(cache))
         return cache, blocks * size
+
+    def _prefix_cache(self, ids: list[int]) -> Any:
+        """The key/value cache of ``ids`` read alone in one pass (from the store when read before); read-only."""
+        from transformers import DynamicCache
+
+        key = self._tokens_key(ids)
+        stored = self._blocks.get(key)
+        if stored is not None:
+            self._blocks.move_to_end(key)
+            return stored[0]
+        cache = DynamicCache(config=self.model.config)
+        with self._torch.inference_mode():
+            self.model(input_ids=self._torch.tensor([ids], device=self.device), cache=cache, use_cache=True, logits_to_keep=1)
+        self._keep(key, cache)
+        return cache
+
+    def _read_alone(self, ids: list[int], shared: int) -> Any:
+        """The key/value cache of ``ids[:-1]`` read on its own: the shared prefix ``ids[:shared]``
+        from the store (read alone once), the rest in one pass on a copy of it."""
+        import copy
+
+        from transformers import DynamicCache
+
+        if shared:
+            cache = copy.deepcopy(self._prefix_cache(ids[:shared]))
+        else:
+            cache = DynamicCache(config=self.model.config)
+        rest = ids[shared:-1]
+        if rest:
+            with self._torch.inference_mode():
+                self.model(input_ids=self._torch.tensor([rest], device=self.device), cache=cache, use_cache=True,
+                           logits_to_keep=1)
+        return cache
+
+    def _batch_inputs(self, prompts: Sequence[Prompt], encoded: list[list[int]]) -> tuple[Any, Any, Any]:
+        """(input ids, attention mask, key/value cache or None) of a batch, left-padded so that
+        every prompt ends where generation starts.
+
+        With ``shared_prefix`` each prompt but its last token is read on its own (no padding
+        computed, the causal mask alone; its instructions' cache from the store) and the
+        caches are stacked, padded on the left; decoding then runs the batch together from
+        the last prompt token. A prompt's cache is so the same whatever batch it is in.
+        """
+        torch = self._torch
+        pad = self.tokenizer.pad_token_id
+        width = max(len(ids) for ids in encoded)
+        input_ids = torch.full((len(encoded), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(encoded), width), dtype=torch.long)
+        for row, ids in enumerate(encoded):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention[row, width - len(ids) :] = 1
+        if not (self.shared_prefix and len(prompts) > 1 and min(len(ids) for ids in encoded) > 1 and not self._sliding):
+            return input_ids, attention, None
+        caches = [self._read_alone(ids, self.shared_prefix_length(p)) for p, ids in zip(prompts, encoded)]
+        from transformers import DynamicCache
+
+        stacked = DynamicCache(config=self.model.config)
+        for index, layer in enumerate(stacked.layers):
+            keys, values = [], []
+            for ids, cache in zip(encoded, caches):
+                missing = width - len(ids)  # this row's padding (the cache holds all its tokens but the last)
+                keys.append(torch.nn.functional.pad(cache.layers[index].keys, (0, 0, missing, 0)))
+                values.append(torch.nn.functional.pad(cache.layers[index].values, (0, 0, missing, 0)))
+            layer.update(torch.cat(keys), torch.cat(values))
+        return input_ids, attention, stacked
 
     def generate_batch(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[Generation]:
         torch = self._torch
@@ -252,13 +390,9 @@ class HFBackend:
 
         start = time.perf_counter()
         encoded = [self.encode(p) for p in prompts]
-        width = max(len(ids) for ids in encoded)
+        input_ids, attention, prefix_cache = self._batch_inputs(prompts, encoded)
+        width = input_ids.shape[1]
         pad = self.tokenizer.pad_token_id
-        input_ids = torch.full((len(encoded), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(encoded), width), dtype=torch.long)
-        for row, ids in enumerate(encoded):  # left padding: every prompt ends where generation starts
-            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            attention[row, width - len(ids) :] = 1
         sample = settings.temperature > 0
         config = GenerationConfig(
             max_new_tokens=settings.max_new_tokens,
@@ -276,7 +410,8 @@ class HFBackend:
             torch.manual_seed(settings.seed)
         extra = {"tokenizer": self.tokenizer} if settings.stop else {}
         if len(prompts) == 1 and self.prefix_block:
-            extra["cache"], _ = self._read_prompt(encoded[0])
+            prefix_cache, _ = self._read_prompt(encoded[0])
+        extra["cache"] = _with_room(prefix_cache, self.model.config, settings.max_new_tokens + 1)
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids.to(self.device),
@@ -375,6 +510,64 @@ class HFBackend:
         )
 
 
+@lru_cache(maxsize=1)
+def _roomy_layer_class() -> Any:
+    from transformers.cache_utils import DynamicLayer
+
+    class RoomyLayer(DynamicLayer):
+        """A growing key/value cache layer that writes new tokens into room kept free at its end,
+        where the stock layer concatenates (copying the whole cache at every decoding step).
+        ``keys``/``values`` are views of the filled part; whoever replaces them (cropping,
+        reordering) is followed on the next update."""
+
+        def __init__(self, room: int) -> None:
+            super().__init__()
+            self.room = room
+            self._buffers = None
+
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+            import torch
+
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            held = 0 if self.keys is None or self.keys.numel() == 0 else self.keys.shape[-2]
+            needed = held + key_states.shape[-2]
+            buffers = self._buffers
+            if (buffers is None or buffers[0].shape[-2] < needed or buffers[0].shape[0] != key_states.shape[0]
+                    or self.keys.data_ptr() != buffers[0].data_ptr()):
+                size = needed + self.room
+                buffers = tuple(torch.empty((*x.shape[:2], size, x.shape[-1]), dtype=x.dtype, device=x.device)
+                                for x in (key_states, value_states))
+                if held:
+                    buffers[0][:, :, :held] = self.keys
+                    buffers[1][:, :, :held] = self.values
+                self._buffers = buffers
+            buffers[0][:, :, held:needed] = key_states
+            buffers[1][:, :, held:needed] = value_states
+            self.keys, self.values = buffers[0][:, :, :needed], buffers[1][:, :, :needed]
+            return self.keys, self.values
+
+    return RoomyLayer
+
+
+def _with_room(cache: Any, config: Any, room: int) -> Any:
+    """``cache`` (a new empty one when None) with plain layers made :class:`RoomyLayer`s keeping
+    ``room`` tokens free; a cache with other layer kinds (sliding windows) is returned as is."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    cache = cache if cache is not None else DynamicCache(config=config)
+    if any(type(layer) is not DynamicLayer for layer in cache.layers):
+        return cache
+    roomy = _roomy_layer_class()
+    for index, layer in enumerate(cache.layers):
+        new = roomy(room)
+        if layer.is_initialized and layer.keys is not None and layer.keys.numel():
+            new.update(layer.keys, layer.values)
+        cache.layers[index] = new
+    return cache
+
+
 def _cache_bytes(cache: Any) -> int:
     return sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values)
                if t is not None)
@@ -394,7 +587,7 @@ def _sampling_probs(torch: Any, logits: Any, temperature: float, top_p: float) -
 
 def make_backend(scheme: str):
     def factory(target: str, adapter: str | None, options: dict[str, Any]) -> HFBackend:
-        known = {"device", "dtype", "batch_size", "prefix_block", "revision"}
+        known = {"device", "dtype", "batch_size", "prefix_block", "shared_prefix", "revision"}
         unknown = sorted(set(options) - known)
         if unknown:
             raise SpecError(f"unknown option(s) {', '.join(unknown)} for {scheme}: models: use {', '.join(sorted(known))}")

@@ -136,8 +136,9 @@ def _read_json(path: Path) -> Any:
 
 
 def _tmp_owner(folder: Path, name: str) -> Path | None:
-    """The entry an unfinished write ``.<name>.<random>.tmp`` was for."""
-    m = re.fullmatch(r"\.(.+)\.[^.]+\.tmp", name)
+    """The entry an unfinished write ``.<name>.<random>.tmp`` (or a replaced entry being removed,
+    ``.<name>.<random>.old``) was for."""
+    m = re.fullmatch(r"\.(.+)\.[^.]+\.(?:tmp|old)", name)
     return folder / m.group(1) if m else None
 
 
@@ -168,9 +169,10 @@ def _folder_entries(store: str, folder: Path) -> list[Entry]:
                 out.append(Entry(store, child, _tree_size(child), _newest(child), "lock",
                                  "lock of an entry that is gone", lock=folder / base))
             continue
-        if name.endswith(".tmp"):
+        if name.endswith((".tmp", ".old")):
             owner = _tmp_owner(folder, name)
-            out.append(Entry(store, child, _tree_size(child), _newest(child), "tmp", "unfinished write",
+            out.append(Entry(store, child, _tree_size(child), _newest(child), "tmp",
+                             "unfinished write" if name.endswith(".tmp") else "replaced entry not yet removed",
                              lock=owner if owner is not None else child))
             continue
         if name.startswith("."):

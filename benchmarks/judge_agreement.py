@@ -1,6 +1,6 @@
 """Judges against people: ROC AUC, Cohen's kappa, accuracy and the within-question share, on all
 answers and on those of 5+ words, the long-form shares and answers/s, with the published
-evaluators alongside. The qualification of each judge is measured afresh (not read from the cache)
+evaluators alongside. Each judge is measured afresh (no qualification, verdict or vector cache)
 unless --cached, so answers/s is this machine's speed now.
 
     python -m benchmarks.judge_agreement --json
@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     rows, anchor_rows = [], []
     try:
         for spec in specs:
-            options = {"mode": args.mode, "repeats": 1} if ":" in spec else {}
+            # measured afresh: no verdict or vector cache unless --cached, so answers/s is this machine's speed
+            options = {"mode": args.mode, "repeats": 1, "cache": args.cached} if ":" in spec else {"cache": args.cached}
             judge = make_judge(spec, **options)
             q = qualify(judge, seed=args.seed, limit=args.limit, progress=args.progress, cache=args.cached)
             rows.append({"spec": spec, **row(q)})

@@ -55,8 +55,10 @@ def test_training_lowers_the_loss_on_its_pairs(trained):
     base = load_model(BASE, cache=False)
     tuned = load_model(f"{BASE}+lora:{result.path}", cache=False)
     pairs = training_pairs("nq", 16)
-    before = mean_loss(base.backend.model, base.tokenizer, pairs, config.max_seq_length)
-    after = mean_loss(tuned.backend.model, tuned.tokenizer, pairs, config.max_seq_length)
+    with base.backend.active() as model:  # the base and the adapter share one model object
+        before = mean_loss(model, base.tokenizer, pairs, config.max_seq_length)
+    with tuned.backend.active() as model:
+        after = mean_loss(model, tuned.tokenizer, pairs, config.max_seq_length)
     assert after < before - 0.2, (before, after)  # the loss on the training pairs falls
     # one logged loss per optimizer step (step losses are of different batches, so they are not compared)
     assert [e["step"] for e in result.manifest["loss"]] == list(range(1, result.manifest["steps"] + 1))
@@ -84,7 +86,8 @@ def test_manifest_is_complete(trained):
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["key"] == result.key == path.name
     parts = manifest["key_parts"]
-    assert set(parts) == {"base", "examples", "config", "versions", "loss"}
+    assert set(parts) == {"base", "examples", "pairs", "config", "versions", "loss"}
+    assert parts["pairs"]["source"] == "pool"  # taken from the split's pool, not a pairs file
     assert parts["config"] == config.to_dict()
     assert set(parts["versions"]) == {"torch", "transformers", "peft"}
     assert manifest["size"] == 16 and len(manifest["example_ids"]) == 16

@@ -21,7 +21,7 @@ from evalsuite.errors import ConfigError, EvalsuiteError
 from evalsuite.judge import measured_qualifications
 from evalsuite.matrix import _baselines, _gate
 from evalsuite.matrix._availability import unavailable_reason
-from evalsuite.matrix._cells import BASELINE, FINETUNED, Cell, expand_cells
+from evalsuite.matrix._cells import BASELINE, CANDIDATE, FINETUNED, Cell, expand_cells
 from evalsuite.matrix._config import MatrixConfig
 from evalsuite.matrix._pipeline import CellSkipped, DatasetContext, prepare_dataset, run_cell, train
 from evalsuite.matrix._provenance import provenance, scrub
@@ -150,12 +150,31 @@ class MatrixSession:
             start = time.perf_counter()
             ctx = self.context(cell.dataset)
             adapter = self.adapter(cell, progress) if cell.kind == FINETUNED else None
-            data = run_cell(cell, ctx, self.config, self.judges(), adapter=adapter, progress=progress)
+            try:
+                data = run_cell(cell, ctx, self.config, self.judges(), adapter=adapter, progress=progress)
+            finally:
+                self._release_after(cell, adapter)
             data["timings"]["cell"] = time.perf_counter() - start
             data["session"] = self.token
             return scrub(data)
 
         return self.store.compute_or_load(cell.id, compute)
+
+    def _release_after(self, cell: Cell, adapter: Any) -> None:
+        """Free the memory of models no later cell needs: the cell's own adapter (or candidate) and
+        any base model that neither a later cell of the matrix nor a judge uses. A model released
+        too early (another process's order, -k) is only loaded again."""
+        from evalsuite import models
+
+        if adapter is not None:
+            models.release(f"{cell.spec}+lora:{adapter.path}")
+        elif cell.kind == CANDIDATE:
+            models.release(cell.spec)
+        later = self.cells[self.cells.index(cell) + 1:]
+        needed = {c.spec.split("+lora:", 1)[0] for c in later} | set(self.config.judges)
+        for spec in models.loaded_specs():
+            if spec.split("+lora:", 1)[0] not in needed:
+                models.release(spec)
 
     def stored_baselines(self) -> dict[str, dict[str, Any]] | None:
         if self.config.baseline_from is None:

@@ -27,6 +27,9 @@ __all__ = [
     "backends",
     "base_identity",
     "clear_loaded",
+    "loaded_specs",
+    "release",
+    "resident_bases",
     "load_model",
     "parse_spec",
     "register_backend",
@@ -68,8 +71,38 @@ def base_identity(spec: str) -> str:
 
 def clear_loaded() -> None:
     """Forget the backends this process loaded (frees their memory once unreferenced)."""
+    from . import _hf
+
     with _LOADED_LOCK:
         _LOADED.clear()
+    _hf.drop_bases(keep=())
+
+
+def release(spec: str) -> None:
+    """Free what ``spec`` holds in this process: its adapter comes off the shared base, and a base
+    model no loaded backend uses any more is dropped (``load_model`` loads it again when asked)."""
+    with _LOADED_LOCK:
+        for key in [k for k in _LOADED if json.loads(k)[0] == spec]:
+            backend = _LOADED.pop(key)
+            if hasattr(backend, "release"):
+                backend.release()
+        in_use = [b.base for b in _LOADED.values() if hasattr(b, "base")]
+    from . import _hf
+
+    _hf.drop_bases(keep=in_use)
+
+
+def loaded_specs() -> list[str]:
+    """The model specs with a backend loaded in this process."""
+    with _LOADED_LOCK:
+        return sorted({json.loads(k)[0] for k in _LOADED})
+
+
+def resident_bases() -> list[tuple]:
+    """Every base model whose weights this process holds: (weights path, identity, device, arithmetic)."""
+    from . import _hf
+
+    return _hf.resident_bases()
 
 
 def _hf_factory(scheme: str):

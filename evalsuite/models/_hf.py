@@ -11,8 +11,10 @@ its blocks come from the store or not, so its answer does not depend on what ran
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import threading
 import time
 from array import array
 from collections import OrderedDict
@@ -198,7 +200,7 @@ class HFBackend:
         shared_prefix: bool = True,
     ) -> None:
         torch = _require_torch()
-        from transformers import AutoModelForCausalLM, DynamicCache
+        from transformers import DynamicCache
 
         self.device = pick_device(device)
         self.precision = pick_precision(dtype, self.device)
@@ -209,23 +211,21 @@ class HFBackend:
             raise SpecError(f"prefix_block must be >= 0 (0 = read each prompt in one pass), got {prefix_block}")
         self.shared_prefix = bool(shared_prefix)
         self.path = weights.path
-        self.tokenizer = load_tokenizer(weights.path)
-        model = AutoModelForCausalLM.from_pretrained(weights.path, dtype=self.dtype, local_files_only=True)
+        # one copy of the base weights per (weights, device, arithmetic) in this process; an adapter is
+        # loaded onto it as a named peft adapter and switched on for this backend's calls only
+        self.base = shared_base(weights, self.device, self.precision, self.dtype)
+        self.tokenizer = self.base.tokenizer
         identity = {"base": weights.identity}
+        self.adapter_name = None
         if adapter is not None:
             adapter_path, adapter_hash = adapter_identity(adapter)
-            try:
-                from peft import PeftModel
-            except ImportError:
-                raise SpecError("LoRA adapters need peft: pip install peft") from None
-            model = PeftModel.from_pretrained(model, str(adapter_path), is_trainable=False)
+            self.adapter_name = self.base.attach(adapter_path, adapter_hash)
             identity["lora"] = adapter_hash
-        if self.precision == "int8":  # the adapter's own small layers stay fp32
-            from evalsuite._device import quantize_int8
-
-            quantize_int8(model, skip=lambda name: "lora_" in name)
+        model = self.base.model
         # the arithmetic is part of the identity: bf16, int8 and fp32 give different greedy answers
         identity["dtype"] = INT8_ARITHMETIC if self.precision == "int8" else str(self.dtype).replace("torch.", "")
+        if self.device == "cpu":  # see _attention
+            identity["attention"] = "math"
         if self.prefix_block:  # reading a prompt in blocks rounds differently from one pass
             identity["prefix_block"] = self.prefix_block
         # a cache that drops old tokens (sliding-window layers) cannot be stacked row by row
@@ -233,12 +233,30 @@ class HFBackend:
         if self.shared_prefix and not self._sliding:  # reading a batch's prompts alone rounds differently
             identity["shared_prefix"] = "before-last-message, prompts read alone"
         self.identity = stable_hash(identity, length=32)
-        self.model = model.to(self.device).eval()
         self.eos_ids = stop_token_ids(self.tokenizer, model)
         self._encoded: dict[str, tuple[list[int], int]] = {}  # prompt key -> (token ids, shared prefix length)
         self._blocks: OrderedDict[str, tuple[Any, int]] = OrderedDict()  # tokens so far -> (cache, bytes)
         self._stored_bytes = 0
         self._torch = torch
+
+    @property
+    def model(self) -> Any:
+        """The shared model object; which adapter is on is decided per call (see :meth:`active`)."""
+        return self.base.model
+
+    @contextlib.contextmanager
+    def active(self):
+        """The model with this backend's adapter on (none for a plain base) for the block."""
+        with self.base.using(self.adapter_name):
+            yield self.base.model
+
+    def release(self) -> None:
+        """Unload this backend's adapter from the shared base (the base stays while others use it)."""
+        if self.adapter_name is not None:
+            self.base.detach(self.adapter_name)
+            self.adapter_name = None
+        self._blocks.clear()
+        self._stored_bytes = 0
 
     @property
     def batch_invariant(self) -> bool:
@@ -352,6 +370,10 @@ class HFBackend:
                            logits_to_keep=1)
         return cache
 
+    def _reads_alone(self, encoded: list[list[int]]) -> bool:
+        """Whether a batch's prompts are read one by one (a single prompt is read in blocks)."""
+        return self.shared_prefix and len(encoded) > 1 and not self._sliding and min(len(ids) for ids in encoded) > 1
+
     def _batch_inputs(self, prompts: Sequence[Prompt], encoded: list[list[int]]) -> tuple[Any, Any, Any]:
         """(input ids, attention mask, key/value cache or None) of a batch, left-padded so that
         every prompt ends where generation starts.
@@ -369,7 +391,7 @@ class HFBackend:
         for row, ids in enumerate(encoded):
             input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
             attention[row, width - len(ids) :] = 1
-        if not (self.shared_prefix and len(prompts) > 1 and min(len(ids) for ids in encoded) > 1 and not self._sliding):
+        if not self._reads_alone(encoded):
             return input_ids, attention, None
         caches = [self._read_alone(ids, self.shared_prefix_length(p)) for p, ids in zip(prompts, encoded)]
         from transformers import DynamicCache
@@ -384,7 +406,21 @@ class HFBackend:
             layer.update(torch.cat(keys), torch.cat(values))
         return input_ids, attention, stacked
 
+    def _attention(self) -> Any:
+        """On the CPU, attention by the math kernel: the fused kernel's sums depend on the thread
+        count, so a run with two pytest-xdist workers (one thread each) would round otherwise
+        than a serial one. The math kernel's do not (tested)."""
+        if self.device != "cpu":
+            return contextlib.nullcontext()
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        return sdpa_kernel(SDPBackend.MATH)
+
     def generate_batch(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[Generation]:
+        with self.active(), self._attention():
+            return self._generate_batch(prompts, settings)
+
+    def _generate_batch(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[Generation]:
         torch = self._torch
         from transformers import GenerationConfig
 
@@ -441,6 +477,10 @@ class HFBackend:
         seeded with ``seeds[i]``. For a judge that samples 10 short verdicts of a long prompt
         this is one prompt pass instead of 10.
         """
+        with self.active(), self._attention():
+            return self._generate_seeded(prompt, settings, seeds)
+
+    def _generate_seeded(self, prompt: Prompt, settings: GenerationSettings, seeds: Sequence[int]) -> list[Generation]:
         torch = self._torch
         if settings.temperature <= 0:
             raise SpecError("generate_seeded needs temperature > 0")
@@ -583,6 +623,111 @@ def _sampling_probs(torch: Any, logits: Any, temperature: float, top_p: float) -
         ordered = ordered.masked_fill(before >= top_p, 0.0)
         probs = torch.zeros_like(probs).scatter(-1, index, ordered)
     return probs
+
+
+class SharedBase:
+    """One base model in memory, with the LoRA adapters of every backend that uses it loaded onto it
+    as peft named adapters; :meth:`using` switches to one adapter (or to none) for a call.
+
+    Under int8 the base layers are quantized after the adapters are wrapped around them (an
+    int8 layer cannot be wrapped), so a new adapter rebuilds the model from the stored weights:
+    the base's arithmetic is the same, so its answers are too.
+    """
+
+    def __init__(self, weights: Weights, device: str, precision: str, dtype: Any) -> None:
+        self.weights, self.device, self.precision, self.dtype = weights, device, precision, dtype
+        self.tokenizer = load_tokenizer(weights.path)
+        self.adapters: dict[str, str] = {}  # name -> adapter folder, in the order they were attached
+        self.lock = threading.RLock()
+        self.model = self._build({})
+
+    def _build(self, adapters: dict[str, str]) -> Any:
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(self.weights.path, dtype=self.dtype, local_files_only=True)
+        if adapters:
+            try:
+                from peft import PeftModel
+            except ImportError:
+                raise SpecError("LoRA adapters need peft: pip install peft") from None
+            (first, path), *rest = adapters.items()
+            model = PeftModel.from_pretrained(model, path, adapter_name=first, is_trainable=False)
+            for name, path in rest:
+                model.load_adapter(path, adapter_name=name, is_trainable=False)
+        if self.precision == "int8":  # the adapters' own small layers stay fp32
+            from evalsuite._device import quantize_int8
+
+            quantize_int8(model, skip=lambda name: "lora_" in name)
+        return model.to(self.device).eval()
+
+    def attach(self, path: Path, digest: str) -> str:
+        """Load the adapter at ``path`` (content ``digest``) onto the base once; its name."""
+        name = "a" + digest[:16]
+        with self.lock:
+            if name in self.adapters:
+                return name
+            adapters = {**self.adapters, name: str(path)}
+            if self.precision == "int8" or not self.adapters:
+                self.model = None  # free the old copy before building the new one
+                self.model = self._build(adapters)
+            else:
+                self.model.load_adapter(str(path), adapter_name=name, is_trainable=False)
+                self.model.to(self.device).eval()
+            self.adapters = adapters
+        return name
+
+    def detach(self, name: str) -> None:
+        with self.lock:
+            if self.adapters.pop(name, None) is not None and hasattr(self.model, "delete_adapter"):
+                if self.adapters:
+                    self.model.delete_adapter(name)
+                else:  # no adapter left: back to the plain base
+                    self.model = None
+                    self.model = self._build({})
+
+    @contextlib.contextmanager
+    def using(self, name: str | None):
+        """Run with adapter ``name`` active, or with every adapter off (``None``: the plain base)."""
+        with self.lock:
+            if not self.adapters:
+                yield
+            elif name is None:
+                with self.model.disable_adapter():
+                    yield
+            else:
+                self.model.set_adapter(name)
+                yield
+
+
+_BASES: dict[tuple, SharedBase] = {}
+_BASES_LOCK = threading.Lock()
+
+
+def shared_base(weights: Weights, device: str, precision: str, dtype: Any) -> SharedBase:
+    """The resident copy of a base model (loaded on first use)."""
+    key = (weights.path, weights.identity, device, precision)
+    with _BASES_LOCK:
+        base = _BASES.get(key)
+        if base is None:
+            base = _BASES[key] = SharedBase(weights, device, precision, dtype)
+        return base
+
+
+def resident_bases() -> list[tuple]:
+    """(weights path, identity, device, arithmetic) of every base model held in this process."""
+    with _BASES_LOCK:
+        return list(_BASES)
+
+
+def drop_bases(keep: Sequence[SharedBase]) -> None:
+    """Forget every base model but those in ``keep`` (memory is freed once no backend holds them)."""
+    import gc
+
+    with _BASES_LOCK:
+        for key, held in list(_BASES.items()):
+            if not any(held is k for k in keep):
+                del _BASES[key]
+    gc.collect()
 
 
 def make_backend(scheme: str):

@@ -295,6 +295,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             raise pytest.UsageError(str(err)) from None
         keep = [item for item in items if _cell_of(item) is None or _cell_of(item) in mine]
         dropped = [item for item in items if item not in keep]
+        if not mine:  # more shards than (dataset, model) groups: this one has nothing to run, which is no error
+            config.stash[_STATE]["empty_shard"] = (f"shard {index}/{count} has no cells: the matrix has fewer "
+                                                   "(dataset, model) groups than shards")
         if dropped:
             config.hook.pytest_deselected(items=dropped)
         items[:] = keep
@@ -369,6 +372,9 @@ def _cell_of(item: pytest.Item) -> str | None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = config.stash[_STATE]
+    if state.get("empty_shard") and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not _is_worker(config):
+        session.exitstatus = 0
+        return
     if _is_worker(config) or not state["ran"]:
         return
     matrix = get_session(config)
@@ -388,6 +394,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash[_STATE] if _STATE in config.stash else {}
+    if state.get("empty_shard"):
+        terminalreporter.write_line(state["empty_shard"])
     final = state.get("final")
     if not final:
         return

@@ -75,7 +75,7 @@ def test_parse_the_entry_forms(team):
     ({"name": "q", "format": "qasper", "path": "data/faq.jsonl", "columns": {"question": "q"}}, ConfigError, r"takes no column mapping"),
     ({"name": "n", "format": "nq", "path": "data/faq.jsonl", "corpus": "data/kb.jsonl"}, ConfigError, r"format 'nq' takes no corpus"),
     ({"name": "faq", "path": "data/faq.jsonl", "split": "test"}, ConfigError, r"split applies to hub:<id> paths only"),
-    ({"name": "faq", "path": "data/faq.jsonl", "options": {"data_files": "x"}}, ConfigError, r"unknown option 'data_files' \(choose from scope\)"),
+    ({"name": "faq", "path": "data/faq.jsonl", "options": {"data_files": "x"}}, ConfigError, r"unknown option 'data_files' \(choose from scope, subset\)"),
     ({"name": "faq", "path": "data/faq.jsonl", "format": "csvqa"}, ConfigError, r"unknown dataset format 'csvqa'"),
     ({"name": "faq", "path": "data/faq.jsonl", "columns": {"context": "c"}}, ConfigError, r"unknown field 'context'"),
     ({"name": "faq", "path": "data/faq.jsonl", "options": {"scope": {"a": 1}}}, ConfigError, r"options 'scope' must be a string"),

@@ -27,7 +27,7 @@ def test_shipped_profiles_are_valid_and_smoke_is_small():
     assert smoke.eval_limit <= 10
     assert "reference" in smoke.judges and smoke.judge_mode == "logprobs"
     default = load_config(MATRIX, "default")
-    assert default.sizes == (0, 20, 50, 100)
+    assert default.sizes == (0, 8, 20, 50)
     paper = load_config(MATRIX, "paper")
     assert paper.judge_mode == "sample" and paper.judge_repeats == 10
     assert [m.baseline_only for m in paper.models] == [False, False, True]

@@ -59,6 +59,14 @@ def test_shards_are_whole_dataset_model_groups_and_cover_the_matrix():
     assert not set(one) & set(two) and sorted(one + two) == sorted(collected("--profile", "smoke"))
 
 
+def test_a_shard_beyond_the_groups_has_nothing_to_run_and_passes(tmp_path):
+    """A CI job matrix of 4 shards over a matrix of 3 (dataset, model) groups: the fourth job says so and passes."""
+    proc = pytest_run(MATRIX, "--profile", "smoke", "--shard", "4/4", "--report-dir", str(tmp_path / "reports"))
+    assert proc.returncode == PASSED, proc.stdout + proc.stderr
+    assert "shard 4/4 has no cells" in proc.stdout
+    assert not (tmp_path / "reports").exists()  # no run, no report
+
+
 def test_a_configuration_error_is_one_line_and_exit_status_2():
     proc = pytest_run(MATRIX, "--collect-only", "--profile", "nope")
     assert proc.returncode == INPUT_ERROR

@@ -141,3 +141,31 @@ def test_document_scoped_subset_retrieves_as_the_whole_corpus():
     whole = get_retriever(qasper, progress=False).retrieve_many(questions, 5)
     part = get_retriever(small, progress=False).retrieve_many(questions, 5)
     assert [[c.id for c in cs] for cs in part] == [[c.id for c in cs] for cs in whole]
+
+
+@pytest.mark.slow
+def test_download_installs_the_mirrors_prebuilt_index(tmp_path, monkeypatch, capsys):
+    """`evalsuite datasets download NAME --mirror M` also installs M's prebuilt index of that dataset
+    when its key is the one this machine would build: a fresh cache then embeds nothing."""
+    from evalsuite.cli import main
+    from evalsuite.datasets import data_root
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "qasper").symlink_to(data_root() / "qasper")  # the data root has the mirror's layout
+    qasper = load("qasper")
+    folder = export_index(qasper, mirror / "indexes", progress=False)  # this session's store builds it once
+    monkeypatch.setenv("EVALSUITE_CACHE", str(tmp_path / "fresh-cache"))
+    monkeypatch.setenv("EVALSUITE_DATA", str(tmp_path / "fresh-data"))
+    assert main(["datasets", "download", "qasper", "--mirror", str(mirror), "--quiet"]) == 0
+    assert f"index    qasper: installed {folder.name} from the mirror" in capsys.readouterr().out
+    retriever = build_index(load("qasper"), progress=False)
+    assert retriever.cached and retriever.path.name == folder.name
+    # a mirror without the index: the command says it is built on first use, and installs nothing
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "qasper").symlink_to(data_root() / "qasper")
+    monkeypatch.setenv("EVALSUITE_CACHE", str(tmp_path / "other-cache"))
+    assert main(["datasets", "download", "qasper", "--mirror", str(bare)]) == 0
+    assert "qasper: the mirror has no prebuilt index" in capsys.readouterr().out
+    assert not (tmp_path / "other-cache").joinpath("index").exists() or not any((tmp_path / "other-cache" / "index").rglob("index.faiss"))

@@ -21,7 +21,7 @@ from ._common import HUB_PREFIX, normalize_question
 from ._fetch import data_root, download, redact
 from ._fetch import require as data_files
 from ._registry import ENTRY_POINT_GROUP, LoaderInfo, formats, get_loader, register_loader
-from ._spec import HUB_OPTIONS, DatasetSpec, content_digest, load_spec
+from ._spec import HUB_OPTIONS, SUBSET_OPTION, DatasetSpec, content_digest, load_spec
 
 NAMES = ("qasper", "nq", "bioasq")  # the study's datasets, in the data root
 
@@ -84,6 +84,6 @@ def require_passages(dataset: Dataset) -> Dataset:
     return dataset
 
 
-__all__ = ["DatasetSpec", "load_spec", "load", "register_loader", "get_loader", "formats", "LoaderInfo",
+__all__ = ["DatasetSpec", "SUBSET_OPTION", "load_spec", "load", "register_loader", "get_loader", "formats", "LoaderInfo",
            "ENTRY_POINT_GROUP", "HUB_OPTIONS", "NAMES", "require_passages", "content_digest", "normalize_question",
            "redact", "data_files", "data_root", "download"]

@@ -125,7 +125,7 @@ def _lines(lines: Iterable[str], checker: Checker) -> Iterator[tuple[int, Any]]:
         try:
             yield lineno, json.loads(line)
         except json.JSONDecodeError as err:
-            checker.guard(str(lineno), lambda: checker.fail(f"line {lineno}", "(JSON syntax)", err.msg))
+            checker.guard(str(lineno), lambda msg=err.msg: checker.fail(f"line {lineno}", "(JSON syntax)", msg))
 
 
 def read_csv(path: Path, checker: Checker) -> Iterator[tuple[int, dict[str, str]]]:

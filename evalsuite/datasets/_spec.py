@@ -33,6 +33,10 @@ SPEC_KEYS = ("name", "format", "path", "corpus", "columns", "split", "options")
 HUB_OPTIONS = ("data_files", "revision", "config")  # passed to datasets.load_dataset for hub: paths
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 DEFAULT_FORMAT = "qa"
+# a corpus subset for a quick run, (eval questions, pool questions, distractor passages, split seed):
+# the passages those questions need plus seeded distractors (evalsuite.retrieval.subset); set by
+# a matrix's corpus_subset, handled here for every format, never passed to a loader
+SUBSET_OPTION = "subset"
 
 
 def _pairs(value: Any, what: str, name: str) -> tuple[tuple[str, Any], ...]:
@@ -114,7 +118,7 @@ class DatasetSpec:
                     raise ConfigError(f"dataset {name!r}: columns names an unknown field {field!r}: choose from {', '.join(info.columns)}")
                 if not isinstance(column, str) or not column.strip():
                     raise ConfigError(f"dataset {name!r}: columns {field!r} must name a column")
-        allowed = info.options + (HUB_OPTIONS if self.hub else ())
+        allowed = info.options + (HUB_OPTIONS if self.hub else ()) + (SUBSET_OPTION,)
         for key, _ in self.options:
             if key not in allowed:
                 choices = f"choose from {', '.join(allowed)}" if allowed else f"format {self.format!r} takes none"
@@ -288,6 +292,13 @@ def load_spec(spec: DatasetSpec, *, skip_invalid: bool = False) -> Dataset:
     hit = _memo.get(key)
     if hit is not None and hit[0] == identity:
         return hit[1]
+    subset = dict(spec.options).get(SUBSET_OPTION)
+    if subset is not None:
+        whole = load_spec(dataclasses.replace(spec, options=tuple(o for o in spec.options if o[0] != SUBSET_OPTION)),
+                          skip_invalid=skip_invalid)
+        ds = _subset(whole, subset)
+        _memo[key] = (identity, ds)
+        return ds
     ds = get_loader(spec.format).loader(spec, skip_invalid=skip_invalid)
     if not isinstance(ds, Dataset):
         raise ConfigError(f"the loader of format {spec.format!r} returned {type(ds).__name__}, not an evalsuite.records.Dataset")
@@ -297,3 +308,17 @@ def load_spec(spec: DatasetSpec, *, skip_invalid: bool = False) -> Dataset:
     ds = dataclasses.replace(ds, name=spec.name, source=source)
     _memo[key] = (identity, ds)
     return ds
+
+
+def _subset(whole: Dataset, subset: Any) -> Dataset:
+    """``whole`` with only the passages its first eval and pool questions need, plus seeded distractors."""
+    from evalsuite.retrieval.subset import subset_corpus
+    from evalsuite.splits import split
+
+    try:
+        eval_n, pool_n, distractors, seed = (int(v) for v in subset)
+    except (TypeError, ValueError):
+        raise ConfigError(f"dataset {whole.name!r}: option {SUBSET_OPTION!r} = {subset!r} must be "
+                          "[eval questions, pool questions, distractor passages, split seed]") from None
+    parts = split(whole, seed=seed)
+    return subset_corpus(whole, [*parts.eval[:eval_n], *parts.pool[:pool_n]], distractors=distractors, seed=seed)

@@ -30,6 +30,8 @@ def add_cli(sub) -> None:
     dl.add_argument("name", nargs="?", default="all", help="dataset to fetch (qasper, nq, bioasq, judge_human) or all (default)")
     dl.add_argument("--mirror", required=True, metavar="DIR_OR_URL", help="folder or URL holding <dataset>/<file>, e.g. ../shared/data")
     dl.add_argument("--quiet", action="store_true", help="no progress bars")
+    dl.add_argument("--no-index", action="store_true",
+                    help="do not install the mirror's prebuilt retrieval indexes (MIRROR/indexes/, see `evalsuite index build`)")
     dl.set_defaults(func=_download)
     st = dsub.add_parser("stats", help="questions, passages, split sizes and answer types")
     _add_common(st)
@@ -128,4 +130,23 @@ def _download(args) -> int:
     for r in fetched:
         print(f"{r.status:8} {r.dataset}/{r.name} ({r.bytes:,} bytes)")
     print(f"data root {data_root()}: {len(results)} files verified, {len(fetched)} fetched")
+    if not args.no_index:
+        _install_indexes(args.mirror, sorted({r.dataset for r in results}), quiet=args.quiet)
     return 0
+
+
+def _install_indexes(mirror: str, names: list[str], quiet: bool) -> None:
+    """Install the mirror's prebuilt index of each retrievable dataset whose key matches the index
+    this machine would build (its embedder precision included), verified by sha256."""
+    from evalsuite.retrieval import fetch_prebuilt_index
+
+    from . import NAMES
+
+    for name in names:
+        if name not in NAMES:  # judge_human and the like: nothing to retrieve from
+            continue
+        folder = fetch_prebuilt_index(mirror, name)
+        if folder is not None:
+            print(f"index    {name}: installed {folder.name} from the mirror")
+        elif not quiet:
+            print(f"index    {name}: the mirror has no prebuilt index for this machine's embedder; it is built on first use")

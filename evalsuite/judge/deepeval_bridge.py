@@ -29,10 +29,13 @@ for _name, _value in (("DEEPEVAL_TELEMETRY_OPT_OUT", "YES"), ("TELEMETRY_OPT_OUT
 
 from typing import Any, Sequence  # noqa: E402
 
-from deepeval.metrics import BaseMetric, GEval  # noqa: E402
-from deepeval.metrics.g_eval.utils import Rubric  # noqa: E402
-from deepeval.models import DeepEvalBaseLLM  # noqa: E402
-from deepeval.test_case import LLMTestCase, LLMTestCaseParams  # noqa: E402
+try:
+    from deepeval.metrics import BaseMetric, GEval  # noqa: E402
+    from deepeval.metrics.g_eval.utils import Rubric  # noqa: E402
+    from deepeval.models import DeepEvalBaseLLM  # noqa: E402
+    from deepeval.test_case import LLMTestCase, LLMTestCaseParams  # noqa: E402
+except ImportError as err:  # an optional extra: its pytest plugin would load in every project otherwise
+    raise ImportError(f"deepeval is not installed ({err}): pip install 'evalsuite[deepeval]'") from None
 
 from evalsuite.errors import EvalsuiteError, SpecError  # noqa: E402
 from evalsuite.judge import (  # noqa: E402

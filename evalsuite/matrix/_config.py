@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from evalsuite._secrets import scrub
-from evalsuite.datasets import DatasetSpec
+from evalsuite.datasets import SUBSET_OPTION, DatasetSpec
 from evalsuite.errors import ConfigError, EvalsuiteError
 from evalsuite.records import stable_hash
 
@@ -41,17 +41,21 @@ class MatrixConfig:
     profile: str = "default"
     models: tuple[ModelEntry, ...] = (ModelEntry("bundled:smollm2-135m-instruct", "smollm2"),)
     datasets: tuple[DatasetSpec, ...] = tuple(DatasetSpec(name) for name in DATASETS)
-    sizes: tuple[int, ...] = (0, 20, 50, 100)
+    sizes: tuple[int, ...] = (0, 8, 20, 50)
     eval_limit: int = 40  # eval questions per dataset (the first N of the eval split)
     top_k: int = 5  # retrieved chunks per question
     max_new_tokens: int = 48
-    judges: tuple[str, ...] = ("reference",)
+    # the judge that qualifies against human judgments gates; the token-overlap judge is reported
+    judges: tuple[str, ...] = ("learned-correctness", "reference")
     judge_mode: str = "logprobs"
     judge_repeats: int = 1
     qualify_limit: int | None = None  # score only this many answers of the human set (an API judge's budget); None = all
     margin: float | str = DEFAULT_MARGIN  # a number, or "auto" = twice the judge's measured repeat std
     max_unscored: float = 0.2  # a baseline is invalid when a larger share of its verdicts is unscored
     seed: int = 0
+    # a quick run's retrieval corpus: only the passages of the questions this run uses (its eval
+    # questions and the pool pairs of its largest size) plus this many seeded distractors; None = all
+    corpus_subset: int | None = None
     finetune: tuple[tuple[str, Any], ...] = ()  # options of evalsuite.finetune.FinetuneConfig, sorted pairs
     candidate: str | None = None  # a user-supplied model or adapter gated against the baseline
     candidate_base: str | None = None  # the matrix model whose baseline the candidate is compared with
@@ -86,6 +90,10 @@ class MatrixConfig:
                                                or self.qualify_limit < 50):
             raise ConfigError(f"profile {self.profile!r}: qualify_limit = {self.qualify_limit!r} must be a whole number "
                               ">= 50 (answers of the human set a judge is qualified on), or left out for all of them")
+        if self.corpus_subset is not None and (not isinstance(self.corpus_subset, int) or isinstance(self.corpus_subset, bool)
+                                               or self.corpus_subset < 0):
+            raise ConfigError(f"profile {self.profile!r}: corpus_subset = {self.corpus_subset!r} must be a whole number "
+                              ">= 0 (distractor passages indexed beside the ones the run's questions need), or left out")
         if not self.judges:
             raise ConfigError(f"profile {self.profile!r}: 'judges' is empty; add at least 'reference'")
         if self.judge_mode not in JUDGE_MODES:
@@ -116,9 +124,13 @@ class MatrixConfig:
         return tuple(d.name for d in self.datasets)
 
     def dataset(self, name: str) -> DatasetSpec:
+        """The spec of dataset ``name`` as this profile loads it (with its corpus subset, if any)."""
         for d in self.datasets:
             if d.name == name:
-                return d
+                if self.corpus_subset is None:
+                    return d
+                subset = (self.eval_limit, max(self.sizes), self.corpus_subset, self.seed)
+                return dataclasses.replace(d, options=tuple(sorted((*d.options, (SUBSET_OPTION, subset)))))
         raise ConfigError(f"no dataset named {name!r} in profile {self.profile!r}; known: {', '.join(self.dataset_names)}")
 
     def to_dict(self) -> dict[str, Any]:

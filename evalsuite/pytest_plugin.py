@@ -66,6 +66,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--shard", metavar="I/N", default=None,
                 help="run shard I of N (1-based): whole (dataset, model) groups, so a fine-tuned cell and its "
                      "baseline land together; merge the shards' run folders with `evalsuite report --merge`")
+    g.addoption("--dry-run", action="store_true", default=False,
+                help="print the plan (cells, and per stage the model calls, tokens, estimated time and API cost) "
+                     "and run nothing; exit status 0, or 2 on a configuration error")
+    g.addoption("--plan-json", metavar="FILE", default=None, help="with --dry-run: also write the plan as JSON to FILE")
     g.addoption("--run-id", default=None, help="run folder name (default: derived from the configuration, so reruns resume)")
     g.addoption("--report-dir", default=None, help="reports root (default: reports/ in the project's root folder)")
 
@@ -89,7 +93,10 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    if config.option.dry_run and getattr(config.option, "xmlpath", None):
+        config.option.xmlpath = None  # a dry run writes no JUnit file (and no report)
     token = config.workerinput.get(TOKEN_KEY) if _is_worker(config) else None
     config.stash[_STATE] = {"token": token or uuid.uuid4().hex, "ran": {}, "outcomes": {}, "start": time.time(),
                             "final": None, "matrix": matrix_file(config), "selected": 0}
@@ -300,6 +307,34 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items[:] = keep
 
 
+@pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
+def dry_run_plan(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--dry-run``: the plan of the selected cells (after -k and --shard), then nothing runs."""
+    state = config.stash[_STATE]
+    if not config.option.dry_run or state["matrix"] is None:
+        return
+    from evalsuite.matrix import build_plan, read_prices
+
+    cells = [item for item in items if _cell_of(item) is not None]
+    try:
+        matrix = get_session(config)
+        by_id = {c.id: c for c in matrix.cells}
+        plan = build_plan(matrix.config, report_root=matrix.report_root, run_id=matrix.run_id,
+                          selected=[by_id[_cell_of(item)] for item in cells],
+                          node_ids={_cell_of(item): item.nodeid for item in cells},
+                          prices=read_prices(state["matrix"]))
+        state["plan"] = plan
+        if config.option.plan_json:
+            from evalsuite._io import atomic_write_json
+
+            atomic_write_json(Path(config.option.plan_json), plan.to_json())
+    except EvalsuiteError as err:
+        state["plan_error"] = scrub_text(str(err))
+    if items:
+        config.hook.pytest_deselected(items=list(items))
+    items[:] = []
+
+
 def _progress_writer(config: pytest.Config, name: str):
     """A callback showing the current stage of a cell on the terminal (serial runs; workers stay quiet)."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -369,6 +404,14 @@ def _cell_of(item: pytest.Item) -> str | None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = config.stash[_STATE]
+    if config.option.dry_run and state["matrix"] is not None and not _is_worker(config):
+        from evalsuite.matrix import INPUT_ERROR
+
+        if "plan" in state:
+            session.exitstatus = PASSED
+        elif "plan_error" in state or exitstatus == pytest.ExitCode.INTERRUPTED:  # a collection error: the matrix file
+            session.exitstatus = INPUT_ERROR
+        return
     if _is_worker(config) or not state["ran"]:
         return
     matrix = get_session(config)
@@ -388,6 +431,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash[_STATE] if _STATE in config.stash else {}
+    if state.get("plan") is not None or state.get("plan_error"):
+        from evalsuite.matrix import format_plan
+
+        terminalreporter.section("evalsuite dry run")
+        if state.get("plan_error"):
+            terminalreporter.write_line(f"evalsuite: {state['plan_error']}", red=True)
+        else:
+            terminalreporter.write(format_plan(state["plan"]))
+        return
     final = state.get("final")
     if not final:
         return

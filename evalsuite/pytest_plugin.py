@@ -102,6 +102,8 @@ def pytest_configure(config: pytest.Config) -> None:
                             "final": None, "matrix": matrix_file(config), "selected": 0}
     if config.stash[_STATE]["matrix"] is not None:
         config.pluginmanager.register(_Progress(config), "evalsuite-matrix-progress")
+        if config.option.dry_run:
+            config.pluginmanager.register(_DryRun(config), "evalsuite-matrix-dry-run")
         share_cores_between_workers(config)
         if not _is_worker(config):
             _stop_after_current_cell(config)
@@ -307,12 +309,19 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items[:] = keep
 
 
-@pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
-def dry_run_plan(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+class _DryRun:
     """``--dry-run``: the plan of the selected cells (after -k and --shard), then nothing runs."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        dry_run_plan(self.config, items)
+
+
+def dry_run_plan(config: pytest.Config, items: list[pytest.Item]) -> None:
     state = config.stash[_STATE]
-    if not config.option.dry_run or state["matrix"] is None:
-        return
     from evalsuite.matrix import build_plan, read_prices
 
     cells = [item for item in items if _cell_of(item) is not None]

@@ -384,10 +384,10 @@ def build_plan(config: MatrixConfig, *, report_root: str | Path, run_id: str | N
         pairs = f.pool[: c.size]
         lengths = [p + t.text(ex.references[0] if ex.references else "")
                    for p, ex in zip(_rag_tokens(t, f, pairs, config.top_k), pairs)]
-        trained = sum(min(ft.max_seq_length, n) for n in lengths) * ft.epochs
+        trained = round(sum(min(ft.max_seq_length, n) for n in lengths) * ft.epochs)
         seconds, source = _train_seconds(speeds, c.spec, trained)
         stages.append(StageCost("fine-tuning", c.id, 0, trained, 0, seconds, source,
-                                token_method=f"{t.method}; tokens trained on, {ft.epochs} epoch(s), at most {ft.max_seq_length} a pair"))
+                                token_method=f"{t.method}; tokens trained on, {ft.epochs:g} epoch(s), at most {ft.max_seq_length} a pair"))
 
     # generation: one call per eval question of each pending cell
     rag_cache: dict[tuple[str, str], list[int]] = {}

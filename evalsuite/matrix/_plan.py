@@ -38,9 +38,9 @@ from evalsuite.records import stable_hash
 STAGES = ("index build", "fine-tuning", "generation", "judging", "qualification", "start-up and report")
 
 # Share of this CPU's fp32 matmul peak a stage reaches, for a stage with no measurement yet
-# (FLOPs of the linear maps and attention, from the model's config.json). Measured with
-# benchmarks.profile on the smoke profile (2-core AMD EPYC Zen 4; the bundled 135M model and
-# MiniLM): small models are far from the peak, generation most of all (one token a step).
+# (FLOPs of the linear maps and attention, from the model's config.json). Provisional values, not yet
+# fitted: benchmarks.profile prints the shares a run reaches (generation_share_of_peak,
+# finetune_share_of_peak, embedding share_of_peak). Small models are far from the peak.
 EFFICIENCY = {"embed": 0.5, "train": 0.25, "generate": 0.08}
 OVERHEAD_SECONDS = 30.0  # start-up, imports, model loads and the report, before any run measured it here
 CHARS_PER_TOKEN = 4

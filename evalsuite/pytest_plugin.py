@@ -66,6 +66,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--shard", metavar="I/N", default=None,
                 help="run shard I of N (1-based): whole (dataset, model) groups, so a fine-tuned cell and its "
                      "baseline land together; merge the shards' run folders with `evalsuite report --merge`")
+    g.addoption("--dry-run", action="store_true", default=False,
+                help="print the plan (cells, and per stage the model calls, tokens, estimated time and API cost) "
+                     "and run nothing; exit status 0, or 2 on a configuration error")
+    g.addoption("--plan-json", metavar="FILE", default=None, help="with --dry-run: also write the plan as JSON to FILE")
     g.addoption("--run-id", default=None, help="run folder name (default: derived from the configuration, so reruns resume)")
     g.addoption("--report-dir", default=None, help="reports root (default: reports/ in the project's root folder)")
 
@@ -89,12 +93,17 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    if config.option.dry_run and getattr(config.option, "xmlpath", None):
+        config.option.xmlpath = None  # a dry run writes no JUnit file (and no report)
     token = config.workerinput.get(TOKEN_KEY) if _is_worker(config) else None
     config.stash[_STATE] = {"token": token or uuid.uuid4().hex, "ran": {}, "outcomes": {}, "start": time.time(),
                             "final": None, "matrix": matrix_file(config), "selected": 0}
     if config.stash[_STATE]["matrix"] is not None:
         config.pluginmanager.register(_Progress(config), "evalsuite-matrix-progress")
+        if config.option.dry_run:
+            config.pluginmanager.register(_DryRun(config), "evalsuite-matrix-dry-run")
         share_cores_between_workers(config)
         if not _is_worker(config):
             _stop_after_current_cell(config)
@@ -303,6 +312,41 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items[:] = keep
 
 
+class _DryRun:
+    """``--dry-run``: the plan of the selected cells (after -k and --shard), then nothing runs."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        dry_run_plan(self.config, items)
+
+
+def dry_run_plan(config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash[_STATE]
+    from evalsuite.matrix import build_plan, read_prices
+
+    cells = [item for item in items if _cell_of(item) is not None]
+    try:
+        matrix = get_session(config)
+        by_id = {c.id: c for c in matrix.cells}
+        plan = build_plan(matrix.config, report_root=matrix.report_root, run_id=matrix.run_id,
+                          selected=[by_id[_cell_of(item)] for item in cells],
+                          node_ids={_cell_of(item): item.nodeid for item in cells},
+                          prices=read_prices(state["matrix"]))
+        state["plan"] = plan
+        if config.option.plan_json:
+            from evalsuite._io import atomic_write_json
+
+            atomic_write_json(Path(config.option.plan_json), plan.to_json())
+    except EvalsuiteError as err:
+        state["plan_error"] = scrub_text(str(err))
+    if items:
+        config.hook.pytest_deselected(items=list(items))
+    items[:] = []
+
+
 def _progress_writer(config: pytest.Config, name: str):
     """A callback showing the current stage of a cell on the terminal (serial runs; workers stay quiet)."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -372,8 +416,18 @@ def _cell_of(item: pytest.Item) -> str | None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = config.stash[_STATE]
+<<<<<<< HEAD
     if state.get("empty_shard") and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not _is_worker(config):
         session.exitstatus = 0
+=======
+    if config.option.dry_run and state["matrix"] is not None and not _is_worker(config):
+        from evalsuite.matrix import INPUT_ERROR
+
+        if "plan" in state:
+            session.exitstatus = PASSED
+        elif "plan_error" in state or exitstatus == pytest.ExitCode.INTERRUPTED:  # a collection error: the matrix file
+            session.exitstatus = INPUT_ERROR
+>>>>>>> dryrun
         return
     if _is_worker(config) or not state["ran"]:
         return
@@ -394,8 +448,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash[_STATE] if _STATE in config.stash else {}
+<<<<<<< HEAD
     if state.get("empty_shard"):
         terminalreporter.write_line(state["empty_shard"])
+=======
+    if state.get("plan") is not None or state.get("plan_error"):
+        from evalsuite.matrix import format_plan
+
+        terminalreporter.section("evalsuite dry run")
+        if state.get("plan_error"):
+            terminalreporter.write_line(f"evalsuite: {state['plan_error']}", red=True)
+        else:
+            terminalreporter.write(format_plan(state["plan"]))
+        return
+>>>>>>> dryrun
     final = state.get("final")
     if not final:
         return

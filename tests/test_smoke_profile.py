@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,12 +18,28 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 def test_smoke_profile_writes_the_report_and_exits_with_the_gate(tmp_path):
     junit = tmp_path / "junit.xml"
+    # the dry-run estimate first, on the same cache state (both runs get a fresh session cache that
+    # shares only the test store's models and indexes) and the same, still empty, run folder
+    plan_json = tmp_path / "plan.json"
+    dry = subprocess.run(
+        [sys.executable, "-m", "pytest", "test_cases/matrix.toml", "--profile", "smoke", "-q", "--dry-run",
+         "--plan-json", str(plan_json), "--report-dir", str(tmp_path / "reports"), "--run-id", "smoke-check"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env=dict(os.environ),
+    )
+    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
+    plan = json.loads(plan_json.read_text())
+    assert not any(c["stored"] for c in plan["cells"]) and not (tmp_path / "reports" / "runs").exists()
+    start = time.perf_counter()
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "test_cases/matrix.toml", "--profile", "smoke", "-q",
          "--report-dir", str(tmp_path / "reports"), "--run-id", "smoke-check", f"--junitxml={junit}"],
         cwd=ROOT, capture_output=True, text=True, timeout=1800, env=dict(os.environ),
     )
+    measured = time.perf_counter() - start
     run_dir = tmp_path / "reports" / "runs" / "smoke-check"
+    estimate = plan["estimate_seconds"]
+    assert 0.5 <= measured / estimate <= 2, (f"measured {measured:.0f} s, estimated {estimate:.0f} s "
+                                              f"(not estimated: {plan['not_estimated']})")
     for name in ("results.json", "summary.md", "report.html"):
         assert (run_dir / name).is_file(), f"{name} missing\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     assert junit.is_file()

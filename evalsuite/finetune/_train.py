@@ -289,6 +289,24 @@ def _result(path: Path, manifest: dict[str, Any], cached: bool, started: float) 
     )
 
 
+def stored_adapter(base_spec: str, dataset: Any, size: int, config: FinetuneConfig | None = None, *,
+                   seed: int = 0, top_k: int = 5, pairs_file: str | None = None) -> str | None:
+    """The folder of the adapter :func:`train_adapter` would return from the store for this request,
+    or None when it would train one (looked up by request: no dataset, embedder or model is loaded)."""
+    config = config or FinetuneConfig()
+    try:
+        request = request_key(base_spec, dataset, size, config, seed=seed, top_k=top_k, pairs_file=pairs_file)
+    except EvalsuiteError:
+        return None
+    if request is None:
+        return None
+    store = cache_dir("adapters")
+    known = find_request(store, request[0])
+    if known is None or not (store / known / "adapter_model.safetensors").is_file():
+        return None
+    return str(store / known)
+
+
 def train_adapter(
     base_spec: str,
     dataset_name: Any,

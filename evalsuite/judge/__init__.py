@@ -46,6 +46,7 @@ from evalsuite.judge._qualify import (
     Qualification,
     QualificationData,
     Rule,
+    qualification_items,
     qualify,
 )
 from evalsuite.judge._registry import ENTRY_POINT_GROUP, make_judge, register_judge, registered_judges
@@ -59,6 +60,7 @@ for _scheme in ("bundled", "hf", "openai"):
     register_judge(_scheme, geval_judge)  # a G-Eval judge on that model spec
 
 __all__ = [
+    "qualification_items",
     "Anchor",
     "BEST_BUNDLED_JUDGE",
     "BUNDLED_FORMS",

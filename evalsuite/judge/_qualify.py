@@ -375,6 +375,14 @@ def _json_ready(obj):
     return obj
 
 
+def qualification_items(seed: int = 0, limit: int | None = None) -> list:
+    """The :class:`JudgeItem` s :func:`qualify` has a judge score (human set, then long-form set),
+    without scoring them: what a qualification costs."""
+    human = load_human(QUALIFICATION_FILE)
+    longform = build_longform(seed, per_dataset=longform_per_dataset(limit))
+    return [item.judge_item() for item in select_items(human.items, limit)] + [x.item for x in longform.items]
+
+
 def qualify(judge: Judge, *, seed: int = 0, limit: int | None = None, progress: bool = False,
             rule: Rule = RULE, cache: bool = True) -> Qualification:
     """May ``judge`` gate? Scores the human set (all answers, or a ``limit`` subset of whole questions)

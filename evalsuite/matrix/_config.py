@@ -4,6 +4,12 @@ A profile fixes which models, datasets, fine-tuning sizes and judges form the ma
 how each cell is run. :func:`load_config` reads a profile, applies command-line overrides,
 validates every value and returns a frozen :class:`MatrixConfig`. Unknown keys are errors
 that name the key and the file, so a typo never silently falls back to a default.
+
+One top-level table is not a profile: ``[prices]``, what an API model's tokens cost, read by
+:func:`read_prices` for the cost column of a dry run (``evalsuite run --dry-run``)::
+
+    [prices]                     # currency units per million tokens; none is built in
+    "openai:gpt-4" = {prompt = 30.0, completion = 60.0}
 """
 from __future__ import annotations
 
@@ -233,6 +239,7 @@ def read_profiles(path: str | Path) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
     if "default" not in data:
         raise ConfigError(f"{path}: no [default] table; every profile is written as a difference from [default]")
+    data.pop(PRICES, None)  # not a profile: see read_prices
     profiles: dict[str, dict[str, Any]] = {}
     for name, table in data.items():
         if not isinstance(table, dict):
@@ -244,6 +251,54 @@ def read_profiles(path: str | Path) -> dict[str, dict[str, Any]]:
     for name, table in data.items():
         profiles[name] = base if name == "default" else _merge(base, table)
     return profiles
+
+
+PRICES = "prices"  # the top-level table of API prices; the one top-level table that is not a profile
+
+
+@dataclass(frozen=True)
+class Price:
+    """What a model's tokens cost, in currency units per million tokens (the currency is the file's choice)."""
+
+    prompt: float
+    completion: float
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.prompt + completion_tokens * self.completion) / 1e6
+
+
+def read_prices(path: str | Path) -> dict[str, Price]:
+    """The ``[prices]`` table of a matrix file: ``{model spec: Price}`` (``{}`` without one).
+
+    Written as ``[prices]`` then one line per model spec, as the spec appears in ``models`` or
+    ``judges``: ``"openai:gpt-4" = {prompt = 30.0, completion = 60.0}`` (currency units per
+    million prompt and completion tokens). No price is built in; a model without a line is not costed.
+    """
+    path = Path(path)
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get(PRICES, {})
+    except FileNotFoundError:
+        raise ConfigError(f"matrix file {path} not found; pass --matrix FILE or create test_cases/matrix.toml") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [prices] must be a table of model spec = {{prompt = ..., completion = ...}}")
+    prices = {}
+    for spec, entry in table.items():
+        where = f"{path} [prices] {spec!r}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: write {{prompt = <per million prompt tokens>, completion = <per million completion tokens>}}")
+        unknown = sorted(set(entry) - {"prompt", "completion"})
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed: completion, prompt")
+        values = {}
+        for key in ("prompt", "completion"):
+            value = entry.get(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ConfigError(f"{where}: {key} = {value!r} must be a number >= 0 (currency units per million tokens)")
+            values[key] = float(value)
+        prices[spec] = Price(**values)
+    return prices
 
 
 def build_config(profile: str, values: Mapping[str, Any], *, where: str = "<options>",

@@ -148,6 +148,8 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
     start = time.perf_counter()
     gens = model.generate(list(ctx.prompts), settings)
     timings["generate"] = time.perf_counter() - start
+    if gens and not any(g.cached for g in gens):
+        record_generation_speed(spec, gens, timings["generate"])
     judge_items = [
         JudgeItem(id=ex.id, question=ex.question, references=tuple(ex.references),
                   context=tuple(c.text for c in cs), answer=g.text)
@@ -158,8 +160,10 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
     for judge in judges:
         progress(f"judging {len(judge_items)} answers with {judge.name}")
         start = time.perf_counter()
+        before = dict(getattr(judge, "stats", {}) or {})
         verdicts[judge.name] = judge.judge(judge_items)
         timings["judge"][judge.name] = time.perf_counter() - start
+        record_judge_speed(judge, len(judge_items), timings["judge"][judge.name], before)
     items = []
     for i, (ex, cs, g) in enumerate(zip(ctx.eval_items, ctx.chunks, gens)):
         items.append({
@@ -208,6 +212,46 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
         "model_stats": _delta(model_before, model.stats),
         "judge_stats": {j.name: _delta(judges_before[j.name], getattr(j, "stats", {}) or {}) for j in judges},
     }
+
+
+def generation_entry(spec: str) -> str:
+    """The throughput entry (``evalsuite._throughput``) of generation with ``spec``: ``run-generate/<arithmetic>``
+    for a local model (the path taken here: fp32, bf16, int8), ``run-generate/api/<base spec>`` for an API one."""
+    from evalsuite.models import inference_precision, parse_spec
+
+    parsed = parse_spec(spec)
+    if parsed.scheme in ("bundled", "hf"):
+        return f"run-generate/{inference_precision()}"
+    return f"run-generate/api/{spec.split('+lora:', 1)[0]}"
+
+
+def record_generation_speed(spec: str, gens: Sequence[Any], seconds: float) -> None:
+    """Keep the speed of a generation that computed every answer, for later estimates (``--dry-run``)."""
+    from evalsuite import _throughput
+    from evalsuite._secrets import scrub_text
+
+    if seconds <= 0:
+        return
+    prompt = sum(g.prompt_tokens for g in gens)
+    completion = sum(g.completion_tokens for g in gens)
+    _throughput.save(generation_entry(spec), {
+        "tokens_per_s": (prompt + completion) / seconds, "calls_per_s": len(gens) / seconds,
+        "prompt_tokens": prompt, "completion_tokens": completion, "calls": len(gens), "seconds": seconds,
+        "model": scrub_text(spec.split("+lora:", 1)[0])})
+
+
+def record_judge_speed(judge: Any, items: int, seconds: float, before: dict[str, Any]) -> None:
+    """Keep a judge's items/s (and model calls/s) when it scored without its caches."""
+    from evalsuite import _throughput
+    from evalsuite._secrets import scrub_text
+
+    after = dict(getattr(judge, "stats", {}) or {})
+    hits = after.get("cache_hits", 0) - before.get("cache_hits", 0)
+    calls = after.get("model_calls", 0) - before.get("model_calls", 0)
+    if seconds <= 0 or items < 1 or hits:
+        return
+    _throughput.save(f"judge/{scrub_text(judge.name)}", {"items_per_s": items / seconds, "items": items, "seconds": seconds,
+                                                         "calls_per_s": calls / seconds, "calls": calls})
 
 
 def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

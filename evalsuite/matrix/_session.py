@@ -109,6 +109,12 @@ class MatrixSession:
                 data = {"name": judge.name, "spec": self._spec_of.get(judge.name), "config": scrub(to_dict(dict(judge.config))), "qualification": q,
                         "seconds": time.perf_counter() - start}
                 atomic_write_json(path, data)
+                items = (q.get("data") or {}).get("items_scored", 0) + (q.get("data") or {}).get("longform_items", 0)
+                if items and data["seconds"] > 0.5:  # a qualification read from its cache measures nothing
+                    from evalsuite import _throughput
+
+                    _throughput.save(f"qualify/{judge.name}", {"items_per_s": items / data["seconds"], "items": items,
+                                                               "seconds": data["seconds"]})
         return data
 
     def gating(self) -> dict[str, list[str]]:
@@ -339,6 +345,8 @@ class MatrixSession:
             results["incomplete"] = incomplete
         atomic_write_json(self.run_dir / "results.json", results)
         written = render(self.run_dir)
+        if not incomplete:
+            self._record_overhead(results)
         latest = self.report_root / "latest"
         try:
             tmp = self.report_root / f".latest.{os.getpid()}"
@@ -357,6 +365,25 @@ class MatrixSession:
             except EvalsuiteError as err:
                 out["baseline_error"] = str(err)
         return out
+
+
+    def _record_overhead(self, results: dict[str, Any]) -> None:
+        """Keep the seconds of this run spent outside its cells and judge qualifications (start-up,
+        imports, model loads between cells, the report) as ``run/overhead``, for later estimates."""
+        computed = set(results["session"]["computed"])
+        if not computed:
+            return
+        cells = sum((c.get("timings") or {}).get("cell", 0.0) for c in results["cells"] if c["id"] in computed)
+        qualification = 0.0
+        for path in sorted((self.run_dir / "judges").glob("*.json")):
+            data = read_json(path) or {}
+            if path.stat().st_mtime >= self.started:  # qualified in this run
+                qualification += float(data.get("seconds", 0.0))
+        overhead = time.time() - self.started - cells - qualification
+        if overhead > 0:
+            from evalsuite import _throughput
+
+            _throughput.save("run/overhead", {"seconds": overhead, "cells_computed": len(computed)})
 
 
 def merge_runs(run_dirs: list[str | Path], out_dir: str | Path) -> Path:

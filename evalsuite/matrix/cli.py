@@ -120,6 +120,8 @@ def _run(args: argparse.Namespace) -> int:
         _write_status(report_root, INPUT_ERROR, None, str(err))
         raise
     cmd = pytest_command(args, matrix)
+    if args.dry_run:
+        return _dry_run(args, cmd)
     print("+ " + scrub_text(" ".join(cmd[1:])), file=sys.stderr)
     env = {**os.environ, SUMMARY_ENV: "0"}  # the tables are printed once, below
     proc = subprocess.run(cmd, env=env)
@@ -131,6 +133,34 @@ def _run(args: argparse.Namespace) -> int:
         print(f"report: {run_dir / 'summary.md'}  (html: {run_dir / 'report.html'})")
     _write_status(report_root, proc.returncode, run_dir)
     return proc.returncode
+
+
+def _dry_run(args: argparse.Namespace, cmd: list[str]) -> int:
+    """The plan (as a table, or JSON with --json) from the pytest plugin's --dry-run; nothing runs, no report."""
+    import json
+    import tempfile
+
+    from evalsuite.matrix import INPUT_ERROR
+
+    if "-n" in cmd:  # the plan is made in one process
+        i = cmd.index("-n")
+        del cmd[i:i + 2]
+    cmd = [c for c in cmd if not c.startswith("--junitxml") and c != args.junitxml]
+    with tempfile.TemporaryDirectory(prefix="evalsuite-plan-") as tmp:
+        out = Path(tmp) / "plan.json"
+        proc = subprocess.run(cmd + ["--dry-run", "--plan-json", str(out)], capture_output=True, text=True,
+                              env={**os.environ, SUMMARY_ENV: "0"})
+        if proc.returncode != 0 or not out.is_file():
+            sys.stderr.write(scrub_text(proc.stdout[-4000:] + proc.stderr[-2000:]))
+            return proc.returncode or INPUT_ERROR
+        data = json.loads(out.read_text(encoding="utf-8"))
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        text = proc.stdout
+        start = text.find("dry run: profile")
+        print(text[start:].rstrip() if start >= 0 else json.dumps(data, indent=2))
+    return 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -178,6 +208,10 @@ def add_cli(subparsers) -> None:
     run.add_argument("--update-baseline", action="store_true", help="append this run's baselines to reports/baselines/")
     run.add_argument("--allow-ungated", action="store_true",
                      help="exit 0 although cells were skipped or no qualified judge gated them (status 3 otherwise)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the plan: cells (stored or to compute), per stage the model calls, prompt and answer "
+                          "tokens, the estimated wall time here and the API cost from [prices]; runs nothing")
+    run.add_argument("--json", action="store_true", help="with --dry-run: the plan as JSON")
     run.add_argument("pytest_args", nargs="*", help="further pytest arguments (after --)")
     run.set_defaults(func=_run)
 

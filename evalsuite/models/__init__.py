@@ -27,7 +27,9 @@ __all__ = [
     "backends",
     "base_identity",
     "clear_loaded",
+    "inference_precision",
     "loaded_specs",
+    "local_files",
     "release",
     "resident_bases",
     "load_model",
@@ -67,6 +69,48 @@ def base_identity(spec: str) -> str:
     from ._hf import resolve_weights
 
     return resolve_weights(parsed.scheme, parsed.target).identity
+
+
+def inference_precision(device: str | None = None, requested: str = "auto") -> str:
+    """The arithmetic a local model runs with on ``device`` (default: the best one here): fp32, bf16, fp16 or int8."""
+    from evalsuite._device import best_device
+
+    from ._hf import inference_precision as pick
+
+    return pick(device or best_device(), requested)
+
+
+def local_files(spec: str) -> "Path | None":
+    """The local folder holding ``config.json`` and the tokenizer of a ``bundled:`` or ``hf:`` model
+    (an adapter's base), found without loading, materializing or downloading anything; None when
+    there is none here (an API model, weights not downloaded, a bundled model not yet materialized)."""
+    from pathlib import Path
+
+    parsed = parse_spec(spec)
+    if parsed.scheme == "bundled":
+        from evalsuite._io import cache_dir
+
+        from ._bundled import identity
+
+        try:
+            folder = cache_dir("models") / f"{parsed.target}-{identity(parsed.target)[:16]}"
+        except Exception:  # the model's package is not installed
+            return None
+        return folder if (folder / "config.json").is_file() else None
+    if parsed.scheme != "hf":
+        return None
+    local = Path(parsed.target).expanduser()
+    if local.is_dir():
+        return local if (local / "config.json").is_file() else None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        found = try_to_load_from_cache(parsed.target, "config.json")
+    except Exception:  # a malformed hub id: nothing cached under it
+        return None
+    return Path(found).parent if isinstance(found, str) else None
 
 
 def clear_loaded() -> None:

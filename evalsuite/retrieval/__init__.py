@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..records import Dataset
 from .chunking import ChunkerSettings, chunk_corpus, chunk_passage
 from .embedder import DEFAULT_EMBEDDER, Embedder
-from .index import INDEX_KINDS, Retriever, build_index
+from .index import INDEX_KINDS, Retriever, build_index, stored_index
 from .prebuilt import export_index, fetch_prebuilt_index
 
 _memo: dict[tuple, Retriever] = {}
@@ -31,4 +31,5 @@ def get_retriever(
 
 
 __all__ = ["ChunkerSettings", "Embedder", "DEFAULT_EMBEDDER", "Retriever", "INDEX_KINDS",
-           "build_index", "get_retriever", "fetch_prebuilt_index", "export_index", "chunk_passage", "chunk_corpus"]
+           "build_index", "get_retriever", "stored_index", "fetch_prebuilt_index", "export_index", "chunk_passage",
+           "chunk_corpus"]

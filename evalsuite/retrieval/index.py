@@ -82,6 +82,20 @@ class Retriever:
         return tuple(self.chunks[int(rows[j])] for j in order)
 
 
+def _index_key(dataset: Dataset, chunker: ChunkerSettings, embedder: Embedder, kind: str) -> tuple[str, str, Path]:
+    corpus_hash = stable_hash([[p.id, p.doc_id, p.title, p.text] for p in dataset.passages], 32)
+    key = stable_hash({"corpus": corpus_hash, "chunker": to_dict(chunker), "embedder": embedder.identity, "kind": kind}, 24)
+    return corpus_hash, key, cache_dir("index") / f"{dataset.name}-{key}"
+
+
+def stored_index(dataset: Dataset, *, chunker: ChunkerSettings = ChunkerSettings(), embedder: Embedder | None = None,
+                 kind: str = "flat") -> Path | None:
+    """The folder of the index :func:`build_index` would open from the store, or None when it would
+    build one (the embedder's model is not loaded)."""
+    _, _, path = _index_key(dataset, chunker, embedder or Embedder(), kind)
+    return path if (path / "index.faiss").is_file() and (path / "chunks.jsonl").is_file() else None
+
+
 def build_index(
     dataset: Dataset,
     *,
@@ -93,9 +107,7 @@ def build_index(
     if kind not in INDEX_KINDS:
         raise ConfigError(f"unknown index kind {kind!r}: choose one of {', '.join(INDEX_KINDS)}")
     embedder = embedder or Embedder()
-    corpus_hash = stable_hash([[p.id, p.doc_id, p.title, p.text] for p in dataset.passages], 32)
-    key = stable_hash({"corpus": corpus_hash, "chunker": to_dict(chunker), "embedder": embedder.identity, "kind": kind}, 24)
-    path = cache_dir("index") / f"{dataset.name}-{key}"
+    corpus_hash, key, path = _index_key(dataset, chunker, embedder, kind)
     start = time.perf_counter()
     what = f"stored retrieval index of {dataset.name}"
     legacy = lambda folder: _legacy_index(folder, key)  # noqa: E731

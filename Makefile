@@ -41,7 +41,7 @@ eval: setup
 	$(VENV)/bin/evalsuite run --profile default
 
 test: setup
-	$(PY) -m pytest tests test_cases/test_judge_snapshots.py -q
+	$(PY) -m pytest tests -q
 
 bench: setup
 	$(PY) -m benchmarks.generation --json

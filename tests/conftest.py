@@ -1,5 +1,6 @@
-"""Shared pytest set-up: offline model hubs, no telemetry, cores shared between xdist workers,
-and a cache of the test session's own.
+"""Shared set-up of the library's tests: offline model hubs, no telemetry, cores shared between
+xdist workers, and a cache of the test session's own. (It lives in tests/, so a matrix run,
+``pytest test_cases`` or ``make eval``, keeps using the user's cache.)
 
 Tests never read or write the user's cache (``~/.cache/evalsuite`` or ``$EVALSUITE_CACHE``):
 the session sets ``EVALSUITE_CACHE`` to a temporary folder, removed at the end, whose

@@ -416,10 +416,6 @@ def _cell_of(item: pytest.Item) -> str | None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = config.stash[_STATE]
-<<<<<<< HEAD
-    if state.get("empty_shard") and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not _is_worker(config):
-        session.exitstatus = 0
-=======
     if config.option.dry_run and state["matrix"] is not None and not _is_worker(config):
         from evalsuite.matrix import INPUT_ERROR
 
@@ -427,7 +423,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             session.exitstatus = PASSED
         elif "plan_error" in state or exitstatus == pytest.ExitCode.INTERRUPTED:  # a collection error: the matrix file
             session.exitstatus = INPUT_ERROR
->>>>>>> dryrun
+        return
+    if state.get("empty_shard") and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not _is_worker(config):
+        session.exitstatus = 0
         return
     if _is_worker(config) or not state["ran"]:
         return
@@ -448,10 +446,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash[_STATE] if _STATE in config.stash else {}
-<<<<<<< HEAD
     if state.get("empty_shard"):
         terminalreporter.write_line(state["empty_shard"])
-=======
     if state.get("plan") is not None or state.get("plan_error"):
         from evalsuite.matrix import format_plan
 
@@ -461,7 +457,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         else:
             terminalreporter.write(format_plan(state["plan"]))
         return
->>>>>>> dryrun
     final = state.get("final")
     if not final:
         return

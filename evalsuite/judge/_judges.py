@@ -71,6 +71,8 @@ class Judge:
     name: str = "judge"
     config: dict
     steps_version: str = ""
+    # texts its sentence embedder encodes per item, at most (what a cost estimate counts); 0: none
+    texts_embedded_per_item: int = 0
 
     def __init__(self) -> None:
         self.config = {}

@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 
 from evalsuite.errors import ConfigError
-from evalsuite.judge._features import FEATURES, Similarity, feature_matrix
+from evalsuite.judge._features import FEATURES, SIM_REFERENCES, Similarity, feature_matrix
 from evalsuite.judge._forms import JudgeItem
 from evalsuite.judge._judges import Judge, Verdict, judge_factory
 
@@ -89,6 +89,7 @@ class _LearnedJudge(Judge):
         self.provenance = (f"judge: learned-correctness, weights {path.name} sha256 {self.weights_sha256}, "
                            f"fitted on {training['file']} sha256 {training['sha256']}")
         self.similarity = Similarity(store=store)
+        self.texts_embedded_per_item = 2 + SIM_REFERENCES  # the answer, the question, question + each gold answer
 
     def probabilities(self, items: Sequence[JudgeItem], progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(p(correct) per item, the feature matrix) for ``items``."""

@@ -258,6 +258,19 @@ def _train_seconds(speeds: _Speeds, spec: str, tokens: int) -> tuple[float | Non
     return 3 * flops["body"] * tokens / (speeds.peak() * EFFICIENCY["train"]), speeds.peak_source("train")
 
 
+EMBED_TEXT_TOKENS = 32  # word pieces of a short text a judge embeds (an answer, a question and a gold answer)
+
+
+def _embed_work(tokens: int) -> float:
+    """FLOPs of embedding one text of ``tokens`` word pieces with the default sentence embedder."""
+    from evalsuite import _throughput
+    from evalsuite.retrieval import Embedder
+
+    config_json = json.loads((Path(Embedder().path) / "config.json").read_text(encoding="utf-8"))
+    fl = _throughput.transformer_flops(config_json)
+    return fl["body"] * tokens + fl["attention_per_context"] * tokens * tokens
+
+
 def _judge_seconds(speeds: _Speeds, judge: Any, spec: str, items: int, calls: int, prompt: int, completion: int,
                    qualification: bool) -> tuple[float | None, str]:
     names = ([f"qualify/{judge.name}"] if qualification else []) + [f"judge/{judge.name}"]
@@ -268,7 +281,10 @@ def _judge_seconds(speeds: _Speeds, judge: Any, spec: str, items: int, calls: in
         if entry.get("items_per_s"):
             return items / entry["items_per_s"], _entry_source(name, entry)
     if not calls:
-        return None, f"not estimated: no measurement of judge {judge.name} here yet"
+        texts = items * getattr(judge, "texts_embedded_per_item", 0)
+        if not texts:
+            return 0.0, "no model: word arithmetic, negligible"
+        return texts * _embed_work(EMBED_TEXT_TOKENS) / (speeds.peak() * EFFICIENCY["embed"]), speeds.peak_source("embed")
     if not _is_local(spec):
         return None, "not estimated: an API model with no measurement here"
     return _generation_seconds(speeds, spec, calls, prompt, completion)

@@ -35,6 +35,7 @@ _PASS_THROUGH = (
     ("--run-id", "run_id", "run folder name (default: derived from the configuration)"),
     ("--report-dir", "report_dir", "reports root (default: reports/ in the current folder)"),
     ("--junitxml", "junitxml", "also write a JUnit XML file"),
+    ("--shard", "shard", "run shard I of N (e.g. 2/4): whole (dataset, model) groups; merge with `evalsuite report --merge`"),
 )
 
 

@@ -504,6 +504,33 @@ class Database:
                     self._heal(err)
             raise AssertionError("unreachable")
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """``sql`` once per row, all in one transaction: every row is written, or none (a corrupt
+        file is healed and the batch written to the new one)."""
+        with self._lock:
+            if self._conn is None:
+                raise EvalsuiteError(f"{self.path}: the cache is closed")
+            if self._file_ident() != self._ident:
+                self._conn.close()
+                self._connect()
+            for attempt in (0, 1):
+                try:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        self._conn.executemany(sql, rows)
+                        self._conn.execute("COMMIT")
+                    except BaseException:
+                        with contextlib.suppress(sqlite3.Error):
+                            self._conn.execute("ROLLBACK")
+                        raise
+                    return
+                except sqlite3.DatabaseError as err:
+                    if _is_full(err):
+                        raise disk_full(self.path, err) from err
+                    if attempt or not _is_corrupt(err):
+                        raise
+                    self._heal(err)
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:

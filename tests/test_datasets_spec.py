@@ -218,7 +218,7 @@ def test_register_loader_in_process(team, registry):
     spec = DatasetSpec.parse({"name": "loud", "format": "upper-qa", "path": "data/faq.jsonl", "options": {"shout": True}}, team)
     ds = load_spec(spec, skip_invalid=True)
     assert ds.name == "loud" and ds.examples[0].question == "HOW DO I RESET MY PASSWORD?" and calls == [("loud", True, True)]
-    with pytest.raises(ConfigError, match=r"unknown option 'whisper' \(choose from shout\)"):
+    with pytest.raises(ConfigError, match=r"unknown option 'whisper' \(choose from shout, subset\)"):
         DatasetSpec("loud", "upper-qa", path=spec.path, options={"whisper": 1})
     register_loader("broken", lambda spec, skip_invalid=False: ["not", "a", "dataset"])
     with pytest.raises(ConfigError, match="returned list, not an evalsuite.records.Dataset"):
@@ -251,7 +251,7 @@ def test_third_party_loader_through_an_entry_point(team, tmp_path, monkeypatch, 
     spec = DatasetSpec.parse({"name": "helpdesk", "format": "tsvqa", "path": "data/helpdesk.tsv", "options": {"separator": ";"}}, team)
     ds = load_spec(spec)
     assert ds.name == "helpdesk" and [e.references for e in ds.examples] == [("Room 4", "second floor"), ("IT",)]
-    with pytest.raises(ConfigError, match=r"unknown option 'sep' \(choose from separator\)"):
+    with pytest.raises(ConfigError, match=r"unknown option 'sep' \(choose from separator, subset\)"):
         DatasetSpec("helpdesk", "tsvqa", path=spec.path, options={"sep": ","})
     # the command line takes the plugin's format too
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}

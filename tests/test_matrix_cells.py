@@ -33,6 +33,6 @@ def test_candidate_cell_per_dataset_compares_with_its_base():
 
 def test_keyword_selection_is_unambiguous():
     ids = [c.id for c in expand_cells(load_config(MATRIX, "default"))]
-    assert [i for i in ids if "ft100" in i] == ["qasper-smollm2-ft100", "nq-smollm2-ft100", "bioasq-smollm2-ft100"]
+    assert [i for i in ids if "ft20" in i] == ["qasper-smollm2-ft20", "nq-smollm2-ft20", "bioasq-smollm2-ft20"]
     assert [i for i in ids if "ft0" in i] == ["qasper-smollm2-ft0", "nq-smollm2-ft0", "bioasq-smollm2-ft0"]
     assert all(i.startswith("nq-") for i in ids if "nq" in i)

@@ -42,7 +42,7 @@ def test_export_writes_the_files_and_a_manifest_of_their_hashes(published):
     assert folder.name == f"tiny-{manifest['key']}"
     assert manifest["key"] == index_key(tiny(), ChunkerSettings(), Embedder(precision="fp32"))
     assert manifest["embedder"].endswith("|float32|max128") and manifest["chunks"] == len(TEXTS)
-    assert sorted(manifest["files"]) == ["chunks.jsonl", "index.faiss", "meta.json"]
+    assert sorted(manifest["files"]) == ["chunks.jsonl", "index.faiss"]
     for name, expected in manifest["files"].items():
         data = (folder / name).read_bytes()
         assert hashlib.sha256(data).hexdigest() == expected["sha256"] and len(data) == expected["size"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+
+import pytest
 import sys
 from pathlib import Path
 
@@ -21,10 +23,11 @@ def _cold_cache(path: Path) -> dict[str, str]:
     return dict(os.environ, EVALSUITE_CACHE=str(path), EVALSUITE_CPU_BF16="0")
 
 
+@pytest.mark.slow
 def test_int8_path_gives_the_serial_numbers_under_two_workers(tmp_path):
     runs = {}
     for name, extra in (("serial", []), ("xdist", ["-n", "2"])):
-        cmd = [sys.executable, "-m", "pytest", "test_cases/test_matrix.py", "--profile", "smoke", "-q",
+        cmd = [sys.executable, "-m", "pytest", "test_cases/matrix.toml", "--profile", "smoke", "-q",
                "--datasets", "nq", "--sizes", "0,16", "--eval-limit", "4", "--judge", "reference",
                "--report-dir", str(tmp_path / name), "--run-id", "same", *extra]
         run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800,

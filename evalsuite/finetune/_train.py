@@ -224,7 +224,9 @@ def request_key(base_spec: str, dataset: Any, size: int, config: FinetuneConfig,
     if isinstance(dataset, DatasetSpec):
         spec = dataset
     else:
-        spec = DatasetSpec(dataset, path=str(Path(dataset_path).expanduser().absolute()) if dataset_path else None)
+        hub = bool(dataset_path) and str(dataset_path).startswith("hub:")
+        spec = DatasetSpec(dataset, path=(dataset_path if hub else str(Path(dataset_path).expanduser().absolute()))
+                           if dataset_path else None)
     if spec.hub:
         return None
     parts = {

@@ -51,13 +51,7 @@ class VectorStore:
     def put_many(self, identity: str, vectors: dict[str, np.ndarray]) -> None:
         rows = [(self._key(identity, t), np.asarray(v, dtype=np.float32).tobytes()) for t, v in vectors.items()]
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany("INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)", rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            self._db.executemany("INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)", rows)
 
     def close(self) -> None:
         with self._lock:

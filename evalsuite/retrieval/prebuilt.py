@@ -3,8 +3,8 @@
     evalsuite index build bioasq --out MIRROR/indexes      # writes MIRROR/indexes/<dataset>-<key>/
     fetch_prebuilt_index("MIRROR", "bioasq")               # -> the installed store folder, or None
 
-An exported index is the index store's folder (``index.faiss``, ``chunks.jsonl``,
-``meta.json``) plus ``manifest.json``: the key and what it hashes (the corpus content, the
+An exported index is the index store's payload (``index.faiss``, ``chunks.jsonl``) plus
+``manifest.json``: the key and what it hashes (the corpus content, the
 chunker settings, the embedder identity, which names its precision, and the index kind)
 and the sha256 and size of every file. A mirror (a folder or an http(s) URL) holds the
 folders under ``indexes/`` (or directly); :func:`fetch_prebuilt_index` computes the key
@@ -24,15 +24,17 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from .._artifacts import write_entry
 from .._io import atomic_dir, atomic_write_json, cache_dir, file_lock
 from ..errors import DataError
 from ..records import Dataset, stable_hash, to_dict
 from .chunking import ChunkerSettings
 from .embedder import Embedder
+from .index import INDEX_FILES
 
 MANIFEST = "manifest.json"
-FILES = ("index.faiss", "chunks.jsonl", "meta.json")
-FORMAT = 1
+FILES = INDEX_FILES  # the store entry's payload; its manifest is written anew on install
+FORMAT = 2
 
 
 def corpus_hash(dataset: Dataset) -> str:
@@ -153,17 +155,24 @@ def fetch_prebuilt_index(mirror: str | Path, dataset: Dataset | str, *, chunker:
     with file_lock(final):  # the lock build_index takes: never two writers of one store folder
         if (final / "index.faiss").exists():
             return final
-        with atomic_dir(final) as tmp:
-            for name, expected in sorted(manifest["files"].items()):
-                data = _read(mirror, f"{base}{folder}/{name}", timeout)
-                if data is None:
-                    raise DataError(f"mirror {_shown(mirror)} has no {base}{folder}/{name} although its manifest lists it; "
-                                    "publish the whole folder")
-                digest = hashlib.sha256(data).hexdigest()
-                if len(data) != expected["size"] or digest != expected["sha256"]:
-                    raise DataError(f"mirror {_shown(mirror)}: {base}{folder}/{name} has sha256 {digest[:12]}... "
-                                    f"({len(data)} bytes), the manifest {expected['sha256'][:12]}... "
-                                    f"({expected['size']} bytes); fix the mirror or rebuild the index")
+        fetched: dict[str, bytes] = {}
+        for name, expected in sorted(manifest["files"].items()):
+            data = _read(mirror, f"{base}{folder}/{name}", timeout)
+            if data is None:
+                raise DataError(f"mirror {_shown(mirror)} has no {base}{folder}/{name} although its manifest lists it; "
+                                "publish the whole folder")
+            digest = hashlib.sha256(data).hexdigest()
+            if len(data) != expected["size"] or digest != expected["sha256"]:
+                raise DataError(f"mirror {_shown(mirror)}: {base}{folder}/{name} has sha256 {digest[:12]}... "
+                                f"({len(data)} bytes), the manifest {expected['sha256'][:12]}... "
+                                f"({expected['size']} bytes); fix the mirror or rebuild the index")
+            fetched[name] = data
+
+        def fill(tmp: Path) -> dict:
+            for name, data in fetched.items():
                 (tmp / name).write_bytes(data)
-            atomic_write_json(tmp / MANIFEST, {**manifest, "installed_from": _shown(mirror)})
+            keep = ("key", "dataset", "corpus_hash", "chunker", "embedder", "kind", "chunks")
+            return {**{k: manifest[k] for k in keep if k in manifest}, "installed_from": _shown(mirror)}
+
+        write_entry(final, fill, payload=FILES)  # the store's own manifest: verified on every later hit
     return final

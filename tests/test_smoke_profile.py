@@ -55,6 +55,22 @@ def test_smoke_profile_writes_the_report_and_exits_with_the_gate(tmp_path):
     summary = (run_dir / "summary.md").read_text()
     assert "## Research questions" in summary and "Completeness" in summary
 
+    # the same cells in two shards (as two CI jobs run them), merged: the single machine's tables
+    shard_dirs = []
+    for i in (1, 2):
+        shard = subprocess.run(
+            [sys.executable, "-m", "pytest", "test_cases/matrix.toml", "--profile", "smoke", "-q", "--shard", f"{i}/2",
+             "--report-dir", str(tmp_path / f"shard{i}"), "--run-id", "smoke-check"],
+            cwd=ROOT, capture_output=True, text=True, timeout=1800, env=dict(os.environ),
+        )
+        assert shard.returncode in (0, 1), shard.stdout[-3000:] + shard.stderr[-3000:]
+        shard_dirs.append(str(tmp_path / f"shard{i}" / "runs" / "smoke-check"))
+    merged = subprocess.run([sys.executable, "-m", "evalsuite", "report", "--merge", *shard_dirs,
+                             "--out", str(tmp_path / "merged")], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert merged.returncode == 0, merged.stdout[-3000:] + merged.stderr[-3000:]
+    tables = lambda text: [line for line in text.splitlines() if line.startswith("|")]  # noqa: E731
+    assert tables((tmp_path / "merged" / "summary.md").read_text()) == tables(summary)
+
 
 @pytest.mark.slow
 def test_two_xdist_workers_give_the_serial_numbers(tmp_path):

@@ -26,6 +26,7 @@ __all__ = [
     "TransientError",
     "backends",
     "base_identity",
+    "model_config",
     "clear_loaded",
     "inference_precision",
     "loaded_specs",
@@ -78,6 +79,32 @@ def inference_precision(device: str | None = None, requested: str = "auto") -> s
     from ._hf import inference_precision as pick
 
     return pick(device or best_device(), requested)
+
+
+def model_config(spec: str) -> dict | None:
+    """The ``config.json`` of a ``bundled:`` or ``hf:`` model (an adapter's base) as a dict, read
+    without loading weights: from its local folder, or for a bundled model not materialized yet
+    from its GGUF file's header. None when neither is here (an API model, weights not downloaded)."""
+    import json
+
+    folder = local_files(spec)
+    if folder is not None:
+        try:
+            return json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+    parsed = parse_spec(spec)
+    if parsed.scheme != "bundled":
+        return None
+    try:
+        from transformers import AutoConfig
+
+        from ._bundled import gguf_file
+
+        gguf, _ = gguf_file(parsed.target)
+        return AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name).to_dict()
+    except Exception:  # the model's package is not installed, or its file unreadable: nothing to read
+        return None
 
 
 def local_files(spec: str) -> "Path | None":

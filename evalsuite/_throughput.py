@@ -74,6 +74,9 @@ def save(name: str, values: dict[str, Any]) -> dict[str, Any]:
     """Record ``values`` (numbers per second and what they were measured on) as entry ``name`` of this machine."""
     import torch
 
+    from evalsuite._secrets import scrub, scrub_text
+
+    name, values = scrub_text(name), scrub(values)  # a model spec may carry credentials: never recorded
     entry = {**values, "threads": torch.get_num_threads(), "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     with file_lock(_path()):
         data = _read()

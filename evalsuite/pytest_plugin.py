@@ -19,6 +19,7 @@ into ``results.json``, renders the report and decides the exit status (``evalsui
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -128,9 +129,11 @@ def _stop_after_current_cell(config: pytest.Config) -> None:
             raise KeyboardInterrupt
         state["stop"] = True
         reporter = config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line("evalsuite: stopping after the current cell (Ctrl-C again to stop now); "
-                                "the report is written and the same command resumes", yellow=True)
+        capman = config.pluginmanager.get_plugin("capturemanager")
+        if reporter is not None:  # on the terminal, not into the running cell's captured output
+            with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
+                reporter.write_line("evalsuite: stopping after the current cell (Ctrl-C again to stop now); "
+                                    "the report is written and the same command resumes", yellow=True)
 
     try:
         signal.signal(signal.SIGINT, handler)

@@ -222,7 +222,9 @@ def generation_entry(spec: str) -> str:
     parsed = parse_spec(spec)
     if parsed.scheme in ("bundled", "hf"):
         return f"run-generate/{inference_precision()}"
-    return f"run-generate/api/{spec.split('+lora:', 1)[0]}"
+    from evalsuite._secrets import scrub_text
+
+    return f"run-generate/api/{scrub_text(spec.split('+lora:', 1)[0])}"  # no credentials in a recorded name
 
 
 def record_generation_speed(spec: str, gens: Sequence[Any], seconds: float) -> None:

@@ -44,13 +44,14 @@ class Outcome:
 
 class MatrixSession:
     def __init__(self, config: MatrixConfig, *, report_root: str | Path, run_id: str | None = None,
-                 lock_dir: str | Path | None = None, token: str | None = None):
+                 lock_dir: str | Path | None = None, token: str | None = None, run_dir: str | Path | None = None):
         self.config = config
         self.cells = expand_cells(config)
         self.by_id = {c.id: c for c in self.cells}
         self.report_root = Path(report_root)
         self.run_id = run_id or config.run_id()
-        self.run_dir = self.report_root / "runs" / self.run_id
+        # the run folder: reports/runs/<run id>, or a folder of the caller's (a merge's --out)
+        self.run_dir = Path(run_dir) if run_dir is not None else self.report_root / "runs" / self.run_id
         self.store = RunStore(self.run_dir)
         self.lock_dir = Path(lock_dir) if lock_dir else self.run_dir / ".locks"
         self.token = token or uuid.uuid4().hex
@@ -417,7 +418,8 @@ def merge_runs(run_dirs: list[str | Path], out_dir: str | Path) -> Path:
                               "merge only shards of one run")
     config = MatrixConfig.from_dict(first["config"])
     out_dir = Path(out_dir)
-    session = MatrixSession(config, report_root=out_dir.parent.parent, run_id=out_dir.name)
+    session = MatrixSession(config, report_root=out_dir.parent.parent, run_id=str(first.get("run_id") or out_dir.name),
+                            run_dir=out_dir)
     for cell in session.cells:  # the shard that finished a cell wins; else one that recorded why it did not
         found = [c for r in loaded for c in r.get("cells", []) if c.get("id") == cell.id]
         best = next((c for c in found if is_reusable(c)), None) or next(

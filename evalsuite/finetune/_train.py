@@ -501,7 +501,17 @@ def _train(final: Path, key: str, key_parts: dict, base_spec: str, model_path: s
             "examples_per_second": examples_seen / train_seconds,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        _store_adapter(final, lambda tmp: model.save_pretrained(tmp, safe_serialization=True), manifest)
+        def save(tmp: Path) -> None:
+            # the base is named by its spec, not by the cache folder it was read from: an adapter's
+            # files (and so the identity of the tuned model) are the same on every machine and cache
+            # (and a set of target modules is written sorted: a set's order changes from process to process)
+            for peft_config in model.peft_config.values():
+                peft_config.base_model_name_or_path = base_spec
+                if isinstance(peft_config.target_modules, (set, frozenset)):
+                    peft_config.target_modules = sorted(peft_config.target_modules)
+            model.save_pretrained(tmp, safe_serialization=True)
+
+        _store_adapter(final, save, manifest)
         from evalsuite import _throughput
 
         _throughput.save(f"train/{'bf16' if bf16 else 'fp32'}", {

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from evalsuite._artifacts import file_sha256
+from evalsuite._artifacts import MANIFEST, file_sha256
 from evalsuite.records import stable_hash
 
 __all__ = ["WEIGHT_SUFFIXES", "dir_digest", "file_sha256"]
@@ -13,9 +13,11 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".model", ".txt", ".jinja", 
 
 
 def dir_digest(path: str | os.PathLike) -> str:
-    """Hash of the weight, config and tokenizer files directly in ``path`` (names and contents)."""
+    """Hash of the weight, config and tokenizer files directly in ``path`` (names and contents); a
+    store's ``manifest.json`` (when and how fast it was made) is bookkeeping, not the model."""
     path = Path(path)
     parts = sorted(
-        (f.name, file_sha256(f)) for f in path.iterdir() if f.is_file() and f.name.endswith(WEIGHT_SUFFIXES)
+        (f.name, file_sha256(f)) for f in path.iterdir()
+        if f.is_file() and f.name.endswith(WEIGHT_SUFFIXES) and f.name != MANIFEST
     )
     return stable_hash(parts, length=32)

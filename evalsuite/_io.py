@@ -27,7 +27,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from .errors import ConfigError, EvalsuiteError
 
@@ -485,7 +485,9 @@ class Database:
                 quarantine(files, self.store, f"the {self.store} cache", str(err).splitlines()[0])
             self._connect()
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows:
+    def _run(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        """``work(connection)`` on the current file: a file another process healed is followed, a
+        corrupt one is healed and ``work`` runs once more on the new file; out of space: DiskFull."""
         with self._lock:
             if self._conn is None:
                 raise EvalsuiteError(f"{self.path}: the cache is closed")
@@ -494,8 +496,7 @@ class Database:
                 self._connect()
             for attempt in (0, 1):
                 try:
-                    cur = self._conn.execute(sql, params)
-                    return Rows(cur.fetchall(), cur.rowcount)
+                    return work(self._conn)
                 except sqlite3.DatabaseError as err:
                     if _is_full(err):
                         raise disk_full(self.path, err) from err
@@ -504,32 +505,27 @@ class Database:
                     self._heal(err)
             raise AssertionError("unreachable")
 
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows:
+        def one(conn: sqlite3.Connection) -> Rows:
+            cur = conn.execute(sql, params)
+            return Rows(cur.fetchall(), cur.rowcount)
+
+        return self._run(one)
+
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """``sql`` once per row, all in one transaction: every row is written, or none (a corrupt
         file is healed and the batch written to the new one)."""
-        with self._lock:
-            if self._conn is None:
-                raise EvalsuiteError(f"{self.path}: the cache is closed")
-            if self._file_ident() != self._ident:
-                self._conn.close()
-                self._connect()
-            for attempt in (0, 1):
-                try:
-                    self._conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        self._conn.executemany(sql, rows)
-                        self._conn.execute("COMMIT")
-                    except BaseException:
-                        with contextlib.suppress(sqlite3.Error):
-                            self._conn.execute("ROLLBACK")
-                        raise
-                    return
-                except sqlite3.DatabaseError as err:
-                    if _is_full(err):
-                        raise disk_full(self.path, err) from err
-                    if attempt or not _is_corrupt(err):
-                        raise
-                    self._heal(err)
+        def batch(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(sql, rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+
+        self._run(batch)
 
     def close(self) -> None:
         with self._lock:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import statistics
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -186,6 +187,7 @@ def _entry_source(name: str, entry: dict[str, Any]) -> str:
     return f"measured: {name}, {entry.get('measured', '?')[:10]}"
 
 
+@lru_cache(maxsize=None)  # a bundled model's config is read from its GGUF header: once per spec, not per stage
 def _model_flops(spec: str) -> dict[str, float] | None:
     from evalsuite import _throughput
     from evalsuite.models import model_config

@@ -37,11 +37,12 @@ $(STAMP): pyproject.toml Makefile
 
 eval: setup
 	$(VENV)/bin/evalsuite datasets stats all
-	$(VENV)/bin/evalsuite retrieval-eval all
 	$(VENV)/bin/evalsuite run --profile default
 
+# Two workers, one core each (the plugin gives each worker its share of the cores): the tests
+# that wait on a subprocess, a file or a single-threaded step overlap with the others.
 test: setup
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q -n 2 --dist worksteal
 
 bench: setup
 	$(PY) -m benchmarks.generation --json

@@ -7,9 +7,9 @@ given: ``pytest --matrix matrix.toml`` or, in the project's ``pyproject.toml``::
     matrix = "matrix.toml"
 
 The plugin then collects the matrix file itself: every cell is a test with a short stable id
-(``qasper-smollm2-ft0`` is the un-tuned baseline, ``qasper-smollm2-ft50`` the adapter trained
-on 50 pool pairs, ``nq-candidate`` for ``--candidate``), so ``pytest -k qasper``,
-``-k "nq and ft50"`` and ``-n 2`` work as usual. A test module may instead hold the one line
+(``qasper-smollm2-ft0`` is the un-tuned baseline, ``qasper-smollm2-ft30`` the adapter trained
+on 30 pool pairs, ``nq-candidate`` for ``--candidate``), so ``pytest -k qasper``,
+``-k "nq and ft30"`` and ``-n 2`` work as usual. A test module may instead hold the one line
 ``from evalsuite.pytest_plugin import test_cell``; the plugin then parametrizes it and does
 not collect the file a second time.
 

@@ -8,7 +8,7 @@ MATRIX = Path(__file__).resolve().parents[1] / "test_cases" / "matrix.toml"
 def test_ids_and_order_follow_the_config():
     cells = expand_cells(load_config(MATRIX, "default"))
     ids = [c.id for c in cells]
-    assert ids == [f"{d}-smollm2-ft{s}" for d in ("qasper", "nq", "bioasq") for s in (0, 8, 20, 50)]
+    assert ids == [f"{d}-smollm2-ft{s}" for d in ("qasper", "nq", "bioasq") for s in (0, 5, 12, 30)]
     assert all(c.baseline_id == f"{c.dataset}-smollm2-ft0" for c in cells)
     assert [c.kind for c in cells[:4]] == [BASELINE, FINETUNED, FINETUNED, FINETUNED]
     assert len(set(ids)) == len(ids)
@@ -33,6 +33,6 @@ def test_candidate_cell_per_dataset_compares_with_its_base():
 
 def test_keyword_selection_is_unambiguous():
     ids = [c.id for c in expand_cells(load_config(MATRIX, "default"))]
-    assert [i for i in ids if "ft20" in i] == ["qasper-smollm2-ft20", "nq-smollm2-ft20", "bioasq-smollm2-ft20"]
+    assert [i for i in ids if "ft12" in i] == ["qasper-smollm2-ft12", "nq-smollm2-ft12", "bioasq-smollm2-ft12"]
     assert [i for i in ids if "ft0" in i] == ["qasper-smollm2-ft0", "nq-smollm2-ft0", "bioasq-smollm2-ft0"]
     assert all(i.startswith("nq-") for i in ids if "nq" in i)

@@ -27,9 +27,12 @@ def test_shipped_profiles_are_valid_and_smoke_is_small():
     assert smoke.eval_limit <= 10
     assert "reference" in smoke.judges and smoke.judge_mode == "logprobs"
     default = load_config(MATRIX, "default")
-    assert default.sizes == (0, 8, 20, 50)
+    assert default.sizes == (0, 5, 12, 30) and default.corpus_subset == 1000
+    assert default.dataset("nq").options  # the subset reaches the dataset spec
     paper = load_config(MATRIX, "paper")
     assert paper.judge_mode == "sample" and paper.judge_repeats == 10
+    assert paper.corpus_subset is None and paper.dataset("nq").options == ()  # `corpus_subset = false`: whole corpus
+    assert paper.margin == 0.25 and default.margin == 0.75
     assert [m.baseline_only for m in paper.models] == [False, False, True]
 
 
@@ -72,6 +75,7 @@ def test_unknown_key_names_key_and_file(tmp_path, text, key):
     ("[default]\nmargin = 'wide'\n", "margin"),
     ("[default]\njudge_mode = 'vote'\n", "judge_mode"),
     ("[default]\neval_limit = 0\n", "eval_limit"),
+    ("[default]\ncorpus_subset = true\n", "false for the whole corpus"),
     ("[default]\nmodels = ['bundled:a-1-x', 'hf:b/a-1-y']\n", "share a short name"),
 ])
 def test_invalid_values_are_config_errors(tmp_path, text, fragment):

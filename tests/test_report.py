@@ -40,6 +40,8 @@ def synthetic_cell(cell):
             "summary": {"judges": {"reference": {"accuracy": ms(acc), "completeness": ms(comp)}},
                         "metrics": {"exact_match": ms([it["metrics"]["exact_match"] for it in items]),
                                     "f1": ms([0.5] * N), "rouge_l": ms([0.4] * N)}},
+            "retrieval": {"k": 5, "recall": 0.8, "mrr": 0.6, "questions": N, "chunks": 1234} if cell.dataset == "nq"
+            else {"k": 5, "recall": None, "mrr": None, "questions": 0, "chunks": 56},
             "timings": {"cell": 1.0}, "tokens": {"prompt": 100 * N, "completion": 10 * N},
             "model_stats": {"model_calls": 1, "cache_hits": 0}}
 
@@ -89,6 +91,8 @@ def test_finalize_writes_results_report_and_latest(run):
     assert "| bioasq | steady | ft40 |" not in summary  # skipped cells have no metrics row
     assert "skipped" in summary and "size 40 is above the pool" in summary
     assert "| dataset | model | size | EM | F1 | ROUGE-L | yes/no acc | n |" in summary
+    assert f"recall@5 0.800, MRR 0.600 on {N} questions with gold evidence from 1,234 indexed chunks" in summary
+    assert "top 5 from 56 indexed chunks; no eval question has gold evidence to score it" in summary
     html = (run.run_dir / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(final["written"]) - 2 == 5
     assert (run.report_root / "latest").resolve() == run.run_dir.resolve()

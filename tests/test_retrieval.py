@@ -11,27 +11,51 @@ from evalsuite.datasets import load
 from evalsuite.prompts import rag_prompt
 from evalsuite.records import Dataset, Passage
 from evalsuite.retrieval import build_index, get_retriever
-from evalsuite.retrieval.evaluate import retrieval_eval
 
-# recall@5 / MRR measured on the bundled eval splits (seed 0, 64-token chunks, overlap 16,
-# bundled all-MiniLM-L6-v2, bf16 on this CPU): qasper 0.500 / 0.283 (36 questions with
-# evidence, searched within their paper), nq 0.978 / 0.935 (589), bioasq 0.915 / 0.854 (503).
-# Each bound sits a little under the measured value.
-RECALL_AT_5_BOUND = {"qasper": 0.44, "nq": 0.95, "bioasq": 0.88}
+# Retrieval is scored on the eval questions with gold evidence of each sample, over an index
+# that a cold test session builds anyway or can build cheaply: Qasper, the papers of its eval
+# questions (each question searches its own paper, so these are the whole corpus's figures); NQ,
+# the whole corpus (the fine-tuning tests index it); BioASQ, the documents of its first 200
+# eval questions plus 1,000 seeded distractor passages (2,656 chunks instead of 15,102).
+# Measured (seed 0, the bundled all-MiniLM-L6-v2, recall@5 / MRR) on both CPU paths, bf16 and
+# int8; each bound sits a little under the lower of the two.
+#   qasper  36 questions, 2,303 chunks   bf16 0.528 / 0.287   int8 0.472 / 0.263
+#   nq     589 questions, 3,972 chunks   bf16 0.978 / 0.934   int8 0.980 / 0.932
+#   bioasq 200 questions, 2,656 chunks   bf16 0.940 / 0.903   int8 0.945 / 0.910
+RECALL_AT_5_BOUND = {"qasper": 0.44, "nq": 0.95, "bioasq": 0.91}
+SUBSET = {"qasper": (None, 0), "nq": None, "bioasq": (200, 1000)}  # (questions, distractors); None = whole corpus
+
+
+def eval_corpus(name: str):
+    """(the dataset the recall test indexes, its eval questions with gold evidence that are scored)."""
+    from evalsuite.retrieval.subset import subset_corpus
+    from evalsuite.splits import split
+
+    ds = load(name)
+    questions = [ex for ex in split(ds, 0).eval if ex.evidence]
+    if SUBSET[name] is None:
+        return ds, questions
+    limit, distractors = SUBSET[name]
+    questions = questions[:limit]
+    return subset_corpus(ds, questions, distractors=distractors, seed=0), questions
 
 
 @pytest.mark.parametrize("name", ["qasper", "nq", "bioasq"])
-def test_recall_at_5_on_bundled_eval_split(name):
-    result = retrieval_eval(load(name), k=5, progress=False)
-    assert result["questions"] >= 30
+def test_recall_at_5_on_the_eval_questions(name):
+    from evalsuite.retrieval.evaluate import score_retrieval
+
+    ds, questions = eval_corpus(name)
+    retriever = get_retriever(ds, progress=False)
+    result = score_retrieval(questions, retriever.retrieve_many(questions, 5), 5)
+    assert result["questions"] == len(questions) >= 30
     assert result["recall@5"] >= RECALL_AT_5_BOUND[name], result
     assert 0 < result["mrr"] <= result["recall@5"]
 
 
 def test_qasper_retrieval_stays_in_the_questions_paper():
-    ds = load("qasper")
+    ds, questions = eval_corpus("qasper")
     retriever = get_retriever(ds, progress=False)
-    for ex in ds.examples[:10]:
+    for ex in questions[:10]:
         chunks = retriever.retrieve(ex, k=5)
         assert chunks and {c.doc_id for c in chunks} == set(ex.doc_ids)
 
@@ -66,8 +90,20 @@ def test_rag_prompt_numbers_passages_and_keeps_ids():
     assert prompt.key() == rag_prompt(ex.question, chunks).key()
 
 
-def test_retrieval_eval_cli_json():
-    run = subprocess.run([sys.executable, "-m", "evalsuite", "retrieval-eval", "qasper", "--json"], capture_output=True, text=True)
+def test_retrieval_eval_cli_json(tmp_path):
+    """`evalsuite retrieval-eval NAME --path ... --json` on a small set written for the test."""
+    facts = [("Which organ makes insulin?", "the pancreas", "Insulin is made by the beta cells of the pancreas."),
+             ("Where is the Eiffel tower?", "Paris", "The Eiffel tower stands on the Champ de Mars in Paris."),
+             ("Which river flows through Cairo?", "the Nile", "Cairo lies on the banks of the Nile river."),
+             ("What is the highest mountain?", "Mount Everest", "Mount Everest is the highest mountain above sea level.")]
+    questions, corpus = tmp_path / "faq.jsonl", tmp_path / "kb.jsonl"
+    questions.write_text("".join(json.dumps({"id": f"q{i}", "question": q, "answers": [a], "evidence": [f"p{i}"]}) + "\n"
+                                 for i, (q, a, _) in enumerate(facts)))
+    corpus.write_text("".join(json.dumps({"id": f"p{i}", "title": f"fact {i}", "text": t}) + "\n"
+                              for i, (_, _, t) in enumerate(facts)))
+    run = subprocess.run([sys.executable, "-m", "evalsuite", "retrieval-eval", "facts", "--path", str(questions),
+                          "--corpus", str(corpus), "--k", "1", "--json"], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
-    assert set(out) == {"recall@5", "mrr", "questions", "seconds"}
+    assert set(out) == {"recall@1", "mrr", "questions", "seconds"}
+    assert out["questions"] >= 1 and out["recall@1"] == 1.0 and out["mrr"] == 1.0

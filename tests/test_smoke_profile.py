@@ -54,6 +54,10 @@ def test_smoke_profile_writes_the_report_and_exits_with_the_gate(tmp_path):
         assert f"matrix.toml::{cid}" in run.stdout and "95% CI" in run.stdout
     summary = (run_dir / "summary.md").read_text()
     assert "## Research questions" in summary and "Completeness" in summary
+    for c in cells.values():  # retrieval of the eval questions, scored against their gold evidence
+        r = c["retrieval"]
+        assert r["k"] == 5 and r["questions"] > 0 and 0 <= r["mrr"] <= r["recall"] <= 1 and r["chunks"] > 0
+    assert "recall@5 " in summary and "indexed chunks" in summary
 
     # the same cells in two shards (as two CI jobs run them), merged: the single machine's tables
     shard_dirs = []

@@ -134,10 +134,14 @@ def test_subset_keeps_the_questions_documents_and_seeded_distractors():
 
 
 def test_document_scoped_subset_retrieves_as_the_whole_corpus():
-    qasper = load("qasper")
+    # "whole": the papers of every Qasper eval question with evidence (the index of the recall test)
+    whole_qasper = load("qasper")
+    qasper = subset_corpus(whole_qasper, [ex for ex in split(whole_qasper).eval if ex.evidence], distractors=0, seed=0)
     questions = list(split(qasper).eval[:6])
     small = subset_corpus(qasper, questions, distractors=20, seed=0)
-    assert len(small.passages) < len(qasper.passages) / 3
+    assert len(small.passages) < len(qasper.passages)
+    docs = {d for ex in questions for d in ex.doc_ids}
+    assert {p.doc_id for p in small.passages} == docs  # no distractor: a question never searches outside its paper
     whole = get_retriever(qasper, progress=False).retrieve_many(questions, 5)
     part = get_retriever(small, progress=False).retrieve_many(questions, 5)
     assert [[c.id for c in cs] for cs in part] == [[c.id for c in cs] for cs in whole]
@@ -152,20 +156,20 @@ def test_download_installs_the_mirrors_prebuilt_index(tmp_path, monkeypatch, cap
 
     mirror = tmp_path / "mirror"
     mirror.mkdir()
-    (mirror / "qasper").symlink_to(data_root() / "qasper")  # the data root has the mirror's layout
-    qasper = load("qasper")
-    folder = export_index(qasper, mirror / "indexes", progress=False)  # this session's store builds it once
+    (mirror / "nq").symlink_to(data_root() / "nq")  # the data root has the mirror's layout
+    nq = load("nq")
+    folder = export_index(nq, mirror / "indexes", progress=False)  # this session's store builds it once
     monkeypatch.setenv("EVALSUITE_CACHE", str(tmp_path / "fresh-cache"))
     monkeypatch.setenv("EVALSUITE_DATA", str(tmp_path / "fresh-data"))
-    assert main(["datasets", "download", "qasper", "--mirror", str(mirror), "--quiet"]) == 0
-    assert f"index    qasper: installed {folder.name} from the mirror" in capsys.readouterr().out
-    retriever = build_index(load("qasper"), progress=False)
+    assert main(["datasets", "download", "nq", "--mirror", str(mirror), "--quiet"]) == 0
+    assert f"index    nq: installed {folder.name} from the mirror" in capsys.readouterr().out
+    retriever = build_index(load("nq"), progress=False)
     assert retriever.cached and retriever.path.name == folder.name
     # a mirror without the index: the command says it is built on first use, and installs nothing
     bare = tmp_path / "bare"
     bare.mkdir()
-    (bare / "qasper").symlink_to(data_root() / "qasper")
+    (bare / "nq").symlink_to(data_root() / "nq")
     monkeypatch.setenv("EVALSUITE_CACHE", str(tmp_path / "other-cache"))
-    assert main(["datasets", "download", "qasper", "--mirror", str(bare)]) == 0
-    assert "qasper: the mirror has no prebuilt index" in capsys.readouterr().out
+    assert main(["datasets", "download", "nq", "--mirror", str(bare)]) == 0
+    assert "nq: the mirror has no prebuilt index" in capsys.readouterr().out
     assert not (tmp_path / "other-cache").joinpath("index").exists() or not any((tmp_path / "other-cache" / "index").rglob("index.faiss"))

@@ -99,7 +99,8 @@ class MatrixConfig:
         if self.corpus_subset is not None and (not isinstance(self.corpus_subset, int) or isinstance(self.corpus_subset, bool)
                                                or self.corpus_subset < 0):
             raise ConfigError(f"profile {self.profile!r}: corpus_subset = {self.corpus_subset!r} must be a whole number "
-                              ">= 0 (distractor passages indexed beside the ones the run's questions need), or left out")
+                              ">= 0 (distractor passages indexed beside the ones the run's questions need), or false "
+                              "for the whole corpus")
         if not self.judges:
             raise ConfigError(f"profile {self.profile!r}: 'judges' is empty; add at least 'reference'")
         if self.judge_mode not in JUDGE_MODES:
@@ -331,6 +332,8 @@ def build_config(profile: str, values: Mapping[str, Any], *, where: str = "<opti
                 value = tuple(v if isinstance(v, DatasetSpec) else DatasetSpec.parse(v, base_dir) for v in value)
             except EvalsuiteError as exc:
                 raise ConfigError(f"{where}: {exc}") from None
+        elif key == "corpus_subset" and value is False:
+            value = None  # the whole corpus (a profile undoing the subset of [default])
         elif key in ("sizes", "judges"):
             if not isinstance(value, (list, tuple)):
                 raise ConfigError(f"{where}: {key!r} must be a list, not {value!r}")

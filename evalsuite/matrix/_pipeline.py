@@ -39,6 +39,9 @@ class DatasetContext:
     seconds: float
     index_seconds: float = 0.0  # of ``seconds``: building or loading the index
     index_cached: bool | None = None
+    # recall@top_k and MRR of the retrieved chunks against the evidence of the eval questions that
+    # have some, and the size of the index they were retrieved from (whole corpus or a subset)
+    retrieval: dict[str, Any] | None = None
 
 
 def prepare_dataset(name: str, config: MatrixConfig, retriever_for: Callable[[Dataset], Any] | None = None) -> DatasetContext:
@@ -59,6 +62,12 @@ def prepare_dataset(name: str, config: MatrixConfig, retriever_for: Callable[[Da
     retriever = retriever_for(ds)
     index_seconds = time.perf_counter() - index_start
     chunks = tuple(tuple(retriever.retrieve(ex, k=config.top_k)) for ex in items)
+    from evalsuite.retrieval.evaluate import score_retrieval
+
+    scored = score_retrieval(items, chunks, config.top_k)
+    measured = scored["questions"] > 0
+    retrieval = {"k": config.top_k, "recall": scored[f"recall@{config.top_k}"] if measured else None,
+                 "mrr": scored["mrr"] if measured else None, "questions": scored["questions"], "chunks": len(getattr(retriever, "chunks", ()) or ()) or None}
     prompts = tuple(rag_prompt(ex.question, cs) for ex, cs in zip(items, chunks))
     # content, not paths: the same questions and prompts read from another folder compare equal
     fingerprint = stable_hash({"items": [ex.id for ex in items], "prompts": [p.key() for p in prompts]})
@@ -68,7 +77,7 @@ def prepare_dataset(name: str, config: MatrixConfig, retriever_for: Callable[[Da
 
         pairs = len(pairs_from_file(config.train_file, ds, seed=config.seed))
     return DatasetContext(ds, pairs, items, chunks, prompts, sp.rule, fingerprint, time.perf_counter() - start,
-                          index_seconds=index_seconds, index_cached=getattr(retriever, "cached", None))
+                          index_seconds=index_seconds, index_cached=getattr(retriever, "cached", None), retrieval=retrieval)
 
 
 def finetune_config(config: MatrixConfig) -> Any:
@@ -200,6 +209,7 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
         if cell.kind == FINETUNED else None,
         "dataset_fingerprint": ctx.fingerprint,
         "split_rule": ctx.split_rule,
+        "retrieval": ctx.retrieval,
         "pool_size": ctx.pool_size,
         "adapter": _adapter_info(adapter) if cell.kind == FINETUNED or adapter is not None else None,
         "generation": to_dict(settings),

@@ -250,14 +250,26 @@ def _dataset_blocks(results: Mapping[str, Any]) -> list[tuple]:
     for name in results.get("config", {}).get("datasets", []):
         cells = [c for c in results.get("cells", []) if c.get("dataset") == name and finished(c)]
         if not cells:
-            rows.append([name, "–", "–", "–", "–"])
+            rows.append([name, "–", "–", "–", "–", "–"])
             continue
         spec = cells[0].get("dataset_spec") or {}
         pairs = sorted({c["finetune_pairs"].split(" pairs of ", 1)[1] for c in cells if c.get("finetune_pairs")})
         rows.append([name, spec.get("format") or "–", str(cells[0].get("dataset_source", "–")),
                      f"{len(cells[0].get('items') or [])} eval questions; {cells[0].get('split_rule', '')}",
-                     "; ".join(pairs) or "–"])
-    return [("h2", "Datasets"), ("table", ["dataset", "format", "source", "evaluated on", "fine-tuning pairs from"], rows)]
+                     _retrieval_cell(cells[0].get("retrieval")), "; ".join(pairs) or "–"])
+    return [("h2", "Datasets"), ("table", ["dataset", "format", "source", "evaluated on", "retrieval of the eval questions",
+                                           "fine-tuning pairs from"], rows)]
+
+
+def _retrieval_cell(r: Mapping[str, Any] | None) -> str:
+    """recall@k and MRR against the gold evidence, and the index searched (a subset is named in the source)."""
+    if not r:
+        return "–"
+    index = f" from {r['chunks']:,} indexed chunks" if r.get("chunks") else ""
+    if not r.get("questions"):
+        return f"top {r['k']}{index}; no eval question has gold evidence to score it"
+    return (f"recall@{r['k']} {fmt(r['recall'], 3)}, MRR {fmt(r['mrr'], 3)} on {r['questions']} questions with gold "
+            f"evidence{index}")
 
 
 def _md_cell(text: str) -> str:

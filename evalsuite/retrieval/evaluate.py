@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import time
+from typing import Sequence
 
-from ..records import Dataset
+from ..records import Chunk, Dataset, Example
 from ..splits import split
 
 
@@ -15,20 +16,26 @@ def retrieval_eval(dataset: Dataset, k: int = 5, *, seed: int = 0, progress: boo
     questions = [ex for ex in split(dataset, seed).eval if ex.evidence]
     start = time.perf_counter()
     results = retriever.retrieve_many(questions, k)
-    hits, rr = 0, 0.0
-    for ex, chunks in zip(questions, results):
-        gold = set(ex.evidence)
-        ranks = [i for i, c in enumerate(chunks, start=1) if c.passage_id in gold]
-        if ranks:
-            hits += 1
-            rr += 1.0 / ranks[0]
-    n = len(questions)
     return {
-        f"recall@{k}": hits / n if n else float("nan"),
-        "mrr": rr / n if n else float("nan"),
-        "questions": n,
+        **score_retrieval(questions, results, k),
         "seconds": round(time.perf_counter() - start, 3),
         "index_seconds": round(retriever.build_seconds, 3),
         "index_cached": retriever.cached,
         "chunks": len(retriever.chunks),
     }
+
+
+def score_retrieval(questions: Sequence[Example], results: Sequence[Sequence[Chunk]], k: int) -> dict:
+    """recall@k and MRR@k of retrieved chunks against the gold evidence of the questions that have
+    some (the others are not counted); a hit is a chunk cut from a gold passage."""
+    hits, rr, n = 0, 0.0, 0
+    for ex, chunks in zip(questions, results):
+        if not ex.evidence:
+            continue
+        n += 1
+        gold = set(ex.evidence)
+        ranks = [i for i, c in enumerate(list(chunks)[:k], start=1) if c.passage_id in gold]
+        if ranks:
+            hits += 1
+            rr += 1.0 / ranks[0]
+    return {f"recall@{k}": hits / n if n else float("nan"), "mrr": rr / n if n else float("nan"), "questions": n}

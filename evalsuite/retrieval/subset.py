@@ -9,7 +9,8 @@ of the corpus, so retrieval still has to pick the right passages among others. T
 questions (and so the pool/eval split) are unchanged. Retrieval over the subset is not
 retrieval over the whole corpus: for a corpus-scoped dataset (NQ, BioASQ) the top-k can
 differ, so a run that uses a subset must say so. A document-scoped dataset (Qasper, where a
-question is searched within its own paper) retrieves exactly as from the whole corpus.
+question is searched within its own paper) retrieves exactly as from the whole corpus, and
+gets no distractors when every given question names its documents: none would ever be read.
 The subset is a different corpus: its ``source`` names the subset, and the index store and
 every cache keyed by the corpus or the prompts keep it apart from the whole one.
 """
@@ -36,6 +37,8 @@ def subset_corpus(dataset: Dataset, examples: Iterable[Example], distractors: in
     docs |= {p.doc_id for p in dataset.passages if p.id in evidence}
     needed = [i for i, p in enumerate(dataset.passages) if p.doc_id in docs or p.id in evidence]
     taken = set(needed)
+    if dataset.retrieval_scope == "document" and examples and all(ex.doc_ids for ex in examples):
+        distractors = 0  # each question is searched within its own documents: a distractor is never read
     rest = sorted((p.id, i) for i, p in enumerate(dataset.passages) if i not in taken)
     drawn = random.Random(seed).sample(rest, min(distractors, len(rest)))
     keep = sorted(taken | {i for _, i in drawn})

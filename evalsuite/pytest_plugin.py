@@ -382,6 +382,8 @@ class _Progress:
         state = self.config.stash[_STATE]
         if "evalsuite_status" in props:
             state["outcomes"][cell] = props["evalsuite_status"]
+        if report.when == "setup":  # a cell's work (index, fine-tuning, answers, verdicts) runs in its fixtures
+            state.setdefault("setup_seconds", {})[cell] = report.duration
         if not (report.when == "call" or (report.when == "setup" and not report.passed)):
             return
         state["ran"][cell] = report.outcome
@@ -392,10 +394,11 @@ class _Progress:
         elapsed = time.time() - state["start"]
         eta = elapsed / done * (total - done)
         how = "reused" if props.get("evalsuite_reused") else "computed"
+        seconds = report.duration + (state.get("setup_seconds", {}).get(cell, 0.0) if report.when == "call" else 0.0)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(f"[matrix {done}/{total}] {cell} {props.get('evalsuite_status', report.outcome)} "
-                                f"({how}, {report.duration:.0f}s); elapsed {elapsed / 60:.1f} min, ETA {eta / 60:.1f} min")
+                                f"({how}, {seconds:.0f}s); elapsed {elapsed / 60:.1f} min, ETA {eta / 60:.1f} min")
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -37,6 +38,9 @@ def test_smoke_profile_writes_the_report_and_exits_with_the_gate(tmp_path):
     )
     measured = time.perf_counter() - start
     run_dir = tmp_path / "reports" / "runs" / "smoke-check"
+    # each computed cell's progress line counts the work of its fixtures (index, fine-tuning, answers, verdicts)
+    progress = re.findall(r"\[matrix \d+/6\] (\S+) \w+ \(computed, (\d+)s\)", run.stdout)
+    assert len(progress) == 6 and all(int(seconds) >= 1 for _, seconds in progress), run.stdout[-3000:]
     estimate = plan["estimate_seconds"]
     assert 0.5 <= measured / estimate <= 2, (f"measured {measured:.0f} s, estimated {estimate:.0f} s "
                                               f"(not estimated: {plan['not_estimated']})")

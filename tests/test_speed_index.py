@@ -134,9 +134,9 @@ def test_subset_keeps_the_questions_documents_and_seeded_distractors():
 
 
 def test_document_scoped_subset_retrieves_as_the_whole_corpus():
-    # "whole": the papers of every Qasper eval question with evidence (the index of the recall test)
-    whole_qasper = load("qasper")
-    qasper = subset_corpus(whole_qasper, [ex for ex in split(whole_qasper).eval if ex.evidence], distractors=0, seed=0)
+    from test_retrieval import eval_corpus
+
+    qasper, _ = eval_corpus("qasper")  # "whole": the papers of every Qasper eval question (the recall test's index)
     questions = list(split(qasper).eval[:6])
     small = subset_corpus(qasper, questions, distractors=20, seed=0)
     assert len(small.passages) < len(qasper.passages)

@@ -65,9 +65,10 @@ def prepare_dataset(name: str, config: MatrixConfig, retriever_for: Callable[[Da
     from evalsuite.retrieval.evaluate import score_retrieval
 
     scored = score_retrieval(items, chunks, config.top_k)
-    measured = scored["questions"] > 0
-    retrieval = {"k": config.top_k, "recall": scored[f"recall@{config.top_k}"] if measured else None,
-                 "mrr": scored["mrr"] if measured else None, "questions": scored["questions"], "chunks": len(getattr(retriever, "chunks", ()) or ()) or None}
+    n = scored["questions"]  # recall and MRR are NaN without a question to score: None in the results
+    indexed = getattr(retriever, "chunks", None)
+    retrieval = {"k": config.top_k, "recall": scored[f"recall@{config.top_k}"] if n else None,
+                 "mrr": scored["mrr"] if n else None, "questions": n, "chunks": len(indexed) if indexed else None}
     prompts = tuple(rag_prompt(ex.question, cs) for ex, cs in zip(items, chunks))
     # content, not paths: the same questions and prompts read from another folder compare equal
     fingerprint = stable_hash({"items": [ex.id for ex in items], "prompts": [p.key() for p in prompts]})

@@ -49,6 +49,7 @@ def prepare_dataset(name: str, config: MatrixConfig, retriever_for: Callable[[Da
     ``eval_limit`` eval questions."""
     from evalsuite import datasets, splits
     from evalsuite.prompts import rag_prompt
+    from evalsuite.retrieval.evaluate import score_retrieval
 
     start = time.perf_counter()
     ds = datasets.require_passages(datasets.load_spec(config.dataset(name)))
@@ -62,8 +63,6 @@ def prepare_dataset(name: str, config: MatrixConfig, retriever_for: Callable[[Da
     retriever = retriever_for(ds)
     index_seconds = time.perf_counter() - index_start
     chunks = tuple(tuple(retriever.retrieve(ex, k=config.top_k)) for ex in items)
-    from evalsuite.retrieval.evaluate import score_retrieval
-
     scored = score_retrieval(items, chunks, config.top_k)
     n = scored["questions"]  # recall and MRR are NaN without a question to score: None in the results
     indexed = getattr(retriever, "chunks", None)

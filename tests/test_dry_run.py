@@ -123,12 +123,22 @@ def _dry_run(matrix, tmp_path, *extra, env=None):
                           cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env or dict(os.environ))
 
 
-def test_dry_run_runs_nothing_and_writes_no_report(matrix, tmp_path):
-    cache = Path(os.environ["EVALSUITE_CACHE"])
-    before = {p.name: sorted(x.name for x in p.iterdir()) for p in cache.iterdir() if p.is_dir()
-              and p.name in ("adapters", "generations", "judge")}
+def _computed(cache: Path) -> tuple[list[str], list[str], int]:
+    """What a run computes into a cache: adapters, generation stores, judge verdicts (rows)."""
+    from evalsuite.judge import JudgeCache
+
+    adapters = sorted(p.name for p in (cache / "adapters").glob("*"))
+    generations = sorted(p.name for p in (cache / "generations").glob("*"))
+    judge = cache / "judge" / "judge.sqlite"
+    return adapters, generations, JudgeCache(judge).count() if judge.exists() else 0
+
+
+def test_dry_run_runs_nothing_and_writes_no_report(matrix, tmp_path, cold_cache):
+    # a cache of its own: the session's is written by the tests running beside it under xdist
+    cache = Path(cold_cache["EVALSUITE_CACHE"])
+    before = _computed(cache)
     junit, plan_json = tmp_path / "junit.xml", tmp_path / "plan.json"
-    run = _dry_run(matrix, tmp_path, "-k", "ft8", f"--junitxml={junit}", "--plan-json", str(plan_json))
+    run = _dry_run(matrix, tmp_path, "-k", "ft8", f"--junitxml={junit}", "--plan-json", str(plan_json), env=cold_cache)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "evalsuite dry run" in run.stdout and "::widgets-smollm2-ft8" in run.stdout
     plan = json.loads(plan_json.read_text())
@@ -137,9 +147,7 @@ def test_dry_run_runs_nothing_and_writes_no_report(matrix, tmp_path):
     assert by_id["widgets-smollm2-ft8"]["node_id"].endswith("matrix.toml::widgets-smollm2-ft8")
     assert not junit.exists()
     assert not (tmp_path / "reports").exists()
-    after = {p.name: sorted(x.name for x in p.iterdir()) for p in cache.iterdir() if p.is_dir()
-             and p.name in ("adapters", "generations", "judge")}
-    assert after == before
+    assert _computed(cache) == before
 
 
 def test_dry_run_exits_2_on_a_config_error(matrix, tmp_path):

@@ -1,5 +1,7 @@
 """Metrics that need no model: answer overlap with gold answers, retrieval recall, paired statistics."""
-from evalsuite.metrics._stats import PairedStats, bootstrap_ci, paired_stats, spearman, wilcoxon_p
+from evalsuite.metrics._stats import (FAIL, INCONCLUSIVE, OUTCOMES, PASS, PairedStats, bootstrap_ci, decide,
+                                     minimum_detectable_drop, paired_stats, questions_for_margin, questions_to_decide,
+                                     spearman, wilcoxon_p)
 from evalsuite.metrics._text import (
     exact_match,
     normalize_answer,
@@ -14,7 +16,15 @@ from evalsuite.metrics._text import (
 )
 
 __all__ = [
+    "FAIL",
+    "INCONCLUSIVE",
+    "OUTCOMES",
+    "PASS",
     "PairedStats",
+    "decide",
+    "minimum_detectable_drop",
+    "questions_for_margin",
+    "questions_to_decide",
     "bootstrap_ci",
     "exact_match",
     "normalize_answer",

@@ -2,8 +2,17 @@
 
 A fine-tuned cell is compared with its un-tuned baseline question by question: the
 mean of the paired differences, a seeded percentile bootstrap interval of that mean,
-the Wilcoxon signed-rank p-value, and a non-inferiority decision (the lower end of the
-interval is not below ``-margin``).
+the Wilcoxon signed-rank p-value, and the decision against a non-inferiority margin, which
+has three outcomes:
+
+- ``pass``: non-inferiority shown, the lower end of the interval is at least ``-margin``;
+- ``fail``: a regression beyond the margin shown, the upper end is below ``-margin``;
+- ``inconclusive``: neither; the questions cannot tell. :func:`questions_to_decide` says about
+  how many questions, at the observed paired spread, would decide it.
+
+:func:`minimum_detectable_drop` is the true drop the gate fails with 80% power at a given n,
+and :func:`questions_for_margin` the questions a margin needs to show non-inferiority of an
+unchanged model with 80% power. Both use the normal approximation of the mean difference.
 """
 from __future__ import annotations
 
@@ -12,6 +21,61 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+
+PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+OUTCOMES = (PASS, FAIL, INCONCLUSIVE)
+_Z_TWO_SIDED_95 = 1.959964  # the 95% interval's half-width in standard errors
+_Z_POWER = {0.8: 0.841621, 0.9: 1.281552}  # one-sided normal quantiles of the power
+
+
+def decide(ci_low: float, ci_high: float, margin: float) -> str:
+    """``pass`` (ci_low >= -margin), ``fail`` (ci_high < -margin) or ``inconclusive`` (neither, or no interval)."""
+    if not (math.isfinite(ci_low) and math.isfinite(ci_high)):
+        return INCONCLUSIVE
+    if ci_low >= -margin:
+        return PASS
+    if ci_high < -margin:
+        return FAIL
+    return INCONCLUSIVE
+
+
+def _z_power(power: float) -> float:
+    if power in _Z_POWER:
+        return _Z_POWER[power]
+    if not 0.5 <= power < 1:
+        raise ValueError(f"power must be in [0.5, 1), got {power}")
+    from scipy.stats import norm
+
+    return float(norm.ppf(power))
+
+
+def minimum_detectable_drop(sd: float, n: int, margin: float, power: float = 0.8) -> float:
+    """The smallest true drop (a positive number of points) that the gate fails with ``power``
+    at ``n`` paired questions whose differences spread with ``sd``: margin + (z_0.975 + z_power) sd / sqrt(n)."""
+    if n <= 0 or not math.isfinite(sd):
+        return float("nan")
+    return float(margin + (_Z_TWO_SIDED_95 + _z_power(power)) * sd / math.sqrt(n))
+
+
+def questions_to_decide(diff: float, sd: float, margin: float) -> int | None:
+    """About how many paired questions would take the 95% interval of a mean difference ``diff``
+    (paired spread ``sd``) clear of ``-margin``; None when ``diff`` sits on the margin or is unknown."""
+    if not (math.isfinite(diff) and math.isfinite(sd)):
+        return None
+    distance = abs(diff + margin)
+    if sd == 0:
+        return 1
+    if distance < 1e-9:
+        return None
+    return int(math.ceil((_Z_TWO_SIDED_95 * sd / distance) ** 2))
+
+
+def questions_for_margin(sd: float, margin: float, power: float = 0.8) -> int | None:
+    """Paired questions needed to show non-inferiority at ``margin`` with ``power`` when nothing
+    changed (true difference 0), at paired spread ``sd``; None for a zero margin or unknown spread."""
+    if margin <= 0 or not math.isfinite(sd):
+        return None
+    return max(1, int(math.ceil(((_Z_TWO_SIDED_95 + _z_power(power)) * sd / margin) ** 2)))
 
 
 @dataclass(frozen=True)
@@ -28,6 +92,11 @@ class PairedStats:
     dropped: int = 0  # pairs left out because either side was nan
     seed: int = 0
     n_boot: int = 2000
+    outcome: str = INCONCLUSIVE  # pass | fail | inconclusive (see decide)
+    sd: float = float("nan")  # standard deviation of the paired differences
+    headroom: float = float("nan")  # ci_low + margin: how far the lower end clears the margin
+    mdd: float = float("nan")  # minimum detectable drop at 80% power (minimum_detectable_drop)
+    needed_n: int | None = None  # questions that would decide an inconclusive outcome (questions_to_decide)
 
 
 def _finite_pairs(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray, int]:
@@ -82,6 +151,8 @@ def paired_stats(
         return PairedStats(0, nan, nan, nan, nan, nan, nan, False, float(margin), dropped, seed, n_boot)
     d = y - x
     low, high = bootstrap_ci(d, seed=seed, n_boot=n_boot)
+    sd = float(d.std(ddof=1)) if n > 1 else float("nan")
+    outcome = decide(low, high, margin)
     return PairedStats(
         n=n,
         baseline_mean=float(x.mean()),
@@ -95,6 +166,11 @@ def paired_stats(
         dropped=dropped,
         seed=seed,
         n_boot=n_boot,
+        outcome=outcome,
+        sd=sd,
+        headroom=float(low + margin),
+        mdd=minimum_detectable_drop(sd, n, margin),
+        needed_n=questions_to_decide(float(d.mean()), sd, margin) if outcome == INCONCLUSIVE else None,
     )
 
 

@@ -32,7 +32,7 @@ import pytest
 
 from evalsuite._secrets import scrub_text
 from evalsuite.errors import EvalsuiteError
-from evalsuite.matrix import EXIT_STATUSES, PASSED, exit_status
+from evalsuite.matrix import EXIT_STATUSES, PASSED, exit_status, exit_status_help
 
 _SESSION = pytest.StashKey["object"]()
 _STATE = pytest.StashKey[dict]()
@@ -42,7 +42,8 @@ SUMMARY_ENV = "EVALSUITE_MATRIX_SUMMARY"
 
 # -- options and activation ------------------------------------------------------------------------
 def pytest_addoption(parser: pytest.Parser) -> None:
-    g = parser.getgroup("evalsuite", "evalsuite evaluation matrix (active with --matrix or [tool.evalsuite] matrix)")
+    g = parser.getgroup("evalsuite", "evalsuite evaluation matrix (active with --matrix or [tool.evalsuite] matrix); "
+                        + exit_status_help().replace("\n", " "))
     g.addoption("--matrix", metavar="FILE", default=None,
                 help="matrix file; default: [tool.evalsuite] matrix in the project's pyproject.toml")
     g.addoption("--profile", default="default", help="profile of the matrix file to run (default, smoke, paper, ...)")
@@ -63,7 +64,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--update-baseline", action="store_true", default=False,
                 help="append this run's baseline cells, with provenance, to reports/baselines/")
     g.addoption("--allow-ungated", action="store_true", default=False,
-                help="exit 0 although some cells were skipped or no qualified judge gated them (the report still says so)")
+                help="exit 0 although some cells were skipped, too few of their answers were scored, or no qualified "
+                     "judge gated them (status 3 otherwise; the report still says so)")
+    g.addoption("--allow-inconclusive", action="store_true", default=False,
+                help="exit 0 although some cells were inconclusive: their interval neither cleared the margin nor "
+                     "lay beyond it (status 4 otherwise; the report still says so)")
     g.addoption("--shard", metavar="I/N", default=None,
                 help="run shard I of N (1-based): whole (dataset, model) groups, so a fine-tuned cell and its "
                      "baseline land together; merge the shards' run folders with `evalsuite report --merge`")
@@ -217,9 +222,17 @@ class GateFailure(Exception):
     """A cell the gate failed: the message holds its table rows and the report path."""
 
 
+class GateInconclusive(Exception):
+    """A cell the questions could not decide: the message holds its interval, the margin and about
+    how many questions would decide it. It blocks like a failure unless --allow-inconclusive."""
+
+
 class CellItem(pytest.Item):
     """One cell. Setup computes (or reuses) it: a cell that cannot run is an error of the test,
-    a regression is a failure, a skip or an ungated cell is a skip with the reason."""
+    a regression is a failure (``GateFailure``), an inconclusive cell a failure of its own kind
+    (``GateInconclusive``; a skip with the reason under --allow-inconclusive), a skip or an
+    ungated cell is a skip with the reason. The JUnit file carries the status as the property
+    ``evalsuite_status`` and the failure's message starts with it."""
 
     def __init__(self, *, cell: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -245,10 +258,14 @@ class CellItem(pytest.Item):
         if outcome.status in ("skipped", "ungated"):
             pytest.skip(scrub_text(outcome.message))
         if outcome.status == "failed":
-            raise GateFailure(scrub_text(outcome.message))
+            raise GateFailure(scrub_text(f"failed: {outcome.message}"))
+        if outcome.status == "inconclusive":
+            if self.config.option.allow_inconclusive:
+                pytest.skip(scrub_text(f"inconclusive (accepted by --allow-inconclusive): {outcome.message}"))
+            raise GateInconclusive(scrub_text(f"inconclusive: {outcome.message}"))
 
     def repr_failure(self, excinfo, style=None):
-        if isinstance(excinfo.value, (GateFailure, MatrixError)):
+        if isinstance(excinfo.value, (GateFailure, GateInconclusive, MatrixError)):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style)
 
@@ -377,7 +394,9 @@ class _Progress:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
         cell = props.get(CELL_PROPERTY)
-        if cell is None:
+        if cell is None:  # a test of the suite that is not a cell: its failure must show in the exit status
+            if report.failed:
+                self.config.stash[_STATE].setdefault("other_failed", []).append(report.nodeid)
             return
         state = self.config.stash[_STATE]
         if "evalsuite_status" in props:
@@ -445,7 +464,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         outcomes = {cid: state["outcomes"].get(cid, "skipped" if outcome == "skipped" else "error")
                     for cid, outcome in state["ran"].items()}
-        status = exit_status(outcomes, allow_ungated=config.option.allow_ungated)
+        status = exit_status(outcomes, allow_ungated=config.option.allow_ungated,
+                             allow_inconclusive=config.option.allow_inconclusive,
+                             other_failures=state.get("other_failed", ()))
         state["exit"] = status
         session.exitstatus = status
 

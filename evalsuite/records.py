@@ -103,6 +103,11 @@ class Prompt:
         return stable_hash(body)
 
 
+# The statuses of a cell file that holds a finished, scored result (the others: "skipped",
+# "error", "not run"). Written by the matrix, read by the report.
+FINISHED_CELL_STATUSES = ("scored", "passed", "failed", "inconclusive", "ungated")
+
+
 def to_dict(record: Any) -> Any:
     """A record (or nested records/tuples) as JSON-ready plain data."""
     if dataclasses.is_dataclass(record) and not isinstance(record, type):

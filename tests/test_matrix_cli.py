@@ -46,8 +46,10 @@ def test_run_help_documents_the_exit_statuses(capsys):
     with pytest.raises(SystemExit):
         parser().parse_args(["run", "--help"])
     out = capsys.readouterr().out
-    for code in ("0  passed", "1  a gated regression", "2  input or configuration error", "3  not gated"):
+    for code in ("0  passed", "1  regression", "2  input or configuration error", "3  not gated", "4  inconclusive",
+                 "6  a test that is not a matrix cell failed"):
         assert code in out
+    assert "precedence: an error (2) outranks a regression (1)" in out
 
 
 def test_report_and_compare_print_tables(tmp_path, capsys):
@@ -68,3 +70,25 @@ def test_report_and_compare_print_tables(tmp_path, capsys):
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "other minus synthetic-" in out and "| nq-worse-ft10 | reference | accuracy |" in out
+
+
+def test_exit_status_precedence_is_stated_once_and_followed():
+    from evalsuite.matrix import (INCONCLUSIVE, INPUT_ERROR, NOT_GATED, PASSED, PRECEDENCE, REGRESSION, TEST_FAILED,
+                                  exit_status)
+
+    assert PRECEDENCE == (INPUT_ERROR, REGRESSION, TEST_FAILED, INCONCLUSIVE, NOT_GATED, PASSED)
+    every = {"a": "error", "b": "failed", "c": "inconclusive", "d": "ungated", "e": "passed"}
+    seen = []
+    outcomes = dict(every)
+    for key in "abcd":  # remove the strongest status each time: the next one in precedence shows
+        seen.append(exit_status(outcomes, allow_ungated=False, other_failures=["tests/test_x.py::test_y"]
+                                if key in "ab" else ()))
+        del outcomes[key]
+    assert seen == [INPUT_ERROR, REGRESSION, INCONCLUSIVE, NOT_GATED]
+    assert exit_status({"e": "passed", "c": "inconclusive"}, allow_ungated=False,
+                       other_failures=["t::u"]) == TEST_FAILED
+    assert exit_status({"e": "passed"}, allow_ungated=False, other_failures=["t::u"]) == TEST_FAILED
+    assert exit_status({"c": "inconclusive", "d": "skipped"}, allow_ungated=False, allow_inconclusive=True) == NOT_GATED
+    assert exit_status({"c": "inconclusive", "d": "skipped"}, allow_ungated=True) == INCONCLUSIVE
+    assert exit_status({"c": "inconclusive", "d": "ungated"}, allow_ungated=True, allow_inconclusive=True) == PASSED
+    assert exit_status({"e": "passed"}, allow_ungated=False) == PASSED

@@ -75,3 +75,66 @@ def test_scrub_removes_secrets():
     out = scrub(data)
     assert out["api_key"] == REDACTED and out["OPENAI_API_KEY"] == REDACTED and out["prompt_tokens"] == 12
     assert "sk-" not in out["note"] and out["nested"][0]["Authorization"] == REDACTED and out["nested"][1] == REDACTED
+
+
+# -- three outcomes, enough scored answers -----------------------------------------------------------
+def test_an_improvement_on_few_questions_is_inconclusive_not_a_regression():
+    # eight questions, the cell better by 0.5 on average: the interval is wide and spans -margin
+    base = [1.0, 5.0, 5.0, 1.0, 5.0, 5.0, 5.0, 1.0]
+    tuned = [5.0, 5.0, 5.0, 5.0, 1.0, 5.0, 5.0, 1.0]
+    gate = compare(cell(tuned), cell(base), judges=["reference"], gating=["reference"], margin=0.75, min_paired=5)
+    s = gate["judges"]["reference"]["accuracy"]
+    assert s["diff"] == 0.5 and s["ci_low"] < -0.75 <= s["ci_high"]
+    assert s["outcome"] == "inconclusive" and gate["outcome"] == "inconclusive" and gate["failures"] == []
+    assert gate["passed"] is None
+    msg = failure_message("faq-smollm2-ft4", gate, "summary.md")
+    assert "INCONCLUSIVE" in msg and f"about {s['needed_n']} questions would decide it" in msg
+    # the paired spread predicts the questions: (1.96 sd / (diff + margin))^2
+    assert s["needed_n"] == math.ceil((1.959964 * s["sd"] / (0.5 + 0.75)) ** 2)
+
+
+def test_fail_needs_the_whole_interval_beyond_the_margin():
+    # a drop of 0.5 on average against a margin of 0.25: the interval reaches above -0.25, so not shown
+    mixed = [s - (1.5 if i % 2 else -0.5) for i, s in enumerate(BASE)]
+    gate = compare(cell(mixed), cell(BASE), judges=["reference"], gating=["reference"], margin=0.25)
+    s = gate["judges"]["reference"]["accuracy"]
+    assert s["ci_low"] < -0.25 <= s["ci_high"] and gate["outcome"] == "inconclusive"
+    worse = [s - 1.0 for s in BASE]
+    assert compare(cell(worse), cell(BASE), judges=["reference"], gating=["reference"], margin=0.25)["outcome"] == "failed"
+
+
+def test_a_pass_reports_its_headroom_and_minimum_detectable_drop():
+    noisy = [s + (0.5 if i % 2 else -0.5) for i, s in enumerate(BASE)]
+    s = compare(cell(noisy), cell(BASE), judges=["reference"], gating=["reference"], margin=0.75)["judges"]["reference"]["accuracy"]
+    assert s["outcome"] == "pass" and math.isclose(s["headroom"], s["ci_low"] + 0.75)
+    assert math.isclose(s["mdd"], 0.75 + (1.959964 + 0.841621) * s["sd"] / math.sqrt(20))
+    assert s["needed_n"] is None
+
+
+def test_a_candidate_with_one_scored_answer_is_not_gated():
+    base = BASE * 2  # 40 questions
+    tuned = [float("nan")] * 39 + [5.0]
+    gate = compare(cell(tuned), cell(base), judges=["reference"], gating=["reference"], margin=0.75)
+    assert gate["outcome"] == "ungated" and gate["passed"] is None
+    assert "too few scored answers (1 of 40" in gate["too_few"][0]
+    s = gate["judges"]["reference"]["accuracy"]
+    assert (s["n"], s["unscored_cell"], s["unscored_baseline"]) == (1, 39, 0)
+
+
+def test_unscored_share_is_bounded_in_either_arm():
+    base = BASE * 2  # 40 questions: 2 unscored = 5% is allowed, 3 is not
+    two = [float("nan")] * 2 + base[2:]
+    three = [float("nan")] * 3 + base[3:]
+    ok = compare(cell(base), cell(two), judges=["reference"], gating=["reference"], margin=0.75)
+    assert ok["outcome"] == "passed" and ok["judges"]["reference"]["accuracy"]["unscored_baseline"] == 2
+    bad = compare(cell(base), cell(three), judges=["reference"], gating=["reference"], margin=0.75)
+    assert bad["outcome"] == "ungated" and "3 in the baseline" in bad["too_few"][0]
+    few = compare(cell(BASE[:8]), cell(BASE[:8]), judges=["reference"], gating=["reference"], margin=0.75)
+    assert few["outcome"] == "ungated" and "too few scored answers (8 of 8" in few["too_few"][0]
+
+
+def test_a_judge_that_does_not_gate_never_decides():
+    worse = [s - 1.0 for s in BASE]
+    gate = compare(cell(worse), cell(BASE), judges=["reference"], gating={"reference": ["completeness"]}, margin=0.25)
+    assert gate["failures"] == [("reference", "completeness")]
+    assert gate["judges"]["reference"]["accuracy"]["outcome"] == "fail"  # measured, shown, not gating

@@ -113,3 +113,17 @@ def test_spearman():
     assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
     assert math.isnan(spearman([1, 1, 1], [1, 2, 3]))
     assert spearman([1, 2, float("nan"), 3], [1, 2, 0, 3]) == pytest.approx(1.0)
+
+
+def test_decide_has_three_outcomes_and_power_figures():
+    from evalsuite.metrics import decide, minimum_detectable_drop, questions_for_margin, questions_to_decide
+
+    assert decide(-0.5, 0.5, 0.75) == "pass" and decide(-0.75, 0.1, 0.75) == "pass"  # on the margin: shown
+    assert decide(-1.5, -0.8, 0.75) == "fail" and decide(-1.5, -0.75, 0.75) == "inconclusive"
+    assert decide(-1.0, 0.4, 0.75) == "inconclusive" and decide(float("nan"), float("nan"), 0.75) == "inconclusive"
+    assert math.isclose(minimum_detectable_drop(1.0, 100, 0.5), 0.5 + 2.801585 / 10, rel_tol=1e-6)
+    assert math.isnan(minimum_detectable_drop(1.0, 0, 0.5))
+    assert questions_to_decide(0.0, 1.0, 0.5) == math.ceil((1.959964 / 0.5) ** 2)
+    assert questions_to_decide(-0.5, 1.0, 0.5) is None and questions_to_decide(0.2, 0.0, 0.5) == 1
+    assert questions_for_margin(1.0, 0.5) == math.ceil((2.801585 / 0.5) ** 2)
+    assert questions_for_margin(1.0, 0.0) is None

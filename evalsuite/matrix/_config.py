@@ -58,6 +58,8 @@ class MatrixConfig:
     qualify_limit: int | None = None  # score only this many answers of the human set (an API judge's budget); None = all
     margin: float | str = DEFAULT_MARGIN  # a number, or "auto" = twice the judge's measured repeat std
     max_unscored: float = 0.2  # a baseline is invalid when a larger share of its verdicts is unscored
+    # a gated comparison needs this many questions scored in both arms (and at most 5% unscored in either)
+    min_paired: int = 10
     seed: int = 0
     # a quick run's retrieval corpus: only the passages of the questions this run uses (its eval
     # questions and the pool pairs of its largest size) plus this many seeded distractors; None = all
@@ -88,7 +90,7 @@ class MatrixConfig:
                 raise ConfigError(f"profile {self.profile!r}: fine-tuning size {size!r} must be a whole number >= 0")
         if len(set(self.sizes)) != len(self.sizes):
             raise ConfigError(f"profile {self.profile!r}: a fine-tuning size is listed twice in {list(self.sizes)}")
-        for key in ("eval_limit", "top_k", "max_new_tokens", "judge_repeats"):
+        for key in ("eval_limit", "top_k", "max_new_tokens", "judge_repeats", "min_paired"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"profile {self.profile!r}: {key} = {value!r} must be a whole number >= 1")
@@ -338,7 +340,7 @@ def build_config(profile: str, values: Mapping[str, Any], *, where: str = "<opti
             if not isinstance(value, (list, tuple)):
                 raise ConfigError(f"{where}: {key!r} must be a list, not {value!r}")
             value = tuple(value)
-        elif key in ("eval_limit", "top_k", "max_new_tokens", "judge_repeats", "seed") and isinstance(value, float) and value.is_integer():
+        elif key in ("eval_limit", "top_k", "max_new_tokens", "judge_repeats", "seed", "min_paired") and isinstance(value, float) and value.is_integer():
             value = int(value)
         kwargs[key] = value
     try:

@@ -36,7 +36,7 @@ class Outcome:
     """What a cell's test reports: passed, failed or skipped, with the message to show."""
 
     cell: Cell
-    status: str  # "passed" | "failed" | "error" | "skipped" | "ungated"
+    status: str  # "passed" | "failed" | "inconclusive" | "error" | "skipped" | "ungated"
     message: str = ""
     reused: bool = False
     data: dict[str, Any] = field(default_factory=dict)
@@ -222,10 +222,12 @@ class MatrixSession:
     def evaluate(self, cell: Cell, progress: Progress = lambda s: None) -> Outcome:
         """Run ``cell`` (or reuse it) and decide it; the cell file records the decision.
 
-        Statuses: ``passed``, ``failed`` (the gate: a regression or an invalid baseline),
-        ``error`` (the cell could not run: a problem the user can fix), ``skipped`` (it cannot
-        run here: key, weights, adapter, pool size) and ``ungated`` (scored, but no qualified
-        judge may decide it).
+        Statuses: ``passed`` (not worse beyond the margin, shown), ``failed`` (the gate: a
+        regression beyond the margin shown, or an invalid baseline), ``inconclusive`` (the
+        interval neither clears the margin nor lies beyond it), ``error`` (the cell could not run:
+        a problem the user can fix), ``skipped`` (it cannot run here: key, weights, adapter, pool
+        size) and ``ungated`` (scored, but no qualified judge may decide it, or too few of its
+        answers were scored).
         """
         try:
             if cell.kind == BASELINE and self.stored_baselines() is not None:
@@ -246,12 +248,12 @@ class MatrixSession:
                 return Outcome(cell, status, msg, reused, data)
             base = self.baseline(cell, progress)
             gate = _gate.compare(data, base, judges=data.get("judges", []), gating=gating,
-                                 margin=self.config.margin, seed=self.config.seed)
-            if gate["passed"] is None:
+                                 margin=self.config.margin, seed=self.config.seed, min_paired=self.config.min_paired)
+            if gate["outcome"] == "ungated":
                 return self._ungated(cell, reused, data, gate)
-            status = "passed" if gate["passed"] else "failed"
+            status = gate["outcome"]
             self.store.update(cell.id, status=status, gate=gate)
-            msg = _gate.failure_message(cell.id, gate, str(self.summary_path)) if status == "failed" else ""
+            msg = _gate.failure_message(cell.id, gate, str(self.summary_path)) if status != "passed" else ""
             return Outcome(cell, status, msg, reused, data)
         except CellSkipped as skip:
             self._record_unfinished(cell, "skipped", str(skip))
@@ -261,7 +263,10 @@ class MatrixSession:
             return Outcome(cell, "error", f"{cell.id}: {err}")
 
     def _ungated(self, cell: Cell, reused: bool, data: dict[str, Any], gate: dict[str, Any] | None) -> Outcome:
-        reason = "not gated: no judge is qualified (see the judges section of the report)"
+        if gate and gate.get("too_few"):
+            reason = "not gated: " + "; ".join(gate["too_few"])
+        else:
+            reason = "not gated: no judge is qualified (see the judges section of the report)"
         self.store.update(cell.id, status="ungated", reason=reason, **({"gate": gate} if gate else {}))
         return Outcome(cell, "ungated", reason, reused, data)
 

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from evalsuite._io import atomic_write_text, file_lock, quarantine
+from evalsuite.records import FINISHED_CELL_STATUSES
 
-FINAL_STATUSES = ("scored", "passed", "failed", "ungated")
+FINAL_STATUSES = FINISHED_CELL_STATUSES
 CHECKSUM = "checksum"  # field of a cell file: "sha256:<hex>" of the canonical JSON of the other fields
 
 

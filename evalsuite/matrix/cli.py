@@ -71,7 +71,8 @@ def pytest_command(args: argparse.Namespace, matrix: Path) -> list[str]:
         value = getattr(args, dest)
         if value is not None:
             cmd += [option, str(value)]
-    for flag, dest in (("--update-baseline", "update_baseline"), ("--allow-ungated", "allow_ungated")):
+    for flag, dest in (("--update-baseline", "update_baseline"), ("--allow-ungated", "allow_ungated"),
+                       ("--allow-inconclusive", "allow_inconclusive")):
         if getattr(args, dest):
             cmd.append(flag)
     if args.k:
@@ -98,12 +99,29 @@ STATUS_FILE = "last-run.json"  # in the reports root: the last `evalsuite run`'s
 
 
 def _write_status(report_root: Path, status: int, run_dir: Path | None, message: str = "") -> None:
+    """``reports/last-run.json``: the exit status, its meaning, and each cell's status (passed, failed,
+    inconclusive, ungated, skipped, error, not run) with the counts, so a CI can tell them apart."""
     from evalsuite._io import atomic_write_json
     from evalsuite.matrix import EXIT_STATUSES
 
     meaning = EXIT_STATUSES.get(status, "interrupted" if status == 130 else f"pytest exit status {status}")
+    cells: dict[str, str] = {}
+    results_file = run_dir / "results.json" if run_dir else None
+    if results_file is not None and results_file.is_file():
+        import json
+
+        try:
+            results = json.loads(results_file.read_text(encoding="utf-8"))
+            ran = set((results.get("session") or {}).get("ran") or [])
+            cells = {c["id"]: str(c.get("status")) for c in results.get("cells", []) if c.get("id") in ran}
+        except (OSError, ValueError, KeyError, TypeError):
+            cells = {}
+    counts: dict[str, int] = {}
+    for cell_status in cells.values():
+        counts[cell_status] = counts.get(cell_status, 0) + 1
     atomic_write_json(report_root / STATUS_FILE, {"exit_status": status, "meaning": meaning,
                                                   "run_dir": str(run_dir) if run_dir else None,
+                                                  "cells": cells, "counts": dict(sorted(counts.items())),
                                                   "message": scrub_text(message)})
     print(f"evalsuite run: exit status {status}: {meaning.split(':')[0]}", file=sys.stderr)
 
@@ -193,9 +211,9 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def add_cli(subparsers) -> None:
-    from evalsuite.matrix import EXIT_STATUSES
+    from evalsuite.matrix import exit_status_help
 
-    epilog = "exit status:\n" + "\n".join(f"  {code}  {text}" for code, text in sorted(EXIT_STATUSES.items()))
+    epilog = exit_status_help()
     run = subparsers.add_parser("run", help="run the evaluation matrix (through pytest) and print the summary",
                                 description="Run the evaluation matrix through pytest and print the summary tables.",
                                 epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -208,7 +226,11 @@ def add_cli(subparsers) -> None:
         run.add_argument(option, dest=dest, default=None, help=help_text)
     run.add_argument("--update-baseline", action="store_true", help="append this run's baselines to reports/baselines/")
     run.add_argument("--allow-ungated", action="store_true",
-                     help="exit 0 although cells were skipped or no qualified judge gated them (status 3 otherwise)")
+                     help="exit 0 although cells were skipped, too few of their answers were scored, or no qualified "
+                          "judge gated them (status 3 otherwise)")
+    run.add_argument("--allow-inconclusive", action="store_true",
+                     help="exit 0 although cells were inconclusive: their interval neither cleared the margin nor lay "
+                          "beyond it (status 4 otherwise)")
     run.add_argument("--dry-run", action="store_true",
                      help="print the plan: cells (stored or to compute), per stage the model calls, prompt and answer "
                           "tokens, the estimated wall time here and the API cost from [prices]; runs nothing")

@@ -81,6 +81,29 @@ def _rq_blocks(results: Mapping[str, Any], rq: Mapping[str, Any]) -> list[tuple]
     return out
 
 
+_OUTCOME_LABEL = {"pass": "pass", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
+
+
+def _outcome_of(g: Mapping[str, Any]) -> str:
+    """A criterion's gate outcome; files of older runs have only the interval and the margin."""
+    from evalsuite.metrics import decide
+
+    def num(v: Any) -> float:
+        return float("nan") if v is None else float(v)
+
+    return g.get("outcome") or decide(num(g.get("ci_low")), num(g.get("ci_high")), num(g.get("margin")))
+
+
+def _paired_counts(cell: Mapping[str, Any]) -> tuple[str, str]:
+    """The paired n and the unscored counts (cell / baseline) of the cell's gated criteria."""
+    gated = [s for per in ((cell.get("gate") or {}).get("judges") or {}).values() for s in per.values() if s.get("gating")]
+    if not gated:
+        return "", ""
+    n = min(int(s.get("n") or 0) for s in gated)
+    unscored = "/".join(str(max(int(s.get(k) or 0) for s in gated)) for k in ("unscored_cell", "unscored_baseline"))
+    return str(n), unscored
+
+
 def _cell_text(cell: Mapping[str, Any] | None, judge: str, criterion: str) -> str:
     if cell is None:
         return ""
@@ -95,7 +118,7 @@ def _cell_text(cell: Mapping[str, Any] | None, judge: str, criterion: str) -> st
     if g:
         text += f" ({fmt(g['diff'], 2, True)})"
         if g.get("gating"):
-            text += " pass" if g["non_inferior"] else " FAIL"
+            text += " " + _OUTCOME_LABEL[_outcome_of(g)]
     elif cell.get("kind") == "baseline":
         text += " (baseline)"
     return text
@@ -142,9 +165,10 @@ def blocks(results: Mapping[str, Any], figures: Sequence[Path] = ()) -> list[tup
                          "run the same command again to resume (finished cells are reused)."))
     cells = results.get("cells", [])
     counts = {s: sum(1 for c in cells if c.get("status") == s)
-              for s in ("passed", "failed", "error", "skipped", "ungated", "scored", "not run")}
+              for s in ("passed", "failed", "inconclusive", "error", "skipped", "ungated", "scored", "not run")}
     out.append(("p", f"Does fine-tuning make the RAG answers better or worse than the un-tuned model? "
-                     f"{len(cells)} cells: {counts['passed']} passed, {counts['failed']} failed, {counts['error']} could not run, "
+                     f"{len(cells)} cells: {counts['passed']} passed, {counts['failed']} failed, "
+                     f"{counts['inconclusive']} inconclusive, {counts['error']} could not run, "
                      f"{counts['skipped']} skipped, {counts['ungated'] + counts['scored']} scored but not gated, "
                      f"{counts['not run']} not run. "
                      f"Models: {', '.join(m['name'] + ' = ' + m['spec'] for m in cfg.get('models', []))}; "
@@ -159,7 +183,8 @@ def blocks(results: Mapping[str, Any], figures: Sequence[Path] = ()) -> list[tup
             note = "gating" if any(j["name"] == judge for j in gating) else "not qualified to gate"
             out.append(("h2", f"{criterion.capitalize()} (judge {judge}, {note})"))
             out.append(("p", "Mean score 1-5; in brackets the paired difference from the baseline on the same questions; "
-                             "pass/FAIL = non-inferiority at the margin."))
+                             "pass = not worse beyond the margin (the interval's lower end is at least -margin), "
+                             "FAIL = worse beyond the margin (its upper end is below -margin), INCONCLUSIVE = neither."))
             out.append(score_table(results, judge, criterion))
         out.append(("h2", "Reference metrics"))
         out.append(metrics_table(results))
@@ -174,9 +199,10 @@ def blocks(results: Mapping[str, Any], figures: Sequence[Path] = ()) -> list[tup
     for c in cells:
         gated = ", ".join((c.get("gate") or {}).get("gating") or c.get("gating") or []) or "–"
         note = c.get("reason") or "; ".join(c.get("problems") or []) or ""
+        paired, unscored = _paired_counts(c)
         rows.append([c["id"], c.get("status", ""), gated, str(len(c.get("items") or [])) if finished(c) else "",
-                     _short(note, 140)])
-    out.append(("table", ["cell", "status", "gated by", "n", "note"], rows))
+                     paired, unscored, _short(note, 140)])
+    out.append(("table", ["cell", "status", "gated by", "n", "paired n", "unscored (cell/baseline)", "note"], rows))
     drops = largest_drops(results)
     if drops:
         out.append(("h2", "Why cells failed: the largest drops from the baseline"))

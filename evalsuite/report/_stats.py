@@ -14,12 +14,13 @@ from itertools import combinations
 from typing import Any, Mapping, Sequence
 
 from evalsuite.judge import CRITERIA as _CRITERIA
+from evalsuite.records import FINISHED_CELL_STATUSES
 
 CRITERIA = tuple(_CRITERIA)
 
 
 def finished(cell: Mapping[str, Any]) -> bool:
-    return cell.get("status") in ("scored", "passed", "failed", "ungated") and isinstance(cell.get("items"), list)
+    return cell.get("status") in FINISHED_CELL_STATUSES and isinstance(cell.get("items"), list)
 
 
 def primary_judge(results: Mapping[str, Any]) -> str | None:

@@ -164,7 +164,7 @@ def test_cells_of_a_finished_run_are_stored_in_the_plan(matrix, tmp_path):
     run = subprocess.run([sys.executable, "-m", "pytest", str(matrix), "--matrix", str(matrix), "-q", "-p", "no:cacheprovider",
                           "--report-dir", str(tmp_path / "reports"), "-k", "smollm2", "--allow-ungated"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=1200, env=dict(os.environ))
-    assert run.returncode in (0, 1), run.stdout[-3000:]
+    assert run.returncode == 0, run.stdout[-3000:]  # the token judge never gates, and --allow-ungated allows that
     config = load_config(matrix, "default")
     plan = build_plan(config, report_root=tmp_path / "reports")
     cells = {c.id: c for c in plan.cells}

@@ -75,7 +75,7 @@ def test_a_run_against_an_endpoint_with_credentials_writes_none_of_them(server, 
            "-rA", "-p", "no:cacheprovider"]
     run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     (tmp_path / "run.log").write_text(run.stdout + run.stderr)
-    assert run.returncode in (0, 1), run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]  # the token judge never gates: all allowed
     assert seen, "the endpoint was never called"
     expected_basic = "Basic " + base64.b64encode(f"gate:{PASSWORD}".encode()).decode()
     assert all(s["auth"] == expected_basic and f"api_key={QUERY}" in s["path"] for s in seen)  # the credentials were used

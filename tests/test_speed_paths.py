@@ -32,7 +32,7 @@ def test_int8_path_gives_the_serial_numbers_under_two_workers(tmp_path):
                "--report-dir", str(tmp_path / name), "--run-id", "same", "--allow-ungated", *extra]
         run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800,
                              env=_cold_cache(tmp_path / f"cache-{name}"))
-        assert run.returncode in (0, 1), run.stdout[-3000:] + run.stderr[-3000:]
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]  # the token judge never gates: all allowed
         runs[name] = json.loads((tmp_path / name / "runs" / "same" / "results.json").read_text())
     serial, xdist = ({c["id"]: c for c in runs[k]["cells"]} for k in ("serial", "xdist"))
     assert sorted(serial) == sorted(xdist) == ["nq-smollm2-ft0", "nq-smollm2-ft16"]

@@ -91,7 +91,59 @@ def _outcome_of(g: Mapping[str, Any]) -> str:
     def num(v: Any) -> float:
         return float("nan") if v is None else float(v)
 
-    return g.get("outcome") or decide(num(g.get("ci_low")), num(g.get("ci_high")), num(g.get("margin")))
+    if g.get("outcome"):
+        return g["outcome"]
+    try:
+        return decide(num(g.get("ci_low")), num(g.get("ci_high")), num(g.get("margin")))
+    except (TypeError, ValueError):
+        return "inconclusive"
+
+
+_RUN_VERDICT = (("error", "error"), ("failed", "regression"), ("inconclusive", "inconclusive"),
+                ("ungated", "not gated"), ("skipped", "not gated"), ("scored", "not gated"), ("not run", "not gated"))
+_BADGE = {"passed": ("pass", "pass"), "failed": ("fail", "FAIL"), "inconclusive": ("inconclusive", "INCONCLUSIVE"),
+          "ungated": ("ungated", "not gated"), "scored": ("ungated", "not gated"), "skipped": ("ungated", "skipped"),
+          "not run": ("ungated", "not run"), "error": ("fail", "error")}
+
+
+def run_verdict(cells: Sequence[Mapping[str, Any]]) -> str:
+    """The run's outcome from its cells' statuses: error > failed > inconclusive > not gated > passed."""
+    statuses = {c.get("status") for c in cells if c.get("kind") != "baseline" or c.get("status") == "error"}
+    for status, verdict in _RUN_VERDICT:
+        if status in statuses:
+            return verdict
+    return "passed" if cells else "not gated"
+
+
+def _headroom(g: Mapping[str, Any]) -> str:
+    h = g.get("headroom")
+    if h is None and g.get("ci_low") is not None and g.get("margin") is not None:
+        h = float(g["ci_low"]) + float(g["margin"])
+    if h is None or not math.isfinite(float(h)):
+        return "–"
+    return "at the margin" if abs(float(h)) < 0.005 else fmt(float(h), 2, True)
+
+
+def verdict_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One badge per cell: its label, and for each gating criterion diff, interval, headroom and mdd."""
+    rows = []
+    for c in results.get("cells", []):
+        status = c.get("status") or "not run"
+        if c.get("kind") == "baseline":
+            ok = status not in ("error", "failed", "not run") and not c.get("problems")
+            css, label = ("pass", "valid baseline") if ok else ("fail", "invalid baseline")
+        else:
+            css, label = _BADGE.get(status, ("ungated", str(status)))
+        crit = []
+        for judge, per in ((c.get("gate") or {}).get("judges") or {}).items():
+            for criterion, g in per.items():
+                if not g.get("gating"):
+                    continue
+                crit.append(f"{criterion} {fmt(g.get('diff'), 2, True)} [{fmt(g.get('ci_low'))}, {fmt(g.get('ci_high'))}] "
+                            f"{_OUTCOME_LABEL.get(_outcome_of(g), '–')}; headroom {_headroom(g)}; "
+                            f"min. detectable drop {fmt(g.get('mdd'))}")
+        rows.append({"cell": c["id"], "css": css, "label": label, "criteria": crit})
+    return rows
 
 
 def _paired_counts(cell: Mapping[str, Any]) -> tuple[str, str]:
@@ -118,7 +170,7 @@ def _cell_text(cell: Mapping[str, Any] | None, judge: str, criterion: str) -> st
     if g:
         text += f" ({fmt(g['diff'], 2, True)})"
         if g.get("gating"):
-            text += " " + _OUTCOME_LABEL[_outcome_of(g)]
+            text += " " + _OUTCOME_LABEL.get(_outcome_of(g), "–")
     elif cell.get("kind") == "baseline":
         text += " (baseline)"
     return text
@@ -164,6 +216,11 @@ def blocks(results: Mapping[str, Any], figures: Sequence[Path] = ()) -> list[tup
         out.append(("p", f"Incomplete run: {results['incomplete']}. The cells below marked 'not run' did not run; "
                          "run the same command again to resume (finished cells are reused)."))
     cells = results.get("cells", [])
+    out.append(("verdict", run_verdict(cells), verdict_rows(results)))
+    if figures:
+        out.append(("h2", "Figures"))
+        out.append(("p", "Error bars: 95% paired bootstrap interval. Scores on the judge's 1–5 scale."))
+        out += [("img", p) for p in figures]
     counts = {s: sum(1 for c in cells if c.get("status") == s)
               for s in ("passed", "failed", "inconclusive", "error", "skipped", "ungated", "scored", "not run")}
     out.append(("p", f"Does fine-tuning make the RAG answers better or worse than the un-tuned model? "
@@ -210,9 +267,6 @@ def blocks(results: Mapping[str, Any], figures: Sequence[Path] = ()) -> list[tup
                          "mean of accuracy and completeness) fell most from the baseline, with the retrieved passages, "
                          "both answers and every judge's verdict and raw output."))
         out.append(("examples", drops))
-    if figures:
-        out.append(("h2", "Figures"))
-        out += [("img", p) for p in figures]
     prov = results.get("provenance") or {}
     totals = prov.get("totals") or {}
     out.append(("h2", "Provenance"))
@@ -316,6 +370,10 @@ def to_markdown(blocks_: Sequence[tuple]) -> str:
             lines.append("|" + "|".join("---" for _ in header) + "|")
             lines += ["| " + " | ".join(_md_cell(x) for x in row) + " |" for row in rows]
             lines.append("")
+        elif kind == "verdict":
+            lines += [f"**Verdict: {b[1]}**", "", "| cell | status | gated criteria |", "|---|---|---|"]
+            lines += [f"| {_md_cell(r['cell'])} | {r['label']} | {_md_cell('; '.join(r['criteria']) or '–')} |" for r in b[2]]
+            lines.append("")
         elif kind == "img":
             lines += [f"![{b[1].stem}](figures/{b[1].name})", ""]
         elif kind == "examples":
@@ -365,10 +423,10 @@ def _examples_html(drops: Sequence[Mapping[str, Any]]) -> str:
                 f"<details class='ex'><summary>{e(_short(ex['question'], 120))} <b>drop {fmt(ex['drop'])}</b></summary>"
                 f"<p><b>Question:</b> {e(ex['question'])}</p><p><b>Gold:</b> {' / '.join(e(r) for r in ex['references'])}</p>"
                 f"<p><b>Retrieved passages:</b></p><ol>{passages}</ol>"
-                f"<table class='side'><tr><th>baseline answer</th><th>fine-tuned answer</th></tr>"
-                f"<tr><td>{e(ex['baseline_answer'])}</td><td>{e(ex['cell_answer'])}</td></tr></table>"
-                f"<table><tr><th>judge</th><th>answer</th><th>accuracy</th><th>completeness</th><th>raw output</th></tr>"
-                f"{verdicts}</table></details>")
+                f"<div class='scroll'><table class='side'><tr><th>baseline answer</th><th>fine-tuned answer</th></tr>"
+                f"<tr><td>{e(ex['baseline_answer'])}</td><td>{e(ex['cell_answer'])}</td></tr></table></div>"
+                f"<div class='scroll'><table><tr><th>judge</th><th>answer</th><th>accuracy</th><th>completeness</th><th>raw output</th></tr>"
+                f"{verdicts}</table></div></details>")
         parts.append("</div>")
     parts.append("<script>function evalsuiteFilter(c){document.querySelectorAll('.exgroup').forEach("
                  "function(g){g.style.display=(!c||g.dataset.cell===c)?'':'none';});}</script>")
@@ -379,11 +437,15 @@ _CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;
         "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}"
         "th{background:#f3f3f3}img{max-width:100%;display:block;margin:1em 0}"
         "details.ex{border:1px solid #ddd;border-radius:4px;padding:4px 8px;margin:6px 0}"
-        "table.side td{width:50%;vertical-align:top}pre{white-space:pre-wrap;margin:0;font-size:12px}")
+        "table.side td{width:50%;vertical-align:top}pre{white-space:pre-wrap;margin:0;font-size:12px}"
+        ".scroll{overflow-x:auto;max-width:100%}.verdict{margin:.5em 0 1em}.overall{font-size:18px}"
+        ".badge{display:inline-block;border-radius:4px;padding:4px 8px;margin:3px;font-size:13px;border:1px solid #888}"
+        ".badge.pass{background:#d8f0d8}.badge.fail{background:#f6d0d0}.badge.inconclusive{background:#fbe7b8}"
+        ".badge.ungated{background:#e4e4e4}")
 
 
 def to_html(blocks_: Sequence[tuple], title: str) -> str:
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' content='width=device-width, initial-scale=1'><title>{html.escape(title)}</title>"
              f"<style>{_CSS}</style></head><body>"]
     for b in blocks_:
         kind = b[0]
@@ -392,7 +454,14 @@ def to_html(blocks_: Sequence[tuple], title: str) -> str:
         elif kind == "table":
             head = "".join(f"<th>{html.escape(str(h))}</th>" for h in b[1])
             body = "".join("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in row) + "</tr>" for row in b[2])
-            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            parts.append(f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+        elif kind == "verdict":
+            e = html.escape
+            badges = "".join(
+                f"<div class='badge {r['css']}'><b>{e(r['cell'])}</b>: {e(r['label'])}"
+                + "".join(f"<br><span>{e(x)}</span>" for x in r["criteria"]) + "</div>" for r in b[2])
+            parts.append(f"<section id='verdict' class='verdict'><p class='overall'>Verdict: <b>{e(b[1])}</b></p>"
+                         f"{badges}</section>")
         elif kind == "img":
             data = base64.b64encode(Path(b[1]).read_bytes()).decode("ascii")
             parts.append(f"<img alt='{html.escape(b[1].stem)}' src='data:image/png;base64,{data}'>")

@@ -148,7 +148,7 @@ def test_failed_cells_show_their_largest_drops_with_passages_answers_and_verdict
     assert failed
     summary = (run.run_dir / "summary.md").read_text()
     html = (run.run_dir / "report.html").read_text()
-    assert "## Why cells failed: the largest drops from the baseline" in summary
+    assert "## The largest drops from the baseline" in summary
     for cid in failed:
         assert f"### {cid} (failed) vs" in summary and f"data-cell='{cid}'" in html
     assert "<details class='ex'>" in html and "id='exfilter'" in html and "<script>" in html
@@ -160,6 +160,20 @@ def test_failed_cells_show_their_largest_drops_with_passages_answers_and_verdict
     for group in drops:
         values = [ex["drop"] for ex in group["examples"]]
         assert values == sorted(values, reverse=True) and all(v > 0 for v in values) and len(values) <= 5
+
+
+def test_the_worst_cell_shows_its_largest_drops_even_when_it_passed(run):
+    from evalsuite.report._examples import largest_drops, worst_cell
+
+    run.finalize({c.id: "passed" for c in run.cells})
+    results = load_results(run.run_dir)
+    results["cells"] = [c for c in results["cells"] if c["model"] == "steady"]
+    compared = [c for c in results["cells"] if c["kind"] != "baseline" and c.get("gate")]
+    assert compared and all(c["status"] == "passed" for c in compared)
+    lowest = min(compared, key=lambda c: min(g["diff"] for g in c["gate"]["judges"]["reference"].values()))
+    assert worst_cell(results) == lowest["id"]
+    drops = largest_drops(results)
+    assert [(d["cell"], d["worst"]) for d in drops] == [(lowest["id"], True)] and drops[0]["examples"]
 
 
 def test_shards_merge_into_the_single_machine_report(run, tmp_path):

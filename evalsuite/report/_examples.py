@@ -1,6 +1,7 @@
 """Why a cell failed: the questions whose scores dropped most from the baseline to the cell.
 
-For each failed or significantly regressed cell, the items with the largest paired drop on the
+For each failed or significantly regressed cell, and always for the worst cell (lowest difference
+from its baseline on the primary judge, whatever its status), the items with the largest paired drop on the
 judge the report opens with (mean of accuracy and completeness, baseline minus cell), each with
 the question, the gold answers, the retrieved passages, the two answers side by side and every
 judge's verdict on both, raw output included. Read from ``results.json`` alone.
@@ -35,15 +36,37 @@ def regressed(cell: Mapping[str, Any]) -> bool:
     return False
 
 
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def worst_cell(results: Mapping[str, Any], judge: str | None = None) -> str | None:
+    """The fine-tuned or candidate cell with the lowest difference from its baseline on the primary judge
+    (its lowest criterion, gating criteria first), whatever its status; ``None`` when none was compared."""
+    judge = judge or primary_judge(results)
+    best: tuple[float, str] | None = None
+    for cell in results.get("cells", []):
+        if cell.get("kind") == "baseline" or not finished(cell):
+            continue
+        per = (((cell.get("gate") or {}).get("judges") or {}).get(judge)) or {}
+        gating = [g for g in per.values() if g.get("gating")] or list(per.values())
+        diffs = [float(g["diff"]) for g in gating if _finite(g.get("diff"))]
+        if diffs and (best is None or min(diffs) < best[0]):
+            best = (min(diffs), cell["id"])
+    return best[1] if best else None
+
+
 def largest_drops(results: Mapping[str, Any], per_cell: int = PER_CELL) -> list[dict[str, Any]]:
-    """``[{cell, status, judge, items: [...]}]`` for every failed or regressed cell, largest drop first."""
+    """``[{cell, status, judge, worst, items: [...]}]`` for every failed or regressed cell and the worst
+    cell whatever its status, largest drop first."""
     judge = primary_judge(results)
     if judge is None:
         return []
     cells = {c["id"]: c for c in results.get("cells", [])}
+    worst = worst_cell(results, judge)
     out = []
     for cell in results.get("cells", []):
-        if cell.get("kind") == "baseline" or not finished(cell) or not regressed(cell):
+        if cell.get("kind") == "baseline" or not finished(cell) or not (regressed(cell) or cell["id"] == worst):
             continue
         base = cells.get(cell.get("baseline_id"))
         if not base or not finished(base):
@@ -72,5 +95,5 @@ def largest_drops(results: Mapping[str, Any], per_cell: int = PER_CELL) -> list[
                 "verdicts": verdicts,
             })
         out.append({"cell": cell["id"], "baseline": base["id"], "status": cell.get("status"), "judge": judge,
-                    "examples": examples})
+                    "worst": cell["id"] == worst, "examples": examples})
     return out

@@ -262,8 +262,10 @@ def blocks(results: Mapping[str, Any], figures: Sequence[Path] = ()) -> list[tup
     out.append(("table", ["cell", "status", "gated by", "n", "paired n", "unscored (cell/baseline)", "note"], rows))
     drops = largest_drops(results)
     if drops:
-        out.append(("h2", "Why cells failed: the largest drops from the baseline"))
-        out.append(("p", f"For each failed or significantly regressed cell, the questions whose score (judge {drops[0]['judge']}, "
+        worst = next((g["cell"] for g in drops if g.get("worst")), None)
+        out.append(("h2", "The largest drops from the baseline"))
+        out.append(("p", f"For each failed or significantly regressed cell, and for the worst cell ({worst or '–'}: the lowest "
+                         "difference from its baseline on the primary judge, whatever its status), the questions whose score (judge {drops[0]['judge']}, "
                          "mean of accuracy and completeness) fell most from the baseline, with the retrieved passages, "
                          "both answers and every judge's verdict and raw output."))
         out.append(("examples", drops))

@@ -2,7 +2,8 @@
 
 Per model and criterion, bars of the mean score by dataset and fine-tuning size (the
 study's four figures); and one chart of every compared cell's difference from its baseline
-with the 95% interval and the non-inferiority margin.
+with its 95% paired bootstrap interval and a dashed line at -margin, in the tables' row order.
+Score bars start at 1, the floor of the judges' 1–5 scale.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
+from evalsuite.metrics import decide
 from evalsuite.report._stats import CRITERIA, finished, primary_judge
 
 
@@ -20,6 +22,11 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+SCALE_FLOOR = 1.0
+INTERVAL_LABEL = "95% paired bootstrap interval"
+MEAN_INTERVAL_LABEL = "95% interval of the mean (±1.96 s.e.)"
 
 
 def score_bars(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
@@ -34,7 +41,7 @@ def score_bars(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
         mine = [c for c in cells if c["model"] == model]
         sizes = sorted({c["size"] for c in mine})
         for criterion in CRITERIA:
-            fig, ax = plt.subplots(figsize=(max(4.0, 1.8 * len(datasets) + 1), 3.4))
+            fig, ax = plt.subplots(figsize=(max(4.0, 1.8 * len(datasets) + 1) + 2.4, 3.4))
             width = 0.8 / max(1, len(sizes))
             for k, size in enumerate(sizes):
                 means, errs, xs = [], [], []
@@ -47,18 +54,31 @@ def score_bars(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
                     means.append(s["mean"])
                     errs.append(1.96 * s["std"] / math.sqrt(s["n"]) if s["n"] > 1 else 0.0)
                 label = "baseline" if size == 0 else f"fine-tuned {size}"
-                ax.bar(xs, means, width * 0.95, yerr=errs, capsize=2, label=label)
+                # Bars start at the scale's floor, 1: a score of 1 is the lowest a judge gives.
+                ax.bar(xs, [m - SCALE_FLOOR for m in means], width * 0.95, bottom=SCALE_FLOOR, yerr=errs, capsize=2,
+                       label=label, error_kw={"elinewidth": 1})
+            ax.errorbar([], [], yerr=[], fmt="none", ecolor="black", capsize=2, label=MEAN_INTERVAL_LABEL)
             ax.set_xticks(range(len(datasets)), datasets)
-            ax.set_ylabel(f"{criterion} (1-5)")
-            ax.set_ylim(0, 5.2)
+            ax.set_xlabel("dataset")
+            ax.set_ylabel(f"{criterion} score, 1–5")
+            ax.set_ylim(SCALE_FLOOR, 5.2)
             ax.set_title(f"{model}: {criterion} by dataset and fine-tuning size\njudge {judge}", fontsize=9)
-            ax.legend(fontsize=7, loc="lower right")
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
             fig.tight_layout()
             path = out_dir / f"scores-{model}-{criterion}.png"
             fig.savefig(path, dpi=110)
             plt.close(fig)
             paths.append(path)
     return paths
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _outcome(s: Mapping[str, Any]) -> str:
+    """The criterion's outcome as stored, or decided from its interval (results.json written before outcomes)."""
+    return s.get("outcome") or decide(float(s["ci_low"]), float(s["ci_high"]), float(s["margin"]))
 
 
 def difference_chart(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
@@ -70,18 +90,27 @@ def difference_chart(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(9, 0.45 * len(rows) + 1.6), sharey=True)
     for ax, criterion in zip(axes, CRITERIA):
+        margins: set[float] = set()
         for y, cell in enumerate(rows):
-            s = cell["gate"]["judges"][judge][criterion]
-            if s.get("n", 0) == 0 or not math.isfinite(s["diff"]):
+            s = cell["gate"]["judges"][judge].get(criterion) or {}
+            if not s or s.get("n", 0) == 0 or not all(_finite(s.get(k)) for k in ("diff", "ci_low", "ci_high", "margin")):
                 continue
-            color = "tab:green" if s["non_inferior"] else "tab:red"
-            ax.errorbar(s["diff"], y, xerr=[[s["diff"] - s["ci_low"]], [s["ci_high"] - s["diff"]]], fmt="o", color=color, capsize=3)
-            ax.axvline(-s["margin"], color="grey", linestyle=":", linewidth=0.8)
+            outcome = _outcome(s)
+            color = {"pass": "tab:green", "fail": "tab:red"}.get(outcome, "tab:orange")
+            ax.errorbar(s["diff"], y, xerr=[[s["diff"] - s["ci_low"]], [s["ci_high"] - s["diff"]]], fmt="o", color=color,
+                        capsize=3, label=f"{outcome}: {INTERVAL_LABEL}")
+            margins.add(float(s["margin"]))
+        for m in sorted(margins):
+            ax.axvline(-m, color="grey", linestyle="--", linewidth=0.9, label=f"-margin ({-m:.2f})")
         ax.axvline(0, color="black", linewidth=0.8)
-        ax.set_title(f"{criterion}: cell - baseline (95% CI)", fontsize=9)
+        ax.set_title(f"{criterion}", fontsize=9)
+        ax.set_xlabel(f"difference from baseline ({criterion}, cell − baseline)")
         ax.set_yticks(range(len(rows)), [c["id"] for c in rows], fontsize=7)
-        ax.invert_yaxis()
-    fig.suptitle(f"difference from baseline, judge {judge} (dotted: -margin)", fontsize=9)
+        ax.set_ylim(len(rows) - 0.5, -0.5)  # first cell at the top, the tables' order
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles))
+        ax.legend(unique.values(), unique.keys(), fontsize=6, loc="best")
+    fig.suptitle(f"difference from baseline, judge {judge}; error bars: {INTERVAL_LABEL}; dashed: -margin", fontsize=9)
     fig.tight_layout()
     path = out_dir / "differences.png"
     fig.savefig(path, dpi=110)

@@ -219,7 +219,9 @@ def blocks(results: Mapping[str, Any], figures: Sequence[Path] = ()) -> list[tup
     out.append(("verdict", run_verdict(cells), verdict_rows(results)))
     if figures:
         out.append(("h2", "Figures"))
-        out.append(("p", "Error bars: 95% paired bootstrap interval. Scores on the judge's 1–5 scale."))
+        out.append(("p", "Scores on the judge's 1–5 scale, bars from 1; their error bars: 95% interval of the mean (±1.96 s.e.). "
+                         "Differences from the baseline: error bars are the 95% paired bootstrap interval, the dashed line is -margin; "
+                         "rows in the order of the tables."))
         out += [("img", p) for p in figures]
     counts = {s: sum(1 for c in cells if c.get("status") == s)
               for s in ("passed", "failed", "inconclusive", "error", "skipped", "ungated", "scored", "not run")}

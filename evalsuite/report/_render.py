@@ -441,11 +441,25 @@ _CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;
         "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}"
         "th{background:#f3f3f3}img{max-width:100%;display:block;margin:1em 0}"
         "details.ex{border:1px solid #ddd;border-radius:4px;padding:4px 8px;margin:6px 0}"
+        "td.long{max-width:22em}td.long summary{cursor:pointer}"
         "table.side td{width:50%;vertical-align:top}pre{white-space:pre-wrap;margin:0;font-size:12px}"
         ".scroll{overflow-x:auto;max-width:100%}.verdict{margin:.5em 0 1em}.overall{font-size:18px}"
         ".badge{display:inline-block;border-radius:4px;padding:4px 8px;margin:3px;font-size:13px;border:1px solid #888}"
         ".badge.pass{background:#d8f0d8}.badge.fail{background:#f6d0d0}.badge.inconclusive{background:#fbe7b8}"
         ".badge.ungated{background:#e4e4e4}")
+
+
+_LONG_CELL = 80
+
+
+def _td(text: str) -> str:
+    """A table cell; a long text (a judge's reasons) shows its start and opens to the full text, so that
+    a narrow screen gets a short column."""
+    e = html.escape
+    if len(text) <= _LONG_CELL:
+        return f"<td>{e(text)}</td>"
+    return (f"<td class='long'><details><summary>{e(_short(text, 60))}</summary>"
+            f"{e(text)}</details></td>")
 
 
 def to_html(blocks_: Sequence[tuple], title: str) -> str:
@@ -457,7 +471,7 @@ def to_html(blocks_: Sequence[tuple], title: str) -> str:
             parts.append(f"<{kind}>{html.escape(b[1])}</{kind}>")
         elif kind == "table":
             head = "".join(f"<th>{html.escape(str(h))}</th>" for h in b[1])
-            body = "".join("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in row) + "</tr>" for row in b[2])
+            body = "".join("<tr>" + "".join(_td(str(x)) for x in row) + "</tr>" for row in b[2])
             parts.append(f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
         elif kind == "verdict":
             e = html.escape

@@ -197,3 +197,43 @@ def test_shards_merge_into_the_single_machine_report(run, tmp_path):
     merged = merge_runs(shards, tmp_path / "merged" / "runs" / run.run_id)
     strip = lambda text: [line for line in text.splitlines() if not line.startswith(("Does fine-tuning", "python "))]
     assert strip((merged / "summary.md").read_text()) == strip(whole)
+
+
+def _gated(diff, low, high, margin=0.75, **extra):
+    return {"n": 40, "diff": diff, "ci_low": low, "ci_high": high, "margin": margin, **extra}
+
+
+def test_verdict_strip_run_outcome_precedence_and_badges():
+    from evalsuite.report._render import blocks, run_verdict, to_html, to_markdown, verdict_rows
+
+    def cell(cid, status, kind="finetuned"):
+        return {"id": cid, "status": status, "kind": kind}
+
+    assert run_verdict([cell("a", "passed"), cell("b", "ungated"), cell("c", "inconclusive")]) == "inconclusive"
+    assert run_verdict([cell("a", "inconclusive"), cell("b", "failed")]) == "regression"
+    assert run_verdict([cell("a", "failed"), cell("b", "error")]) == "error"
+    assert run_verdict([cell("a", "passed"), cell("b", "skipped")]) == "not gated"
+    assert run_verdict([cell("a", "passed"), cell("base", "passed", "baseline")]) == "passed"
+    # A gate stored before outcomes, headroom and mdd existed: the outcome is decided from the interval.
+    old = {"id": "nq-m-ft4", "status": "passed", "kind": "finetuned",
+           "gate": {"gating": ["j"], "judges": {"j": {"completeness": _gated(-0.80, -2.00, 0.40, margin=2.0)}}}}
+    new = {"id": "nq-m-ft8", "status": "inconclusive", "kind": "finetuned",
+           "gate": {"judges": {"j": {"accuracy": _gated(-0.5, -1.1, 0.1, gating=True, outcome="inconclusive",
+                                                        headroom=-0.35, mdd=1.02),
+                                     "completeness": _gated(-0.5, -1.1, 0.1, gating=False)}}}}
+    base = {"id": "nq-m-ft0", "status": "passed", "kind": "baseline", "problems": ["12% unscored"]}
+    rows = {r["cell"]: r for r in verdict_rows({"cells": [old, new, base]})}
+    assert rows["nq-m-ft4"]["label"] == "pass" and len(rows["nq-m-ft4"]["criteria"]) == 1
+    assert "headroom to the margin at the margin" in rows["nq-m-ft4"]["criteria"][0]
+    assert "95% interval [-2.00, 0.40]" in rows["nq-m-ft4"]["criteria"][0]
+    assert "min. detectable drop –" in rows["nq-m-ft4"]["criteria"][0]
+    assert rows["nq-m-ft8"]["label"] == "INCONCLUSIVE" and rows["nq-m-ft8"]["criteria"] == [
+        "accuracy -0.50, 95% interval [-1.10, 0.10], INCONCLUSIVE; headroom to the margin -0.35; min. detectable drop 1.02"]
+    assert rows["nq-m-ft0"]["label"] == "invalid baseline"
+    results = {"run_id": "r<1>", "profile": "p", "cells": [old, new, base], "judges": []}
+    bl = blocks(results)
+    page = to_html(bl, "t")
+    assert page.index("id='verdict'") < page.index("<table") and "Verdict: <b>inconclusive</b>" in page
+    assert "class='badge inconclusive'" in page and "r&lt;1&gt;" in page
+    md = to_markdown(bl)
+    assert md.splitlines()[2] == "**Verdict: inconclusive**"

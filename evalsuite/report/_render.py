@@ -135,13 +135,15 @@ def verdict_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
         else:
             css, label = _BADGE.get(status, ("ungated", str(status)))
         crit = []
-        for judge, per in ((c.get("gate") or {}).get("judges") or {}).items():
+        gate = c.get("gate") or {}
+        for judge, per in (gate.get("judges") or {}).items():
             for criterion, g in per.items():
-                if not g.get("gating"):
+                # results.json written before per-criterion flags: the judges the cell was gated by
+                if not (g["gating"] if "gating" in g else judge in (gate.get("gating") or [])):
                     continue
-                crit.append(f"{criterion} {fmt(g.get('diff'), 2, True)} [{fmt(g.get('ci_low'))}, {fmt(g.get('ci_high'))}] "
-                            f"{_OUTCOME_LABEL.get(_outcome_of(g), '–')}; headroom {_headroom(g)}; "
-                            f"min. detectable drop {fmt(g.get('mdd'))}")
+                crit.append(f"{criterion} {fmt(g.get('diff'), 2, True)}, 95% interval [{fmt(g.get('ci_low'))}, "
+                            f"{fmt(g.get('ci_high'))}], {_OUTCOME_LABEL.get(_outcome_of(g), '–')}; headroom to the "
+                            f"margin {_headroom(g)}; min. detectable drop {fmt(g.get('mdd'))}")
         rows.append({"cell": c["id"], "css": css, "label": label, "criteria": crit})
     return rows
 

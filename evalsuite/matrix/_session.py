@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from evalsuite._io import atomic_write_json, file_lock
 from evalsuite.errors import ConfigError, EvalsuiteError
-from evalsuite.judge import measured_qualifications
+from evalsuite.judge import Gating, Qualification, gating_decision, measured_qualifications
 from evalsuite.matrix import _baselines, _gate
 from evalsuite.matrix._availability import unavailable_reason
 from evalsuite.matrix._cells import BASELINE, CANDIDATE, FINETUNED, Cell, expand_cells
@@ -57,6 +57,7 @@ class MatrixSession:
         self.token = token or uuid.uuid4().hex
         self.started = time.time()
         self._contexts: dict[str, DatasetContext] = {}
+        self._long: dict[str, bool] = {}  # dataset -> long gold answers, for datasets without a context here
         self._judges: list[Any] | None = None
         self._spec_of: dict[str, str] = {}  # judge name -> configured spec
         self._baseline_cells: dict[str, dict[str, Any]] | None = None
@@ -118,14 +119,29 @@ class MatrixSession:
                                                                "seconds": data["seconds"]})
         return data
 
-    def gating(self) -> dict[str, list[str]]:
-        """The judges allowed to pass or fail a cell (qualified ones only), each with the criteria it gates."""
-        out = {}
-        for j in self.judges():
-            q = self.qualification(j)["qualification"]
-            if q.get("qualified"):
-                out[j.name] = list(q.get("gating_criteria") or [])
-        return out
+    def long_answers(self, dataset: str) -> bool:
+        """Whether ``dataset``'s eval questions have long gold answers (from its context when built,
+        else from its records alone: no index is loaded for this)."""
+        if dataset in self._contexts:
+            return self._contexts[dataset].long_answers
+        if dataset not in self._long:
+            from evalsuite import datasets, splits
+            from evalsuite.judge import long_answers
+
+            ds = datasets.load_spec(self.config.dataset(dataset))
+            self._long[dataset] = long_answers(splits.split(ds, seed=self.config.seed).eval[: self.config.eval_limit])
+        return self._long[dataset]
+
+    def gating_decisions(self, dataset: str) -> dict[str, Gating]:
+        """Per judge that can run here, which criteria gate ``dataset`` and why each does or does not."""
+        long = self.long_answers(dataset)
+        return {j.name: gating_decision(Qualification.from_json(self.qualification(j)["qualification"]), long_answers=long)
+                for j in self.judges()}
+
+    def gating(self, dataset: str) -> dict[str, list[str]]:
+        """The judges allowed to pass or fail a cell of ``dataset`` (qualified ones, on a dataset of long
+        gold answers only those that meet the long-answer bars too), each with the criteria it gates."""
+        return {name: list(g.criteria) for name, g in self.gating_decisions(dataset).items() if g.criteria}
 
     def adapter(self, cell: Cell, progress: Progress = lambda s: None) -> Any:
         """The LoRA adapter of a fine-tuned cell, trained once per run (file-locked, content-addressed)."""
@@ -235,7 +251,7 @@ class MatrixSession:
                 reused = True
             else:
                 data, reused = self.result(cell, progress)
-            gating = self.gating()
+            gating = self.gating(cell.dataset)
             if cell.kind == BASELINE:
                 if not gating:
                     return self._ungated(cell, reused, data, None)
@@ -261,7 +277,9 @@ class MatrixSession:
             return Outcome(cell, "error", f"{cell.id}: {err}")
 
     def _ungated(self, cell: Cell, reused: bool, data: dict[str, Any], gate: dict[str, Any] | None) -> Outcome:
-        reason = "not gated: no judge is qualified (see the judges section of the report)"
+        length = "long" if self.long_answers(cell.dataset) else "short"
+        reason = (f"not gated: no judge is qualified for {cell.dataset} ({length} gold answers; "
+                  f"see the judges section of the report)")
         self.store.update(cell.id, status="ungated", reason=reason, **({"gate": gate} if gate else {}))
         return Outcome(cell, "ungated", reason, reused, data)
 
@@ -294,6 +312,31 @@ class MatrixSession:
                         "gating_criteria": list(q.get("gating_criteria") or []) if not reason else [], "why": why})
         return out
 
+    def dataset_gating(self, judges: list[dict[str, Any]], cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Per dataset with a finished cell and per criterion: which judges gate it and why the others do not,
+        from the qualifications stored in the run folder (``judges``: :meth:`judges_info`)."""
+        out = []
+        for dataset in dict.fromkeys(c["dataset"] for c in cells if is_reusable(c)):
+            try:
+                long = self.long_answers(dataset)
+            except EvalsuiteError as err:
+                out.append({"dataset": dataset, "long_answers": None, "error": str(err), "criteria": {}})
+                continue
+            criteria: dict[str, dict[str, Any]] = {c: {"gating": [], "not_gating": {}} for c in _gate.CRITERIA}
+            for j in judges:
+                if not j.get("qualification"):
+                    for c in criteria.values():
+                        c["not_gating"][j["name"]] = j["why"]
+                    continue
+                decision = gating_decision(Qualification.from_json(j["qualification"]), long_answers=long)
+                for name, why in decision.reasons:
+                    if name in decision.criteria:
+                        criteria[name]["gating"].append(j["name"])
+                    else:
+                        criteria[name]["not_gating"][j["name"]] = why
+            out.append({"dataset": dataset, "long_answers": long, "criteria": criteria})
+        return out
+
     def results(self, ran: dict[str, str] | None = None) -> dict[str, Any]:
         """``results.json``: every cell of the matrix (finished, skipped or not run) and provenance."""
         cells = []
@@ -316,6 +359,7 @@ class MatrixSession:
                 totals[key] += (c.get("model_stats") or {}).get(key, 0)
                 totals[key] += sum((s or {}).get(key, 0) for s in (c.get("judge_stats") or {}).values())
             totals["cell_seconds"] += (c.get("timings") or {}).get("cell", 0.0)
+        judges = self.judges_info()
         prov = provenance()
         prov.update({"timings": {"session_seconds": time.time() - self.started}, "totals": totals,
                      "baseline_source": str(self.baseline_path) if self.baseline_path else None,
@@ -328,7 +372,8 @@ class MatrixSession:
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "config": self.config.to_dict(),
             "provenance": prov,
-            "judges": self.judges_info(),
+            "judges": judges,
+            "dataset_gating": self.dataset_gating(judges, cells),
             "judges_measured": {spec: m for spec, m in measured_qualifications().items() if spec not in self.config.judges},
             "session": {"ran": sorted(ran), "computed": computed, "reused": reused},
             "cells": cells,

@@ -111,6 +111,40 @@ def table(rows: list[dict], anchor_rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _command(argv) -> str:
+    threads = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS",) if k in os.environ)
+    return (f"{threads} " if threads else "") + "python -m benchmarks.judge_agreement " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+
+
+def record_graded(specs, args, argv) -> int:
+    """Measure only the graded long answers (qualify split) of model judges and add them to their recorded entry."""
+    import time
+
+    from evalsuite.errors import EvalsuiteError
+    from evalsuite.judge import make_judge, measure_graded
+    from evalsuite.judge._measured import record_measured_graded
+
+    out = []
+    try:
+        for spec in specs:
+            if ":" not in spec:
+                raise EvalsuiteError(f"--record-graded is for model judges (a spec with ':'), not {spec!r}")
+            judge = make_judge(spec, mode=args.mode, repeats=1, cache=args.cached)
+            start = time.perf_counter()
+            g = measure_graded(judge, limit=args.limit, progress=args.progress)
+            seconds = time.perf_counter() - start
+            record_measured_graded(spec, g.as_json(), _command(argv),
+                                   note=f"{g.answers} answers in {seconds:.0f} s on a 2-core CPU shared with other jobs")
+            out.append({"spec": spec, "graded": graded_row(g), "seconds": round(seconds, 1)})
+    except EvalsuiteError as err:
+        print(f"judge_agreement: error: {err}", file=sys.stderr)
+        return 2
+    json.dump(out, sys.stdout, indent=1)
+    sys.stdout.write("\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.judge_agreement", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -126,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--fit-split", action="store_true",
                      help="measure every judge on the graded fit split too (default: judges without a model only)")
     fit.add_argument("--no-fit-split", action="store_true", help="measure no judge on the graded fit split")
+    parser.add_argument("--record-graded", action="store_true",
+                        help="measure the G-Eval judges on the graded long answers only (qualify split, --limit) and add "
+                             "the figures to their entry in evalsuite/judge/measured/bundled_geval.json")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -133,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     from evalsuite.judge import FIT_SPLIT, make_judge, measure_graded, qualify
 
     specs = args.judge or list(DEFAULT_JUDGES)
+    if args.record_graded:
+        return record_graded(specs, args, argv)
     rows, anchor_rows = [], []
     try:
         for spec in specs:
@@ -148,10 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.record and ":" in spec:
                 from evalsuite.judge._measured import record_measured
 
-                threads = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS",) if k in os.environ)
-                command = (f"{threads} " if threads else "") + "python -m benchmarks.judge_agreement " + " ".join(
-                    shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-                record_measured(spec, q.as_json(), command, note="measured on a 2-core CPU shared with other jobs: answers/s is a lower bound")
+                record_measured(spec, q.as_json(), _command(argv), note="measured on a 2-core CPU shared with other jobs: answers/s is a lower bound")
     except EvalsuiteError as err:
         print(f"judge_agreement: error: {err}", file=sys.stderr)
         return 2

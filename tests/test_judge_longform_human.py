@@ -311,3 +311,13 @@ def test_a_served_g_eval_judge_is_measured_on_graded_long_answers_with_a_limit(g
     assert all(any(x.answer[:60] in s.replace("\\n", "\n") or json.dumps(x.answer[:60])[1:-1] in s for s in sent)
                for x in chosen)
     assert {c["criterion"] for c in g["criteria"]} == {"accuracy", "completeness"}
+
+
+def test_a_dataset_context_says_whether_its_gold_answers_are_long():
+    from evalsuite.matrix._pipeline import DatasetContext
+
+    def ctx(median):
+        return DatasetContext(None, 0, (), (), (), "", "", 0.0, median_gold_words=median)
+
+    assert ctx(5.0).long_answers and ctx(19.0).long_answers
+    assert not ctx(4.5).long_answers and not ctx(float("nan")).long_answers

@@ -31,7 +31,7 @@ import numpy as np
 from evalsuite.errors import ConfigError, DataError
 from evalsuite.judge._forms import JudgeItem
 from evalsuite.judge._human import file_sha256
-from evalsuite.records import stable_hash
+from evalsuite.records import stable_hash, to_dict
 
 GRADED_DATASET = "judge_longform"
 GRADED_FILE = "liveqa_med.jsonl"
@@ -249,6 +249,13 @@ class GradedAgreement:
 
     def criterion(self, name: str) -> GradedCriterion:
         return next(c for c in self.criteria if c.criterion == name)
+
+    def as_json(self) -> dict:
+        """Plain data for JSON, nan as null."""
+        data = to_dict(self)
+        data["criteria"] = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in c.items()}
+                            for c in data["criteria"]]
+        return data
 
 
 def _ranks_auc(scores: np.ndarray, labels: np.ndarray) -> float:

@@ -433,13 +433,13 @@ def measure(judge: Judge, human: HumanSet, longform: LongFormSet, *, limit: int 
         threshold_method=THRESHOLD_METHOD,
     )
     q = Qualification(judge=judge.name, judge_identity=judge.identity, rule=rule, criteria=criteria, longform=lf,
-                         anchors=anchors(items), items_per_second=len(items) / seconds if seconds > 0 else float("inf"),
-                         qualified=qualified, gating_criteria=gating, reasons=reasons, data=data, graded=graded_result)
+                      anchors=anchors(items), items_per_second=len(items) / seconds if seconds > 0 else float("inf"),
+                      qualified=qualified, gating_criteria=gating, reasons=reasons, data=data, graded=graded_result)
     if graded_result is not None:  # the long-answer verdict, in words, beside the short-answer one
         long = gating_decision(q, long_answers=True, rule=rule)
         q = dataclasses.replace(q, reasons=reasons + tuple(
-            f"on datasets of long gold answers (median {rule.long_gold_words}+ words): {why}" for _, why in long.reasons
-            if q.qualified and _ in gating))
+            f"on datasets of long gold answers (median {rule.long_gold_words}+ words): {why}"
+            for name, why in long.reasons if name in gating))
     return q
 
 

@@ -328,9 +328,8 @@ class MatrixSession:
                     for c in criteria.values():
                         c["not_gating"][j["name"]] = j["why"]
                     continue
-                decision = gating_decision(Qualification.from_json(j["qualification"]), long_answers=long)
-                for name, why in decision.reasons:
-                    if name in decision.criteria:
+                for name, why in _stored_decision(j["qualification"], long):
+                    if why is None:
                         criteria[name]["gating"].append(j["name"])
                     else:
                         criteria[name]["not_gating"][j["name"]] = why
@@ -430,6 +429,27 @@ class MatrixSession:
             from evalsuite import _throughput
 
             _throughput.save("run/overhead", {"seconds": overhead, "cells_computed": len(computed)})
+
+
+def _stored_decision(q: dict[str, Any], long: bool) -> list[tuple[str, str | None]]:
+    """(criterion, None when it gates, else why not) from a stored qualification; one written by hand or by
+    another version, that :meth:`Qualification.from_json` cannot read, keeps its short-answer verdict."""
+    try:
+        decision = gating_decision(Qualification.from_json(q), long_answers=long)
+        return [(name, None if name in decision.criteria else why) for name, why in decision.reasons]
+    except (KeyError, TypeError, ValueError):
+        out = []
+        for name in _gate.CRITERIA:
+            if not q.get("qualified"):
+                out.append((name, "; ".join(q.get("reasons") or ["does not qualify"])))
+            elif name not in (q.get("gating_criteria") or []):
+                out.append((name, f"{name} does not gate (short answers)"))
+            elif long:
+                out.append((name, f"{name} does not gate long answers: its stored qualification has no graded "
+                                  "long-answer figures; qualify it again"))
+            else:
+                out.append((name, None))
+        return out
 
 
 def merge_runs(run_dirs: list[str | Path], out_dir: str | Path) -> Path:

@@ -321,3 +321,22 @@ def test_a_dataset_context_says_whether_its_gold_answers_are_long():
 
     assert ctx(5.0).long_answers and ctx(19.0).long_answers
     assert not ctx(4.5).long_answers and not ctx(float("nan")).long_answers
+
+
+@pytest.mark.parametrize("accuracy, long_gating", [(0.85, ["accuracy", "completeness"]), (0.75, ["completeness"])])
+def test_the_matrix_gates_each_dataset_with_the_judges_its_answer_length_allows(tmp_path, qualified, accuracy, long_gating):
+    """nq (2-word gold answers) gates under the short-answer rule; bioasq (a median of 19 words) needs the long-answer bars."""
+    from evalsuite.matrix import MatrixSession, build_config
+    from evalsuite.records import stable_hash
+
+    cfg = build_config("synthetic", {"models": [{"spec": "bundled:m-1", "name": "m"}], "datasets": ["nq", "bioasq"],
+                                     "sizes": [0], "judges": ["reference"], "eval_limit": 20})
+    session = MatrixSession(cfg, report_root=tmp_path / "reports", token="tok")
+    judge = session.judges()[0]
+    q = _with_aucs(qualified, accuracy, 0.75).as_json()
+    path = session.run_dir / "judges" / f"{stable_hash(judge.config)}.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"name": judge.name, "spec": "reference", "config": {}, "qualification": q}))
+    assert not session.long_answers("nq") and session.long_answers("bioasq")
+    assert session.gating("nq") == {judge.name: ["accuracy", "completeness"]}
+    assert session.gating("bioasq") == {judge.name: long_gating}

@@ -42,7 +42,8 @@ def add_cli(subparsers) -> None:
     what.add_argument("--write-steps", action="store_true",
                       help="have the judge model write its evaluation steps once (frozen files)")
     parser.add_argument("--limit", type=int, default=None,
-                        help="--qualify: score a deterministic subset of about N answers, whole questions (API judges)")
+                        help="--qualify: score a deterministic subset of about N answers of each set, whole questions "
+                             "(API judges); the graded long answers take N of their qualify rows, by question")
     parser.add_argument("--seed", type=int, default=0, help="--qualify: split seed of the pools the long-form check uses")
     parser.add_argument("--mode", choices=("logprobs", "sample"), default="logprobs")
     parser.add_argument("--repeats", type=int, default=10, help="runs per item in sample mode")

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from evalsuite._io import atomic_write_json, file_lock
 from evalsuite.errors import ConfigError, EvalsuiteError
-from evalsuite.judge import Gating, Qualification, gating_decision, measured_qualifications
+from evalsuite.judge import Qualification, gating_decision, measured_qualifications
 from evalsuite.matrix import _baselines, _gate
 from evalsuite.matrix._availability import unavailable_reason
 from evalsuite.matrix._cells import BASELINE, CANDIDATE, FINETUNED, Cell, expand_cells
@@ -132,16 +132,16 @@ class MatrixSession:
             self._long[dataset] = long_answers(splits.split(ds, seed=self.config.seed).eval[: self.config.eval_limit])
         return self._long[dataset]
 
-    def gating_decisions(self, dataset: str) -> dict[str, Gating]:
-        """Per judge that can run here, which criteria gate ``dataset`` and why each does or does not."""
-        long = self.long_answers(dataset)
-        return {j.name: gating_decision(Qualification.from_json(self.qualification(j)["qualification"]), long_answers=long)
-                for j in self.judges()}
-
     def gating(self, dataset: str) -> dict[str, list[str]]:
         """The judges allowed to pass or fail a cell of ``dataset`` (qualified ones, on a dataset of long
         gold answers only those that meet the long-answer bars too), each with the criteria it gates."""
-        return {name: list(g.criteria) for name, g in self.gating_decisions(dataset).items() if g.criteria}
+        long = self.long_answers(dataset)
+        out = {}
+        for j in self.judges():
+            criteria = [name for name, why in _stored_decision(self.qualification(j)["qualification"], long) if why is None]
+            if criteria:
+                out[j.name] = criteria
+        return out
 
     def adapter(self, cell: Cell, progress: Progress = lambda s: None) -> Any:
         """The LoRA adapter of a fine-tuned cell, trained once per run (file-locked, content-addressed)."""
@@ -277,9 +277,7 @@ class MatrixSession:
             return Outcome(cell, "error", f"{cell.id}: {err}")
 
     def _ungated(self, cell: Cell, reused: bool, data: dict[str, Any], gate: dict[str, Any] | None) -> Outcome:
-        length = "long" if self.long_answers(cell.dataset) else "short"
-        reason = (f"not gated: no judge is qualified for {cell.dataset} ({length} gold answers; "
-                  f"see the judges section of the report)")
+        reason = "not gated: no judge is qualified (see the judges section of the report)"
         self.store.update(cell.id, status="ungated", reason=reason, **({"gate": gate} if gate else {}))
         return Outcome(cell, "ungated", reason, reused, data)
 

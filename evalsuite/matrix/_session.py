@@ -111,7 +111,8 @@ class MatrixSession:
                 data = {"name": judge.name, "spec": self._spec_of.get(judge.name), "config": scrub(to_dict(dict(judge.config))), "qualification": q,
                         "seconds": time.perf_counter() - start}
                 atomic_write_json(path, data)
-                items = (q.get("data") or {}).get("items_scored", 0) + (q.get("data") or {}).get("longform_items", 0)
+                items = ((q.get("data") or {}).get("items_scored", 0) + (q.get("data") or {}).get("longform_items", 0)
+                         + (q.get("graded") or {}).get("answers", 0))
                 if items and data["seconds"] > 0.5:  # a qualification read from its cache measures nothing
                     from evalsuite import _throughput
 

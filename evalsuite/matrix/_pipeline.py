@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from evalsuite.judge import RULE, median_gold_words
 from evalsuite.matrix._cells import FINETUNED, Cell
 from evalsuite.matrix._config import MatrixConfig
 from evalsuite.matrix._gate import CRITERIA
@@ -42,6 +43,13 @@ class DatasetContext:
     # recall@top_k and MRR of the retrieved chunks against the evidence of the eval questions that
     # have some, and the size of the index they were retrieved from (whole corpus or a subset)
     retrieval: dict[str, Any] | None = None
+    # median length in words of the eval questions' gold answers (nan: none); see ``long_answers``
+    median_gold_words: float = float("nan")
+
+    @property
+    def long_answers(self) -> bool:
+        """Whether the gold answers are long (the judges' rule then asks for their long-answer figures)."""
+        return math.isfinite(self.median_gold_words) and self.median_gold_words >= RULE.long_gold_words
 
 
 def prepare_dataset(name: str, config: MatrixConfig, retriever_for: Callable[[Dataset], Any] | None = None) -> DatasetContext:
@@ -77,7 +85,8 @@ def prepare_dataset(name: str, config: MatrixConfig, retriever_for: Callable[[Da
 
         pairs = len(pairs_from_file(config.train_file, ds, seed=config.seed))
     return DatasetContext(ds, pairs, items, chunks, prompts, sp.rule, fingerprint, time.perf_counter() - start,
-                          index_seconds=index_seconds, index_cached=getattr(retriever, "cached", None), retrieval=retrieval)
+                          index_seconds=index_seconds, index_cached=getattr(retriever, "cached", None), retrieval=retrieval,
+                          median_gold_words=median_gold_words(items))
 
 
 def finetune_config(config: MatrixConfig) -> Any:

@@ -295,6 +295,51 @@ def _judge_seconds(speeds: _Speeds, judge: Any, spec: str, items: int, calls: in
     return _generation_seconds(speeds, spec, calls, prompt, completion)
 
 
+def _judge_calls(judge: Any) -> tuple[str | None, int, int]:
+    """(model spec or None, model calls per item, answer tokens per call) of a judge."""
+    from evalsuite.judge import CRITERIA
+
+    model_spec = getattr(judge, "model_spec", None)
+    if model_spec is None:
+        return None, 0, 0
+    repeats = judge.repeats if judge.mode == "sample" else 1
+    return model_spec, len(CRITERIA) * repeats, (judge.max_new_tokens if judge.mode == "sample" else 1)
+
+
+def _judge_prompt_tokens(judge: Any, t: _Tokens | None, per_item_calls: int, items: Sequence[Any]) -> int:
+    """Prompt tokens of every judge call on ``items`` (each criterion's rendered form, times the repeats)."""
+    from evalsuite.judge import CRITERIA, render
+
+    if t is None or not per_item_calls:
+        return 0
+    repeats = per_item_calls // len(CRITERIA)
+    return repeats * sum(t.prompt(render(judge.form, CRITERIA[cr], judge.steps[cr], item)) for item in items for cr in CRITERIA)
+
+
+def qualification_costs(judge: Any, *, seed: int = 0, limit: int | None = None,
+                        prices: dict[str, Price] | None = None) -> list[StageCost]:
+    """What qualifying ``judge`` costs (``evalsuite judge --qualify --dry-run``), one row per set it
+    scores (short human-labelled answers, long-form check, graded long answers): model calls, prompt
+    and answer tokens, estimated seconds on this machine and cost from ``prices``. Nothing is scored."""
+    from evalsuite.judge import qualification_parts
+
+    prices = prices or {}
+    model_spec, per_item_calls, completion_per_call = _judge_calls(judge)
+    t = _Tokens(model_spec) if model_spec else None
+    speeds = _Speeds()
+    price = (prices.get(model_spec) or prices.get(_base(model_spec))) if model_spec else None
+    out = []
+    for what, items in qualification_parts(seed, limit):
+        calls = per_item_calls * len(items)
+        prompt = _judge_prompt_tokens(judge, t, per_item_calls, items)
+        completion = calls * completion_per_call
+        seconds, source = _judge_seconds(speeds, judge, model_spec or judge.name, len(items), calls, prompt, completion, True)
+        out.append(StageCost("qualification", f"{judge.name}: {what}", calls, prompt, completion, seconds, source,
+                             price.cost(prompt, completion) if price else None,
+                             (t.method if t else "no model") + f"; {len(items)} answers"))
+    return out
+
+
 # -- the plan -----------------------------------------------------------------------------------------
 def _peek(store: RunStore, cell_id: str) -> bool:
     """Whether the run folder holds the cell's finished result (read only: nothing is quarantined)."""
@@ -471,7 +516,7 @@ def build_plan(config: MatrixConfig, *, report_root: str | Path, run_id: str | N
             seconds, source = _judge_seconds(speeds, judge, model_spec or spec, len(items), calls, prompt, completion, True)
             stages.append(StageCost("qualification", judge.name, calls, prompt, completion, seconds, source,
                                     price_of(model_spec, prompt, completion) if model_spec else None,
-                                    f"{len(items)} answers of the human and long-form sets"))
+                                    f"{len(items)} answers of the human, long-form and graded long-answer sets"))
 
     if pending:
         entry = speeds.entry("run/overhead")

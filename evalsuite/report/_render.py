@@ -267,6 +267,58 @@ def judge_blocks(results: Mapping[str, Any]) -> list[tuple]:
                                    f"last measured {m.get('date')} on {m.get('machine')}: " +
                                    "; ".join((m.get("qualification") or {}).get("reasons") or [])))
     out.append(("table", header, rows))
+    out += _graded_blocks(results, rule)
+    return out
+
+
+def _with_ci(c: Mapping[str, Any], name: str) -> str:
+    if c.get(name) is None:
+        return "–"
+    return f"{fmt(c.get(name), 3)} [{fmt(c.get(name + '_low'), 3)}, {fmt(c.get(name + '_high'), 3)}]"
+
+
+def _graded_row(name: str, g: Mapping[str, Any]) -> list[str]:
+    per = {c["criterion"]: c for c in g.get("criteria") or []}
+    acc, comp = per.get("accuracy", {}), per.get("completeness", {})
+    return [name, _with_ci(acc, "auc"), _with_ci(acc, "spearman"), _with_ci(comp, "auc"), _with_ci(comp, "spearman"),
+            f"{g.get('answers')} answers, {g.get('questions')} questions" + (" (subset)" if g.get("subset") else "")]
+
+
+def _graded_blocks(results: Mapping[str, Any], rule: Mapping[str, Any] | None) -> list[tuple]:
+    """The judges on graded long answers, and per dataset and criterion which judge gated and why the others did not."""
+    judges = results.get("judges", [])
+    rows = [_graded_row(j["name"], j["qualification"]["graded"]) for j in judges
+            if (j.get("qualification") or {}).get("graded")]
+    rows += [_graded_row(f"{spec} (not in this run)", m["qualification"]["graded"])
+             for spec, m in sorted((results.get("judges_measured") or {}).items())
+             if (m.get("qualification") or {}).get("graded")]
+    out: list[tuple] = []
+    if rows:
+        bars = (f"accuracy AUC >= {rule.get('min_graded_accuracy_auc', 0.8):.2f}, completeness AUC >= "
+                f"{rule.get('min_graded_completeness_auc', 0.7):.2f}, on datasets whose gold answers have a median of "
+                f"{rule.get('long_gold_words', 5)}+ words") if rule else ""
+        out.append(("h3", "Long answers graded by experts"))
+        out.append(("p", "Agreement with expert grades of long answers (judge_longform/liveqa_med.jsonl, qualify split: "
+                         "consumer health questions of TREC 2017 LiveQA-Med, graded 1 incorrect to 4 excellent against "
+                         "reference answers). Accuracy: ROC AUC of correct (grade 3 or 4) against the rest; completeness: "
+                         "ROC AUC of excellent against incomplete among the correct answers; Spearman of the score with "
+                         "the grade. In brackets the 95% bootstrap interval over questions. Bars: " + (bars or "–") + "."))
+        out.append(("table", ["judge", "accuracy AUC", "accuracy Spearman", "completeness AUC", "completeness Spearman",
+                              "measured on"], rows))
+    gating_rows = []
+    for d in results.get("dataset_gating") or []:
+        length = "–" if d.get("long_answers") is None else ("long" if d["long_answers"] else "short")
+        if d.get("error"):
+            gating_rows.append([d["dataset"], length, "–", "–", _short(d["error"], 140)])
+        for criterion, c in (d.get("criteria") or {}).items():
+            why = "; ".join(f"{name}: {reason}" for name, reason in (c.get("not_gating") or {}).items())
+            gating_rows.append([d["dataset"], length, criterion, ", ".join(c.get("gating") or []) or "none", why or "–"])
+    if gating_rows:
+        out.append(("h3", "Which judge gated each dataset"))
+        out.append(("p", "Per dataset and criterion: the gold answers' length (median words of the eval questions' gold "
+                         "answers, long from " + str((rule or {}).get("long_gold_words", 5)) + "), the judges that gated, "
+                         "and why the others did not."))
+        out.append(("table", ["dataset", "gold answers", "criterion", "gated by", "why the others did not"], gating_rows))
     return out
 
 

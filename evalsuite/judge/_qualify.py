@@ -24,6 +24,7 @@ from evalsuite._io import atomic_write_json, cache_dir, file_lock
 from evalsuite.judge._agreement import (
     THRESHOLD_METHOD,
     cross_fit,
+    balanced_accuracy,
     decision_agreement,
     roc_auc,
     within_question,
@@ -106,14 +107,16 @@ class Anchor:
 
     name: str
     label: str
-    source: str  # where the figures come from: computed from the file, or quoted
+    source: str  # where the figures come from: the file's published decisions
     accuracy: float
     kappa: float
     n: int
     accuracy_long: float
     kappa_long: float
     n_long: int
-    auc: float = float("nan")  # only where the literature quotes one
+    # balanced accuracy of the binary decisions (the ROC AUC of a 0/1 score), all and 5+ words
+    balanced_accuracy: float = float("nan")
+    balanced_accuracy_long: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -252,13 +255,13 @@ def gating_criteria(qualification: Qualification, *, long_answers: bool, rule: R
 SUBSET_RULE = ("whole questions in the order of sha256('subset:' + question_id), each taken while the total "
                "stays within the limit; the long-form check takes its first limit // 5 questions per dataset")
 ITEMS_PER_LONGFORM_QUESTION = 5  # --limit N keeps the long-form check to about N answers too
+_ANCHOR_FIELDS = frozenset(f.name for f in dataclasses.fields(Anchor))  # a stored file's older keys are left out
 ANCHORS = (
     ("gpt4_eval", "GPT-4 as judge (Kamalloo et al. 2023)"),
     ("instructgpt_eval", "InstructGPT as judge (Kamalloo et al. 2023)"),
     ("bem", "BEM (BERT answer equivalence; Kamalloo et al. 2023)"),
     ("em", "exact match (computed in the file)"),
 )
-QUOTED_AUC = {"gpt4_eval": (0.85, "AUC ~0.85 as quoted in the literature, not computed here")}
 
 
 def longform_per_dataset(limit: int | None) -> int:
@@ -323,9 +326,11 @@ def anchors(items: Sequence[HumanItem]) -> tuple[Anchor, ...]:
         acc, kappa, n = decision_agreement([d for d, _, _ in decided], [y for _, y, _ in decided])
         acc_long, kappa_long, n_long = decision_agreement([d for d, _, long in decided if long],
                                                           [y for _, y, long in decided if long])
-        quoted_auc, quoted = QUOTED_AUC.get(name, (float("nan"), ""))
-        source = f"computed from the file's auto.{name} decisions" + (f"; {quoted}" if quoted else "")
-        out.append(Anchor(name, label, source, acc, kappa, n, acc_long, kappa_long, n_long, quoted_auc))
+        bal = balanced_accuracy([d for d, _, _ in decided], [y for _, y, _ in decided])
+        bal_long = balanced_accuracy([d for d, _, long in decided if long], [y for _, y, long in decided if long])
+        source = (f"computed from the file's auto.{name} decisions; balanced accuracy = the ROC AUC of these "
+                  "binary decisions")
+        out.append(Anchor(name, label, source, acc, kappa, n, acc_long, kappa_long, n_long, bal, bal_long))
     return tuple(out)
 
 
@@ -467,7 +472,8 @@ def _from_dict(data: dict) -> Qualification:
                         longform["unscored"])
     return Qualification(
         judge=data["judge"], judge_identity=data["judge_identity"], rule=Rule(**data["rule"]), criteria=criteria,
-        longform=lf, anchors=tuple(Anchor(**{k: num(v) for k, v in a.items()}) for a in data["anchors"]),
+        longform=lf, anchors=tuple(Anchor(**{k: num(v) for k, v in a.items() if k in _ANCHOR_FIELDS})
+                                        for a in data["anchors"]),
         items_per_second=num(data["items_per_second"]), qualified=data["qualified"],
         gating_criteria=tuple(data["gating_criteria"]), reasons=tuple(data["reasons"]),
         data=QualificationData(**data["data"]), graded=_graded_from_dict(data.get("graded")),

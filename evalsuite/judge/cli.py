@@ -183,11 +183,12 @@ def qualification_table(q) -> str:
                      f"{_f(c.within_question_long):>6} ({c.within_question_long_pairs:>4})")
     lines.append("published evaluators on the same answers (their 0/1 decisions; Kamalloo et al. 2023):")
     for a in q.anchors:
-        auc = f"~{a.auc:.2f}q" if math.isfinite(a.auc) else "  -  "
+        auc = f"{a.balanced_accuracy:.3f}b" if math.isfinite(a.balanced_accuracy) else "  -  "
         name = a.label.split(" (")[0]
         lines.append(f"  {name[:24]:24}{auc:>7}{'':>7}{_f(a.kappa):>7}{_f(a.kappa_long):>7}{_f(a.accuracy):>7}"
                      f"{_f(a.accuracy_long):>7}   n={a.n}, {a.n_long} of 5+ words")
-    lines.append("  (q = AUC quoted from the literature, not computed here)")
+    lines.append("  (b = balanced accuracy of the published binary decisions, the ROC AUC of a 0/1 score; "
+                 "computed from the file)")
     lf = q.longform
     shares = "; ".join(f"{s.score} {_f(s.good_over_wrong, 2)}" for s in lf.shares)
     partial = "; ".join(f"{s.score} {_f(s.good_over_partial, 2)}" for s in lf.shares)

@@ -259,7 +259,8 @@ def judge_blocks(results: Mapping[str, Any]) -> list[tuple]:
         rows.append(_agreement_row(j["name"], gates, q, j["why"]) if q else [j["name"], gates, *["–"] * 6, j["why"]])
     anchors = next((j["qualification"].get("anchors") for j in judges if (j.get("qualification") or {}).get("anchors")), [])
     for a in anchors:
-        auc = f"~{fmt(a['auc'], 2)} (quoted)" if a.get("auc") is not None else "–"
+        auc = (f"balanced accuracy {fmt(a['balanced_accuracy'], 3)}" if a.get("balanced_accuracy") is not None
+               else "–")
         rows.append([a["label"], "published", auc, "–", _pair(a.get("kappa"), a.get("kappa_long")), "–", "–", "–",
                      f"accuracy {fmt(a.get('accuracy'), 3)} / {fmt(a.get('accuracy_long'), 3)} on the same answers"])
     for spec, m in sorted((results.get("judges_measured") or {}).items()):

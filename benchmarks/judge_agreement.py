@@ -64,7 +64,8 @@ def graded_row(g) -> dict:
 
 
 def anchors(q) -> list[dict]:
-    return [{"evaluator": a.label, "auc": _r(a.auc, 2), "accuracy": _r(a.accuracy), "kappa": _r(a.kappa), "n": a.n,
+    return [{"evaluator": a.label, "balanced_accuracy": _r(a.balanced_accuracy),
+             "balanced_accuracy_5_words": _r(a.balanced_accuracy_long), "accuracy": _r(a.accuracy), "kappa": _r(a.kappa), "n": a.n,
              "accuracy_5_words": _r(a.accuracy_long), "kappa_5_words": _r(a.kappa_long), "n_5_words": a.n_long,
              "source": a.source} for a in q.anchors]
 
@@ -105,7 +106,7 @@ def table(rows: list[dict], anchor_rows: list[dict]) -> str:
                      + (f"; SUBSET of {r['items']} answers" if r["subset"] else ""))
     lines.append("published evaluators on the same answers:")
     for a in anchor_rows:
-        auc = f"~{a['auc']:.2f} (quoted)" if a["auc"] is not None else "-"
+        auc = f"{a['balanced_accuracy']:.3f} (balanced accuracy)" if a["balanced_accuracy"] is not None else "-"
         lines.append(f"  {a['evaluator'][:42]:42} AUC {auc:14} kappa {f(a['kappa'])} / {f(a['kappa_5_words'])} (5+w)"
                      f"  acc {f(a['accuracy'])} / {f(a['accuracy_5_words'])} (5+w)  n={a['n']}")
     return "\n".join(lines)

@@ -49,7 +49,7 @@ from evalsuite.judge._graded import (
 )
 from evalsuite.judge._learned import learned_correctness_judge
 from evalsuite.judge._longform import LongFormItem, LongFormSet, build_longform
-from evalsuite.judge._measured import measured_qualifications
+from evalsuite.judge._measured import measured_qualifications, measured_spread
 from evalsuite.judge._parse import mean_std, parse_score, score_distribution, weighted_score
 from evalsuite.judge._qualify import (
     RULE,
@@ -79,6 +79,7 @@ for _scheme in ("bundled", "hf", "openai"):
     register_judge(_scheme, geval_judge)  # a G-Eval judge on that model spec
 
 __all__ = [
+    "measured_spread",
     "FIT_SPLIT",
     "GRADED_FILE",
     "Gating",

@@ -17,6 +17,19 @@ from pathlib import Path
 from evalsuite._io import atomic_write_json
 
 MEASURED_FILE = Path(__file__).parent / "measured" / "bundled_geval.json"
+# the paired spread of a judge's scores between two answer sets of one model, measured by
+# `python -m benchmarks.gate_power --record` on the default profile's answers
+SPREAD_FILE = Path(__file__).parent / "measured" / "gate_power.json"
+
+
+def measured_spread(judge: str, path: Path | None = None) -> dict | None:
+    """``{"paired_sd": {criterion: sd}, "source", "machine", "eval_questions", ...}`` of ``judge``,
+    or None when no benchmark measured it."""
+    path = SPREAD_FILE if path is None else path
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data if data.get("judge") == judge else None
 
 
 def measured_qualifications(path: Path = MEASURED_FILE) -> dict:

@@ -88,6 +88,7 @@ class Plan:
     cells: tuple[PlanCell, ...]
     stages: tuple[StageCost, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    power: tuple["GatePower", ...] = field(default_factory=tuple)
 
     @property
     def seconds(self) -> float:
@@ -108,7 +109,42 @@ class Plan:
                 "cells": [asdict(c) for c in self.cells], "stages": [asdict(s) for s in self.stages],
                 "estimate_seconds": round(self.seconds, 1),
                 "not_estimated": [f"{s.stage}: {s.model}" for s in self.unestimated],
-                "cost": self.cost, "notes": list(self.notes)}
+                "cost": self.cost, "notes": list(self.notes), "power": [asdict(p) for p in self.power]}
+
+
+@dataclass(frozen=True)
+class GatePower:
+    """What the requested margin asks of the eval questions, from a judge's measured paired spread."""
+
+    judge: str
+    criterion: str
+    margin: float
+    paired_sd: float  # SD of (cell - baseline) per question between two answer sets of one model
+    eval_questions: int  # this run's questions per dataset
+    needed: int | None  # questions per dataset to show non-inferiority of an unchanged model with 80% power
+    minimum_detectable_drop: float  # at this run's questions, 80% power
+    source: str
+
+
+def gate_power(config: MatrixConfig) -> tuple[GatePower, ...]:
+    """For each configured judge with a measured spread: the questions the margin needs at 80% power."""
+    from evalsuite.judge import measured_spread
+    from evalsuite.metrics import minimum_detectable_drop, questions_for_margin
+
+    if config.margin == "auto":
+        return ()
+    margin = float(config.margin)
+    out = []
+    for judge in config.judges:
+        spread = measured_spread(judge)
+        if not spread:
+            continue
+        for criterion, sd in sorted(spread.get("paired_sd", {}).items()):
+            out.append(GatePower(judge, criterion, margin, float(sd), config.eval_limit,
+                                 questions_for_margin(float(sd), margin),
+                                 minimum_detectable_drop(float(sd), config.eval_limit, margin),
+                                 f"paired SD measured by {spread.get('source')} on {spread.get('machine')}"))
+    return tuple(out)
 
 
 # -- counting ---------------------------------------------------------------------------------------
@@ -528,7 +564,7 @@ def build_plan(config: MatrixConfig, *, report_root: str | Path, run_id: str | N
     notes.append("answers and verdicts cached by earlier runs with other settings are counted as new")
     if any(c.note.startswith("skipped here") for c in cells):
         notes.append("cells that cannot run here (weights, key) are counted as if they ran")
-    return Plan(config.profile, run_id, str(run_dir), tuple(cells), tuple(stages), tuple(notes))
+    return Plan(config.profile, run_id, str(run_dir), tuple(cells), tuple(stages), tuple(notes), gate_power(config))
 
 
 # -- output ------------------------------------------------------------------------------------------
@@ -576,5 +612,11 @@ def format_plan(plan: Plan) -> str:
         out.append(f"API cost (from [prices]): {plan.cost:.2f}")
     else:
         out.append("API cost: no [prices] entry for the models of this plan")
+    for p in plan.power:
+        need = f"about {p.needed} eval questions per dataset" if p.needed else "no number of questions"
+        out.append(f"gate power ({p.judge} {p.criterion}): margin {p.margin:g} needs {need} to pass an unchanged "
+                   f"model with 80% power (this run has {p.eval_questions}; paired SD {p.paired_sd:.2f}); at "
+                   f"{p.eval_questions} questions the smallest drop it fails with 80% power is "
+                   f"{p.minimum_detectable_drop:.2f}")
     out += [f"note: {n}" for n in plan.notes]
     return "\n".join(out) + "\n"

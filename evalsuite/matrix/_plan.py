@@ -475,10 +475,10 @@ def build_plan(config: MatrixConfig, *, report_root: str | Path, run_id: str | N
     # fine-tuning: each pending fine-tuned cell whose adapter is not stored
     from evalsuite.finetune import FinetuneConfig, stored_adapter
 
-    ft = FinetuneConfig.from_dict(config.finetune_options) if config.finetune else FinetuneConfig()
     for c in pending:
         if c.kind != FINETUNED:
             continue
+        ft = FinetuneConfig.from_dict(config.recipe_options(c.recipe))
         if stored_adapter(c.spec, config.dataset(c.dataset), c.size, ft, seed=config.seed, top_k=config.top_k,
                           pairs_file=config.train_file):
             continue

@@ -147,7 +147,9 @@ class MatrixSession:
     def adapter(self, cell: Cell, progress: Progress = lambda s: None) -> Any:
         """The LoRA adapter of a fine-tuned cell, trained once per run (file-locked, content-addressed)."""
         ctx = self.context(cell.dataset)
-        with file_lock(self.lock_dir / f"adapter-{stable_hash([cell.spec, cell.dataset, cell.size])}"):
+        # one lock per adapter: two recipes with the same effective options wait for one training
+        options = sorted(self.config.recipe_options(cell.recipe).items())
+        with file_lock(self.lock_dir / f"adapter-{stable_hash([cell.spec, cell.dataset, cell.size, options])}"):
             return train(cell, ctx, self.config, progress)
 
     # -- cells --------------------------------------------------------------------------------------
@@ -162,6 +164,12 @@ class MatrixSession:
             if cell.size > ctx.pool_size:
                 where = self.config.train_file or f"the {cell.dataset} pool"
                 return f"size {cell.size} is above the {ctx.pool_size} fine-tuning pairs of {where}"
+            if self.config.recipe_options(cell.recipe).get("quantization") == "qlora":
+                from evalsuite.finetune import qlora_unavailable
+
+                reason = qlora_unavailable()
+                if reason:
+                    return (f"recipe {cell.recipe}: {reason}" if cell.recipe else reason)
         return None
 
     def result(self, cell: Cell, progress: Progress = lambda s: None) -> tuple[dict[str, Any], bool]:
@@ -292,6 +300,7 @@ class MatrixSession:
         if not is_reusable(self.store.read(cell.id)):
             self.store.write(cell.id, {"id": cell.id, "dataset": cell.dataset, "model": cell.model, "spec": cell.spec,
                                        "size": cell.size, "kind": cell.kind, "baseline_id": cell.baseline_id,
+                                       **({"recipe": {"name": cell.recipe}} if cell.recipe else {}),
                                        "status": status, "reason": reason, "session": self.token})
 
     # -- end of run ---------------------------------------------------------------------------------
@@ -347,7 +356,8 @@ class MatrixSession:
             data = self.store.read(cell.id)
             if data is None:
                 data = {"id": cell.id, "dataset": cell.dataset, "model": cell.model, "spec": cell.spec, "size": cell.size,
-                        "kind": cell.kind, "baseline_id": cell.baseline_id, "status": "not run"}
+                        "kind": cell.kind, "baseline_id": cell.baseline_id, "status": "not run",
+                        **({"recipe": {"name": cell.recipe}} if cell.recipe else {})}
             cells.append(data)
         ran = ran or {}
         computed = [c["id"] for c in cells if c["id"] in ran and is_reusable(c) and c.get("session") == self.token]

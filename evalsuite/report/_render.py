@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from evalsuite.report._examples import largest_drops
-from evalsuite.report._stats import CRITERIA, finished, judge_names, primary_judge, research_questions
+from evalsuite.report._stats import CRITERIA, finished, judge_names, primary_judge, recipe_name, research_questions
 
 METRICS = (("exact_match", "EM"), ("f1", "F1"), ("rouge_l", "ROUGE-L"), ("yes_no_correct", "yes/no acc"))
 
@@ -78,7 +78,38 @@ def _rq_blocks(results: Mapping[str, Any], rq: Mapping[str, Any]) -> list[tuple]
                              f"its mean difference from baseline is given above."))
     else:
         out.append(("p", "No fine-tuned model was compared with its baseline in this run."))
+    out += _recipe_blocks(rq.get("rq4") or [])
     return out
+
+
+def _recipe_blocks(rows: Sequence[Mapping[str, Any]]) -> list[tuple]:
+    """4. Does any recipe avoid the degradation? (only for a matrix with named recipes)"""
+    if not rows:
+        return []
+    out: list[tuple] = [("h3", "4. Does any fine-tuning recipe avoid the degradation?")]
+    held = sorted({r["recipe"] for r in rows if r["cells"] and r["regressed"] == 0}
+                  - {r["recipe"] for r in rows if r["regressed"]})
+    ran = [r for r in rows if r["cells"]]
+    if ran:
+        out.append(("p", "Recipes with no cell regressed significantly on either criterion: "
+                         + (", ".join(held) if held else "none") + ". Per recipe, its fine-tuned cells improved, held or "
+                         "regressed significantly (95% paired interval above 0 / spanning 0 / below 0), and the mean "
+                         "per-question difference from the baseline over all its cells."))
+    out.append(("table", ["recipe", "options", "criterion", "cells", "improved", "held", "regressed",
+                          "mean diff", "95% CI", "Wilcoxon p", "n"],
+                [[r["recipe"], _options_text(r.get("options")), r["criterion"], str(r["cells"]), str(r["improved"]),
+                  str(r["held"]), str(r["regressed"]), fmt(r["mean"], 3, True),
+                  f"[{fmt(r['ci_low'], 3)}, {fmt(r['ci_high'], 3)}]", fmt(r["wilcoxon_p"], 3), str(r["n"])]
+                 for r in rows]))
+    skipped = {r["recipe"]: r["skipped"] for r in rows if r.get("skipped")}
+    if skipped:
+        out.append(("p", "Recipes that could not run on this machine: "
+                         + "; ".join(f"{name} ({' / '.join(reasons)})" for name, reasons in skipped.items())))
+    return out
+
+
+def _options_text(options: Mapping[str, Any] | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted((options or {}).items())) or "the profile's [finetune]"
 
 
 _OUTCOME_LABEL = {"pass": "pass", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
@@ -130,15 +161,16 @@ def score_table(results: Mapping[str, Any], judge: str, criterion: str) -> tuple
     rows = []
     keys = []
     for c in cells:
-        key = (c["model"], c["size"])
+        key = (c["model"], c["size"], recipe_name(c))
         if key not in keys:
             keys.append(key)
     keys.sort(key=lambda k: (k[0] == "candidate", [c["model"] for c in cells].index(k[0]), k[1]))
-    for model, size in keys:
-        label = "candidate" if model == "candidate" else f"ft{size}"
+    for model, size, recipe in keys:
+        label = "candidate" if model == "candidate" else f"ft{size}" + (f" {recipe}" if recipe else "")
         row = [model, label]
         for d in datasets:
-            cell = next((c for c in cells if c["model"] == model and c["size"] == size and c["dataset"] == d), None)
+            cell = next((c for c in cells if c["model"] == model and c["size"] == size and c["dataset"] == d
+                         and recipe_name(c) == recipe), None)
             row.append(_cell_text(cell, judge, criterion))
         rows.append(row)
     return ("table", ["model", "size", *datasets], rows)

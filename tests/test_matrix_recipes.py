@@ -3,6 +3,7 @@
 (dataset, model). The dataset is invented here (the ``qa`` format)."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -155,3 +156,52 @@ def test_two_recipe_names_with_the_same_options_share_one_trained_adapter(matrix
     assert first.path == second.path and second.cached
     other = FinetuneConfig.from_dict(config.recipe_options("r64e3"))
     assert other != FinetuneConfig.from_dict(config.recipe_options("r8e1"))
+
+
+def test_the_report_answers_which_recipe(tmp_path):
+    """The fourth research question and the recipe column, from a results.json written for the test."""
+    from evalsuite.report import render
+
+    def item(i, score):
+        return {"id": f"q{i}", "question": f"q{i}?", "answer": "a", "references": ["a"], "passages": [],
+                "verdicts": {"learned-correctness": {"accuracy": score, "completeness": score}}, "metrics": {}}
+
+    base_scores = [5.0, 1.0] * 10
+    def cell(cid, size, recipe, scores, ci):
+        low, high = ci or (0.0, 0.0)
+        stats = {"n": 20, "diff": (low + high) / 2, "ci_low": low, "ci_high": high, "margin": 0.5,
+                 "gating": True, "outcome": "pass", "baseline_mean": 3.0, "cell_mean": 3.0, "wilcoxon_p": 0.5}
+        out = {"id": cid, "dataset": "widgets", "model": "smollm2", "spec": "s", "size": size,
+               "kind": "finetuned" if size else "baseline", "baseline_id": "widgets-smollm2-ft0", "status": "passed",
+               "items": [item(i, s) for i, s in enumerate(scores)], "judges": ["learned-correctness"],
+               "summary": {"judges": {"learned-correctness": {c: {"mean": 3.0, "std": 2.0, "n": 20} for c in
+                                                             ("accuracy", "completeness")}}}}
+        if recipe:
+            out["recipe"] = {"name": recipe, "options": {"lora_r": 8}, "effective_batch_size": 16,
+                             "per_device_batch_size": 4, "gradient_accumulation": 4}
+            out["gate"] = {"judges": {"learned-correctness": {"accuracy": stats, "completeness": stats}}}
+        return out
+
+    worse = [1.0] * 20
+    results = {"run_id": "r", "profile": "study", "config": {"datasets": ["widgets"], "models": [], "margin": 0.5},
+               "judges": [{"name": "learned-correctness", "gating": True, "gating_criteria": ["accuracy"],
+                           "spec": "learned-correctness", "why": "qualifies", "qualification": None}],
+               "cells": [cell("widgets-smollm2-ft0", 0, None, base_scores, None),
+                         cell("widgets-smollm2-ft4-r8e1", 4, "r8e1", base_scores, (-0.3, 0.3)),
+                         cell("widgets-smollm2-ft4-r64e3", 4, "r64e3", worse, (-2.6, -1.4)),
+                         {"id": "widgets-smollm2-ft4-q", "dataset": "widgets", "model": "smollm2", "spec": "s", "size": 4,
+                          "kind": "finetuned", "baseline_id": "widgets-smollm2-ft0", "status": "skipped",
+                          "reason": "recipe q: quantization='qlora' needs a CUDA GPU", "recipe": {"name": "q"}}],
+               "session": {"ran": [], "computed": [], "reused": []}, "provenance": {}}
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "results.json").write_text(json.dumps(results))
+    render(run_dir)
+    summary = (run_dir / "summary.md").read_text()
+    assert "4. Does any fine-tuning recipe avoid the degradation?" in summary
+    assert "Recipes with no cell regressed significantly on either criterion: r8e1." in summary
+    row = next(line for line in summary.splitlines() if line.startswith("| r64e3 |"))
+    assert "| 16 (4 x 4) |" in row and "| 1 | 0 | 0 | 1 |" in row and "-2.000" in row
+    assert "Recipes that could not run on this machine: q (recipe q: quantization='qlora' needs a CUDA GPU)" in summary
+    assert "| model | size | recipe | widgets |" in summary
+    assert (run_dir / "figures" / "recipes.png").is_file()

@@ -75,7 +75,8 @@ def difference_chart(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
             s = cell["gate"]["judges"][judge][criterion]
             if s.get("n", 0) == 0 or not math.isfinite(s["diff"]):
                 continue
-            color = "tab:green" if s["non_inferior"] else "tab:red"
+            outcome = s.get("outcome") or ("pass" if s.get("non_inferior") else "fail")
+            color = {"pass": "tab:green", "fail": "tab:red"}.get(outcome, "tab:orange")
             ax.errorbar(s["diff"], y, xerr=[[s["diff"] - s["ci_low"]], [s["ci_high"] - s["diff"]]], fmt="o", color=color, capsize=3)
             ax.axvline(-s["margin"], color="grey", linestyle=":", linewidth=0.8)
         ax.axvline(0, color="black", linewidth=0.8)

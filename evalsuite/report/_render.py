@@ -95,9 +95,10 @@ def _recipe_blocks(rows: Sequence[Mapping[str, Any]]) -> list[tuple]:
                          + (", ".join(held) if held else "none") + ". Per recipe, its fine-tuned cells improved, held or "
                          "regressed significantly (95% paired interval above 0 / spanning 0 / below 0), and the mean "
                          "per-question difference from the baseline over all its cells."))
-    out.append(("table", ["recipe", "options", "criterion", "cells", "improved", "held", "regressed",
-                          "mean diff", "95% CI", "Wilcoxon p", "n"],
-                [[r["recipe"], _options_text(r.get("options")), r["criterion"], str(r["cells"]), str(r["improved"]),
+    out.append(("table", ["recipe", "options", "effective batch (per device x accumulation)", "criterion", "cells",
+                          "improved", "held", "regressed", "mean diff", "95% CI", "Wilcoxon p", "n"],
+                [[r["recipe"], _options_text(r.get("options")), _batch_text(r), r["criterion"], str(r["cells"]),
+                  str(r["improved"]),
                   str(r["held"]), str(r["regressed"]), fmt(r["mean"], 3, True),
                   f"[{fmt(r['ci_low'], 3)}, {fmt(r['ci_high'], 3)}]", fmt(r["wilcoxon_p"], 3), str(r["n"])]
                  for r in rows]))
@@ -106,6 +107,12 @@ def _recipe_blocks(rows: Sequence[Mapping[str, Any]]) -> list[tuple]:
         out.append(("p", "Recipes that could not run on this machine: "
                          + "; ".join(f"{name} ({' / '.join(reasons)})" for name, reasons in skipped.items())))
     return out
+
+
+def _batch_text(r: Mapping[str, Any]) -> str:
+    if not r.get("effective_batch_size"):
+        return "–"
+    return f"{r['effective_batch_size']} ({r['per_device_batch_size']} x {r['gradient_accumulation']})"
 
 
 def _options_text(options: Mapping[str, Any] | None) -> str:
@@ -165,15 +172,16 @@ def score_table(results: Mapping[str, Any], judge: str, criterion: str) -> tuple
         if key not in keys:
             keys.append(key)
     keys.sort(key=lambda k: (k[0] == "candidate", [c["model"] for c in cells].index(k[0]), k[1]))
+    with_recipes = any(recipe for _, _, recipe in keys)
     for model, size, recipe in keys:
-        label = "candidate" if model == "candidate" else f"ft{size}" + (f" {recipe}" if recipe else "")
-        row = [model, label]
+        label = "candidate" if model == "candidate" else f"ft{size}"
+        row = [model, label] + ([recipe or ("–" if size == 0 or model == "candidate" else "")] if with_recipes else [])
         for d in datasets:
             cell = next((c for c in cells if c["model"] == model and c["size"] == size and c["dataset"] == d
                          and recipe_name(c) == recipe), None)
             row.append(_cell_text(cell, judge, criterion))
         rows.append(row)
-    return ("table", ["model", "size", *datasets], rows)
+    return ("table", ["model", "size", *(["recipe"] if with_recipes else []), *datasets], rows)
 
 
 def metrics_table(results: Mapping[str, Any]) -> tuple:

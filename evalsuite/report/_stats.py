@@ -170,7 +170,9 @@ def recipe_question(results: Mapping[str, Any], judge: str) -> list[dict[str, An
                     if math.isfinite(d):
                         diffs.append(d)
             out.append({"recipe": name, "criterion": criterion, "cells": len(ran), "not_run": len(mine) - len(ran),
-                        "options": (mine[0].get("recipe") or {}).get("options"),
+                        **{k: (next((c for c in mine if "options" in (c.get("recipe") or {})), mine[0])
+                                .get("recipe") or {}).get(k) for k in
+                           ("options", "effective_batch_size", "per_device_batch_size", "gradient_accumulation")},
                         "skipped": sorted({c.get("reason", "") for c in mine if c.get("status") == "skipped"}),
                         **_interval_counts(ran, judge, criterion), **_stats_of(diffs)})
     return out

@@ -1,6 +1,9 @@
 """Judges against people: ROC AUC, Cohen's kappa, accuracy and the within-question share, on all
 answers and on those of 5+ words, the long-form shares and answers/s, with the published
-evaluators alongside. Each judge is measured afresh (no qualification, verdict or vector cache)
+evaluators alongside; on the graded long answers (judge_longform/liveqa_med.jsonl), ROC AUC and
+Spearman with the grade per criterion, each with its question-bootstrap 95% interval, on the
+qualify split (what qualifies) and, for information, on the fit split (judges without a model by
+default; --fit-split for all, --no-fit-split for none). Each judge is measured afresh (no qualification, verdict or vector cache)
 unless --cached, so answers/s is this machine's speed now.
 
     python -m benchmarks.judge_agreement --json
@@ -16,6 +19,8 @@ import math
 import os
 import shlex
 import sys
+
+from evalsuite.judge import gating_criteria
 
 DEFAULT_JUDGES = ("reference", "learned-correctness")
 
@@ -40,12 +45,27 @@ def row(q) -> dict:
                        for s in q.longform.shares}
     out["longform"]["pairs_good_wrong"] = q.longform.pairs_good_wrong
     out["longform"]["pairs_good_partial"] = q.longform.pairs_good_partial
+    out["graded"] = graded_row(q.graded) if q.graded is not None else None
+    out["long_answer_gating_criteria"] = list(gating_criteria(q, long_answers=True))
     out["reasons"] = list(q.reasons)
     return out
 
 
+def graded_row(g) -> dict:
+    """Figures on the graded long answers of one split, each with its 95% question-bootstrap interval."""
+    out = {"split": g.split, "answers": g.answers, "questions": g.questions, "correct": g.correct,
+           "excellent": g.excellent, "subset": g.subset, "bootstrap": g.bootstrap, "seed": g.seed}
+    for c in g.criteria:
+        out[c.criterion] = {"auc": _r(c.auc), "auc_ci": [_r(c.auc_low), _r(c.auc_high)], "auc_answers": c.auc_answers,
+                            "auc_positives": c.auc_positives, "auc_questions": c.auc_questions,
+                            "spearman": _r(c.spearman), "spearman_ci": [_r(c.spearman_low), _r(c.spearman_high)],
+                            "unscored": c.unscored}
+    return out
+
+
 def anchors(q) -> list[dict]:
-    return [{"evaluator": a.label, "auc": _r(a.auc, 2), "accuracy": _r(a.accuracy), "kappa": _r(a.kappa), "n": a.n,
+    return [{"evaluator": a.label, "balanced_accuracy": _r(a.balanced_accuracy),
+             "balanced_accuracy_5_words": _r(a.balanced_accuracy_long), "accuracy": _r(a.accuracy), "kappa": _r(a.kappa), "n": a.n,
              "accuracy_5_words": _r(a.accuracy_long), "kappa_5_words": _r(a.kappa_long), "n_5_words": a.n_long,
              "source": a.source} for a in q.anchors]
 
@@ -67,6 +87,18 @@ def table(rows: list[dict], anchor_rows: list[dict]) -> str:
                          f"{f(lf['good_over_wrong']):>8}{f(lf['good_over_partial'])}{r['items_per_second'] or 0:8.1f}")
             # judge names are long: the criterion always shows
             lines[-1] = f"{(r['judge'][:32] + ' / ' + criterion):44}" + lines[-1][44:]
+        for split in ("graded", "graded_fit"):
+            g = r.get(split)
+            if not g:
+                continue
+            for criterion in ("accuracy", "completeness"):
+                c = g[criterion]
+                lines.append(f"{'':4}graded long answers, {g['split']} split, {criterion}: AUC {f(c['auc'])} "
+                             f"[{f(c['auc_ci'][0]).strip()}, {f(c['auc_ci'][1]).strip()}] ({c['auc_answers']} answers), "
+                             f"Spearman with grade {f(c['spearman'])} [{f(c['spearman_ci'][0]).strip()}, "
+                             f"{f(c['spearman_ci'][1]).strip()}]")
+        if r.get("graded"):
+            lines.append(f"{'':4}on long-answer datasets: {', '.join(r['long_answer_gating_criteria']) or 'no criterion'} gates")
         overall = r["longform"]["overall"]
         lines.append(f"{'':4}long-form overall good>wrong {f(overall['good_over_wrong'])} over "
                      f"{r['longform']['pairs_good_wrong']} questions; qualified: {'yes' if r['qualified'] else 'no'}"
@@ -74,10 +106,44 @@ def table(rows: list[dict], anchor_rows: list[dict]) -> str:
                      + (f"; SUBSET of {r['items']} answers" if r["subset"] else ""))
     lines.append("published evaluators on the same answers:")
     for a in anchor_rows:
-        auc = f"~{a['auc']:.2f} (quoted)" if a["auc"] is not None else "-"
+        auc = f"{a['balanced_accuracy']:.3f} (balanced accuracy)" if a["balanced_accuracy"] is not None else "-"
         lines.append(f"  {a['evaluator'][:42]:42} AUC {auc:14} kappa {f(a['kappa'])} / {f(a['kappa_5_words'])} (5+w)"
                      f"  acc {f(a['accuracy'])} / {f(a['accuracy_5_words'])} (5+w)  n={a['n']}")
     return "\n".join(lines)
+
+
+def _command(argv) -> str:
+    threads = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS",) if k in os.environ)
+    return (f"{threads} " if threads else "") + "python -m benchmarks.judge_agreement " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+
+
+def record_graded(specs, args, argv) -> int:
+    """Measure only the graded long answers (qualify split) of model judges and add them to their recorded entry."""
+    import time
+
+    from evalsuite.errors import EvalsuiteError
+    from evalsuite.judge import make_judge, measure_graded
+    from evalsuite.judge._measured import record_measured_graded
+
+    out = []
+    try:
+        for spec in specs:
+            if ":" not in spec:
+                raise EvalsuiteError(f"--record-graded is for model judges (a spec with ':'), not {spec!r}")
+            judge = make_judge(spec, mode=args.mode, repeats=1, cache=args.cached)
+            start = time.perf_counter()
+            g = measure_graded(judge, limit=args.limit, progress=args.progress)
+            seconds = time.perf_counter() - start
+            record_measured_graded(spec, g.as_json(), _command(argv),
+                                   note=f"{g.answers} answers in {seconds:.0f} s on a 2-core CPU shared with other jobs")
+            out.append({"spec": spec, "graded": graded_row(g), "seconds": round(seconds, 1)})
+    except EvalsuiteError as err:
+        print(f"judge_agreement: error: {err}", file=sys.stderr)
+        return 2
+    json.dump(out, sys.stdout, indent=1)
+    sys.stdout.write("\n")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,13 +157,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cached", action="store_true", help="reuse a cached qualification (answers/s as first measured)")
     parser.add_argument("--record", action="store_true",
                         help="write the G-Eval judges' qualification to evalsuite/judge/measured/bundled_geval.json")
+    fit = parser.add_mutually_exclusive_group()
+    fit.add_argument("--fit-split", action="store_true",
+                     help="measure every judge on the graded fit split too (default: judges without a model only)")
+    fit.add_argument("--no-fit-split", action="store_true", help="measure no judge on the graded fit split")
+    parser.add_argument("--record-graded", action="store_true",
+                        help="measure the G-Eval judges on the graded long answers only (qualify split, --limit) and add "
+                             "the figures to their entry in evalsuite/judge/measured/bundled_geval.json")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     from evalsuite.errors import EvalsuiteError
-    from evalsuite.judge import make_judge, qualify
+    from evalsuite.judge import FIT_SPLIT, make_judge, measure_graded, qualify
 
     specs = args.judge or list(DEFAULT_JUDGES)
+    if args.record_graded:
+        return record_graded(specs, args, argv)
     rows, anchor_rows = [], []
     try:
         for spec in specs:
@@ -106,14 +181,14 @@ def main(argv: list[str] | None = None) -> int:
             judge = make_judge(spec, **options)
             q = qualify(judge, seed=args.seed, limit=args.limit, progress=args.progress, cache=args.cached)
             rows.append({"spec": spec, **row(q)})
+            if args.fit_split or (":" not in spec and not args.no_fit_split):  # for information: fit rows choose, never qualify
+                rows[-1]["graded_fit"] = graded_row(measure_graded(judge, split=FIT_SPLIT, limit=args.limit,
+                                                                   seed=args.seed, progress=args.progress))
             anchor_rows = anchors(q)
             if args.record and ":" in spec:
                 from evalsuite.judge._measured import record_measured
 
-                threads = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS",) if k in os.environ)
-                command = (f"{threads} " if threads else "") + "python -m benchmarks.judge_agreement " + " ".join(
-                    shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-                record_measured(spec, q.as_json(), command, note="measured on a 2-core CPU shared with other jobs: answers/s is a lower bound")
+                record_measured(spec, q.as_json(), _command(argv), note="measured on a 2-core CPU shared with other jobs: answers/s is a lower bound")
     except EvalsuiteError as err:
         print(f"judge_agreement: error: {err}", file=sys.stderr)
         return 2

@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from evalsuite._secrets import scrub_text
+from evalsuite._telemetry import imported_too_early
 from evalsuite.errors import EvalsuiteError
 from evalsuite.matrix import EXIT_STATUSES, PASSED, exit_status, exit_status_help
 
@@ -101,6 +102,10 @@ def _is_worker(config: pytest.Config) -> bool:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    for package in imported_too_early():
+        config.issue_config_time_warning(pytest.PytestConfigWarning(
+            f"{package} was imported by another pytest plugin before evalsuite could turn its usage telemetry off: "
+            "pass -p no:plugins (deepeval's pytest plugin) or set DEEPEVAL_TELEMETRY_OPT_OUT=YES"), stacklevel=2)
     if config.option.dry_run and getattr(config.option, "xmlpath", None):
         config.option.xmlpath = None  # a dry run writes no JUnit file (and no report)
     token = config.workerinput.get(TOKEN_KEY) if _is_worker(config) else None

@@ -171,3 +171,29 @@ def test_cells_of_a_finished_run_are_stored_in_the_plan(matrix, tmp_path):
     assert cells["widgets-smollm2-ft0"].stored and not cells["widgets-gpt4-ft0"].stored
     assert [s.model for s in plan.stages if s.stage == "generation"] == ["widgets-gpt4-ft0"]
     assert not [s for s in plan.stages if s.stage == "qualification"]  # qualified in this run folder already
+
+
+def test_the_plan_says_how_many_questions_the_margin_needs(tmp_path, monkeypatch):
+    """From a judge's measured paired spread: n = ((1.96 + 0.84) sd / margin)^2 at 80% power."""
+    import math
+
+    from evalsuite.judge import _measured
+    from evalsuite.matrix import build_config
+
+    spread = tmp_path / "gate_power.json"
+    spread.write_text(json.dumps({"judge": "learned-correctness", "source": "a test", "machine": "here",
+                                  "paired_sd": {"accuracy": 1.5, "completeness": 1.0}}))
+    monkeypatch.setattr(_measured, "SPREAD_FILE", spread)
+    data = write_dataset(tmp_path)
+    config = build_config("default", {"datasets": [{"name": "widgets", "path": str(data)}], "sizes": [0],
+                                      "eval_limit": 40, "margin": 0.5, "judges": ["learned-correctness"]})
+    plan = build_plan(config, report_root=tmp_path / "reports")
+    power = {p.criterion: p for p in plan.power}
+    assert power["accuracy"].needed == math.ceil((2.801585 * 1.5 / 0.5) ** 2)
+    assert power["completeness"].minimum_detectable_drop == pytest.approx(0.5 + 2.801585 * 1.0 / math.sqrt(40))
+    text = format_plan(plan)
+    assert f"margin 0.5 needs about {power['accuracy'].needed} eval questions per dataset" in text
+    assert plan.to_json()["power"][0]["judge"] == "learned-correctness"
+    other = build_config("default", {"datasets": [{"name": "widgets", "path": str(data)}], "sizes": [0],
+                                     "judges": ["reference"]})
+    assert build_plan(other, report_root=tmp_path / "reports").power == ()  # no spread measured for it

@@ -172,11 +172,13 @@ def test_anchors_are_computed_from_the_file(reference_qualification):
     gpt4 = anchors["gpt4_eval"]
     assert gpt4.n == 1487 and gpt4.accuracy == pytest.approx(0.848, abs=0.001)
     assert gpt4.kappa == pytest.approx(0.695, abs=0.001)
-    assert gpt4.accuracy_long == pytest.approx(0.870, abs=0.002) and gpt4.auc == 0.85 and "quoted" in gpt4.source
+    assert gpt4.accuracy_long == pytest.approx(0.870, abs=0.002) and "balanced accuracy" in gpt4.source
+    # the published binary decisions' balanced accuracy is computed from the file, all and 5+ words
+    assert 0.75 < gpt4.balanced_accuracy < 0.95 and 0.5 < gpt4.balanced_accuracy_long < 1
     assert anchors["instructgpt_eval"].accuracy == pytest.approx(0.838, abs=0.001)
     assert anchors["instructgpt_eval"].kappa == pytest.approx(0.675, abs=0.001)
     assert anchors["bem"].n == 1488 and anchors["bem"].accuracy == pytest.approx(0.806, abs=0.001)
-    assert anchors["em"].accuracy == pytest.approx(0.657, abs=0.001) and math.isnan(anchors["em"].auc)
+    assert anchors["em"].accuracy == pytest.approx(0.657, abs=0.001) and 0 < anchors["em"].balanced_accuracy < 1
 
 
 def test_reference_judge_does_not_gate_and_the_reasons_name_the_failed_bar(reference_qualification):
@@ -268,3 +270,13 @@ def test_the_measured_bundled_g_eval_qualifications_are_shipped_and_readable():
         assert q.data.subset and q.data.limit == 300 and q.data.human_file == "kamalloo_nq301.jsonl"
         assert q.qualified is False and q.reasons[0].startswith("does not qualify")
         assert 0.3 < q.criterion("accuracy").auc < 0.7  # tiny G-Eval judges are near chance against people
+
+
+def test_balanced_accuracy_of_binary_decisions():
+    from evalsuite.judge._agreement import balanced_accuracy, roc_auc
+
+    decisions, labels = [1, 1, 0, 0, 1, None], [1, 0, 0, 1, 1, 0]
+    # true-positive rate 2/3, true-negative rate 1/2 (the undecided item is left out)
+    assert balanced_accuracy(decisions, labels) == pytest.approx((2 / 3 + 1 / 2) / 2)
+    assert balanced_accuracy(decisions[:5], labels[:5]) == pytest.approx(roc_auc(decisions[:5], labels[:5]))
+    assert math.isnan(balanced_accuracy([1, 0], [1, 1]))  # one class only

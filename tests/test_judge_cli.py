@@ -58,7 +58,7 @@ def test_judge_cli_qualify_reference_prints_the_table_with_the_anchors(capsys):
     assert _run(["judge", "--judge", "reference", "--qualify"]) == 0
     out = capsys.readouterr().out
     assert "this judge: accuracy" in out and "0.811  0.740" in out
-    assert "GPT-4 as judge" in out and "~0.85q" in out and "0.695" in out and "0.848" in out
+    assert "GPT-4 as judge" in out and "0.850b" in out and "balanced accuracy of the published" in out and "0.695" in out and "0.848" in out
     assert "qualified: no" in out and "below the bar 0.75" in out
     assert "2-fold cross-fit by question_id" in out and "long-form check" in out
     assert _run(["judge", "--judge", "reference", "--qualify", "--json"]) == 0

@@ -113,10 +113,13 @@ def test_the_learned_judge_reaches_its_targets_on_the_human_set(learned_qualific
 
 
 def test_the_fit_reproduces_the_shipped_weights():
-    from evalsuite.judge.fit_learned import build_weights
+    from evalsuite.judge.fit_learned import SELECTION_FILE, build
 
     shipped = json.loads((WEIGHTS_DIR / DEFAULT_WEIGHTS).read_text(encoding="utf-8"))
-    refit = build_weights()
+    refit, selection = build()
+    # the features and penalty were chosen by cross-validation on the training file, as recorded
+    assert selection == json.loads((WEIGHTS_DIR / SELECTION_FILE).read_text(encoding="utf-8"))
+    assert selection["chosen"] == {"features": "lexical+similarity", "C": refit["accuracy"]["fit"]["C"]}
     assert refit["training"] == shipped["training"] and refit["embedder"] == shipped["embedder"]
     assert refit["accuracy"]["features"] == shipped["accuracy"]["features"] == list(FEATURES)
     for name, weight in shipped["accuracy"]["weights"].items():
@@ -124,3 +127,24 @@ def test_the_fit_reproduces_the_shipped_weights():
     assert refit["accuracy"]["intercept"] == pytest.approx(shipped["accuracy"]["intercept"], abs=1e-4)
     assert refit["cross_validation"] == shipped["cross_validation"]
     assert not math.isnan(refit["cross_validation"]["views"]["gold1"]["auc"])
+
+
+def test_model_selection_cross_validates_on_the_training_rows_only():
+    """The rule of fit_learned.select_model on rows written for the test: the similarity features
+    are taken when they carry the signal, left out when they add nothing."""
+    from evalsuite.judge.fit_learned import FEATURES as ALL, select_model
+
+    rng = np.random.default_rng(0)
+    n = 1200
+    groups = [f"q{i // 4}" for i in range(n)]  # four views of each question, as the training rows have
+    names = ["all", "gold1", "gold2", "gold3"] * (n // 4)
+    x = rng.normal(size=(n, len(ALL)))
+    sim = ALL.index("sim_qref")
+    labels = (x[:, sim] + 0.3 * rng.normal(size=n) > 0).astype(float)
+    chosen = select_model(x, labels, groups, names)
+    assert chosen["chosen"] == {"features": "lexical+similarity", "C": 1.0}
+    assert chosen["file"].endswith("evouna_tq.jsonl") and len(chosen["candidates"]) == 6
+    lexical = [c for c in chosen["candidates"] if c["features"] == "lexical"]
+    assert all(not c["not_worse"] and c["diff_ci95"][1] < 0 for c in lexical)
+    labels = (x[:, ALL.index("recall")] + 0.3 * rng.normal(size=n) > 0).astype(float)
+    assert select_model(x, labels, groups, names)["chosen"]["features"] == "lexical"  # fewer features, as good

@@ -97,6 +97,15 @@ def test_finalize_writes_results_report_and_latest(run):
     assert html.count("data:image/png;base64,") == len(final["written"]) - 2 == 5
     assert (run.report_root / "latest").resolve() == run.run_dir.resolve()
     assert "accuracy (judge reference)" in summary_tables(results)
+    # per dataset and criterion, which judge gated: a stored qualification without graded long-answer figures
+    # gates the short-answer dataset only
+    by_dataset = {d["dataset"]: d for d in results["dataset_gating"]}
+    assert "Which judge gated each dataset" in summary
+    for name, d in by_dataset.items():
+        gated = d["criteria"]["accuracy"]["gating"]
+        assert gated == ([] if d["long_answers"] else ["reference"]), name
+        if d["long_answers"]:
+            assert "no graded long-answer figures" in d["criteria"]["accuracy"]["not_gating"]["reference"]
 
 
 def test_rerender_from_results_json_alone(run):

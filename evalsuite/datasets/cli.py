@@ -27,7 +27,7 @@ def add_cli(sub) -> None:
     ds = sub.add_parser("datasets", help="fetch and inspect the datasets")
     dsub = ds.add_subparsers(dest="datasets_cmd", required=True)
     dl = dsub.add_parser("download", help="fill the data root from a mirror (a folder or an http(s) URL), verified by sha256")
-    dl.add_argument("name", nargs="?", default="all", help="dataset to fetch (qasper, nq, bioasq, judge_human) or all (default)")
+    dl.add_argument("name", nargs="?", default="all", help="dataset to fetch (qasper, nq, bioasq, judge_human, judge_longform) or all (default)")
     dl.add_argument("--mirror", required=True, metavar="DIR_OR_URL", help="folder or URL holding <dataset>/<file>, e.g. ../shared/data")
     dl.add_argument("--quiet", action="store_true", help="no progress bars")
     dl.add_argument("--no-index", action="store_true",
@@ -143,7 +143,7 @@ def _install_indexes(mirror: str, names: list[str], quiet: bool) -> None:
     from . import NAMES
 
     for name in names:
-        if name not in NAMES:  # judge_human and the like: nothing to retrieve from
+        if name not in NAMES:  # judge_human, judge_longform: nothing to retrieve from
             continue
         folder = fetch_prebuilt_index(mirror, name)
         if folder is not None:

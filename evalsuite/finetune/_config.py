@@ -73,12 +73,31 @@ class FinetuneConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FinetuneConfig":
+        """The config of plain options. ``effective_batch_size`` (pairs per optimizer step, as the study
+        states it) may stand for ``gradient_accumulation``: the accumulation steps follow from it and
+        ``per_device_batch_size``."""
+        data = dict(data)
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - known - {"effective_batch_size"})
         if unknown:
             raise ConfigError(
-                f"unknown fine-tuning setting(s) {', '.join(unknown)}: use {', '.join(sorted(known))}"
+                f"unknown fine-tuning setting(s) {', '.join(unknown)}: use {', '.join(sorted(known | {'effective_batch_size'}))}"
             )
+        if "effective_batch_size" in data:
+            effective = data.pop("effective_batch_size")
+            batch = data.get("per_device_batch_size", cls.per_device_batch_size)
+            if not isinstance(effective, int) or isinstance(effective, bool) or effective < 1:
+                raise ConfigError(f"invalid fine-tuning config: effective_batch_size must be a whole number >= 1, "
+                                  f"got {effective!r}")
+            if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1 or effective % batch:
+                raise ConfigError(f"invalid fine-tuning config: effective_batch_size {effective} is not a multiple of "
+                                  f"per_device_batch_size {batch!r}; choose sizes whose ratio is a whole number")
+            steps = effective // batch
+            if data.get("gradient_accumulation", steps) != steps:
+                raise ConfigError(f"invalid fine-tuning config: effective_batch_size {effective} with "
+                                  f"per_device_batch_size {batch} needs gradient_accumulation {steps}, not "
+                                  f"{data['gradient_accumulation']}; give one of the two")
+            data["gradient_accumulation"] = steps
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:

@@ -385,16 +385,22 @@ def train_adapter(
     return _result(final, manifest, cached, started)
 
 
-def _check_qlora() -> None:
+def qlora_unavailable() -> str | None:
+    """Why QLoRA (4-bit NF4 base weights) cannot train on this machine, or None when it can."""
     import importlib.util
 
     import torch
 
     if not torch.cuda.is_available() or importlib.util.find_spec("bitsandbytes") is None:
-        raise ConfigError(
-            "quantization='qlora' needs a CUDA GPU and bitsandbytes (pip install bitsandbytes); "
-            "use quantization='none' on this machine"
-        )
+        return ("quantization='qlora' needs a CUDA GPU and bitsandbytes (pip install bitsandbytes); "
+                "use quantization='none' on this machine")
+    return None
+
+
+def _check_qlora() -> None:
+    reason = qlora_unavailable()
+    if reason:
+        raise ConfigError(reason)
 
 
 def _train(final: Path, key: str, key_parts: dict, base_spec: str, model_path: str, tokenizer: Any,

@@ -5,7 +5,8 @@
     judge = make_judge("bundled:smollm2-135m-instruct")   # G-Eval, probability-weighted
     judge = make_judge("deepeval:openai:gpt-4o")          # deepeval's GEval (entry point)
     verdicts = judge.judge([JudgeItem(id, question, references, context, answer)])
-    q = qualify(judge)   # agreement with people + long-form check -> q.qualified, q.gating_criteria, q.reasons
+    q = qualify(judge)   # agreement with people + long-form check + graded long answers -> q.qualified, q.reasons
+    gating_criteria(q, long_answers=long_answers(eval_examples))  # the criteria that gate that dataset
 
 Every spec resolves through one registry (``register_judge``; entry point group
 ``evalsuite.judges`` for third parties). The criteria (``CRITERIA``) are defined here once;
@@ -33,20 +34,38 @@ from evalsuite.judge._judges import (
     judge_factory,
     reference_judge,
 )
+from evalsuite.judge._graded import (
+    FIT_SPLIT,
+    GRADED_FILE,
+    QUALIFY_SPLIT,
+    GradedAgreement,
+    GradedAnswer,
+    GradedCriterion,
+    GradedSet,
+    load_graded,
+    measure_graded,
+    median_gold_words,
+    select_graded,
+)
 from evalsuite.judge._learned import learned_correctness_judge
 from evalsuite.judge._longform import LongFormItem, LongFormSet, build_longform
-from evalsuite.judge._measured import measured_qualifications
+from evalsuite.judge._measured import measured_qualifications, measured_spread
 from evalsuite.judge._parse import mean_std, parse_score, score_distribution, weighted_score
 from evalsuite.judge._qualify import (
     RULE,
     Anchor,
     CriterionAgreement,
+    Gating,
     LongFormResult,
     LongFormShare,
     Qualification,
     QualificationData,
     Rule,
+    gating_criteria,
+    gating_decision,
+    long_answers,
     qualification_items,
+    qualification_parts,
     qualify,
 )
 from evalsuite.judge._registry import ENTRY_POINT_GROUP, make_judge, register_judge, registered_judges
@@ -60,6 +79,23 @@ for _scheme in ("bundled", "hf", "openai"):
     register_judge(_scheme, geval_judge)  # a G-Eval judge on that model spec
 
 __all__ = [
+    "measured_spread",
+    "FIT_SPLIT",
+    "GRADED_FILE",
+    "Gating",
+    "GradedAgreement",
+    "GradedAnswer",
+    "GradedCriterion",
+    "GradedSet",
+    "QUALIFY_SPLIT",
+    "gating_criteria",
+    "gating_decision",
+    "load_graded",
+    "long_answers",
+    "measure_graded",
+    "median_gold_words",
+    "qualification_parts",
+    "select_graded",
     "qualification_items",
     "Anchor",
     "BEST_BUNDLED_JUDGE",

@@ -120,6 +120,17 @@ def decision_agreement(decisions: Sequence[int | None], labels: Sequence[int]) -
     return float((d == y).mean()), cohen_kappa(d, y), len(pairs)
 
 
+def balanced_accuracy(decisions: Sequence[int | None], labels: Sequence[int]) -> float:
+    """Mean of the true-positive and true-negative rates of 0/1 decisions (undecided left out): the
+    ROC AUC of a binary score. nan when a class is missing."""
+    pairs = [(d, y) for d, y in zip(decisions, labels) if d is not None]
+    d = np.asarray([p for p, _ in pairs], dtype=int)
+    y = np.asarray([t for _, t in pairs], dtype=int)
+    if not pairs or y.min() == y.max():
+        return float("nan")
+    return float(((d[y == 1] == 1).mean() + (d[y == 0] == 0).mean()) / 2)
+
+
 def within_question(scores: Sequence[float], labels: Sequence[int], question_ids: Sequence[str]) -> tuple[float, int]:
     """Share (and count) of same-question (correct, wrong) pairs where the correct answer scores strictly higher."""
     groups: dict[str, tuple[list[float], list[float]]] = {}

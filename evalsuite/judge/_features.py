@@ -87,9 +87,16 @@ def _reference_forms(reference: str) -> tuple[tuple[str, ...], ...]:
     return tuple(forms)
 
 
+MAX_NUMBER_DIGITS = 18  # a longer run of digits in an answer is a string of digits, not a number to compare
+
+
 def _number(word: str) -> int | None:
-    if word.isdigit():
-        return int(word)
+    """The number a word writes (digits of any script, or a number word), else None.
+
+    ``str.isdecimal`` and not ``isdigit``: superscripts and other digit signs ("2011⁶", "²") are
+    digits to ``isdigit`` but not numbers ``int`` can read, and a model's answer may hold them."""
+    if word.isdecimal():
+        return int(word) if len(word) <= MAX_NUMBER_DIGITS else None
     return _NUMBER_WORDS.get(word)
 
 

@@ -9,8 +9,11 @@
 
 Input lines: question, references (list of str), context (list of str), answer, optional id,
 optional label (good|partial|wrong) and question_id. --qualify scores the human-labelled answers
-of the data root's judge_human/kamalloo_nq301.jsonl and the long-form check built from the
-fine-tune pools, and prints the agreement table with the published evaluators alongside.
+of the data root's judge_human/kamalloo_nq301.jsonl, the long-form check built from the
+fine-tune pools and the qualify rows of the graded long answers of
+judge_longform/liveqa_med.jsonl, and prints the agreement tables with the published evaluators
+alongside and the rule's verdict per criterion on datasets of short and of long gold answers.
+--dry-run prices a qualification (calls, tokens, seconds, cost) without scoring anything.
 """
 from __future__ import annotations
 
@@ -39,7 +42,8 @@ def add_cli(subparsers) -> None:
     what.add_argument("--write-steps", action="store_true",
                       help="have the judge model write its evaluation steps once (frozen files)")
     parser.add_argument("--limit", type=int, default=None,
-                        help="--qualify: score a deterministic subset of about N answers, whole questions (API judges)")
+                        help="--qualify: score a deterministic subset of about N answers of each set, whole questions "
+                             "(API judges); the graded long answers take N of their qualify rows, by question")
     parser.add_argument("--seed", type=int, default=0, help="--qualify: split seed of the pools the long-form check uses")
     parser.add_argument("--mode", choices=("logprobs", "sample"), default="logprobs")
     parser.add_argument("--repeats", type=int, default=10, help="runs per item in sample mode")
@@ -49,6 +53,11 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--form", default=None, help="prompt form: geval-chat, compact, fewshot, fewshot-chat")
     parser.add_argument("--steps-version", default="v1", help="frozen evaluation steps to use (or to write)")
     parser.add_argument("--max-new-tokens", type=int, default=4, help="tokens a sampled judge run may write")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="--qualify: print what the qualification would cost (model calls, tokens, seconds, cost) "
+                             "and score nothing")
+    parser.add_argument("--prices", type=Path, default=None, metavar="MATRIX_TOML",
+                        help="--dry-run: the [prices] table of this matrix file costs the judge model's tokens")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the judge and qualification caches")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -174,11 +183,12 @@ def qualification_table(q) -> str:
                      f"{_f(c.within_question_long):>6} ({c.within_question_long_pairs:>4})")
     lines.append("published evaluators on the same answers (their 0/1 decisions; Kamalloo et al. 2023):")
     for a in q.anchors:
-        auc = f"~{a.auc:.2f}q" if math.isfinite(a.auc) else "  -  "
+        auc = f"{a.balanced_accuracy:.3f}b" if math.isfinite(a.balanced_accuracy) else "  -  "
         name = a.label.split(" (")[0]
         lines.append(f"  {name[:24]:24}{auc:>7}{'':>7}{_f(a.kappa):>7}{_f(a.kappa_long):>7}{_f(a.accuracy):>7}"
                      f"{_f(a.accuracy_long):>7}   n={a.n}, {a.n_long} of 5+ words")
-    lines.append("  (q = AUC quoted from the literature, not computed here)")
+    lines.append("  (b = balanced accuracy of the published binary decisions, the ROC AUC of a 0/1 score; "
+                 "computed from the file)")
     lf = q.longform
     shares = "; ".join(f"{s.score} {_f(s.good_over_wrong, 2)}" for s in lf.shares)
     partial = "; ".join(f"{s.score} {_f(s.good_over_partial, 2)}" for s in lf.shares)
@@ -193,7 +203,79 @@ def qualification_table(q) -> str:
         f"rule: {q.rule.text()}",
     ]
     lines += [f"- {r}" for r in q.reasons]
+    lines += ["", *graded_table(q)]
     return "\n".join(lines)
+
+
+def _ci(x, low, high) -> str:
+    return f"{_f(x)} [{_f(low)}, {_f(high)}]"
+
+
+def graded_table(q) -> list[str]:
+    """The graded long-answer figures of one qualification, with intervals, and the rule's verdict per
+    criterion on datasets of short and of long gold answers."""
+    from evalsuite.judge import gating_decision
+
+    g = q.graded
+    if g is None:
+        return ["graded long answers: not measured (a qualification stored before they were part of it)"]
+    lines = [
+        f"graded long answers: {g.file} (sha256 {g.sha256[:16]}...), {g.split} split: {g.answers} answers to "
+        f"{g.questions} questions, {g.correct} correct (grade >= 3), {g.excellent} excellent (grade 4)"
+        + (f" -- a SUBSET of {g.answers_total} (--limit {g.limit}: {g.subset_rule})" if g.subset else ""),
+        f"95% intervals: {g.bootstrap} bootstrap resamples of the questions (seed {g.seed})",
+        "",
+        f"{'':26}{'ROC AUC [95% interval]':>26}{'answers':>9}{'Spearman with grade':>28}{'bar':>6}",
+    ]
+    for c in g.criteria:
+        what = "correct vs not" if c.criterion == "accuracy" else "excellent vs incomplete"
+        lines.append(f"{'this judge: ' + c.criterion:26}{_ci(c.auc, c.auc_low, c.auc_high):>26}{c.auc_answers:>9}"
+                     f"{_ci(c.spearman, c.spearman_low, c.spearman_high):>28}{q.rule.graded_bar(c.criterion):>6.2f}"
+                     f"  ({what}; {c.unscored} unscored)")
+    lines += ["", "the rule's verdict per criterion and dataset:"]
+    for long, words in ((False, f"short gold answers (median under {q.rule.long_gold_words} words)"),
+                        (True, f"long gold answers (median {q.rule.long_gold_words}+ words: Qasper, BioASQ)")):
+        decision = gating_decision(q, long_answers=long)
+        lines.append(f"  {words}: gating criteria: {', '.join(decision.criteria) or 'none'}")
+        lines += [f"    - {why}" for _, why in decision.reasons]
+    return lines
+
+
+def dry_run(args) -> int:
+    """Price a qualification: one row per set the judge would score, and the total."""
+    from dataclasses import asdict
+
+    from evalsuite.matrix import qualification_costs, read_prices  # the pricing of a run's plan, reused
+
+    judge = make_from_args(args)
+    prices = read_prices(args.prices) if args.prices else {}
+    rows = qualification_costs(judge, seed=args.seed, limit=args.limit, prices=prices)
+    seconds = [r.seconds for r in rows]
+    costs = [r.cost for r in rows if r.cost is not None]
+    total = {"calls": sum(r.calls for r in rows), "prompt_tokens": sum(r.prompt_tokens for r in rows),
+             "completion_tokens": sum(r.completion_tokens for r in rows),
+             "seconds": None if any(x is None for x in seconds) else round(sum(seconds), 1),
+             "cost": sum(costs) if costs else None}
+    if args.json:
+        json.dump({"judge": judge.name, "limit": args.limit, "seed": args.seed, "parts": [asdict(r) for r in rows],
+                   "total": total}, sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    print(f"dry run: qualifying {judge.name}" + (f" (--limit {args.limit})" if args.limit else "") + "; nothing is scored")
+    print(f"{'set':58}{'answers':>8}{'calls':>8}{'prompt tok':>12}{'answer tok':>11}{'seconds':>9}{'cost':>9}")
+    for r in rows:
+        what = r.model.split(": ", 1)[-1]
+        answers = r.token_method.rsplit("; ", 1)[-1].split()[0]
+        print(f"{what[:57]:58}{answers:>8}{r.calls:>8}{r.prompt_tokens:>12}{r.completion_tokens:>11}"
+              f"{'-' if r.seconds is None else f'{r.seconds:.0f}':>9}{'-' if r.cost is None else f'{r.cost:.2f}':>9}")
+        print(f"  seconds: {r.source}; tokens: {r.token_method}")
+    total_seconds = "-" if total["seconds"] is None else f"{total['seconds']:.0f}"
+    total_cost = "-" if total["cost"] is None else f"{total['cost']:.2f}"
+    print(f"{'total':58}{'':>8}{total['calls']:>8}{total['prompt_tokens']:>12}{total['completion_tokens']:>11}"
+          f"{total_seconds:>9}{total_cost:>9}")
+    if not prices and judge.config.get("factory") not in ("reference", "learned-correctness"):
+        print("cost: no [prices] given (pass --prices MATRIX_TOML with a [prices] line for the judge model)")
+    return 0
 
 
 def run(args) -> int:
@@ -211,6 +293,12 @@ def run(args) -> int:
         for criterion in CRITERIA:
             print(generate_steps(criterion, args.judge, version=args.steps_version))
         return 0
+    if (args.dry_run or args.prices) and not args.qualify:
+        raise ConfigError("--dry-run and --prices apply to --qualify only; add --qualify")
+    if args.prices and not args.dry_run:
+        raise ConfigError("--prices applies to --dry-run only; add --dry-run")
+    if args.qualify and args.dry_run:
+        return dry_run(args)
     if args.qualify:
         judge = make_from_args(args)
         q = qualify(judge, seed=args.seed, limit=args.limit, progress=args.progress, cache=not args.no_cache)

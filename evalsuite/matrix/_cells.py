@@ -3,7 +3,8 @@
 The order is a pure function of the configuration (datasets, then models, then sizes, as
 written), so every pytest-xdist worker collects the same list. Ids read like
 ``qasper-smollm2-ft100``; the un-tuned baseline of a (dataset, model) is ``...-ft0`` and
-a user-supplied candidate is ``nq-candidate``.
+a user-supplied candidate is ``nq-candidate``. A profile with named fine-tuning recipes trains
+every size once per recipe, ``qasper-smollm2-ft100-r64e3``, all against the one ``ft0``.
 """
 from __future__ import annotations
 
@@ -25,14 +26,15 @@ class Cell:
     size: int  # fine-tuning pairs; 0 for the baseline and for a candidate
     kind: str  # BASELINE | FINETUNED | CANDIDATE
     baseline_id: str  # id of the baseline cell this cell is compared with (itself for a baseline)
+    recipe: str | None = None  # the fine-tuning recipe of a fine-tuned cell of a profile with recipes
 
     @property
     def is_baseline(self) -> bool:
         return self.kind == BASELINE
 
 
-def cell_id(dataset: str, model: str, size: int) -> str:
-    return f"{dataset}-{model}-ft{size}"
+def cell_id(dataset: str, model: str, size: int, recipe: str | None = None) -> str:
+    return f"{dataset}-{model}-ft{size}" + (f"-{recipe}" if recipe else "")
 
 
 def candidate_base(config: MatrixConfig) -> str:
@@ -58,9 +60,12 @@ def expand_cells(config: MatrixConfig) -> list[Cell]:
             cells.append(Cell(base_id, dataset, m.name, m.spec, 0, BASELINE, base_id))
             if m.baseline_only:
                 continue
+            recipes = [r.name for r in config.recipes] or [None]
             for size in config.sizes:
                 if size > 0:
-                    cells.append(Cell(cell_id(dataset, m.name, size), dataset, m.name, m.spec, size, FINETUNED, base_id))
+                    for recipe in recipes:
+                        cells.append(Cell(cell_id(dataset, m.name, size, recipe), dataset, m.name, m.spec, size,
+                                          FINETUNED, base_id, recipe))
         if config.candidate:
             base = candidate_base(config)
             cells.append(Cell(f"{dataset}-candidate", dataset, "candidate", config.candidate, 0, CANDIDATE,

@@ -40,6 +40,18 @@ class ModelEntry:
     baseline_only: bool = False  # an un-tuned reference (e.g. GPT-4): only its ft0 cells run
 
 
+RECIPE_ALIASES = {"r": "lora_r", "alpha": "lora_alpha", "dropout": "lora_dropout"}  # the study's names
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named fine-tuning recipe: options of :class:`evalsuite.finetune.FinetuneConfig` over the
+    profile's ``[finetune]`` table. Each fine-tuned size is trained once per recipe."""
+
+    name: str
+    options: tuple[tuple[str, Any], ...] = ()  # sorted (option, value) pairs, aliases resolved
+
+
 @dataclass(frozen=True)
 class MatrixConfig:
     """Everything that decides the cells of a run and their results (hashed into the run id)."""
@@ -65,6 +77,7 @@ class MatrixConfig:
     # questions and the pool pairs of its largest size) plus this many seeded distractors; None = all
     corpus_subset: int | None = None
     finetune: tuple[tuple[str, Any], ...] = ()  # options of evalsuite.finetune.FinetuneConfig, sorted pairs
+    recipes: tuple[Recipe, ...] = ()  # named recipes over [finetune]; none = one recipe, the table itself
     candidate: str | None = None  # a user-supplied model or adapter gated against the baseline
     candidate_base: str | None = None  # the matrix model whose baseline the candidate is compared with
     baseline_from: str | None = None  # a stored run or baseline file used instead of computing baselines
@@ -115,6 +128,13 @@ class MatrixConfig:
         if self.candidate_base is not None and not any(self.candidate_base in (m.name, m.spec) for m in self.models):
             raise ConfigError(f"--candidate-base {self.candidate_base!r} is not a model of profile {self.profile!r}; "
                               f"choose one of {', '.join(m.name for m in self.models)}")
+        names = [r.name for r in self.recipes]
+        for name in names:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_.]*", name):
+                raise ConfigError(f"profile {self.profile!r}: recipe name {name!r} must be lower-case letters, digits, "
+                                  "'_' or '.' (it goes into cell ids)")
+        if len(set(names)) != len(names):
+            raise ConfigError(f"profile {self.profile!r}: two recipes share the name in {names}; give each a distinct name")
         if not (isinstance(self.max_unscored, (int, float)) and 0 <= self.max_unscored <= 1):
             raise ConfigError(f"profile {self.profile!r}: max_unscored {self.max_unscored!r} must be a share between 0 and 1")
 
@@ -122,6 +142,16 @@ class MatrixConfig:
     def finetune_options(self) -> dict[str, Any]:
         """The ``[finetune]`` table without ``train_file`` (the options of FinetuneConfig)."""
         return {k: v for k, v in self.finetune if k != "train_file"}
+
+    def recipe_options(self, recipe: str | None) -> dict[str, Any]:
+        """The fine-tuning options of ``recipe`` (None: the profile's ``[finetune]`` table alone)."""
+        if recipe is None:
+            return self.finetune_options
+        for r in self.recipes:
+            if r.name == recipe:
+                return {**self.finetune_options, **dict(r.options)}
+        raise ConfigError(f"no recipe named {recipe!r} in profile {self.profile!r}; "
+                          f"known: {', '.join(r.name for r in self.recipes) or 'none'}")
 
     @property
     def train_file(self) -> str | None:
@@ -145,6 +175,10 @@ class MatrixConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["finetune"] = dict(self.finetune)
+        if self.recipes:
+            data["recipes"] = [{"name": r.name, **dict(r.options)} for r in self.recipes]
+        else:  # a profile without recipes keeps its run id, cells and stored results
+            del data["recipes"]
         data["datasets"] = list(self.dataset_names)
         data["dataset_specs"] = [d.to_dict() for d in self.datasets]
         return data
@@ -327,6 +361,8 @@ def build_config(profile: str, values: Mapping[str, Any], *, where: str = "<opti
                     raise ConfigError(f"{where}: [finetune] train_file {path} not found")
                 value["train_file"] = str(path)
             value = tuple(sorted(value.items()))
+        elif key == "recipes":
+            value = _recipes(value, where)
         elif key == "datasets":
             if not isinstance(value, (list, tuple)):
                 raise ConfigError(f"{where}: 'datasets' must be a list, not {value!r}")
@@ -345,13 +381,43 @@ def build_config(profile: str, values: Mapping[str, Any], *, where: str = "<opti
         kwargs[key] = value
     try:
         config = MatrixConfig(**kwargs)
-        if config.finetune:
-            from evalsuite.finetune._config import FinetuneConfig
+        from evalsuite.finetune import FinetuneConfig  # here: the fine-tuning package is only needed to validate
 
+        if config.finetune:
             FinetuneConfig.from_dict(config.finetune_options)  # unknown or invalid [finetune] keys fail here
+        for recipe in config.recipes:
+            try:
+                FinetuneConfig.from_dict(config.recipe_options(recipe.name))
+            except ConfigError as exc:
+                raise ConfigError(f"recipe {recipe.name!r}: {exc}") from None
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     return config
+
+
+def _recipes(value: Any, where: str) -> tuple[Recipe, ...]:
+    """``recipes = [{name = "r8e1", r = 8, epochs = 1}, ...]`` as records; unknown keys name the recipe."""
+    from evalsuite.finetune import FinetuneConfig
+
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where}: 'recipes' must be a list of tables, e.g. [{{name = \"r8\", r = 8}}]")
+    allowed = {f.name for f in dataclasses.fields(FinetuneConfig)} | {"effective_batch_size"} | set(RECIPE_ALIASES)
+    out = []
+    for i, raw in enumerate(value):
+        if isinstance(raw, Recipe):
+            out.append(raw)
+            continue
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("name"), str):
+            raise ConfigError(f"{where}: recipe {i + 1} must be a table with a name, e.g. {{name = \"r8\", r = 8}}")
+        name = raw["name"]
+        for key in raw:
+            if key != "name" and key not in allowed:
+                raise ConfigError(f"{where}: recipe {name!r}: unknown key {key!r}; allowed: name, "
+                                  + ", ".join(sorted(allowed)))
+        options = {RECIPE_ALIASES.get(k, k): (tuple(v) if isinstance(v, list) else v)
+                   for k, v in raw.items() if k != "name"}
+        out.append(Recipe(name, tuple(sorted(options.items()))))
+    return tuple(out)
 
 
 def _split_list(text: str) -> list[str]:

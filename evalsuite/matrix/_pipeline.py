@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from evalsuite.judge import RULE, median_gold_words
 from evalsuite.matrix._cells import FINETUNED, Cell
 from evalsuite.matrix._config import MatrixConfig
 from evalsuite.matrix._gate import CRITERIA
@@ -42,6 +43,13 @@ class DatasetContext:
     # recall@top_k and MRR of the retrieved chunks against the evidence of the eval questions that
     # have some, and the size of the index they were retrieved from (whole corpus or a subset)
     retrieval: dict[str, Any] | None = None
+    # median length in words of the eval questions' gold answers (nan: none); see ``long_answers``
+    median_gold_words: float = float("nan")
+
+    @property
+    def long_answers(self) -> bool:
+        """Whether the gold answers are long (the judges' rule then asks for their long-answer figures)."""
+        return math.isfinite(self.median_gold_words) and self.median_gold_words >= RULE.long_gold_words
 
 
 def prepare_dataset(name: str, config: MatrixConfig, retriever_for: Callable[[Dataset], Any] | None = None) -> DatasetContext:
@@ -77,16 +85,29 @@ def prepare_dataset(name: str, config: MatrixConfig, retriever_for: Callable[[Da
 
         pairs = len(pairs_from_file(config.train_file, ds, seed=config.seed))
     return DatasetContext(ds, pairs, items, chunks, prompts, sp.rule, fingerprint, time.perf_counter() - start,
-                          index_seconds=index_seconds, index_cached=getattr(retriever, "cached", None), retrieval=retrieval)
+                          index_seconds=index_seconds, index_cached=getattr(retriever, "cached", None), retrieval=retrieval,
+                          median_gold_words=median_gold_words(items))
 
 
-def finetune_config(config: MatrixConfig) -> Any:
-    """The profile's ``[finetune]`` table as :class:`evalsuite.finetune.FinetuneConfig` (None = its defaults)."""
-    if not config.finetune:
+def recipe_record(config: MatrixConfig, recipe: str) -> dict[str, Any]:
+    """A recipe as a result records it: its own options and the effective batch it trains with."""
+    from evalsuite.finetune import FinetuneConfig
+
+    ft = FinetuneConfig.from_dict(config.recipe_options(recipe))
+    own = dict(next(r.options for r in config.recipes if r.name == recipe))
+    return {"name": recipe, "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in own.items()},
+            "effective_batch_size": ft.effective_batch_size, "per_device_batch_size": ft.per_device_batch_size,
+            "gradient_accumulation": ft.gradient_accumulation, "quantization": ft.quantization}
+
+
+def finetune_config(config: MatrixConfig, recipe: str | None = None) -> Any:
+    """The profile's ``[finetune]`` table, with ``recipe``'s options over it, as
+    :class:`evalsuite.finetune.FinetuneConfig` (None = its defaults)."""
+    if not config.finetune and recipe is None:
         return None
     from evalsuite.finetune import FinetuneConfig
 
-    return FinetuneConfig.from_dict(config.finetune_options)
+    return FinetuneConfig.from_dict(config.recipe_options(recipe))
 
 
 def train(cell: Cell, ctx: DatasetContext, config: MatrixConfig, progress: Progress) -> Any:
@@ -96,9 +117,11 @@ def train(cell: Cell, ctx: DatasetContext, config: MatrixConfig, progress: Progr
     if cell.size > ctx.pool_size:
         raise CellSkipped(f"size {cell.size} is above the {ctx.pool_size} fine-tuning pairs of "
                           + (f"{config.train_file}" if config.train_file else f"the {cell.dataset} pool"))
-    progress(f"fine-tuning {cell.model} on {cell.size} {cell.dataset} pairs")
+    progress(f"fine-tuning {cell.model} on {cell.size} {cell.dataset} pairs"
+             + (f", recipe {cell.recipe}" if cell.recipe else ""))
     try:
-        return train_adapter(cell.spec, config.dataset(cell.dataset), cell.size, finetune_config(config), seed=config.seed,
+        return train_adapter(cell.spec, config.dataset(cell.dataset), cell.size, finetune_config(config, cell.recipe),
+                             seed=config.seed,
                              top_k=config.top_k, pairs_file=config.train_file, progress=False)
     except PoolTooSmall as err:
         raise CellSkipped(str(err)) from None
@@ -201,6 +224,7 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
         "size": cell.size,
         "kind": cell.kind,
         "baseline_id": cell.baseline_id,
+        **({"recipe": recipe_record(config, cell.recipe)} if cell.recipe else {}),
         "status": "scored",
         "dataset_source": ctx.dataset.source,
         "dataset_spec": config.dataset(cell.dataset).to_dict(),

@@ -45,7 +45,7 @@ STAGES = ("index build", "fine-tuning", "generation", "judging", "qualification"
 # training 0.69 (of 3 x forward FLOPs: LoRA computes no gradients of the frozen weights).
 # ``benchmarks.profile`` prints the shares a run reaches; a run records its own throughputs,
 # which replace these from then on.
-EFFICIENCY = {"embed": 0.4, "train": 0.65, "generate": 0.45}
+EFFICIENCY = {"embed": 0.40, "train": 0.69, "generate": 0.49}
 OVERHEAD_SECONDS = 30.0  # start-up, imports, model loads and the report, before any run measured it here
 CHARS_PER_TOKEN = 4
 
@@ -88,6 +88,7 @@ class Plan:
     cells: tuple[PlanCell, ...]
     stages: tuple[StageCost, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    power: tuple["GatePower", ...] = field(default_factory=tuple)
 
     @property
     def seconds(self) -> float:
@@ -108,7 +109,42 @@ class Plan:
                 "cells": [asdict(c) for c in self.cells], "stages": [asdict(s) for s in self.stages],
                 "estimate_seconds": round(self.seconds, 1),
                 "not_estimated": [f"{s.stage}: {s.model}" for s in self.unestimated],
-                "cost": self.cost, "notes": list(self.notes)}
+                "cost": self.cost, "notes": list(self.notes), "power": [asdict(p) for p in self.power]}
+
+
+@dataclass(frozen=True)
+class GatePower:
+    """What the requested margin asks of the eval questions, from a judge's measured paired spread."""
+
+    judge: str
+    criterion: str
+    margin: float
+    paired_sd: float  # SD of (cell - baseline) per question between two answer sets of one model
+    eval_questions: int  # this run's questions per dataset
+    needed: int | None  # questions per dataset to show non-inferiority of an unchanged model with 80% power
+    minimum_detectable_drop: float  # at this run's questions, 80% power
+    source: str
+
+
+def gate_power(config: MatrixConfig) -> tuple[GatePower, ...]:
+    """For each configured judge with a measured spread: the questions the margin needs at 80% power."""
+    from evalsuite.judge import measured_spread
+    from evalsuite.metrics import minimum_detectable_drop, questions_for_margin
+
+    if config.margin == "auto":
+        return ()
+    margin = float(config.margin)
+    out = []
+    for judge in config.judges:
+        spread = measured_spread(judge)
+        if not spread:
+            continue
+        for criterion, sd in sorted(spread.get("paired_sd", {}).items()):
+            out.append(GatePower(judge, criterion, margin, float(sd), config.eval_limit,
+                                 questions_for_margin(float(sd), margin),
+                                 minimum_detectable_drop(float(sd), config.eval_limit, margin),
+                                 f"paired SD measured by {spread.get('source')} on {spread.get('machine')}"))
+    return tuple(out)
 
 
 # -- counting ---------------------------------------------------------------------------------------
@@ -295,6 +331,51 @@ def _judge_seconds(speeds: _Speeds, judge: Any, spec: str, items: int, calls: in
     return _generation_seconds(speeds, spec, calls, prompt, completion)
 
 
+def _judge_calls(judge: Any) -> tuple[str | None, int, int]:
+    """(model spec or None, model calls per item, answer tokens per call) of a judge."""
+    from evalsuite.judge import CRITERIA
+
+    model_spec = getattr(judge, "model_spec", None)
+    if model_spec is None:
+        return None, 0, 0
+    repeats = judge.repeats if judge.mode == "sample" else 1
+    return model_spec, len(CRITERIA) * repeats, (judge.max_new_tokens if judge.mode == "sample" else 1)
+
+
+def _judge_prompt_tokens(judge: Any, t: _Tokens | None, per_item_calls: int, items: Sequence[Any]) -> int:
+    """Prompt tokens of every judge call on ``items`` (each criterion's rendered form, times the repeats)."""
+    from evalsuite.judge import CRITERIA, render
+
+    if t is None or not per_item_calls:
+        return 0
+    repeats = per_item_calls // len(CRITERIA)
+    return repeats * sum(t.prompt(render(judge.form, CRITERIA[cr], judge.steps[cr], item)) for item in items for cr in CRITERIA)
+
+
+def qualification_costs(judge: Any, *, seed: int = 0, limit: int | None = None,
+                        prices: dict[str, Price] | None = None) -> list[StageCost]:
+    """What qualifying ``judge`` costs (``evalsuite judge --qualify --dry-run``), one row per set it
+    scores (short human-labelled answers, long-form check, graded long answers): model calls, prompt
+    and answer tokens, estimated seconds on this machine and cost from ``prices``. Nothing is scored."""
+    from evalsuite.judge import qualification_parts
+
+    prices = prices or {}
+    model_spec, per_item_calls, completion_per_call = _judge_calls(judge)
+    t = _Tokens(model_spec) if model_spec else None
+    speeds = _Speeds()
+    price = (prices.get(model_spec) or prices.get(_base(model_spec))) if model_spec else None
+    out = []
+    for what, items in qualification_parts(seed, limit):
+        calls = per_item_calls * len(items)
+        prompt = _judge_prompt_tokens(judge, t, per_item_calls, items)
+        completion = calls * completion_per_call
+        seconds, source = _judge_seconds(speeds, judge, model_spec or judge.name, len(items), calls, prompt, completion, True)
+        out.append(StageCost("qualification", f"{judge.name}: {what}", calls, prompt, completion, seconds, source,
+                             price.cost(prompt, completion) if price else None,
+                             (t.method if t else "no model") + f"; {len(items)} answers"))
+    return out
+
+
 # -- the plan -----------------------------------------------------------------------------------------
 def _peek(store: RunStore, cell_id: str) -> bool:
     """Whether the run folder holds the cell's finished result (read only: nothing is quarantined)."""
@@ -394,10 +475,10 @@ def build_plan(config: MatrixConfig, *, report_root: str | Path, run_id: str | N
     # fine-tuning: each pending fine-tuned cell whose adapter is not stored
     from evalsuite.finetune import FinetuneConfig, stored_adapter
 
-    ft = FinetuneConfig.from_dict(config.finetune_options) if config.finetune else FinetuneConfig()
     for c in pending:
         if c.kind != FINETUNED:
             continue
+        ft = FinetuneConfig.from_dict(config.recipe_options(c.recipe))
         if stored_adapter(c.spec, config.dataset(c.dataset), c.size, ft, seed=config.seed, top_k=config.top_k,
                           pairs_file=config.train_file):
             continue
@@ -471,7 +552,7 @@ def build_plan(config: MatrixConfig, *, report_root: str | Path, run_id: str | N
             seconds, source = _judge_seconds(speeds, judge, model_spec or spec, len(items), calls, prompt, completion, True)
             stages.append(StageCost("qualification", judge.name, calls, prompt, completion, seconds, source,
                                     price_of(model_spec, prompt, completion) if model_spec else None,
-                                    f"{len(items)} answers of the human and long-form sets"))
+                                    f"{len(items)} answers of the human, long-form and graded long-answer sets"))
 
     if pending:
         entry = speeds.entry("run/overhead")
@@ -483,7 +564,7 @@ def build_plan(config: MatrixConfig, *, report_root: str | Path, run_id: str | N
     notes.append("answers and verdicts cached by earlier runs with other settings are counted as new")
     if any(c.note.startswith("skipped here") for c in cells):
         notes.append("cells that cannot run here (weights, key) are counted as if they ran")
-    return Plan(config.profile, run_id, str(run_dir), tuple(cells), tuple(stages), tuple(notes))
+    return Plan(config.profile, run_id, str(run_dir), tuple(cells), tuple(stages), tuple(notes), gate_power(config))
 
 
 # -- output ------------------------------------------------------------------------------------------
@@ -531,5 +612,11 @@ def format_plan(plan: Plan) -> str:
         out.append(f"API cost (from [prices]): {plan.cost:.2f}")
     else:
         out.append("API cost: no [prices] entry for the models of this plan")
+    for p in plan.power:
+        need = f"about {p.needed} eval questions per dataset" if p.needed else "no number of questions"
+        out.append(f"gate power ({p.judge} {p.criterion}): margin {p.margin:g} needs {need} to pass an unchanged "
+                   f"model with 80% power (this run has {p.eval_questions}; paired SD {p.paired_sd:.2f}); at "
+                   f"{p.eval_questions} questions the smallest drop it fails with 80% power is "
+                   f"{p.minimum_detectable_drop:.2f}")
     out += [f"note: {n}" for n in plan.notes]
     return "\n".join(out) + "\n"

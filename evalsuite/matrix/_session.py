@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from evalsuite._io import atomic_write_json, file_lock
 from evalsuite.errors import ConfigError, EvalsuiteError
-from evalsuite.judge import measured_qualifications
+from evalsuite.judge import Qualification, gating_decision, measured_qualifications
 from evalsuite.matrix import _baselines, _gate
 from evalsuite.matrix._availability import unavailable_reason
 from evalsuite.matrix._cells import BASELINE, CANDIDATE, FINETUNED, Cell, expand_cells
@@ -57,6 +57,7 @@ class MatrixSession:
         self.token = token or uuid.uuid4().hex
         self.started = time.time()
         self._contexts: dict[str, DatasetContext] = {}
+        self._long: dict[str, bool] = {}  # dataset -> long gold answers, for datasets without a context here
         self._judges: list[Any] | None = None
         self._spec_of: dict[str, str] = {}  # judge name -> configured spec
         self._baseline_cells: dict[str, dict[str, Any]] | None = None
@@ -110,7 +111,8 @@ class MatrixSession:
                 data = {"name": judge.name, "spec": self._spec_of.get(judge.name), "config": scrub(to_dict(dict(judge.config))), "qualification": q,
                         "seconds": time.perf_counter() - start}
                 atomic_write_json(path, data)
-                items = (q.get("data") or {}).get("items_scored", 0) + (q.get("data") or {}).get("longform_items", 0)
+                items = ((q.get("data") or {}).get("items_scored", 0) + (q.get("data") or {}).get("longform_items", 0)
+                         + (q.get("graded") or {}).get("answers", 0))
                 if items and data["seconds"] > 0.5:  # a qualification read from its cache measures nothing
                     from evalsuite import _throughput
 
@@ -118,19 +120,36 @@ class MatrixSession:
                                                                "seconds": data["seconds"]})
         return data
 
-    def gating(self) -> dict[str, list[str]]:
-        """The judges allowed to pass or fail a cell (qualified ones only), each with the criteria it gates."""
+    def long_answers(self, dataset: str) -> bool:
+        """Whether ``dataset``'s eval questions have long gold answers (from its context when built,
+        else from its records alone: no index is loaded for this)."""
+        if dataset in self._contexts:
+            return self._contexts[dataset].long_answers
+        if dataset not in self._long:
+            from evalsuite import datasets, splits
+            from evalsuite.judge import long_answers
+
+            ds = datasets.load_spec(self.config.dataset(dataset))
+            self._long[dataset] = long_answers(splits.split(ds, seed=self.config.seed).eval[: self.config.eval_limit])
+        return self._long[dataset]
+
+    def gating(self, dataset: str) -> dict[str, list[str]]:
+        """The judges allowed to pass or fail a cell of ``dataset`` (qualified ones, on a dataset of long
+        gold answers only those that meet the long-answer bars too), each with the criteria it gates."""
+        long = self.long_answers(dataset)
         out = {}
         for j in self.judges():
-            q = self.qualification(j)["qualification"]
-            if q.get("qualified"):
-                out[j.name] = list(q.get("gating_criteria") or [])
+            criteria = [name for name, why in _stored_decision(self.qualification(j)["qualification"], long) if why is None]
+            if criteria:
+                out[j.name] = criteria
         return out
 
     def adapter(self, cell: Cell, progress: Progress = lambda s: None) -> Any:
         """The LoRA adapter of a fine-tuned cell, trained once per run (file-locked, content-addressed)."""
         ctx = self.context(cell.dataset)
-        with file_lock(self.lock_dir / f"adapter-{stable_hash([cell.spec, cell.dataset, cell.size])}"):
+        # one lock per adapter: two recipes with the same effective options wait for one training
+        options = sorted(self.config.recipe_options(cell.recipe).items())
+        with file_lock(self.lock_dir / f"adapter-{stable_hash([cell.spec, cell.dataset, cell.size, options])}"):
             return train(cell, ctx, self.config, progress)
 
     # -- cells --------------------------------------------------------------------------------------
@@ -145,6 +164,12 @@ class MatrixSession:
             if cell.size > ctx.pool_size:
                 where = self.config.train_file or f"the {cell.dataset} pool"
                 return f"size {cell.size} is above the {ctx.pool_size} fine-tuning pairs of {where}"
+            if self.config.recipe_options(cell.recipe).get("quantization") == "qlora":
+                from evalsuite.finetune import qlora_unavailable
+
+                reason = qlora_unavailable()
+                if reason:
+                    return (f"recipe {cell.recipe}: {reason}" if cell.recipe else reason)
         return None
 
     def result(self, cell: Cell, progress: Progress = lambda s: None) -> tuple[dict[str, Any], bool]:
@@ -237,7 +262,7 @@ class MatrixSession:
                 reused = True
             else:
                 data, reused = self.result(cell, progress)
-            gating = self.gating()
+            gating = self.gating(cell.dataset)
             if cell.kind == BASELINE:
                 if not gating:
                     return self._ungated(cell, reused, data, None)
@@ -275,6 +300,7 @@ class MatrixSession:
         if not is_reusable(self.store.read(cell.id)):
             self.store.write(cell.id, {"id": cell.id, "dataset": cell.dataset, "model": cell.model, "spec": cell.spec,
                                        "size": cell.size, "kind": cell.kind, "baseline_id": cell.baseline_id,
+                                       **({"recipe": {"name": cell.recipe}} if cell.recipe else {}),
                                        "status": status, "reason": reason, "session": self.token})
 
     # -- end of run ---------------------------------------------------------------------------------
@@ -299,6 +325,30 @@ class MatrixSession:
                         "gating_criteria": list(q.get("gating_criteria") or []) if not reason else [], "why": why})
         return out
 
+    def dataset_gating(self, judges: list[dict[str, Any]], cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Per dataset with a finished cell and per criterion: which judges gate it and why the others do not,
+        from the qualifications stored in the run folder (``judges``: :meth:`judges_info`)."""
+        out = []
+        for dataset in dict.fromkeys(c["dataset"] for c in cells if is_reusable(c)):
+            try:
+                long = self.long_answers(dataset)
+            except EvalsuiteError as err:
+                out.append({"dataset": dataset, "long_answers": None, "error": str(err), "criteria": {}})
+                continue
+            criteria: dict[str, dict[str, Any]] = {c: {"gating": [], "not_gating": {}} for c in _gate.CRITERIA}
+            for j in judges:
+                if not j.get("qualification"):
+                    for c in criteria.values():
+                        c["not_gating"][j["name"]] = j["why"]
+                    continue
+                for name, why in _stored_decision(j["qualification"], long):
+                    if why is None:
+                        criteria[name]["gating"].append(j["name"])
+                    else:
+                        criteria[name]["not_gating"][j["name"]] = why
+            out.append({"dataset": dataset, "long_answers": long, "criteria": criteria})
+        return out
+
     def results(self, ran: dict[str, str] | None = None) -> dict[str, Any]:
         """``results.json``: every cell of the matrix (finished, skipped or not run) and provenance."""
         cells = []
@@ -306,7 +356,8 @@ class MatrixSession:
             data = self.store.read(cell.id)
             if data is None:
                 data = {"id": cell.id, "dataset": cell.dataset, "model": cell.model, "spec": cell.spec, "size": cell.size,
-                        "kind": cell.kind, "baseline_id": cell.baseline_id, "status": "not run"}
+                        "kind": cell.kind, "baseline_id": cell.baseline_id, "status": "not run",
+                        **({"recipe": {"name": cell.recipe}} if cell.recipe else {})}
             cells.append(data)
         ran = ran or {}
         computed = [c["id"] for c in cells if c["id"] in ran and is_reusable(c) and c.get("session") == self.token]
@@ -321,6 +372,7 @@ class MatrixSession:
                 totals[key] += (c.get("model_stats") or {}).get(key, 0)
                 totals[key] += sum((s or {}).get(key, 0) for s in (c.get("judge_stats") or {}).values())
             totals["cell_seconds"] += (c.get("timings") or {}).get("cell", 0.0)
+        judges = self.judges_info()
         prov = provenance()
         prov.update({"timings": {"session_seconds": time.time() - self.started}, "totals": totals,
                      "baseline_source": str(self.baseline_path) if self.baseline_path else None,
@@ -333,7 +385,8 @@ class MatrixSession:
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "config": self.config.to_dict(),
             "provenance": prov,
-            "judges": self.judges_info(),
+            "judges": judges,
+            "dataset_gating": self.dataset_gating(judges, cells),
             "judges_measured": {spec: m for spec, m in measured_qualifications().items() if spec not in self.config.judges},
             "session": {"ran": sorted(ran), "computed": computed, "reused": reused},
             "cells": cells,
@@ -390,6 +443,27 @@ class MatrixSession:
             from evalsuite import _throughput
 
             _throughput.save("run/overhead", {"seconds": overhead, "cells_computed": len(computed)})
+
+
+def _stored_decision(q: dict[str, Any], long: bool) -> list[tuple[str, str | None]]:
+    """(criterion, None when it gates, else why not) from a stored qualification; one written by hand or by
+    another version, that :meth:`Qualification.from_json` cannot read, keeps its short-answer verdict."""
+    try:
+        decision = gating_decision(Qualification.from_json(q), long_answers=long)
+        return [(name, None if name in decision.criteria else why) for name, why in decision.reasons]
+    except (KeyError, TypeError, ValueError):
+        out = []
+        for name in _gate.CRITERIA:
+            if not q.get("qualified"):
+                out.append((name, "; ".join(q.get("reasons") or ["does not qualify"])))
+            elif name not in (q.get("gating_criteria") or []):
+                out.append((name, f"{name} does not gate (short answers)"))
+            elif long:
+                out.append((name, f"{name} does not gate long answers: its stored qualification has no graded "
+                                  "long-answer figures; qualify it again"))
+            else:
+                out.append((name, None))
+        return out
 
 
 def merge_runs(run_dirs: list[str | Path], out_dir: str | Path) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from evalsuite.report._examples import largest_drops
-from evalsuite.report._stats import CRITERIA, finished, judge_names, primary_judge, research_questions
+from evalsuite.report._stats import CRITERIA, finished, judge_names, primary_judge, recipe_name, research_questions
 
 METRICS = (("exact_match", "EM"), ("f1", "F1"), ("rouge_l", "ROUGE-L"), ("yes_no_correct", "yes/no acc"))
 
@@ -78,7 +78,45 @@ def _rq_blocks(results: Mapping[str, Any], rq: Mapping[str, Any]) -> list[tuple]
                              f"its mean difference from baseline is given above."))
     else:
         out.append(("p", "No fine-tuned model was compared with its baseline in this run."))
+    out += _recipe_blocks(rq.get("rq4") or [])
     return out
+
+
+def _recipe_blocks(rows: Sequence[Mapping[str, Any]]) -> list[tuple]:
+    """4. Does any recipe avoid the degradation? (only for a matrix with named recipes)"""
+    if not rows:
+        return []
+    out: list[tuple] = [("h3", "4. Does any fine-tuning recipe avoid the degradation?")]
+    held = sorted({r["recipe"] for r in rows if r["cells"] and r["regressed"] == 0}
+                  - {r["recipe"] for r in rows if r["regressed"]})
+    ran = [r for r in rows if r["cells"]]
+    if ran:
+        out.append(("p", "Recipes with no cell regressed significantly on either criterion: "
+                         + (", ".join(held) if held else "none") + ". Per recipe, its fine-tuned cells improved, held or "
+                         "regressed significantly (95% paired interval above 0 / spanning 0 / below 0), and the mean "
+                         "per-question difference from the baseline over all its cells."))
+    out.append(("table", ["recipe", "options", "effective batch (per device x accumulation)", "criterion", "cells",
+                          "improved", "held", "regressed", "mean diff", "95% CI", "Wilcoxon p", "n"],
+                [[r["recipe"], _options_text(r.get("options")), _batch_text(r), r["criterion"], str(r["cells"]),
+                  str(r["improved"]),
+                  str(r["held"]), str(r["regressed"]), fmt(r["mean"], 3, True),
+                  f"[{fmt(r['ci_low'], 3)}, {fmt(r['ci_high'], 3)}]", fmt(r["wilcoxon_p"], 3), str(r["n"])]
+                 for r in rows]))
+    skipped = {r["recipe"]: r["skipped"] for r in rows if r.get("skipped")}
+    if skipped:
+        out.append(("p", "Recipes that could not run on this machine: "
+                         + "; ".join(f"{name} ({' / '.join(reasons)})" for name, reasons in skipped.items())))
+    return out
+
+
+def _batch_text(r: Mapping[str, Any]) -> str:
+    if not r.get("effective_batch_size"):
+        return "–"
+    return f"{r['effective_batch_size']} ({r['per_device_batch_size']} x {r['gradient_accumulation']})"
+
+
+def _options_text(options: Mapping[str, Any] | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted((options or {}).items())) or "the profile's [finetune]"
 
 
 _OUTCOME_LABEL = {"pass": "pass", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
@@ -184,18 +222,20 @@ def score_table(results: Mapping[str, Any], judge: str, criterion: str) -> tuple
     rows = []
     keys = []
     for c in cells:
-        key = (c["model"], c["size"])
+        key = (c["model"], c["size"], recipe_name(c))
         if key not in keys:
             keys.append(key)
     keys.sort(key=lambda k: (k[0] == "candidate", [c["model"] for c in cells].index(k[0]), k[1]))
-    for model, size in keys:
+    with_recipes = any(recipe for _, _, recipe in keys)
+    for model, size, recipe in keys:
         label = "candidate" if model == "candidate" else f"ft{size}"
-        row = [model, label]
+        row = [model, label] + ([recipe or ("–" if size == 0 or model == "candidate" else "")] if with_recipes else [])
         for d in datasets:
-            cell = next((c for c in cells if c["model"] == model and c["size"] == size and c["dataset"] == d), None)
+            cell = next((c for c in cells if c["model"] == model and c["size"] == size and c["dataset"] == d
+                         and recipe_name(c) == recipe), None)
             row.append(_cell_text(cell, judge, criterion))
         rows.append(row)
-    return ("table", ["model", "size", *datasets], rows)
+    return ("table", ["model", "size", *(["recipe"] if with_recipes else []), *datasets], rows)
 
 
 def metrics_table(results: Mapping[str, Any]) -> tuple:
@@ -319,7 +359,8 @@ def judge_blocks(results: Mapping[str, Any]) -> list[tuple]:
         rows.append(_agreement_row(j["name"], gates, q, j["why"]) if q else [j["name"], gates, *["–"] * 6, j["why"]])
     anchors = next((j["qualification"].get("anchors") for j in judges if (j.get("qualification") or {}).get("anchors")), [])
     for a in anchors:
-        auc = f"~{fmt(a['auc'], 2)} (quoted)" if a.get("auc") is not None else "–"
+        auc = (f"balanced accuracy {fmt(a['balanced_accuracy'], 3)}" if a.get("balanced_accuracy") is not None
+               else "–")
         rows.append([a["label"], "published", auc, "–", _pair(a.get("kappa"), a.get("kappa_long")), "–", "–", "–",
                      f"accuracy {fmt(a.get('accuracy'), 3)} / {fmt(a.get('accuracy_long'), 3)} on the same answers"])
     for spec, m in sorted((results.get("judges_measured") or {}).items()):
@@ -327,6 +368,58 @@ def judge_blocks(results: Mapping[str, Any]) -> list[tuple]:
                                    f"last measured {m.get('date')} on {m.get('machine')}: " +
                                    "; ".join((m.get("qualification") or {}).get("reasons") or [])))
     out.append(("table", header, rows))
+    out += _graded_blocks(results, rule)
+    return out
+
+
+def _with_ci(c: Mapping[str, Any], name: str) -> str:
+    if c.get(name) is None:
+        return "–"
+    return f"{fmt(c.get(name), 3)} [{fmt(c.get(name + '_low'), 3)}, {fmt(c.get(name + '_high'), 3)}]"
+
+
+def _graded_row(name: str, g: Mapping[str, Any]) -> list[str]:
+    per = {c["criterion"]: c for c in g.get("criteria") or []}
+    acc, comp = per.get("accuracy", {}), per.get("completeness", {})
+    return [name, _with_ci(acc, "auc"), _with_ci(acc, "spearman"), _with_ci(comp, "auc"), _with_ci(comp, "spearman"),
+            f"{g.get('answers')} answers, {g.get('questions')} questions" + (" (subset)" if g.get("subset") else "")]
+
+
+def _graded_blocks(results: Mapping[str, Any], rule: Mapping[str, Any] | None) -> list[tuple]:
+    """The judges on graded long answers, and per dataset and criterion which judge gated and why the others did not."""
+    judges = results.get("judges", [])
+    rows = [_graded_row(j["name"], j["qualification"]["graded"]) for j in judges
+            if (j.get("qualification") or {}).get("graded")]
+    rows += [_graded_row(f"{spec} (not in this run)", m["qualification"]["graded"])
+             for spec, m in sorted((results.get("judges_measured") or {}).items())
+             if (m.get("qualification") or {}).get("graded")]
+    out: list[tuple] = []
+    if rows:
+        bars = (f"accuracy AUC >= {rule.get('min_graded_accuracy_auc', 0.8):.2f}, completeness AUC >= "
+                f"{rule.get('min_graded_completeness_auc', 0.7):.2f}, on datasets whose gold answers have a median of "
+                f"{rule.get('long_gold_words', 5)}+ words") if rule else ""
+        out.append(("h3", "Long answers graded by experts"))
+        out.append(("p", "Agreement with expert grades of long answers (judge_longform/liveqa_med.jsonl, qualify split: "
+                         "consumer health questions of TREC 2017 LiveQA-Med, graded 1 incorrect to 4 excellent against "
+                         "reference answers). Accuracy: ROC AUC of correct (grade 3 or 4) against the rest; completeness: "
+                         "ROC AUC of excellent against incomplete among the correct answers; Spearman of the score with "
+                         "the grade. In brackets the 95% bootstrap interval over questions. Bars: " + (bars or "–") + "."))
+        out.append(("table", ["judge", "accuracy AUC", "accuracy Spearman", "completeness AUC", "completeness Spearman",
+                              "measured on"], rows))
+    gating_rows = []
+    for d in results.get("dataset_gating") or []:
+        length = "–" if d.get("long_answers") is None else ("long" if d["long_answers"] else "short")
+        if d.get("error"):
+            gating_rows.append([d["dataset"], length, "–", "–", _short(d["error"], 140)])
+        for criterion, c in (d.get("criteria") or {}).items():
+            why = "; ".join(f"{name}: {reason}" for name, reason in (c.get("not_gating") or {}).items())
+            gating_rows.append([d["dataset"], length, criterion, ", ".join(c.get("gating") or []) or "none", why or "–"])
+    if gating_rows:
+        out.append(("h3", "Which judge gated each dataset"))
+        out.append(("p", "Per dataset and criterion: the gold answers' length (median words of the eval questions' gold "
+                         "answers, long from " + str((rule or {}).get("long_gold_words", 5)) + "), the judges that gated, "
+                         "and why the others did not."))
+        out.append(("table", ["dataset", "gold answers", "criterion", "gated by", "why the others did not"], gating_rows))
     return out
 
 

@@ -6,6 +6,9 @@
    (0 = baseline) and the per-question score, per dataset and model.
 3. Which model is more susceptible? Mean per-question difference from the baseline per
    model, and each pair of models compared on the questions (dataset, size) both answered.
+4. Does any fine-tuning recipe avoid the degradation? (a matrix with named recipes) Per recipe:
+   its cells improved, held and regressed, and the mean per-question difference from the
+   baseline over all its cells, with its interval.
 """
 from __future__ import annotations
 
@@ -51,8 +54,29 @@ def score(item: Mapping[str, Any], judge: str, criterion: str) -> float:
     return float("nan") if v is None else float(v)
 
 
-def item_differences(results: Mapping[str, Any], judge: str, criterion: str) -> dict[str, dict[tuple[str, int, str], float]]:
-    """Per model: {(dataset, size, question id): cell score - baseline score} over fine-tuned cells."""
+def recipe_name(cell: Mapping[str, Any]) -> str | None:
+    """The fine-tuning recipe of a cell of a matrix with named recipes (None otherwise)."""
+    return (cell.get("recipe") or {}).get("name")
+
+
+def _interval_counts(cells: Sequence[Mapping[str, Any]], judge: str, criterion: str) -> dict[str, int]:
+    """Cells whose paired interval lies above 0 (improved), spans it (held) or lies below (regressed)."""
+    counts = {"improved": 0, "held": 0, "regressed": 0}
+    for c in cells:
+        s = (((c.get("gate") or {}).get("judges") or {}).get(judge) or {}).get(criterion)
+        if not s or s.get("n", 0) == 0:
+            continue
+        if s["ci_low"] > 0:
+            counts["improved"] += 1
+        elif s["ci_high"] < 0:
+            counts["regressed"] += 1
+        else:
+            counts["held"] += 1
+    return counts
+
+
+def item_differences(results: Mapping[str, Any], judge: str, criterion: str) -> dict[str, dict[tuple[str, int, str, str], float]]:
+    """Per model: {(dataset, size, recipe, question id): cell score - baseline score} over fine-tuned cells."""
     cells = {c["id"]: c for c in results.get("cells", [])}
     out: dict[str, dict[tuple[str, int, str], float]] = {}
     for cell in results.get("cells", []):
@@ -68,7 +92,8 @@ def item_differences(results: Mapping[str, Any], judge: str, criterion: str) -> 
                 continue
             d = score(item, judge, criterion) - score(other, judge, criterion)
             if math.isfinite(d):
-                out.setdefault(cell["model"], {})[(cell["dataset"], cell["size"], item["id"])] = d
+                key = (cell["dataset"], cell["size"], recipe_name(cell) or "", item["id"])
+                out.setdefault(cell["model"], {})[key] = d
     return out
 
 
@@ -85,7 +110,7 @@ def _stats_of(diffs: Sequence[float], seed: int = 0) -> dict[str, Any]:
 def research_questions(results: Mapping[str, Any]) -> dict[str, Any]:
     """Statistics for the three research questions, by the primary judge (see :func:`primary_judge`)."""
     judge = primary_judge(results)
-    out: dict[str, Any] = {"judge": judge, "rq1": [], "rq2": [], "rq3": {"models": [], "pairs": []}}
+    out: dict[str, Any] = {"judge": judge, "rq1": [], "rq2": [], "rq3": {"models": [], "pairs": []}, "rq4": []}
     if judge is None:
         return out
     cells = [c for c in results.get("cells", []) if finished(c)]
@@ -96,17 +121,7 @@ def research_questions(results: Mapping[str, Any]) -> dict[str, Any]:
     for (dataset, model), group in groups.items():
         tuned = [c for c in group if c.get("kind") == "finetuned"]
         for criterion in CRITERIA:
-            counts = {"improved": 0, "held": 0, "regressed": 0}
-            for c in tuned:
-                s = (((c.get("gate") or {}).get("judges") or {}).get(judge) or {}).get(criterion)
-                if not s or s.get("n", 0) == 0:
-                    continue
-                if s["ci_low"] > 0:
-                    counts["improved"] += 1
-                elif s["ci_high"] < 0:
-                    counts["regressed"] += 1
-                else:
-                    counts["held"] += 1
+            counts = _interval_counts(tuned, judge, criterion)
             if tuned:
                 out["rq1"].append({"dataset": dataset, "model": model, "criterion": criterion, **counts,
                                    "cells": sum(counts.values())})
@@ -129,6 +144,37 @@ def research_questions(results: Mapping[str, Any]) -> dict[str, Any]:
             shared = sorted(set(diffs[a]) & set(diffs[b]))
             paired = [diffs[a][k] - diffs[b][k] for k in shared]
             out["rq3"]["pairs"].append({"a": a, "b": b, "criterion": criterion, **_stats_of(paired)})
+    out["rq4"] = recipe_question(results, judge)
+    return out
+
+
+def recipe_question(results: Mapping[str, Any], judge: str) -> list[dict[str, Any]]:
+    """Per recipe and criterion: cells improved, held and regressed, and the pooled paired difference."""
+    cells = {c["id"]: c for c in results.get("cells", [])}
+    tuned = [c for c in results.get("cells", []) if c.get("kind") == "finetuned" and recipe_name(c)]
+    names = list(dict.fromkeys(recipe_name(c) for c in tuned))
+    out = []
+    for name in names:
+        mine = [c for c in tuned if recipe_name(c) == name]
+        ran = [c for c in mine if finished(c)]
+        for criterion in CRITERIA:
+            diffs = []
+            for c in ran:
+                base = cells.get(c.get("baseline_id"))
+                if not base or not finished(base):
+                    continue
+                base_items = {it["id"]: it for it in base["items"]}
+                for item in c["items"]:
+                    other = base_items.get(item["id"])
+                    d = score(item, judge, criterion) - score(other, judge, criterion) if other else float("nan")
+                    if math.isfinite(d):
+                        diffs.append(d)
+            out.append({"recipe": name, "criterion": criterion, "cells": len(ran), "not_run": len(mine) - len(ran),
+                        **{k: (next((c for c in mine if "options" in (c.get("recipe") or {})), mine[0])
+                                .get("recipe") or {}).get(k) for k in
+                           ("options", "effective_batch_size", "per_device_batch_size", "gradient_accumulation")},
+                        "skipped": sorted({c.get("reason", "") for c in mine if c.get("status") == "skipped"}),
+                        **_interval_counts(ran, judge, criterion), **_stats_of(diffs)})
     return out
 
 

@@ -1,6 +1,7 @@
 """The records a backend consumes and returns, and the one method it implements."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
@@ -31,6 +32,9 @@ class GenerationSettings:
         object.__setattr__(self, "stop", tuple(self.stop))
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 @dataclass(frozen=True)
 class Generation:
     """One answer. ``seconds`` is the wall time of its batch divided by the batch size."""
@@ -44,6 +48,14 @@ class Generation:
     # or when the server returned none (then ``logprobs_missing`` is True)
     top_logprobs: tuple[tuple[tuple[str, float], ...], ...] | None = None
     logprobs_missing: bool = False
+
+    def __post_init__(self) -> None:
+        # a served model's JSON may carry lone surrogates ("\ud800"), which no UTF-8 file can hold:
+        # each becomes U+FFFD here, at the one place every backend's answer passes
+        try:
+            self.text.encode("utf-8")
+        except UnicodeEncodeError:
+            object.__setattr__(self, "text", _LONE_SURROGATE.sub("\ufffd", self.text))
 
 
 class TransientError(EvalsuiteError):

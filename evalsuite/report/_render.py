@@ -452,7 +452,11 @@ def _retrieval_cell(r: Mapping[str, Any] | None) -> str:
 
 
 def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Text in a markdown line or table cell: markup a model wrote (``<script>``, ``<img onerror>``) is
+    shown, never rendered, since markdown viewers pass raw HTML through; control characters are dropped."""
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = "".join(ch if ch.isprintable() or ch == " " else " " for ch in text.replace("\n", " "))
+    return text.replace("|", "\\|")
 
 
 def to_markdown(blocks_: Sequence[tuple]) -> str:

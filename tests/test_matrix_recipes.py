@@ -204,4 +204,9 @@ def test_the_report_answers_which_recipe(tmp_path):
     assert "| 16 (4 x 4) |" in row and "| 1 | 0 | 0 | 1 |" in row and "-2.000" in row
     assert "Recipes that could not run on this machine: q (recipe q: quantization='qlora' needs a CUDA GPU)" in summary
     assert "| model | size | recipe | widgets |" in summary
+    # each recipe's size trend runs from the one baseline; the reference metrics name the recipe of each row
+    trend = next(line for line in summary.splitlines() if line.startswith("| widgets | smollm2 | r64e3 | accuracy |"))
+    assert "| 40 | 0,4 |" in trend and "| -" in trend
+    assert any(line.startswith("| widgets | smollm2 | ft4 | r8e1 |") for line in summary.splitlines())
+    assert any(line.startswith("| widgets | smollm2 | ft0 | – |") for line in summary.splitlines())
     assert (run_dir / "figures" / "recipes.png").is_file()

@@ -53,9 +53,12 @@ def _rq_blocks(results: Mapping[str, Any], rq: Mapping[str, Any]) -> list[tuple]
         neg = sum(1 for r in sig if r["rho"] < 0)
         out.append(("p", f"Spearman rank correlation between fine-tuning size (0 = baseline) and per-question score: "
                          f"{pos} of {len(rq['rq2'])} trends significantly positive, {neg} significantly negative (p < 0.05)."))
-        out.append(("table", ["dataset", "model", "criterion", "Spearman rho", "p", "n", "sizes"],
-                    [[r["dataset"], r["model"], r["criterion"], fmt(r["rho"], 3), fmt(r["p"], 3), str(r["n"]),
-                      ",".join(map(str, r["sizes"]))] for r in rq["rq2"]]))
+        recipes = any(r.get("recipe") for r in rq["rq2"])  # one trend per recipe, each with the one baseline
+        out.append(("table", ["dataset", "model", *(["recipe"] if recipes else []), "criterion", "Spearman rho", "p",
+                              "n", "sizes"],
+                    [[r["dataset"], r["model"], *([r.get("recipe") or ""] if recipes else []), r["criterion"],
+                      fmt(r["rho"], 3), fmt(r["p"], 3), str(r["n"]), ",".join(map(str, r["sizes"]))]
+                     for r in rq["rq2"]]))
     else:
         out.append(("p", "No dataset and model has scores at two or more fine-tuning sizes."))
     # 3
@@ -186,13 +189,15 @@ def score_table(results: Mapping[str, Any], judge: str, criterion: str) -> tuple
 
 def metrics_table(results: Mapping[str, Any]) -> tuple:
     rows = []
-    for c in results.get("cells", []):
-        if not finished(c):
-            continue
+    cells = [c for c in results.get("cells", []) if finished(c)]
+    recipes = any(recipe_name(c) for c in cells)  # a matrix with named recipes gets a recipe column
+    for c in cells:
         m = (c.get("summary") or {}).get("metrics") or {}
         rows.append([c["dataset"], c["model"], "candidate" if c["model"] == "candidate" else f"ft{c['size']}",
+                     *([recipe_name(c) or "–"] if recipes else []),
                      *[fmt((m.get(key) or {}).get("mean"), 3) for key, _ in METRICS], str(len(c["items"]))])
-    return ("table", ["dataset", "model", "size", *[label for _, label in METRICS], "n"], rows)
+    return ("table", ["dataset", "model", "size", *(["recipe"] if recipes else []), *[label for _, label in METRICS], "n"],
+            rows)
 
 
 def blocks(results: Mapping[str, Any], figures: Sequence[Path] = ()) -> list[tuple]:

@@ -112,6 +112,19 @@ def _recipe_blocks(rows: Sequence[Mapping[str, Any]]) -> list[tuple]:
     return out
 
 
+def _recipes_not_run_blocks(results: Mapping[str, Any]) -> list[tuple]:
+    """The recipes skipped here, with their reasons, for a run without a scored cell (the fourth research
+    question lists them otherwise)."""
+    skipped: dict[str, set[str]] = {}
+    for c in results.get("cells", []):
+        if c.get("kind") == "finetuned" and recipe_name(c) and c.get("status") == "skipped":
+            skipped.setdefault(recipe_name(c), set()).add(c.get("reason") or "")
+    if not skipped:
+        return []
+    return [("p", "Recipes that could not run on this machine: "
+                  + "; ".join(f"{name} ({' / '.join(sorted(reasons))})" for name, reasons in skipped.items()))]
+
+
 def _batch_text(r: Mapping[str, Any]) -> str:
     if not r.get("effective_batch_size"):
         return "–"
@@ -221,6 +234,7 @@ def blocks(results: Mapping[str, Any], figures: Sequence[Path] = ()) -> list[tup
                      f"commit {str(git.get('commit'))[:12]}{' (dirty)' if git.get('dirty') else ''}; created {results.get('created')}."))
     if judge is None:
         out.append(("p", "No cell was scored, so there is nothing to answer yet."))
+        out += _recipes_not_run_blocks(results)
     else:
         out += _rq_blocks(results, research_questions(results))
         gating = [j for j in results.get("judges", []) if j.get("gating")]

@@ -132,6 +132,10 @@ def test_a_qlora_recipe_is_skipped_with_its_reason_on_a_machine_without_cuda(mat
     reason = session.skip_reason(cell)
     assert reason.startswith("recipe q: quantization='qlora' needs a CUDA GPU")
     assert session.skip_reason(session.by_id["widgets-smollm2-ft4-r8e1"]) is None
+    assert session.evaluate(cell).status == "skipped"
+    record = session.store.read(cell.id)  # the cell file names the recipe with its options, for the report
+    assert record["status"] == "skipped" and record["reason"] == reason
+    assert record["recipe"]["name"] == "q" and record["recipe"]["options"] == {"quantization": "qlora"}
 
 
 def test_keyword_selection_picks_recipes(matrix):
@@ -191,7 +195,9 @@ def test_the_report_answers_which_recipe(tmp_path):
                          cell("widgets-smollm2-ft4-r64e3", 4, "r64e3", worse, (-2.6, -1.4)),
                          {"id": "widgets-smollm2-ft4-q", "dataset": "widgets", "model": "smollm2", "spec": "s", "size": 4,
                           "kind": "finetuned", "baseline_id": "widgets-smollm2-ft0", "status": "skipped",
-                          "reason": "recipe q: quantization='qlora' needs a CUDA GPU", "recipe": {"name": "q"}}],
+                          "reason": "recipe q: quantization='qlora' needs a CUDA GPU",
+                          "recipe": {"name": "q", "options": {"quantization": "qlora"}, "effective_batch_size": 4,
+                                     "per_device_batch_size": 4, "gradient_accumulation": 1}}],
                "session": {"ran": [], "computed": [], "reused": []}, "provenance": {}}
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -204,4 +210,19 @@ def test_the_report_answers_which_recipe(tmp_path):
     assert "| 16 (4 x 4) |" in row and "| 1 | 0 | 0 | 1 |" in row and "-2.000" in row
     assert "Recipes that could not run on this machine: q (recipe q: quantization='qlora' needs a CUDA GPU)" in summary
     assert "| model | size | recipe | widgets |" in summary
+    # each recipe's size trend runs from the one baseline; the reference metrics name the recipe of each row
+    trend = next(line for line in summary.splitlines() if line.startswith("| widgets | smollm2 | r64e3 | accuracy |"))
+    assert "| 40 | 0,4 |" in trend and "| -" in trend
+    assert any(line.startswith("| widgets | smollm2 | ft4 | r8e1 |") for line in summary.splitlines())
+    assert any(line.startswith("| widgets | smollm2 | ft0 | – |") for line in summary.splitlines())
     assert (run_dir / "figures" / "recipes.png").is_file()
+
+    # a run whose only selected cells are the skipped recipe still says which recipe could not run here
+    assert any(line.startswith("| q | quantization=qlora | 4 (4 x 1) |") for line in summary.splitlines())
+    results["cells"] = [dict(results["cells"][0], status="not run", items=[]), results["cells"][-1]]
+    results["judges"] = []
+    (run_dir / "results.json").write_text(json.dumps(results))
+    render(run_dir)
+    summary = (run_dir / "summary.md").read_text()
+    assert "No cell was scored" in summary
+    assert "Recipes that could not run on this machine: q (recipe q: quantization='qlora' needs a CUDA GPU)" in summary

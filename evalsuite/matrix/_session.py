@@ -23,7 +23,7 @@ from evalsuite.matrix import _baselines, _gate
 from evalsuite.matrix._availability import unavailable_reason
 from evalsuite.matrix._cells import BASELINE, CANDIDATE, FINETUNED, Cell, expand_cells
 from evalsuite.matrix._config import MatrixConfig
-from evalsuite.matrix._pipeline import CellSkipped, DatasetContext, prepare_dataset, run_cell, train
+from evalsuite.matrix._pipeline import CellSkipped, DatasetContext, prepare_dataset, recipe_record, run_cell, train
 from evalsuite.matrix._provenance import provenance, scrub
 from evalsuite.matrix._store import RunStore, is_reusable, read_json
 from evalsuite.records import stable_hash, to_dict
@@ -300,7 +300,7 @@ class MatrixSession:
         if not is_reusable(self.store.read(cell.id)):
             self.store.write(cell.id, {"id": cell.id, "dataset": cell.dataset, "model": cell.model, "spec": cell.spec,
                                        "size": cell.size, "kind": cell.kind, "baseline_id": cell.baseline_id,
-                                       **({"recipe": {"name": cell.recipe}} if cell.recipe else {}),
+                                       **({"recipe": recipe_record(self.config, cell.recipe)} if cell.recipe else {}),
                                        "status": status, "reason": reason, "session": self.token})
 
     # -- end of run ---------------------------------------------------------------------------------
@@ -357,7 +357,7 @@ class MatrixSession:
             if data is None:
                 data = {"id": cell.id, "dataset": cell.dataset, "model": cell.model, "spec": cell.spec, "size": cell.size,
                         "kind": cell.kind, "baseline_id": cell.baseline_id, "status": "not run",
-                        **({"recipe": {"name": cell.recipe}} if cell.recipe else {})}
+                        **({"recipe": recipe_record(self.config, cell.recipe)} if cell.recipe else {})}
             cells.append(data)
         ran = ran or {}
         computed = [c["id"] for c in cells if c["id"] in ran and is_reusable(c) and c.get("session") == self.token]

@@ -53,9 +53,12 @@ def _rq_blocks(results: Mapping[str, Any], rq: Mapping[str, Any]) -> list[tuple]
         neg = sum(1 for r in sig if r["rho"] < 0)
         out.append(("p", f"Spearman rank correlation between fine-tuning size (0 = baseline) and per-question score: "
                          f"{pos} of {len(rq['rq2'])} trends significantly positive, {neg} significantly negative (p < 0.05)."))
-        out.append(("table", ["dataset", "model", "criterion", "Spearman rho", "p", "n", "sizes"],
-                    [[r["dataset"], r["model"], r["criterion"], fmt(r["rho"], 3), fmt(r["p"], 3), str(r["n"]),
-                      ",".join(map(str, r["sizes"]))] for r in rq["rq2"]]))
+        recipes = any(r.get("recipe") for r in rq["rq2"])  # one trend per recipe, each with the one baseline
+        out.append(("table", ["dataset", "model", *(["recipe"] if recipes else []), "criterion", "Spearman rho", "p",
+                              "n", "sizes"],
+                    [[r["dataset"], r["model"], *([r.get("recipe") or ""] if recipes else []), r["criterion"],
+                      fmt(r["rho"], 3), fmt(r["p"], 3), str(r["n"]), ",".join(map(str, r["sizes"]))]
+                     for r in rq["rq2"]]))
     else:
         out.append(("p", "No dataset and model has scores at two or more fine-tuning sizes."))
     # 3
@@ -107,6 +110,19 @@ def _recipe_blocks(rows: Sequence[Mapping[str, Any]]) -> list[tuple]:
         out.append(("p", "Recipes that could not run on this machine: "
                          + "; ".join(f"{name} ({' / '.join(reasons)})" for name, reasons in skipped.items())))
     return out
+
+
+def _recipes_not_run_blocks(results: Mapping[str, Any]) -> list[tuple]:
+    """The recipes skipped here, with their reasons, for a run without a scored cell (the fourth research
+    question lists them otherwise)."""
+    skipped: dict[str, set[str]] = {}
+    for c in results.get("cells", []):
+        if c.get("kind") == "finetuned" and recipe_name(c) and c.get("status") == "skipped":
+            skipped.setdefault(recipe_name(c), set()).add(c.get("reason") or "")
+    if not skipped:
+        return []
+    return [("p", "Recipes that could not run on this machine: "
+                  + "; ".join(f"{name} ({' / '.join(sorted(reasons))})" for name, reasons in skipped.items()))]
 
 
 def _batch_text(r: Mapping[str, Any]) -> str:
@@ -240,13 +256,15 @@ def score_table(results: Mapping[str, Any], judge: str, criterion: str) -> tuple
 
 def metrics_table(results: Mapping[str, Any]) -> tuple:
     rows = []
-    for c in results.get("cells", []):
-        if not finished(c):
-            continue
+    cells = [c for c in results.get("cells", []) if finished(c)]
+    recipes = any(recipe_name(c) for c in cells)  # a matrix with named recipes gets a recipe column
+    for c in cells:
         m = (c.get("summary") or {}).get("metrics") or {}
         rows.append([c["dataset"], c["model"], "candidate" if c["model"] == "candidate" else f"ft{c['size']}",
+                     *([recipe_name(c) or "–"] if recipes else []),
                      *[fmt((m.get(key) or {}).get("mean"), 3) for key, _ in METRICS], str(len(c["items"]))])
-    return ("table", ["dataset", "model", "size", *[label for _, label in METRICS], "n"], rows)
+    return ("table", ["dataset", "model", "size", *(["recipe"] if recipes else []), *[label for _, label in METRICS], "n"],
+            rows)
 
 
 def blocks(results: Mapping[str, Any], figures: Sequence[Path] = ()) -> list[tuple]:
@@ -277,6 +295,7 @@ def blocks(results: Mapping[str, Any], figures: Sequence[Path] = ()) -> list[tup
                      f"commit {str(git.get('commit'))[:12]}{' (dirty)' if git.get('dirty') else ''}; created {results.get('created')}."))
     if judge is None:
         out.append(("p", "No cell was scored, so there is nothing to answer yet."))
+        out += _recipes_not_run_blocks(results)
     else:
         out += _rq_blocks(results, research_questions(results))
         gating = [j for j in results.get("judges", []) if j.get("gating")]

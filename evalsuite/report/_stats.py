@@ -3,7 +3,8 @@
 1. Does fine-tuning beat the baseline? Per dataset and model, how many fine-tuned cells
    improved (interval above 0), held (interval spans 0) or regressed (interval below 0).
 2. Does more fine-tuning data help? Spearman rho (and p) between fine-tuning size
-   (0 = baseline) and the per-question score, per dataset and model.
+   (0 = baseline) and the per-question score, per dataset and model (and recipe, with the one
+   baseline in each recipe's trend).
 3. Which model is more susceptible? Mean per-question difference from the baseline per
    model, and each pair of models compared on the questions (dataset, size) both answered.
 4. Does any fine-tuning recipe avoid the degradation? (a matrix with named recipes) Per recipe:
@@ -125,17 +126,20 @@ def research_questions(results: Mapping[str, Any]) -> dict[str, Any]:
             if tuned:
                 out["rq1"].append({"dataset": dataset, "model": model, "criterion": criterion, **counts,
                                    "cells": sum(counts.values())})
-            sizes, scores = [], []
-            for c in group:
-                for item in c["items"]:
-                    v = score(item, judge, criterion)
-                    if math.isfinite(v):
-                        sizes.append(c["size"])
-                        scores.append(v)
-            rho, p = _spearman_p(sizes, scores)
-            if tuned:
+            # with named recipes, one trend per recipe: its sizes and the one baseline
+            for recipe in dict.fromkeys(recipe_name(c) for c in tuned):
+                trend = [c for c in group if c.get("kind") != "finetuned" or recipe_name(c) == recipe]
+                sizes, scores = [], []
+                for c in trend:
+                    for item in c["items"]:
+                        v = score(item, judge, criterion)
+                        if math.isfinite(v):
+                            sizes.append(c["size"])
+                            scores.append(v)
+                rho, p = _spearman_p(sizes, scores)
                 out["rq2"].append({"dataset": dataset, "model": model, "criterion": criterion, "rho": rho, "p": p,
-                                   "n": len(scores), "sizes": sorted({c["size"] for c in group})})
+                                   "n": len(scores), "sizes": sorted({c["size"] for c in trend}),
+                                   **({"recipe": recipe} if recipe else {})})
     for criterion in CRITERIA:
         diffs = item_differences(results, judge, criterion)
         for model, d in diffs.items():

@@ -151,3 +151,53 @@ def test_a_candidate_served_with_hostile_answers_ends_in_a_decision(tmp_path):
     tags.feed((run_dir / "report.html").read_text(encoding="utf-8"))
     assert "onerror" not in tags.attrs
     assert "<script>alert" not in (run_dir / "summary.md").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def bridge_metrics():
+    bridge = pytest.importorskip("evalsuite.judge.deepeval_bridge")
+    return bridge, [bridge.AccuracyMetric(judge, threshold=3.0) for judge in ("reference", "learned-correctness")] + \
+        [bridge.CompletenessMetric(judge, threshold=3.0) for judge in ("reference", "learned-correctness")]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=ANSWERS)
+@example(text="2011⁶")
+@example(text=INJECTION)
+def test_the_deepeval_bridge_scores_any_answer(bridge_metrics, text):
+    from deepeval.test_case import LLMTestCase
+
+    bridge, metrics = bridge_metrics
+    case = LLMTestCase(input="When did the bridge open?", actual_output=text, expected_output="2011",
+                       retrieval_context=["The bridge opened in 2011."])
+    for metric in metrics:
+        score = metric.measure(case)
+        assert (math.isnan(score) and metric.error) or 1.0 <= score <= 5.0
+        assert isinstance(metric.is_successful(), bool)
+
+
+def _render_with(folder: Path, answers: list[str]) -> tuple[str, str]:
+    base = _cell("facts-served-ft0", "baseline", ["gold"] * len(answers), [5.0] * len(answers))
+    cand = _cell("facts-candidate", "candidate", answers, [1.0] * len(answers))
+    base["status"], cand["status"] = "passed", "inconclusive"
+    results = {"run_id": "r", "profile": "p", "config": {"datasets": ["facts"], "models": [], "margin": 0.5},
+               "judges": [], "cells": [base, cand], "session": {"ran": [], "computed": [], "reused": []},
+               "provenance": {}}
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / "results.json", results)
+    render(folder)
+    return (folder / "report.html").read_text(encoding="utf-8"), (folder / "summary.md").read_text(encoding="utf-8")
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(answer=ANSWERS)
+@example(answer=INJECTION)
+def test_any_answer_adds_no_element_to_the_report(tmp_path_factory, answer):
+    folder = tmp_dir(tmp_path_factory)
+    page, summary = _render_with(folder / "hostile", [answer, "plain"])
+    plain_page, _ = _render_with(folder / "plain", ["plain", "plain"])
+    tags, plain = _Tags(), _Tags()
+    tags.feed(page)
+    plain.feed(plain_page)
+    assert sorted(tags.tags) == sorted(plain.tags) and "onerror" not in tags.attrs
+    assert "<script>" not in summary

@@ -19,7 +19,6 @@ paraphrase, or the consumer's own message where the file has no paraphrase.
 """
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ import numpy as np
 
 from evalsuite.errors import ConfigError, DataError
 from evalsuite.judge._forms import JudgeItem
-from evalsuite.judge._human import file_sha256
+from evalsuite.judge._human import file_sha256, read_json_lines
 from evalsuite.records import stable_hash, to_dict
 
 GRADED_DATASET = "judge_longform"
@@ -164,16 +163,7 @@ def load_graded(path: str | Path | None = None) -> GradedSet:
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _memo:
-        items = []
-        with path.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    data = json.loads(line)
-                except json.JSONDecodeError as err:
-                    _fail(path, number, "(JSON syntax)", err.msg)
-                items.append(answer_from_line(data, path, number))
+        items = read_json_lines(path, answer_from_line, _fail)
         if not items:
             raise DataError(f"{path}: no lines; restore the released file with "
                             f"`evalsuite datasets download {GRADED_DATASET}`")

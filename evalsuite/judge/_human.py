@@ -117,6 +117,23 @@ def item_from_line(data: object, path: Path, number: int) -> HumanItem:
 _memo: dict[tuple, HumanSet] = {}
 
 
+def read_json_lines(path: Path, parse, fail=None) -> list:
+    """``parse(data, path, line number)`` of every non-blank line of a JSON-lines file; a line that is
+    not JSON stops with ``fail``'s error naming the file and the line."""
+    fail = fail or _fail
+    items = []
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as err:
+                fail(path, number, "(JSON syntax)", err.msg)
+            items.append(parse(data, path, number))
+    return items
+
+
 def load_human(name: str = QUALIFICATION_FILE, path: str | Path | None = None) -> HumanSet:
     """The human-labelled answers of ``name`` in the data root (or of ``path``), validated line by line."""
     path = Path(path) if path is not None else human_path(name)
@@ -125,16 +142,7 @@ def load_human(name: str = QUALIFICATION_FILE, path: str | Path | None = None) -
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _memo:
-        items = []
-        with path.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    data = json.loads(line)
-                except json.JSONDecodeError as err:
-                    _fail(path, number, "(JSON syntax)", err.msg)
-                items.append(item_from_line(data, path, number))
+        items = read_json_lines(path, item_from_line)
         if not items:
             raise DataError(f"{path}: no lines; restore the released file with `evalsuite datasets download {HUMAN_DATASET}`")
         seen: set[str] = set()

@@ -12,7 +12,10 @@ CPU flags that decided the code path. The throughputs are kept in the cache
 (``evalsuite._throughput``). ``--avx2`` sets ``evalsuite._device.AVX2_EMULATION``: torch,
 oneDNN, MKL and fbgemm kernels limited to AVX2 and bf16 off in evalsuite.
 
-Stage seconds are sums over cells; under ``-n 2`` they can exceed the wall time.
+Stage seconds are sums over cells; under ``-n 2`` they can exceed the wall time. Memory: the
+run's peak resident set (``ru_maxrss`` of its processes, what ``/usr/bin/time -v`` reports) and,
+per stage, the largest resident set sampled while that stage ran in any cell
+(``evalsuite._memory``), with the cell it was in.
 """
 from __future__ import annotations
 
@@ -55,7 +58,31 @@ def _stages(run_dir: Path) -> dict:
         "finetuning": sum(c["timings"].get("finetune", 0.0) for c in cells),
         "judging": sum(v["seconds"] for v in judged.values()),
     }
-    return {"results": results, "cells": cells, "index": index, "judges": judged, "stages": stages}
+    return {"results": results, "cells": cells, "index": index, "judges": judged, "stages": stages,
+            "memory": _stage_memory(run_dir, cells)}
+
+
+def _stage_memory(run_dir: Path, cells: list) -> dict:
+    """Per stage, the largest resident set (MiB) sampled while it ran in any cell, and where."""
+    out: dict[str, dict] = {}
+
+    def seen(stage: str, where: str, m: dict | None) -> None:
+        peak = (m or {}).get("peak_mb")
+        if peak is not None and peak > out.get(stage, {}).get("peak_mb", -1.0):
+            out[stage] = {"peak_mb": round(peak, 1), "start_mb": m.get("start_mb"), "end_mb": m.get("end_mb"), "cell": where}
+
+    for path in sorted((run_dir / "judges").glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        seen("qualification", data.get("name", path.stem), data.get("memory"))
+    for c in cells:
+        memory = c["timings"].get("memory") or {}
+        for stage, m in memory.items():
+            if isinstance(m, dict):
+                seen("judging" if stage.startswith("judge ") else {"load": "model_load", "index": "index_build",
+                                                                   "generate": "generation", "finetune": "finetuning"}.get(stage, stage), c["id"], m)
+        if memory.get("after_release_mb") is not None:
+            seen("between cells", c["id"], {"peak_mb": memory["after_release_mb"]})
+    return out
 
 
 def _model_config(spec: str) -> dict | None:
@@ -136,8 +163,15 @@ def profile_once(args, report_root: Path, run_id: str) -> dict:
     cmd = [sys.executable, "-m", "evalsuite", "run", "--profile", args.profile, "--report-dir", str(report_root),
            "--run-id", run_id, *args.run_args]
     start = time.perf_counter()
-    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ))
-    wall = time.perf_counter() - start
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err, text=True, env=dict(os.environ))
+        _, status, usage = os.wait4(proc.pid, 0)  # ru_maxrss: the largest resident set of the run's processes
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        run = subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read())
+    peak_mb = usage.ru_maxrss / 1024  # KiB on Linux
     run_dir = report_root / "runs" / run_id
     if not (run_dir / "results.json").is_file():
         sys.stderr.write(run.stdout[-4000:] + run.stderr[-4000:])
@@ -149,8 +183,9 @@ def profile_once(args, report_root: Path, run_id: str) -> dict:
     info = _stages(run_dir)
     stages = {**info["stages"], "report": report}
     stages["other"] = max(0.0, wall - sum(stages.values()))
-    return {"exit_status": run.returncode, "wall_seconds": round(wall, 1),
+    return {"exit_status": run.returncode, "wall_seconds": round(wall, 1), "peak_rss_mb": round(peak_mb, 1),
             "stages": {k: round(v, 1) for k, v in stages.items()},
+            "memory": info["memory"],
             "index": {k: {"seconds": round(v["seconds"], 1), "cached": v["cached"]} for k, v in info["index"].items()},
             "cells": {c["id"]: c["status"] for c in info["results"]["cells"]}, "_info": info}
 
@@ -215,9 +250,16 @@ def main(argv=None) -> int:
         print(f"cpu {cpu['cpu']} ({cpu['cores']} cores), torch {cpu['torch_capability']}, bf16 {cpu['bf16']}, "
               f"avx512_vnni {cpu['avx512_vnni']}, amx {cpu['amx_bf16']}; peak fp32 {peak / 1e9:.0f} GFLOP/s")
         for run in runs:
-            print(f"\n{run['cache']} run: {run['wall_seconds']:.0f} s (exit status {run['exit_status']})")
+            print(f"\n{run['cache']} run: {run['wall_seconds']:.0f} s (exit status {run['exit_status']}), "
+                  f"peak resident set {run['peak_rss_mb']:.0f} MiB")
+            print(f"  {'stage':14} {'seconds':>10} {'peak MiB':>9}  where the peak was")
             for stage, seconds in run["stages"].items():
-                print(f"  {stage:14} {seconds:8.1f} s")
+                m = run["memory"].get(stage) or {}
+                peak = f"{m['peak_mb']:9.0f}" if m else f"{'-':>9}"
+                print(f"  {stage:14} {seconds:8.1f} s {peak}  {m.get('cell', '')}")
+            if "between cells" in run["memory"]:
+                m = run["memory"]["between cells"]
+                print(f"  {'between cells':14} {'':10} {m['peak_mb']:9.0f}  after {m['cell']} released its models")
             for key, value in run["flops"].items():
                 print(f"  {key}: {value}")
     return 0

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from evalsuite import _memory
 from evalsuite.judge import RULE, median_gold_words
 from evalsuite.matrix._cells import FINETUNED, Cell
 from evalsuite.matrix._config import MatrixConfig
@@ -170,16 +171,22 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
         spec = f"{cell.spec}+lora:{adapter.path}"
         timings["finetune"] = adapter.seconds
     progress(f"loading {spec}")
+    memory: dict[str, Any] = {}
+    timings["memory"] = memory
     start = time.perf_counter()
-    model = load_model(spec)
+    with _memory.stage() as m:
+        model = load_model(spec)
     timings["load"] = time.perf_counter() - start
+    memory["load"] = m.to_dict()
     model_before = dict(model.stats)
     judges_before = {j.name: dict(getattr(j, "stats", {}) or {}) for j in judges}
     settings = GenerationSettings(max_new_tokens=config.max_new_tokens, seed=config.seed)
     progress(f"generating {len(ctx.prompts)} answers")
     start = time.perf_counter()
-    gens = model.generate(list(ctx.prompts), settings)
+    with _memory.stage() as m:
+        gens = model.generate(list(ctx.prompts), settings)
     timings["generate"] = time.perf_counter() - start
+    memory["generate"] = m.to_dict()
     if gens and not any(g.cached for g in gens):
         record_generation_speed(spec, gens, timings["generate"])
     judge_items = [
@@ -193,8 +200,10 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
         progress(f"judging {len(judge_items)} answers with {judge.name}")
         start = time.perf_counter()
         before = dict(getattr(judge, "stats", {}) or {})
-        verdicts[judge.name] = judge.judge(judge_items)
+        with _memory.stage() as m:
+            verdicts[judge.name] = judge.judge(judge_items)
         timings["judge"][judge.name] = time.perf_counter() - start
+        memory[f"judge {judge.name}"] = m.to_dict()
         record_judge_speed(judge, len(judge_items), timings["judge"][judge.name], before)
     items = []
     for i, (ex, cs, g) in enumerate(zip(ctx.eval_items, ctx.chunks, gens)):

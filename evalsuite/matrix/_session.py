@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from evalsuite import _memory
 from evalsuite._io import atomic_write_json, file_lock
 from evalsuite.errors import ConfigError, EvalsuiteError
 from evalsuite.judge import Qualification, gating_decision, measured_qualifications
@@ -106,10 +107,11 @@ class MatrixSession:
                 from evalsuite.judge import qualify
 
                 start = time.perf_counter()
-                q = qualify(judge, seed=self.config.seed, limit=self.config.qualify_limit).as_json()
+                with _memory.stage() as qualify_memory:
+                    q = qualify(judge, seed=self.config.seed, limit=self.config.qualify_limit).as_json()
                 q["judge"] = judge.name
                 data = {"name": judge.name, "spec": self._spec_of.get(judge.name), "config": scrub(to_dict(dict(judge.config))), "qualification": q,
-                        "seconds": time.perf_counter() - start}
+                        "seconds": time.perf_counter() - start, "memory": qualify_memory.to_dict()}
                 atomic_write_json(path, data)
                 items = ((q.get("data") or {}).get("items_scored", 0) + (q.get("data") or {}).get("longform_items", 0)
                          + (q.get("graded") or {}).get("answers", 0))
@@ -180,13 +182,21 @@ class MatrixSession:
             if reason:
                 raise CellSkipped(reason)
             start = time.perf_counter()
-            ctx = self.context(cell.dataset)
-            adapter = self.adapter(cell, progress) if cell.kind == FINETUNED else None
+            with _memory.stage() as index_memory:
+                ctx = self.context(cell.dataset)
+            with _memory.stage() as train_memory:
+                adapter = self.adapter(cell, progress) if cell.kind == FINETUNED else None
             try:
                 data = run_cell(cell, ctx, self.config, self.judges(), adapter=adapter, progress=progress)
             finally:
                 self._release_after(cell, adapter)
             data["timings"]["cell"] = time.perf_counter() - start
+            memory = data["timings"].setdefault("memory", {})
+            memory["index"] = index_memory.to_dict()
+            if adapter is not None:
+                memory["finetune"] = train_memory.to_dict()
+            memory["after_release_mb"] = _memory.rss_mb()
+            memory["process_peak_mb"] = _memory.peak_rss_mb()
             data["session"] = self.token
             return scrub(data)
 

@@ -5,6 +5,7 @@
     judge = make_judge("bundled:smollm2-135m-instruct")   # G-Eval, probability-weighted
     judge = make_judge("deepeval:openai:gpt-4o")          # deepeval's GEval (entry point)
     verdicts = judge.judge([JudgeItem(id, question, references, context, answer)])
+    split_claims(answer); claim_coverage(answer, references)  # which gold claims an answer covers
     q = qualify(judge)   # agreement with people + long-form check + graded long answers -> q.qualified, q.reasons
     gating_criteria(q, long_answers=long_answers(eval_examples))  # the criteria that gate that dataset
 
@@ -14,6 +15,7 @@ Every spec resolves through one registry (``register_judge``; entry point group
 """
 from evalsuite.judge._agreement import THRESHOLD_METHOD, cohen_kappa, cross_fit, roc_auc, within_question
 from evalsuite.judge._cache import JudgeCache
+from evalsuite.judge._claims import ClaimCoverage, ClaimMatch, claim_coverage, split_claims
 from evalsuite.judge._criteria import CRITERIA, Criterion, Steps, available_versions, load_steps
 from evalsuite.judge._forms import FORMS, PREFILL, JudgeItem, render
 from evalsuite.judge._human import (
@@ -79,6 +81,10 @@ for _scheme in ("bundled", "hf", "openai"):
     register_judge(_scheme, geval_judge)  # a G-Eval judge on that model spec
 
 __all__ = [
+    "ClaimCoverage",
+    "ClaimMatch",
+    "claim_coverage",
+    "split_claims",
     "measured_spread",
     "FIT_SPLIT",
     "GRADED_FILE",

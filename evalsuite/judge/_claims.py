@@ -10,8 +10,9 @@ with no letter or digit is not a claim.
 two ways:
 
 - ``sim``: the highest cosine between the claim's sentence vector and the vectors of the answer's
-  claims (the bundled embedder all-MiniLM-L6-v2, through :class:`~evalsuite.judge._features.Similarity`:
-  fixed-shape batches, so a vector does not depend on its batch; rounded to 3 decimals);
+  claims (the bundled embedder all-MiniLM-L6-v2, through :class:`~evalsuite.judge._features.Similarity`
+  with ``CLAIM_BUCKETS``: fixed-shape batches, so a vector does not depend on its batch; rounded to 3
+  decimals);
 - ``lex``: IDF-weighted recall of the claim's content words in the whole answer (a word also
   counting by its first five letters or the same number written otherwise, as the learned
   judge's soft recall), the IDF taken over the gold claims of the item, so a word every gold
@@ -31,13 +32,15 @@ from typing import Sequence
 
 import numpy as np
 
-from evalsuite.judge._features import STOP_WORDS, SIM_DECIMALS, Similarity, _number, _numbers, _soft_in, _stems, _tokens
+from evalsuite.judge._features import EMBED_MAX_TOKENS, STOP_WORDS, SIM_DECIMALS, Similarity, _number, _numbers, _soft_in, _stems, _tokens
 
 MAX_CHARS = 6000  # characters read per text
 MAX_CLAIMS = 24  # claims kept per text (and over all gold answers of an item)
 MAX_CLAIM_WORDS = 40  # a longer sentence is cut into pieces of this many words
 COVERED_AT = 0.5  # a gold claim with score >= this is covered
 SCORE_DECIMALS = 4
+# word pieces a claim is padded to: finer than the short-answer judge's buckets, as claims run 10-60 pieces
+CLAIM_BUCKETS = (8, 16, 24, 32, 40, 48, EMBED_MAX_TOKENS)
 
 _BREAK = re.compile(
     r"\s*[\r\n\u2028\u2029]+\s*"  # a line break
@@ -147,9 +150,8 @@ def cosines(similarity: Similarity, left: Sequence[str], right: Sequence[str]) -
     vectors = similarity.vectors(list(left) + list(right))
     a = np.vstack([vectors[t] for t in left]).astype(np.float64)
     b = np.vstack([vectors[t] for t in right]).astype(np.float64)
-    # one dot product per pair, each summed alone: a matrix product's rounding moves with the shapes
-    out = np.asarray([[math.fsum(x * y) for y in b] for x in a]) if a.size and b.size else np.zeros((len(left), len(right)))
-    return np.round(out, SIM_DECIMALS)
+    # the shapes are the item's own (its claims), never a batch's: the same item gives the same product
+    return np.round(a @ b.T, SIM_DECIMALS)
 
 
 def negated(claim: str) -> bool:
@@ -221,7 +223,7 @@ _DEFAULT: list[Similarity] = []
 
 def default_similarity() -> Similarity:
     if not _DEFAULT:
-        _DEFAULT.append(Similarity())
+        _DEFAULT.append(Similarity(buckets=CLAIM_BUCKETS))
     return _DEFAULT[0]
 
 

@@ -139,4 +139,92 @@ def test_the_fit_reads_the_fit_rows_only(tmp_path):
     assert fit_claims.build(first, **kwargs)[0]["training"]["answers"] == 28  # 7 fit questions x 4 answers
     model = weights_a["accuracy"]["models"][0]["weights"]
     assert set(model) == set(weights_a["accuracy"]["features"])
-    assert selection_a["accuracy"]["chosen"]["features"] in fit_claims.FEATURE_SETS
+    assert selection_a["accuracy"]["chosen"]["features"] in fit_claims.FEATURE_SETS and selection_a["split"] == "fit"
+
+
+@pytest.fixture(scope="module")
+def claims_judge():
+    from evalsuite.judge import make_judge
+
+    return make_judge("learned-claims", cache=False)
+
+
+def _long_items():
+    from evalsuite.judge import JudgeItem
+
+    out = []
+    for k, (topic, sign, treatment, prevention) in enumerate(TOPICS[:4]):
+        reference = (f"The main sign of {topic} is {sign}. It is treated with {treatment}. "
+                     f"The risk is lowered by {prevention}.")
+        q = f"What is {topic} and how is it treated?"
+        out += [JudgeItem(f"{k}-full", q, (reference,), (), f"{topic.capitalize()} shows as {sign}. It is treated with "
+                          f"{treatment}. You can lower the risk by {prevention}."),
+                JudgeItem(f"{k}-part", q, (reference,), (), f"{topic.capitalize()} shows as {sign}."),
+                JudgeItem(f"{k}-off", q, (reference,), (), "The train leaves the station at noon every day.")]
+    return out
+
+
+def test_the_claim_judge_scores_long_answers_by_their_claims(claims_judge):
+    items = _long_items()
+    verdicts = {v.item_id: v for v in claims_judge.judge(items)}
+    for k in range(4):
+        full, part, off = verdicts[f"{k}-full"], verdicts[f"{k}-part"], verdicts[f"{k}-off"]
+        assert full.judge == "learned-claims" and full.mode == "deterministic"
+        assert full.accuracy > off.accuracy and part.accuracy > off.accuracy
+        assert full.completeness > part.completeness > off.completeness  # a dropped claim costs completeness
+        assert "gold claims covered 3/3" in full.raw[2] and "missing" in part.raw[2]
+        assert 1.0 <= min(full.accuracy, off.accuracy) and max(full.accuracy, full.completeness) <= 5.0
+    assert claims_judge.stats["long_items"] >= len(items)
+
+
+def test_claim_judge_verdicts_do_not_depend_on_batch_or_order(claims_judge):
+    from evalsuite.judge import make_judge
+
+    items = _long_items()
+    forward = claims_judge.judge(items)
+    backward = claims_judge.judge(items[::-1])[::-1]
+    alone = [make_judge("learned-claims", cache=False).judge([item])[0] for item in items[:3]]
+    key = [(v.item_id, v.accuracy, v.completeness, v.raw) for v in forward]
+    assert key == [(v.item_id, v.accuracy, v.completeness, v.raw) for v in backward]
+    assert key[:3] == [(v.item_id, v.accuracy, v.completeness, v.raw) for v in alone]
+
+
+def test_short_gold_answers_are_judged_as_learned_correctness(claims_judge):
+    from evalsuite.judge import JudgeItem, make_judge
+
+    items = [JudgeItem("a", "Who wrote Frankenstein?", ("Mary Shelley",), (), "It was Mary Shelley."),
+             JudgeItem("b", "Who wrote Frankenstein?", ("Mary Shelley",), (), "Charles Dickens wrote it.")]
+    mixed = claims_judge.judge([items[0], _long_items()[0], items[1]])
+    short = make_judge("learned-correctness", cache=False).judge(items)
+    assert [(v.accuracy, v.completeness) for v in (mixed[0], mixed[2])] == [(v.accuracy, v.completeness) for v in short]
+    assert [v.item_id for v in mixed] == ["a", "0-full", "b"] and all(v.judge == "learned-claims" for v in mixed)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(answer=st.text(max_size=600))
+def test_the_claim_judge_takes_any_answer(claims_judge, answer):
+    import math
+
+    from evalsuite.judge import JudgeItem
+
+    item = JudgeItem("x", "What is gout and how is it treated?",
+                     ("The main sign of gout is sudden pain in the big toe. It is treated with tablets.",),
+                     ("Gout is treated with anti-inflammatory tablets.",), answer)
+    verdict = claims_judge.judge([item])[0]
+    assert math.isfinite(verdict.accuracy) and 1.0 <= verdict.accuracy <= 5.0
+    assert math.isfinite(verdict.completeness) and 1.0 <= verdict.completeness <= 5.0
+
+
+def test_the_weights_name_their_data_and_the_selection_its_rule():
+    import json
+
+    from evalsuite.judge._learned import CLAIM_WEIGHTS, WEIGHTS_DIR
+
+    weights = json.loads((WEIGHTS_DIR / CLAIM_WEIGHTS).read_text(encoding="utf-8"))
+    selection = json.loads((WEIGHTS_DIR / "claims.v1.selection.json").read_text(encoding="utf-8"))
+    assert weights["training"]["file"] == "liveqa_med.jsonl" and weights["training"]["split"] == "fit"
+    assert selection["split"] == "fit" and "rule" in selection["accuracy"] and "rule" in selection["completeness"]
+    chosen = selection["accuracy"]["chosen"]
+    assert any(c["features"] == chosen["features"] and c["C"] == chosen["C"] and c["target"] == chosen["target"]
+               and c["within_margin"] for c in selection["accuracy"]["candidates"])
+    assert weights["cross_validation"]["completeness"]["auc"] == selection["completeness"]["held_out"]["auc"]

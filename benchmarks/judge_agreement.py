@@ -67,6 +67,17 @@ def graded_row(g) -> dict:
     return out
 
 
+def cv_row(cv: dict) -> dict:
+    """A fitted judge's question-grouped cross-validated figures on the graded fit split, shaped as ``graded_row``."""
+    out = {"split": f"fit ({cv['folds']}-fold cross-validated by question)", "by": cv["by"]}
+    for criterion in ("accuracy", "completeness"):
+        c = cv[criterion]
+        out[criterion] = {"auc": _r(c["auc"]), "auc_ci": [_r(x) for x in c["auc_ci95"]], "auc_answers": c["answers"],
+                          "auc_questions": c["questions"], "spearman": _r(c["spearman"]),
+                          "spearman_ci": [_r(x) for x in c["spearman_ci95"]]}
+    return out
+
+
 def anchors(q) -> list[dict]:
     return [{"evaluator": a.label, "balanced_accuracy": _r(a.balanced_accuracy),
              "balanced_accuracy_5_words": _r(a.balanced_accuracy_long), "accuracy": _r(a.accuracy), "kappa": _r(a.kappa), "n": a.n,
@@ -91,7 +102,7 @@ def table(rows: list[dict], anchor_rows: list[dict]) -> str:
                          f"{f(lf['good_over_wrong']):>8}{f(lf['good_over_partial'])}{r['items_per_second'] or 0:8.1f}")
             # judge names are long: the criterion always shows
             lines[-1] = f"{(r['judge'][:32] + ' / ' + criterion):44}" + lines[-1][44:]
-        for split in ("graded", "graded_fit"):
+        for split in ("graded", "graded_fit", "graded_fit_cv"):
             g = r.get(split)
             if not g:
                 continue
@@ -101,14 +112,6 @@ def table(rows: list[dict], anchor_rows: list[dict]) -> str:
                              f"[{f(c['auc_ci'][0]).strip()}, {f(c['auc_ci'][1]).strip()}] ({c['auc_answers']} answers), "
                              f"Spearman with grade {f(c['spearman'])} [{f(c['spearman_ci'][0]).strip()}, "
                              f"{f(c['spearman_ci'][1]).strip()}]")
-        cv = r.get("graded_fit_cv")
-        if cv:
-            for criterion in ("accuracy", "completeness"):
-                c = cv[criterion]
-                lines.append(f"{'':4}graded long answers, fit split, {c['folds']}-fold cross-validated by question, "
-                             f"{criterion}: AUC {f(c['auc'])} [{f(c['auc_ci95'][0]).strip()}, "
-                             f"{f(c['auc_ci95'][1]).strip()}] ({c['answers']} answers), Spearman with grade "
-                             f"{f(c['spearman'])} [{f(c['spearman_ci95'][0]).strip()}, {f(c['spearman_ci95'][1]).strip()}]")
         if r.get("graded_items_per_second") is not None:
             lines.append(f"{'':4}graded long answers scored at {r['graded_items_per_second']:.1f} answers/s")
         if r.get("graded"):
@@ -197,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"spec": spec, **row(q)})
             fitted = getattr(judge, "fit_split_cross_validation", None)
             if fitted:  # fitted on the fit rows: its figures there are the held-out ones of its fit, by question
-                rows[-1]["graded_fit_cv"] = fitted
+                rows[-1]["graded_fit_cv"] = cv_row(fitted)
             if args.fit_split or (":" not in spec and not args.no_fit_split and not fitted):
                 # for information: fit rows choose, never qualify
                 rows[-1]["graded_fit"] = graded_row(measure_graded(judge, split=FIT_SPLIT, limit=args.limit,

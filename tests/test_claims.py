@@ -228,3 +228,19 @@ def test_the_weights_name_their_data_and_the_selection_its_rule():
     assert any(c["features"] == chosen["features"] and c["C"] == chosen["C"] and c["target"] == chosen["target"]
                and c["within_margin"] for c in selection["accuracy"]["candidates"])
     assert weights["cross_validation"]["completeness"]["auc"] == selection["completeness"]["held_out"]["auc"]
+
+
+def test_support_reads_the_passages_and_flags_clashing_claims(similarity):
+    from evalsuite.judge._claim_features import claim_features
+
+    question = "How is gout treated?"
+    gold = ("Gout is treated with anti-inflammatory tablets for 5 days.",)
+    answer = "Gout is treated with anti-inflammatory tablets for 5 days. Cherries may lower uric acid levels."
+    passage = ("Some studies found that cherries may lower uric acid levels.",)
+    without = claim_features(question, gold, (), answer, similarity)
+    with_passage = claim_features(question, gold, passage, answer, similarity)
+    assert with_passage["sup_sim"] > without["sup_sim"] and with_passage["sup_share"] > without["sup_share"]
+    assert without["contradict"] == 0.0 and without["cov_share"] == 1.0
+    clash = claim_features(question, gold, (), "Gout is treated with anti-inflammatory tablets for 12 days.", similarity)
+    negation = claim_features(question, gold, (), "Gout is not treated with anti-inflammatory tablets.", similarity)
+    assert clash["contradict"] == 1.0 and negation["contradict"] == 1.0

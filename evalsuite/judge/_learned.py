@@ -203,10 +203,9 @@ class _ClaimsJudge(Judge):
         self.similarity = Similarity(store=short.similarity.store, buckets=CLAIM_BUCKETS)
         # the short-answer judge's features enter only when a fitted head names them
         cv = self.weights.get("cross_validation", {})
-        self.fit_split_cross_validation = {
-            criterion: {**cv[criterion], "folds": cv.get("n"), "by": cv.get("by"), "file": training["file"],
-                        "split": training.get("split")}
-            for criterion in ("accuracy", "completeness") if criterion in cv}
+        # held-out figures of the fit, by question (folds, by, and per criterion AUC and Spearman with intervals)
+        self.fit_split_cross_validation = {"folds": cv.get("n"), "by": cv.get("by"), "file": training["file"],
+                                           **{c: cv[c] for c in ("accuracy", "completeness") if c in cv}}
         self.needs_answer_features = any(n in FEATURES for names, _ in self.heads.values() for n in names)
         self.stats["long_items"] = 0
 

@@ -38,10 +38,7 @@ beside them on the same folds.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +50,7 @@ from evalsuite.judge._claims import CLAIM_BUCKETS
 from evalsuite.judge._features import FEATURES, Similarity, feature_matrix
 from evalsuite.judge._graded import FIT_SPLIT, GRADED_FILE, _spearman, bootstrap_figures, load_graded
 from evalsuite.judge._learned import CLAIM_WEIGHTS, WEIGHTS_DIR
-from evalsuite.judge.fit_learned import CV_FOLDS, fit_logistic, fold_of
+from evalsuite.judge.fit_learned import CV_FOLDS, fit_command, fit_logistic, fold_of
 
 VERSION = "claims.v1"
 SELECTION_FILE = "claims.v1.selection.json"
@@ -254,35 +251,9 @@ def build(path: str | Path | None = None, *, progress: bool = False, vector_cach
     return weights, selection
 
 
-def render(data: dict) -> str:
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evalsuite.judge.fit_claims", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=None, help="graded file (default: the data root's liveqa_med.jsonl)")
-    parser.add_argument("--out", type=Path, default=WEIGHTS_DIR / CLAIM_WEIGHTS, help="weights file to write")
-    parser.add_argument("--check", action="store_true", help="refit and compare with --out instead of writing it")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    from evalsuite._io import atomic_write_text
-
-    try:
-        weights, selection = build(args.data, progress=not args.no_progress)
-    except EvalsuiteError as err:
-        print(f"fit_claims: error: {err}", file=sys.stderr)
-        return 2
-    outputs = {args.out: render(weights), args.out.parent / SELECTION_FILE: render(selection)}
-    if args.check:
-        differs = [p for p, text in outputs.items() if not (p.is_file() and p.read_text(encoding="utf-8") == text)]
-        for p in outputs:
-            print(f"{p}: {'DIFFERS from the refit' if p in differs else 'reproduced'}", file=sys.stderr)
-        return 1 if differs else 0
-    for p, text in outputs.items():
-        atomic_write_text(p, text)
-        print(f"wrote {p}", file=sys.stderr)
-    return 0
+    return fit_command("evalsuite.judge.fit_claims", __doc__, build, WEIGHTS_DIR / CLAIM_WEIGHTS, SELECTION_FILE,
+                       "graded file (default: the data root's liveqa_med.jsonl)", argv)
 
 
 if __name__ == "__main__":

@@ -244,3 +244,24 @@ def test_support_reads_the_passages_and_flags_clashing_claims(similarity):
     clash = claim_features(question, gold, (), "Gout is treated with anti-inflammatory tablets for 12 days.", similarity)
     negation = claim_features(question, gold, (), "Gout is not treated with anti-inflammatory tablets.", similarity)
     assert clash["contradict"] == 1.0 and negation["contradict"] == 1.0
+
+
+def test_huge_answers_are_read_in_bounded_work(similarity):
+    import time
+
+    start = time.perf_counter()
+    coverage = claim_coverage("Iron tablets help. " * 200_000 + "\x00\u202e\ud800", [GOLD * 50], similarity=similarity)
+    assert time.perf_counter() - start < 20
+    assert 0 < len(coverage.claims) <= _claims.MAX_CLAIMS
+    assert len(split_claims("x" * 5_000_000)) == 1 and len(split_claims("x" * 5_000_000)[0]) <= _claims.MAX_CHARS
+
+
+def test_the_benchmark_shows_the_fit_split_cross_validation(claims_judge):
+    from benchmarks.judge_agreement import cv_row
+
+    row = cv_row(claims_judge.fit_split_cross_validation)
+    assert row["split"].startswith("fit (5-fold cross-validated by question")
+    for criterion in ("accuracy", "completeness"):
+        c = row[criterion]
+        assert c["auc_ci"][0] <= c["auc"] <= c["auc_ci"][1] and c["spearman_ci"][0] <= c["spearman"] <= c["spearman_ci"][1]
+        assert c["auc_answers"] > 0

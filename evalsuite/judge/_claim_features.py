@@ -32,12 +32,11 @@ from evalsuite.judge._claims import (
     COVERED_AT,
     SCORE_DECIMALS,
     align,
-    claim_numbers,
     coverage_from,
     negated,
     split_claims,
 )
-from evalsuite.judge._features import _HEDGE, Similarity, _tokens
+from evalsuite.judge._features import _HEDGE, Similarity, _numbers, _tokens
 
 CLAIM_FEATURES = ("cov_sim", "cov_lex", "cov_share", "cov_top", "sup_sim", "sup_lex", "sup_share", "contradict",
                   "sim_q", "log_claims", "hedge")
@@ -50,7 +49,7 @@ def _mean(values) -> float:
 
 
 def _clash(answer_claim: str, gold_claim: str) -> bool:
-    a, g = claim_numbers(_tokens(answer_claim)), claim_numbers(_tokens(gold_claim))
+    a, g = _numbers(_tokens(answer_claim)), _numbers(_tokens(gold_claim))
     if a and g and not (a & g):
         return True
     return negated(answer_claim) != negated(gold_claim)

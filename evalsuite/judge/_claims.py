@@ -32,7 +32,16 @@ from typing import Sequence
 
 import numpy as np
 
-from evalsuite.judge._features import EMBED_MAX_TOKENS, STOP_WORDS, SIM_DECIMALS, Similarity, _number, _numbers, _soft_in, _stems, _tokens
+from evalsuite.judge._features import (
+    EMBED_MAX_TOKENS,
+    STOP_WORDS,
+    SIM_DECIMALS,
+    Similarity,
+    _numbers,
+    _soft_in,
+    _stems,
+    _tokens,
+)
 
 MAX_CHARS = 6000  # characters read per text
 MAX_CLAIMS = 24  # claims kept per text (and over all gold answers of an item)
@@ -156,10 +165,6 @@ def cosines(similarity: Similarity, left: Sequence[str], right: Sequence[str]) -
 
 def negated(claim: str) -> bool:
     return bool(_NEGATION.search(claim))
-
-
-def claim_numbers(words: Sequence[str]) -> set[int]:
-    return {n for n in map(_number, words) if n is not None}
 
 
 @dataclass(frozen=True)

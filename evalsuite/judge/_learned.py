@@ -15,6 +15,15 @@ Each verdict's ``raw`` holds p(correct), every feature value and the judge's pro
 weights file and its sha256, the training file and its sha256), so a report can show why.
 It needs no language model, runs on a CPU, and gives the same numbers serially and under
 pytest-xdist.
+
+``learned-claims`` judges items whose gold answers are long (the longest of ``LONG_GOLD_WORDS``+
+words) claim by claim: the features of :mod:`evalsuite.judge._claim_features` (coverage of the
+gold claims, support of the answer's claims by the gold answers or the item's passages, clashes)
+and the features above, with weights ``learned/claims.v1.json`` written by
+``python -m evalsuite.judge.fit_claims`` from the fit rows of ``judge_longform/liveqa_med.jsonl``
+alone; accuracy = 1 + 4 p(correct) (mean of the ordinal models), completeness = 1 + 4
+p(excellent | correct). Items with short gold answers get ``learned-correctness``'s verdict.
+Each long verdict's ``raw`` counts the gold claims covered and names the first ones missing.
 """
 from __future__ import annotations
 

@@ -165,7 +165,8 @@ def select(matrix: np.ndarray, grades: np.ndarray, groups: list[str], *, seed: i
     baselines = {}
     for name, feature in BASELINES.items():
         column = matrix[:, ALL_FEATURES.index(feature)]
-        baselines[name] = {"feature": feature, "completeness": _figures(column, grades, groups, "excellent", seed, interval_resamples),
+        baselines[name] = {"feature": feature,
+                           "completeness": _figures(column, grades, groups, "excellent", seed, interval_resamples),
                            "accuracy": _figures(column, grades, groups, "correct", seed, interval_resamples)}
 
     def public(cands):

@@ -69,7 +69,7 @@ def graded_row(g) -> dict:
 
 def cv_row(cv: dict) -> dict:
     """A fitted judge's question-grouped cross-validated figures on the graded fit split, shaped as ``graded_row``."""
-    out = {"split": f"fit ({cv['folds']}-fold cross-validated by question)", "by": cv["by"]}
+    out = {"split": "fit", "label": f"fit split, {cv['folds']}-fold cross-validated by question", "by": cv["by"]}
     for criterion in ("accuracy", "completeness"):
         c = cv[criterion]
         out[criterion] = {"auc": _r(c["auc"]), "auc_ci": [_r(x) for x in c["auc_ci95"]], "auc_answers": c["answers"],
@@ -108,7 +108,7 @@ def table(rows: list[dict], anchor_rows: list[dict]) -> str:
                 continue
             for criterion in ("accuracy", "completeness"):
                 c = g[criterion]
-                lines.append(f"{'':4}graded long answers, {g['split']} split, {criterion}: AUC {f(c['auc'])} "
+                lines.append(f"{'':4}graded long answers, {g.get('label') or g['split'] + ' split'}, {criterion}: AUC {f(c['auc'])} "
                              f"[{f(c['auc_ci'][0]).strip()}, {f(c['auc_ci'][1]).strip()}] ({c['auc_answers']} answers), "
                              f"Spearman with grade {f(c['spearman'])} [{f(c['spearman_ci'][0]).strip()}, "
                              f"{f(c['spearman_ci'][1]).strip()}]")

@@ -260,7 +260,7 @@ def test_the_benchmark_shows_the_fit_split_cross_validation(claims_judge):
     from benchmarks.judge_agreement import cv_row
 
     row = cv_row(claims_judge.fit_split_cross_validation)
-    assert row["split"].startswith("fit (5-fold cross-validated by question")
+    assert row["split"] == "fit" and row["label"] == "fit split, 5-fold cross-validated by question"
     for criterion in ("accuracy", "completeness"):
         c = row[criterion]
         assert c["auc_ci"][0] <= c["auc"] <= c["auc_ci"][1] and c["spearman_ci"][0] <= c["spearman"] <= c["spearman_ci"][1]

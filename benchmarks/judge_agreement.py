@@ -3,8 +3,11 @@ answers and on those of 5+ words, the long-form shares and answers/s, with the p
 evaluators alongside; on the graded long answers (judge_longform/liveqa_med.jsonl), ROC AUC and
 Spearman with the grade per criterion, each with its question-bootstrap 95% interval, on the
 qualify split (what qualifies) and, for information, on the fit split (judges without a model by
-default; --fit-split for all, --no-fit-split for none). Each judge is measured afresh (no qualification, verdict or vector cache)
-unless --cached, so answers/s is this machine's speed now.
+default; --fit-split for all, --no-fit-split for none); a judge fitted on the fit rows
+(learned-claims) shows instead the question-grouped cross-validated figures of its fit there
+(``graded_fit_cv``), its in-sample figures only with --fit-split. Each judge is measured afresh (no qualification,
+verdict or vector cache) unless --cached, so answers/s (human-labelled answers; graded long answers
+apart) is this machine's speed now.
 
     python -m benchmarks.judge_agreement --json
     python -m benchmarks.judge_agreement --judge bundled:gemma3-270m --limit 300
@@ -22,7 +25,7 @@ import sys
 
 from evalsuite.judge import gating_criteria
 
-DEFAULT_JUDGES = ("reference", "learned-correctness")
+DEFAULT_JUDGES = ("reference", "learned-correctness", "learned-claims")
 
 
 def _r(x, digits=3):
@@ -33,7 +36,8 @@ def row(q) -> dict:
     """One judge's figures, flat."""
     out = {"judge": q.judge, "qualified": q.qualified, "gating_criteria": list(q.gating_criteria),
            "items": q.data.items_scored, "items_long": q.data.items_long, "subset": q.data.subset,
-           "items_per_second": _r(q.items_per_second, 1)}
+           "items_per_second": _r(q.items_per_second, 1),
+           "graded_items_per_second": _r(q.graded_items_per_second, 1)}
     for c in q.criteria:
         out[c.criterion] = {"auc": _r(c.auc), "auc_5_words": _r(c.auc_long), "kappa": _r(c.kappa),
                             "kappa_5_words": _r(c.kappa_long), "accuracy": _r(c.accuracy),
@@ -63,6 +67,17 @@ def graded_row(g) -> dict:
     return out
 
 
+def cv_row(cv: dict) -> dict:
+    """A fitted judge's question-grouped cross-validated figures on the graded fit split, shaped as ``graded_row``."""
+    out = {"split": "fit", "label": f"fit split, {cv['folds']}-fold cross-validated by question", "by": cv["by"]}
+    for criterion in ("accuracy", "completeness"):
+        c = cv[criterion]
+        out[criterion] = {"auc": _r(c["auc"]), "auc_ci": [_r(x) for x in c["auc_ci95"]], "auc_answers": c["answers"],
+                          "auc_questions": c["questions"], "spearman": _r(c["spearman"]),
+                          "spearman_ci": [_r(x) for x in c["spearman_ci95"]]}
+    return out
+
+
 def anchors(q) -> list[dict]:
     return [{"evaluator": a.label, "balanced_accuracy": _r(a.balanced_accuracy),
              "balanced_accuracy_5_words": _r(a.balanced_accuracy_long), "accuracy": _r(a.accuracy), "kappa": _r(a.kappa), "n": a.n,
@@ -87,16 +102,18 @@ def table(rows: list[dict], anchor_rows: list[dict]) -> str:
                          f"{f(lf['good_over_wrong']):>8}{f(lf['good_over_partial'])}{r['items_per_second'] or 0:8.1f}")
             # judge names are long: the criterion always shows
             lines[-1] = f"{(r['judge'][:32] + ' / ' + criterion):44}" + lines[-1][44:]
-        for split in ("graded", "graded_fit"):
+        for split in ("graded", "graded_fit", "graded_fit_cv"):
             g = r.get(split)
             if not g:
                 continue
             for criterion in ("accuracy", "completeness"):
                 c = g[criterion]
-                lines.append(f"{'':4}graded long answers, {g['split']} split, {criterion}: AUC {f(c['auc'])} "
+                lines.append(f"{'':4}graded long answers, {g.get('label') or g['split'] + ' split'}, {criterion}: AUC {f(c['auc'])} "
                              f"[{f(c['auc_ci'][0]).strip()}, {f(c['auc_ci'][1]).strip()}] ({c['auc_answers']} answers), "
                              f"Spearman with grade {f(c['spearman'])} [{f(c['spearman_ci'][0]).strip()}, "
                              f"{f(c['spearman_ci'][1]).strip()}]")
+        if r.get("graded_items_per_second") is not None:
+            lines.append(f"{'':4}graded long answers scored at {r['graded_items_per_second']:.1f} answers/s")
         if r.get("graded"):
             lines.append(f"{'':4}on long-answer datasets: {', '.join(r['long_answer_gating_criteria']) or 'no criterion'} gates")
         overall = r["longform"]["overall"]
@@ -181,7 +198,11 @@ def main(argv: list[str] | None = None) -> int:
             judge = make_judge(spec, **options)
             q = qualify(judge, seed=args.seed, limit=args.limit, progress=args.progress, cache=args.cached)
             rows.append({"spec": spec, **row(q)})
-            if args.fit_split or (":" not in spec and not args.no_fit_split):  # for information: fit rows choose, never qualify
+            fitted = getattr(judge, "fit_split_cross_validation", None)
+            if fitted:  # fitted on the fit rows: its figures there are the held-out ones of its fit, by question
+                rows[-1]["graded_fit_cv"] = cv_row(fitted)
+            if args.fit_split or (":" not in spec and not args.no_fit_split and not fitted):
+                # for information: fit rows choose, never qualify
                 rows[-1]["graded_fit"] = graded_row(measure_graded(judge, split=FIT_SPLIT, limit=args.limit,
                                                                    seed=args.seed, progress=args.progress))
             anchor_rows = anchors(q)

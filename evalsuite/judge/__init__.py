@@ -2,9 +2,11 @@
 
     judge = make_judge("reference")                       # token overlap, no model
     judge = make_judge("learned-correctness")             # fitted on human labels, offline
+    judge = make_judge("learned-claims")                  # long answers claim by claim, offline
     judge = make_judge("bundled:smollm2-135m-instruct")   # G-Eval, probability-weighted
     judge = make_judge("deepeval:openai:gpt-4o")          # deepeval's GEval (entry point)
     verdicts = judge.judge([JudgeItem(id, question, references, context, answer)])
+    split_claims(answer); claim_coverage(answer, references)  # which gold claims an answer covers
     q = qualify(judge)   # agreement with people + long-form check + graded long answers -> q.qualified, q.reasons
     gating_criteria(q, long_answers=long_answers(eval_examples))  # the criteria that gate that dataset
 
@@ -14,6 +16,7 @@ Every spec resolves through one registry (``register_judge``; entry point group
 """
 from evalsuite.judge._agreement import THRESHOLD_METHOD, cohen_kappa, cross_fit, roc_auc, within_question
 from evalsuite.judge._cache import JudgeCache
+from evalsuite.judge._claims import ClaimCoverage, ClaimMatch, claim_coverage, split_claims
 from evalsuite.judge._criteria import CRITERIA, Criterion, Steps, available_versions, load_steps
 from evalsuite.judge._forms import FORMS, PREFILL, JudgeItem, render
 from evalsuite.judge._human import (
@@ -47,7 +50,7 @@ from evalsuite.judge._graded import (
     median_gold_words,
     select_graded,
 )
-from evalsuite.judge._learned import learned_correctness_judge
+from evalsuite.judge._learned import learned_claims_judge, learned_correctness_judge
 from evalsuite.judge._longform import LongFormItem, LongFormSet, build_longform
 from evalsuite.judge._measured import measured_qualifications, measured_spread
 from evalsuite.judge._parse import mean_std, parse_score, score_distribution, weighted_score
@@ -75,10 +78,15 @@ from evalsuite.judge._items import item_from_json, load_items
 # Built-in judges register the way a third party would (a package can also use the entry point group).
 register_judge("reference", reference_judge)
 register_judge("learned-correctness", learned_correctness_judge)
+register_judge("learned-claims", learned_claims_judge)
 for _scheme in ("bundled", "hf", "openai"):
     register_judge(_scheme, geval_judge)  # a G-Eval judge on that model spec
 
 __all__ = [
+    "ClaimCoverage",
+    "ClaimMatch",
+    "claim_coverage",
+    "split_claims",
     "measured_spread",
     "FIT_SPLIT",
     "GRADED_FILE",
@@ -134,6 +142,7 @@ __all__ = [
     "geval_judge",
     "item_from_json",
     "judge_factory",
+    "learned_claims_judge",
     "learned_correctness_judge",
     "load_human",
     "load_items",

@@ -211,7 +211,10 @@ class Similarity:
     thread (``one_torch_thread``), the faster choice on shared cores.
     """
 
-    def __init__(self, embedder: str | None = None, store=None) -> None:
+    def __init__(self, embedder: str | None = None, store=None, buckets: Sequence[int] = LENGTH_BUCKETS) -> None:
+        if not buckets or list(buckets) != sorted(set(buckets)) or buckets[-1] != EMBED_MAX_TOKENS or buckets[0] < 2:
+            raise ValueError(f"buckets {buckets!r}: increasing lengths ending at {EMBED_MAX_TOKENS}")
+        self.buckets = tuple(buckets)
         self.embedder_name = embedder
         self.store = store  # optional persistent store: get_many / put_many by (identity, text)
         self._vectors: dict[str, np.ndarray] = {}
@@ -228,7 +231,7 @@ class Similarity:
 
     @property
     def identity(self) -> str:
-        return f"{self.embedder.identity}|buckets{'-'.join(map(str, LENGTH_BUCKETS))}x{BATCH}"
+        return f"{self.embedder.identity}|buckets{'-'.join(map(str, self.buckets))}x{BATCH}"
 
     def _encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         import torch
@@ -238,7 +241,7 @@ class Similarity:
         lengths = [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=EMBED_MAX_TOKENS)["input_ids"]]
         groups: dict[int, list[int]] = {}
         for i, n in enumerate(lengths):
-            groups.setdefault(next(b for b in LENGTH_BUCKETS if n <= b), []).append(i)
+            groups.setdefault(next(b for b in self.buckets if n <= b), []).append(i)
         dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         out = np.zeros((len(texts), dimension()), dtype=np.float32)
         batches = [(bucket, idx[s:s + BATCH]) for bucket, idx in sorted(groups.items()) for s in range(0, len(idx), BATCH)]

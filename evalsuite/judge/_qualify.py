@@ -171,6 +171,7 @@ class Qualification:
     reasons: tuple[str, ...]
     data: QualificationData
     graded: GradedAgreement | None = None  # the graded long answers (qualify split); None: not measured
+    graded_items_per_second: float = float("nan")  # graded long answers scored per second; nan: not measured
 
     def criterion(self, name: str) -> CriterionAgreement:
         return next(c for c in self.criteria if c.criterion == name)
@@ -425,9 +426,14 @@ def measure(judge: Judge, human: HumanSet, longform: LongFormSet, *, limit: int 
     items_long = sum(item.long for item in items)
     qualified, gating, reasons = decide(rule, criteria, lf, len(items), items_long)
     graded_result = None
+    graded_speed = float("nan")
     if graded is not None:
         graded_items = select_graded(graded.split(QUALIFY_SPLIT), limit)  # qualify rows only: never the fit rows
+        start = time.perf_counter()
         graded_verdicts = judge.judge([x.judge_item() for x in graded_items], progress=progress) if graded_items else []
+        graded_seconds = time.perf_counter() - start
+        if graded_items and graded_seconds > 0:
+            graded_speed = len(graded_items) / graded_seconds
         graded_result = graded_agreement(graded_verdicts, graded_items, graded, QUALIFY_SPLIT, limit=limit)
     data = QualificationData(
         human_file=human.file, human_sha256=human.sha256, items_scored=len(items), items_total=len(human.items),
@@ -439,7 +445,8 @@ def measure(judge: Judge, human: HumanSet, longform: LongFormSet, *, limit: int 
     )
     q = Qualification(judge=judge.name, judge_identity=judge.identity, rule=rule, criteria=criteria, longform=lf,
                       anchors=anchors(items), items_per_second=len(items) / seconds if seconds > 0 else float("inf"),
-                      qualified=qualified, gating_criteria=gating, reasons=reasons, data=data, graded=graded_result)
+                      qualified=qualified, gating_criteria=gating, reasons=reasons, data=data, graded=graded_result,
+                      graded_items_per_second=graded_speed)
     if graded_result is not None:  # the long-answer verdict, in words, beside the short-answer one
         long = gating_decision(q, long_answers=True, rule=rule)
         q = dataclasses.replace(q, reasons=reasons + tuple(
@@ -477,6 +484,7 @@ def _from_dict(data: dict) -> Qualification:
         items_per_second=num(data["items_per_second"]), qualified=data["qualified"],
         gating_criteria=tuple(data["gating_criteria"]), reasons=tuple(data["reasons"]),
         data=QualificationData(**data["data"]), graded=_graded_from_dict(data.get("graded")),
+        graded_items_per_second=num(data.get("graded_items_per_second")),
     )
 
 

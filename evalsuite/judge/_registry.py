@@ -1,6 +1,6 @@
 """One registry of judges: every judge spec resolves here, built-ins the same way as third parties.
 
-A spec is a judge name (``reference``, ``learned-correctness``) or ``<scheme>:<rest>``
+A spec is a judge name (``reference``, ``learned-correctness``, ``learned-claims``) or ``<scheme>:<rest>``
 (``bundled:...``, ``hf:...``, ``openai:...`` are G-Eval judges on that model spec;
 ``deepeval:<model spec>`` is deepeval's GEval on it). ``register_judge(name_or_scheme,
 factory)`` adds one: a name's factory is called as ``factory(**options)``, a scheme's as
@@ -84,7 +84,7 @@ def make_judge(spec: str, *, engine: str = "native", **options: Any) -> Any:
     ``engine="deepeval"`` is ``make_judge("deepeval:" + spec)``: deepeval's GEval on that model.
     """
     if not isinstance(spec, str) or not spec.strip():
-        raise SpecError("empty judge spec; pass --judge reference, learned-correctness or a model spec "
+        raise SpecError("empty judge spec; pass --judge reference, learned-correctness, learned-claims or a model spec "
                         "such as bundled:smollm2-135m-instruct")
     spec = spec.strip()
     if engine not in ENGINES:
@@ -103,7 +103,7 @@ def make_judge(spec: str, *, engine: str = "native", **options: Any) -> Any:
     if factory is None and _is_model_scheme(scheme):
         factory = _FACTORIES["bundled"]  # a G-Eval judge on any model backend
     if factory is None:
-        raise SpecError(f"unknown judge scheme {scheme!r} in {spec!r}: use reference, learned-correctness, a model spec "
+        raise SpecError(f"unknown judge scheme {scheme!r} in {spec!r}: use reference, learned-correctness, learned-claims, a model spec "
                         f"(bundled:, hf:, openai:), deepeval:<model spec>, or install the package that registers it "
                         f"(entry point group {ENTRY_POINT_GROUP})")
     return _call(factory, (spec,), options, spec)

@@ -33,7 +33,7 @@ def add_cli(subparsers) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--judge", default="reference",
-                        help="reference, learned-correctness, a model spec (bundled:gemma3-270m, openai:gpt-4o) "
+                        help="reference, learned-correctness, learned-claims, a model spec (bundled:gemma3-270m, openai:gpt-4o) "
                              "or deepeval:<model spec>")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--input", type=Path, help="JSON-lines file of items to judge")
@@ -273,7 +273,7 @@ def dry_run(args) -> int:
     total_cost = "-" if total["cost"] is None else f"{total['cost']:.2f}"
     print(f"{'total':58}{'':>8}{total['calls']:>8}{total['prompt_tokens']:>12}{total['completion_tokens']:>11}"
           f"{total_seconds:>9}{total_cost:>9}")
-    if not prices and judge.config.get("factory") not in ("reference", "learned-correctness"):
+    if not prices and judge.config.get("factory") not in ("reference", "learned-correctness", "learned-claims"):
         print("cost: no [prices] given (pass --prices MATRIX_TOML with a [prices] line for the judge model)")
     return 0
 

@@ -227,22 +227,25 @@ def render(weights: dict) -> str:
     return json.dumps(weights, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evalsuite.judge.fit_learned", description=__doc__,
+def fit_command(prog: str, doc: str, build_fn, default_out: Path, selection_file: str, data_help: str,
+                argv: list[str] | None = None) -> int:
+    """The command line of a fit module: fit with ``build_fn(data, progress=)``, then write (or ``--check``) the
+    weights file and its selection file."""
+    parser = argparse.ArgumentParser(prog=f"python -m {prog}", description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=None, help="training file (default: the data root's evouna_tq.jsonl)")
-    parser.add_argument("--out", type=Path, default=WEIGHTS_DIR / DEFAULT_WEIGHTS, help="weights file to write")
+    parser.add_argument("--data", type=Path, default=None, help=data_help)
+    parser.add_argument("--out", type=Path, default=default_out, help="weights file to write")
     parser.add_argument("--check", action="store_true", help="refit and compare with --out instead of writing it")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     from evalsuite._io import atomic_write_text
 
     try:
-        weights, selection = build(args.data, progress=not args.no_progress)
+        weights, selection = build_fn(args.data, progress=not args.no_progress)
     except EvalsuiteError as err:
-        print(f"fit_learned: error: {err}", file=sys.stderr)
+        print(f"{prog.rsplit('.', 1)[-1]}: error: {err}", file=sys.stderr)
         return 2
-    outputs = {args.out: render(weights), args.out.parent / SELECTION_FILE: render(selection)}
+    outputs = {args.out: render(weights), args.out.parent / selection_file: render(selection)}
     if args.check:
         differs = [path for path, text in outputs.items()
                    if not (path.is_file() and path.read_text(encoding="utf-8") == text)]
@@ -253,6 +256,11 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_text(path, text)
         print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return fit_command("evalsuite.judge.fit_learned", __doc__, build, WEIGHTS_DIR / DEFAULT_WEIGHTS, SELECTION_FILE,
+                       "training file (default: the data root's evouna_tq.jsonl)", argv)
 
 
 if __name__ == "__main__":

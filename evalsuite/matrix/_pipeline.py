@@ -164,24 +164,36 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
     from evalsuite.metrics import reference_metrics
     from evalsuite.models import GenerationSettings, load_model
 
+    from evalsuite.matrix._serve import served_cell
+
     timings: dict[str, Any] = {"retrieve": ctx.seconds, "index": ctx.index_seconds, "index_cached": ctx.index_cached}
     spec = model_spec or cell.spec
     if adapter is not None:
         spec = f"{cell.spec}+lora:{adapter.path}"
         timings["finetune"] = adapter.seconds
-    progress(f"loading {spec}")
     start = time.perf_counter()
-    model = load_model(spec)
+    served = None if model_spec else served_cell(cell, config, adapter)
+    if served is not None:
+        model = served.model
+        spec = model.spec
+        progress(f"generating through {served.url} ({served.adapter_name or served.base})")
+    else:
+        progress(f"loading {spec}")
+        model = load_model(spec)
     timings["load"] = time.perf_counter() - start
     model_before = dict(model.stats)
     judges_before = {j.name: dict(getattr(j, "stats", {}) or {}) for j in judges}
     settings = GenerationSettings(max_new_tokens=config.max_new_tokens, seed=config.seed)
     progress(f"generating {len(ctx.prompts)} answers")
     start = time.perf_counter()
-    gens = model.generate(list(ctx.prompts), settings)
+    try:
+        gens = model.generate(list(ctx.prompts), settings)
+    finally:
+        if served is not None:
+            served.close()
     timings["generate"] = time.perf_counter() - start
     if gens and not any(g.cached for g in gens):
-        record_generation_speed(spec, gens, timings["generate"])
+        record_generation_speed(served.base_spec if served else spec, gens, timings["generate"])
     judge_items = [
         JudgeItem(id=ex.id, question=ex.question, references=tuple(ex.references),
                   context=tuple(c.text for c in cs), answer=g.text)
@@ -236,6 +248,7 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
         "retrieval": ctx.retrieval,
         "pool_size": ctx.pool_size,
         "adapter": _adapter_info(adapter) if cell.kind == FINETUNED or adapter is not None else None,
+        **({"served": served.record()} if served is not None else {}),
         "generation": to_dict(settings),
         "judges": judge_names,
         "judge_configs": {j.name: dict(getattr(j, "config", {}) or {}) for j in judges},

@@ -17,6 +17,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from test_dry_run import write_dataset
 
 from evalsuite.errors import ConfigError
@@ -51,8 +53,10 @@ models = {{ smollm2 = "{served}" }}
 class LoraServer:
     """A loopback OpenAI-compatible server of one base model and the adapters loaded onto it."""
 
-    def __init__(self, *, listed: str = SERVED_BASE, adapter_endpoints: bool = True, key: str | None = None) -> None:
+    def __init__(self, *, listed: str = SERVED_BASE, adapter_endpoints: bool = True, key: str | None = None,
+                 answer: str | None = None) -> None:
         self.listed, self.adapter_endpoints, self.key = listed, adapter_endpoints, key
+        self.answer = answer  # when set, every completion is this text (a hostile model's), no model runs
         self.adapters: dict[str, tuple[str, object]] = {}  # served name -> (path it was loaded from, model)
         self.calls: list[tuple[str, str]] = []  # (endpoint, adapter name or model)
         self.lock = threading.Lock()  # one generation at a time: a local model is not thread-safe
@@ -110,7 +114,7 @@ class LoraServer:
                 if name in server.adapters:
                     return self.error(400, f"The lora adapter '{name}' has already been loaded.")
                 if not (Path(path) / "adapter_config.json").is_file():
-                    return self.error(400, f"Loading lora {name} failed: No adapter found for {path}")
+                    return self.error(404, f"Loading lora {name} failed: No adapter found for {path}")
                 with server.lock:  # peft applies the adapter to the bundled base
                     server.adapters[name] = (path, load_model(f"{BASE}+lora:{path}", cache=False))
                 self.reply(200, f"Success: LoRA adapter '{name}' added successfully.", "text/plain")
@@ -132,6 +136,11 @@ class LoraServer:
 
                 name = body["model"]
                 server.calls.append(("generate", name))
+                if server.answer is not None:
+                    return self.reply(200, {"id": "x", "object": "chat.completion", "created": 0, "model": name,
+                                            "choices": [{"index": 0, "message": {"role": "assistant", "content": server.answer},
+                                                         "finish_reason": "stop"}],
+                                            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
                 if name == server.listed:
                     model = load_model(BASE, cache=False)
                 elif name in server.adapters:
@@ -359,3 +368,29 @@ def test_serve_options_are_checked_with_the_fix():
     assert MatrixConfig.from_dict(config.to_dict()).run_id() == config.run_id()
     plain = build_config("p", {"models": [BASE]})
     assert "serve" not in plain.to_dict()  # a profile without serve keeps its run id
+
+
+@pytest.fixture(scope="module")
+def hostile_server():
+    with LoraServer(answer="") as server:
+        yield server
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(alphabet=st.characters(), max_size=300))
+@example(text="\x00\x1b[31m<script>alert(1)</script>\u202e\ud800 \r\n")
+@example(text="x" * 1_000_000)
+def test_any_served_answer_reaches_the_cell_as_text(hostile_server, tmp_path_factory, text):
+    """A served model's answer is untrusted: any Unicode, control characters, a lone surrogate, 1 MB."""
+    from evalsuite.matrix._serve import served_cell
+    from evalsuite.models import GenerationSettings
+    from evalsuite.records import Message, Prompt
+
+    hostile_server.answer = text
+    config = serve_config(hostile_server.url)
+    served = served_cell(expand_cells(config)[0], config)
+    unique = Prompt((Message("user", f"question {len(hostile_server.calls)} {text[:20]!r}"),))  # no cache hit
+    (answer,) = served.model.generate([unique], GenerationSettings(max_new_tokens=4))
+    expected = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+    assert answer.text == expected
+    answer.text.encode("utf-8")  # writable to any result file

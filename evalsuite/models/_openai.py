@@ -149,12 +149,14 @@ class OpenAIBackend:
             raise ServingError(f"no server answers at {self.base_url}", "unreachable") from None
         except openai.APIStatusError as err:
             text = scrub_text(_short(err))
-            if err.status_code in (404, 405):
+            # vLLM answers 404 for an adapter it cannot find too ("No adapter found for <path>", "The lora
+            # adapter '<name>' cannot be found."); a route it does not have is a bare 404 or 405
+            if err.status_code in (404, 405) and "adapter" not in text.lower() and body["lora_name"] not in text:
                 raise ServingError(f"{where} does not exist ({err.status_code})", "no-adapter-endpoint") from None
-            if err.status_code == 400 and (
-                    (endpoint.startswith("load") and "already" in text.lower())
-                    or (endpoint.startswith("unload") and "not found" in text.lower())):
-                return  # loaded before (by this run or another), or already gone
+            if endpoint.startswith("load") and err.status_code == 400 and "already" in text.lower():
+                return  # loaded before, by this run or another
+            if endpoint.startswith("unload") and err.status_code in (400, 404):
+                return  # already gone
             raise ServingError(f"{where} refused ({err.status_code}): {text}", "refused") from None
 
     def _messages(self, prompt: Prompt) -> list[dict[str, str]]:

@@ -394,3 +394,15 @@ def test_any_served_answer_reaches_the_cell_as_text(hostile_server, tmp_path_fac
     expected = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
     assert answer.text == expected
     answer.text.encode("utf-8")  # writable to any result file
+
+
+def test_a_served_baseline_needs_no_local_weights_but_training_does(tmp_path):
+    models = [{"spec": "hf:nobody/not-downloaded-7b", "name": "big"}]
+    served = build_config("p", {"models": models, "datasets": ["nq"], "sizes": [0, 8],
+                                "serve": {"url": "http://127.0.0.1:8000/v1"}})
+    local = build_config("p", {"models": models, "datasets": ["nq"], "sizes": [0, 8]})
+    session = MatrixSession(served, report_root=tmp_path / "reports")
+    base, tuned = session.cells
+    assert session.skip_reason(base) is None
+    assert "weights of nobody/not-downloaded-7b are not in the local Hugging Face cache" in session.skip_reason(tuned)
+    assert "not in the local Hugging Face cache" in MatrixSession(local, report_root=tmp_path / "r2").skip_reason(base)

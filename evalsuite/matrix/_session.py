@@ -22,7 +22,7 @@ from evalsuite.judge import Qualification, gating_decision, measured_qualificati
 from evalsuite.matrix import _baselines, _gate
 from evalsuite.matrix._availability import unavailable_reason
 from evalsuite.matrix._cells import BASELINE, CANDIDATE, FINETUNED, Cell, expand_cells
-from evalsuite.matrix._config import MatrixConfig
+from evalsuite.matrix._config import MatrixConfig, serves_locally_built
 from evalsuite.matrix._pipeline import CellSkipped, DatasetContext, prepare_dataset, recipe_record, run_cell, train
 from evalsuite.matrix._provenance import provenance, scrub
 from evalsuite.matrix._store import RunStore, is_reusable, read_json
@@ -155,8 +155,8 @@ class MatrixSession:
     # -- cells --------------------------------------------------------------------------------------
     def skip_reason(self, cell: Cell) -> str | None:
         reason = unavailable_reason(cell.spec)
-        if reason:
-            return reason
+        if reason and not (cell.kind == BASELINE and self.config.serve and serves_locally_built(cell.spec)):
+            return reason  # a baseline the server generates needs no local weights; training does
         if not any(r is None for _, r in self.judge_specs()):
             return "no configured judge can run here: " + "; ".join(f"{s}: {r}" for s, r in self.judge_specs())
         if cell.kind == FINETUNED:
@@ -476,7 +476,7 @@ def merge_runs(run_dirs: list[str | Path], out_dir: str | Path) -> Path:
     import json
     import shutil
 
-    from evalsuite.matrix._config import MatrixConfig
+    from evalsuite.matrix._config import MatrixConfig, serves_locally_built
 
     dirs = [Path(d) for d in run_dirs]
     loaded = []

@@ -406,3 +406,22 @@ def test_a_served_baseline_needs_no_local_weights_but_training_does(tmp_path):
     assert session.skip_reason(base) is None
     assert "weights of nobody/not-downloaded-7b are not in the local Hugging Face cache" in session.skip_reason(tuned)
     assert "not in the local Hugging Face cache" in MatrixSession(local, report_root=tmp_path / "r2").skip_reason(base)
+
+
+def test_the_dry_run_counts_served_generation_as_the_servers(tmp_path):
+    from evalsuite.matrix import build_plan
+
+    data = write_dataset(tmp_path)
+    values = {"models": [{"spec": BASE, "name": "smollm2"}, {"spec": "hf:nobody/not-downloaded-7b", "name": "big"}],
+              "datasets": [{"name": "widgets", "path": str(data)}], "sizes": [0, 4], "eval_limit": 3,
+              "judges": ["reference"]}
+    served = build_config("p", {**values, "serve": {"url": "http://127.0.0.1:8000/v1", "models": {"smollm2": SERVED_BASE}}})
+    plan = build_plan(served, report_root=tmp_path / "reports")
+    notes = {c.id: c.note for c in plan.cells}
+    assert notes["widgets-big-ft0"] == "" and notes["widgets-big-ft4"].startswith("skipped here (weights of nobody")
+    generation = {s.model: s for s in plan.stages if s.stage == "generation"}
+    assert generation["widgets-smollm2-ft4"].source == "not estimated: an API model with no measurement here"
+    local = build_plan(build_config("p", values), report_root=tmp_path / "reports")
+    assert {c.id: c.note for c in local.cells}["widgets-big-ft0"].startswith("skipped here")
+    assert not {s.model: s for s in local.stages if s.stage == "generation"}["widgets-smollm2-ft4"].source.startswith(
+        "not estimated: an API model")

@@ -83,11 +83,6 @@ class ServeConfig:
                            for name, served, url in self.models}}
 
 
-def serves_locally_built(spec: str) -> bool:
-    """Whether a matrix model's cells go to the ``serve`` server: a local base (bundled: or hf:)."""
-    return spec.split(":", 1)[0] in ("bundled", "hf") and "+lora:" not in spec
-
-
 def _serve_config(raw: Any, where: str) -> ServeConfig | None:
     if raw is None or isinstance(raw, ServeConfig):
         return raw

@@ -14,8 +14,8 @@ from typing import Any
 
 from evalsuite._secrets import scrub_text
 from evalsuite.errors import ConfigError, SpecError
-from evalsuite.matrix._cells import CANDIDATE, Cell
-from evalsuite.matrix._config import MatrixConfig, ServeConfig, serves_locally_built
+from evalsuite.matrix._cells import BASELINE, CANDIDATE, Cell
+from evalsuite.matrix._config import MatrixConfig, ServeConfig
 
 VLLM_HINT = ("VLLM_ALLOW_RUNTIME_LORA_UPDATING=True vllm serve {base} --enable-lora --max-lora-rank <r of the recipes>")
 
@@ -69,11 +69,31 @@ def server_path(serve: ServeConfig, adapter_dir: str) -> str:
     return str(PurePosixPath(serve.adapter_path, *relative.parts))
 
 
+def serves_locally_built(spec: str) -> bool:
+    """Whether a matrix model's cells go to the ``serve`` server: a local base (bundled: or hf:)."""
+    return spec.split(":", 1)[0] in ("bundled", "hf") and "+lora:" not in spec
+
+
+def served_base_spec(cell: Cell, config: MatrixConfig) -> str | None:
+    """The spec of the served base that generates ``cell`` (``openai:<url>#<served name>``), or None
+    when the cell generates in-process; nothing is contacted."""
+    serve = config.serve
+    if serve is None or cell.kind == CANDIDATE or not serves_locally_built(cell.spec):
+        return None
+    base, url = serve.served(config.model(cell.model))
+    return f"openai:{url}#{base}"
+
+
+def needs_local_weights(cell: Cell, config: MatrixConfig) -> bool:
+    """Whether ``cell`` needs its model's weights on this machine: not a baseline the server generates."""
+    return not (cell.kind == BASELINE and served_base_spec(cell, config) is not None)
+
+
 def served_cell(cell: Cell, config: MatrixConfig, adapter: Any = None) -> ServedCell | None:
     """The served model of ``cell`` (its adapter loaded on the server), or None when the cell
     generates in-process: no ``serve`` table, an API model, a candidate."""
     serve = config.serve
-    if serve is None or cell.kind == CANDIDATE or not serves_locally_built(cell.spec):
+    if served_base_spec(cell, config) is None:
         return None
     from evalsuite.models import ServingError, adapter_digest, load_model
 

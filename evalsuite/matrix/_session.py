@@ -22,9 +22,10 @@ from evalsuite.judge import Qualification, gating_decision, measured_qualificati
 from evalsuite.matrix import _baselines, _gate
 from evalsuite.matrix._availability import unavailable_reason
 from evalsuite.matrix._cells import BASELINE, CANDIDATE, FINETUNED, Cell, expand_cells
-from evalsuite.matrix._config import MatrixConfig, serves_locally_built
+from evalsuite.matrix._config import MatrixConfig
 from evalsuite.matrix._pipeline import CellSkipped, DatasetContext, prepare_dataset, recipe_record, run_cell, train
 from evalsuite.matrix._provenance import provenance, scrub
+from evalsuite.matrix._serve import needs_local_weights
 from evalsuite.matrix._store import RunStore, is_reusable, read_json
 from evalsuite.records import stable_hash, to_dict
 
@@ -155,7 +156,7 @@ class MatrixSession:
     # -- cells --------------------------------------------------------------------------------------
     def skip_reason(self, cell: Cell) -> str | None:
         reason = unavailable_reason(cell.spec)
-        if reason and not (cell.kind == BASELINE and self.config.serve and serves_locally_built(cell.spec)):
+        if reason and needs_local_weights(cell, self.config):
             return reason  # a baseline the server generates needs no local weights; training does
         if not any(r is None for _, r in self.judge_specs()):
             return "no configured judge can run here: " + "; ".join(f"{s}: {r}" for s, r in self.judge_specs())
@@ -476,7 +477,7 @@ def merge_runs(run_dirs: list[str | Path], out_dir: str | Path) -> Path:
     import json
     import shutil
 
-    from evalsuite.matrix._config import MatrixConfig, serves_locally_built
+    from evalsuite.matrix._config import MatrixConfig
 
     dirs = [Path(d) for d in run_dirs]
     loaded = []

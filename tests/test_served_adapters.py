@@ -115,6 +115,9 @@ class LoraServer:
                     return self.error(400, f"The lora adapter '{name}' has already been loaded.")
                 if not (Path(path) / "adapter_config.json").is_file():
                     return self.error(404, f"Loading lora {name} failed: No adapter found for {path}")
+                if server.answer is not None:  # no model runs: the adapter is only registered
+                    server.adapters[name] = (path, None)
+                    return self.reply(200, f"Success: LoRA adapter '{name}' added successfully.", "text/plain")
                 with server.lock:  # peft applies the adapter to the bundled base
                     server.adapters[name] = (path, load_model(f"{BASE}+lora:{path}", cache=False))
                 self.reply(200, f"Success: LoRA adapter '{name}' added successfully.", "text/plain")
@@ -137,6 +140,8 @@ class LoraServer:
                 name = body["model"]
                 server.calls.append(("generate", name))
                 if server.answer is not None:
+                    if name != server.listed and name not in server.adapters:
+                        return self.error(404, f"The model `{name}` does not exist.")
                     return self.reply(200, {"id": "x", "object": "chat.completion", "created": 0, "model": name,
                                             "choices": [{"index": 0, "message": {"role": "assistant", "content": server.answer},
                                                          "finish_reason": "stop"}],
@@ -425,3 +430,20 @@ def test_the_dry_run_counts_served_generation_as_the_servers(tmp_path):
     assert {c.id: c.note for c in local.cells}["widgets-big-ft0"].startswith("skipped here")
     assert not {s.model: s for s in local.stages if s.stage == "generation"}["widgets-smollm2-ft4"].source.startswith(
         "not estimated: an API model")
+
+
+def test_an_adapter_the_server_forgot_is_loaded_again(tmp_path):
+    """Another process of the run serving the same adapter unloaded it, or the server restarted."""
+    from evalsuite.matrix._serve import served_cell
+    from evalsuite.models import GenerationSettings
+    from evalsuite.records import Message, Prompt
+
+    with LoraServer(answer="It is red.") as server:
+        config = serve_config(server.url)
+        served = served_cell(expand_cells(config)[1], config, fake_adapter(tmp_path))
+        server.adapters.clear()
+        (answer,) = served.model.generate([Prompt((Message("user", f"forgotten {tmp_path.name}"),))],
+                                          GenerationSettings(max_new_tokens=4))
+        assert answer.text == "It is red."
+        loads = [c for c in server.calls if c == ("load", served.adapter_name)]
+        assert len(loads) == 2 and served.adapter_name in server.adapters

@@ -136,5 +136,5 @@ def served_cell(cell: Cell, config: MatrixConfig, adapter: Any = None) -> Served
         raise ConfigError(f"serve: the server at {shown} could not load the adapter from {path} ({err}); it must read "
                           "this machine's adapter store there: mount the store at that path, or set serve.adapter_path "
                           "to where the server sees it") from None
-    model = load_model(f"openai:{url}#{name}", lora_base=base, lora_digest=digest, **options)
+    model = load_model(f"openai:{url}#{name}", lora_base=base, lora_digest=digest, lora_path=path, **options)
     return ServedCell(model, shown, base, name, path)

@@ -20,7 +20,8 @@ takes ``POST /v1/load_lora_adapter`` ``{"lora_name", "lora_path"}`` and
 ``GET /v1/models``, and generates with an adapter named in a request's ``model``. A backend
 built with ``lora_base`` (the served base) and ``lora_digest`` (the adapter's content digest) sends
 its requests to the adapter it names; its identity, and so every generation cache key, holds the
-base and the adapter's content, not the name it is served under.
+base and the adapter's content, not the name it is served under. With ``lora_path`` (where the
+server reads the adapter) a request the server answers with 404 loads the adapter again and is retried.
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ class OpenAIBackend:
 
     def __init__(self, model: str, base_url: str | None, *, api_key_env: str = "OPENAI_API_KEY",
                  timeout: float = 60.0, concurrency: int = 8, lora_base: str | None = None,
-                 lora_digest: str | None = None) -> None:
+                 lora_digest: str | None = None, lora_path: str | None = None) -> None:
         try:
             import openai
         except ImportError:
@@ -93,6 +94,7 @@ class OpenAIBackend:
             raise SpecError(f"openai:{model}: a served adapter needs both lora_base (the served base model) and "
                             "lora_digest (the adapter's content digest)")
         self.lora_base = lora_base
+        self.lora_path = lora_path  # where the server reads the adapter: loaded again when it forgot it
         identity: dict[str, Any] = {"openai": self.base_url.rstrip("/"), "model": model}
         if lora_digest is not None:  # the adapter's content, not the name the server knows it by
             identity = {"openai": self.base_url.rstrip("/"), "model": lora_base, "lora": lora_digest}
@@ -100,7 +102,7 @@ class OpenAIBackend:
 
     @classmethod
     def from_target(cls, target: str, **options: Any) -> "OpenAIBackend":
-        known = {"api_key_env", "timeout", "concurrency", "lora_base", "lora_digest"}
+        known = {"api_key_env", "timeout", "concurrency", "lora_base", "lora_digest", "lora_path"}
         unknown = sorted(set(options) - known)
         if unknown:
             raise SpecError(f"unknown option(s) {', '.join(unknown)} for openai: models: use {', '.join(sorted(known))}")
@@ -203,6 +205,11 @@ class OpenAIBackend:
         except openai.APIStatusError as err:
             if err.status_code >= 500 or err.status_code == 408:
                 raise TransientError(f"{where}: server error {err.status_code}", _retry_after(err)) from None
+            if err.status_code == 404 and self.lora_path is not None:
+                # the server no longer holds the adapter (restarted, or unloaded by another process of the
+                # run that served the same adapter): load it again and let the wrapper send the request again
+                self.load_adapter(self.model, self.lora_path)
+                raise TransientError(f"{where}: the adapter was not loaded on the server; loaded it again") from None
             raise EvalsuiteError(f"{where}: request refused ({err.status_code}): {scrub_text(_short(err))}; "
                                  "check the model name and settings") from None
         except openai.APIConnectionError:

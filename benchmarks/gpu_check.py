@@ -1,4 +1,4 @@
-"""One prepared check of the GPU paths, on one CUDA GPU (H100/H200), in a few minutes.
+"""One prepared check of the GPU paths on one CUDA GPU (H100/H200), sized to finish within 15 minutes.
 
     python -m benchmarks.gpu_check [--wheels DIR] [--out DIR]
 
@@ -314,7 +314,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
             torch.cuda.reset_peak_memory_stats()
             quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
-            model = _from_pretrained(str(weights), torch, quantization_config=quant, device_map={"": DEVICE})
+            model = _from_pretrained(str(weights), torch, quantization_config=quant, device_map={"": 0 if DEVICE == "cuda" else DEVICE})
             model = prepare_model_for_kbit_training(model)
             torch.manual_seed(1)
             model = get_peft_model(model, lora_config())
@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         import torch
-    except ImportError:
+    except Exception:  # not installed, or its libraries do not load here
         print("gpu_check: torch is not installed; install the project (make setup) on a machine with a CUDA GPU",
               file=sys.stderr)
         return NO_CUDA

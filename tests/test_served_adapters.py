@@ -287,7 +287,14 @@ def test_an_unreachable_server_is_an_error_naming_serve_url():
         served_cell(cell, config)
     message = str(err.value)
     assert "serve url = http://127.0.0.1:" in message and "no server answers there" in message
-    assert "vllm serve HuggingFaceTB/SmolLM2-135M-Instruct --enable-lora" in message and "\n" not in message
+    assert "vllm serve HuggingFaceTB/SmolLM2-135M-Instruct --enable-lora --max-lora-rank 16" in message
+    assert "\n" not in message
+    from evalsuite.matrix._serve import max_rank
+
+    recipes = build_config("p", {"models": [{"spec": BASE, "name": "smollm2"}], "finetune": {"lora_r": 8},
+                                 "recipes": [{"name": "a"}, {"name": "b", "r": 64}],
+                                 "serve": {"url": "http://h/v1", "models": {"smollm2": "s"}}})
+    assert max_rank(recipes) == 64
 
 
 def test_a_server_that_cannot_load_adapters_is_an_error_naming_enable_lora(tmp_path):

@@ -17,7 +17,15 @@ from evalsuite.errors import ConfigError, SpecError
 from evalsuite.matrix._cells import BASELINE, CANDIDATE, Cell
 from evalsuite.matrix._config import MatrixConfig, ServeConfig
 
-VLLM_HINT = ("VLLM_ALLOW_RUNTIME_LORA_UPDATING=True vllm serve {base} --enable-lora --max-lora-rank <r of the recipes>")
+VLLM_HINT = "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True vllm serve {base} --enable-lora --max-lora-rank {rank}"
+
+
+def max_rank(config: MatrixConfig) -> int:
+    """The largest LoRA rank the profile trains (its ``[finetune]`` table and every recipe)."""
+    from evalsuite.finetune import FinetuneConfig
+
+    recipes = [r.name for r in config.recipes] or [None]
+    return max(FinetuneConfig.from_dict(config.recipe_options(r)).lora_r for r in recipes)
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,7 @@ def served_cell(cell: Cell, config: MatrixConfig, adapter: Any = None) -> Served
     entry = config.model(cell.model)
     base, url = serve.served(entry)
     shown = scrub_text(url)
-    start = VLLM_HINT.format(base=base)
+    start = VLLM_HINT.format(base=base, rank=max_rank(config))
     options = {"api_key_env": serve.api_key_env, "timeout": serve.timeout, "concurrency": serve.concurrency}
     try:
         base_model = load_model(f"openai:{url}#{base}", **options)

@@ -52,6 +52,83 @@ class Recipe:
     options: tuple[tuple[str, Any], ...] = ()  # sorted (option, value) pairs, aliases resolved
 
 
+SERVE_KEYS = ("url", "models", "adapter_path", "api_key_env", "timeout", "concurrency")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """``[<profile>.serve]``: generation of the base and fine-tuned cells of local models
+    (``bundled:``, ``hf:``) through an OpenAI-compatible server that serves LoRA adapters by name
+    (vLLM with ``--enable-lora``). Adapters are still trained here; the server must read them."""
+
+    url: str  # base URL of the server's API, e.g. http://gpu-host:8000/v1
+    # matrix model name -> (name the server serves that base under, its own server URL or None for ``url``)
+    models: tuple[tuple[str, str, str | None], ...] = ()
+    adapter_path: str | None = None  # the server's path of this machine's adapter store; None: the same path
+    api_key_env: str = "OPENAI_API_KEY"  # the variable holding the server's key (a loopback server needs none)
+    timeout: float = 600.0  # seconds per request
+    concurrency: int = 8  # requests in flight
+
+    def served(self, model: ModelEntry) -> tuple[str, str]:
+        """(the name the server serves ``model``'s base under, that server's URL)."""
+        for name, served, url in self.models:
+            if name == model.name:
+                return served, url or self.url
+        return model.spec.split(":", 1)[1], self.url  # hf:<hub id>: vLLM serves it under the id
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "adapter_path": self.adapter_path, "api_key_env": self.api_key_env,
+                "timeout": self.timeout, "concurrency": self.concurrency,
+                "models": {name: (served if url is None else {"name": served, "url": url})
+                           for name, served, url in self.models}}
+
+
+def _serve_config(raw: Any, where: str) -> ServeConfig | None:
+    if raw is None or isinstance(raw, ServeConfig):
+        return raw
+    fix = 'write [<profile>.serve] with url = "http://<host>:8000/v1"'
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: 'serve' must be a table; {fix}")
+    for key in raw:
+        if key not in SERVE_KEYS:
+            raise ConfigError(f"{where}: unknown key {key!r} in [serve]; allowed: {', '.join(SERVE_KEYS)}")
+
+    def url_of(value: Any, key: str) -> str:
+        if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}: serve {key} = {scrub(value)!r} must be the http(s) base URL of the "
+                              f"server's API; {fix}")
+        return value.rstrip("/")
+
+    url = url_of(raw.get("url"), "url")
+    models = []
+    table = raw.get("models") or {}
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: serve models must be a table of <model name> = \"<served name>\"")
+    for name, entry in table.items():
+        if isinstance(entry, str) and entry:
+            models.append((name, entry, None))
+        elif isinstance(entry, Mapping) and isinstance(entry.get("name"), str) and set(entry) <= {"name", "url"}:
+            models.append((name, entry["name"], url_of(entry["url"], f"models.{name}.url") if entry.get("url") else None))
+        else:
+            raise ConfigError(f"{where}: serve models.{name} must be the name the server serves that model under, "
+                              'or {name = "<served name>", url = "http://<host>:<port>/v1"}')
+    adapter_path = raw.get("adapter_path")
+    if adapter_path is not None and (not isinstance(adapter_path, str) or not adapter_path.startswith("/")):
+        raise ConfigError(f"{where}: serve adapter_path = {adapter_path!r} must be the absolute path at which the "
+                          "server reads this machine's adapter store")
+    api_key_env = raw.get("api_key_env", "OPENAI_API_KEY")
+    if not isinstance(api_key_env, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", api_key_env):
+        raise ConfigError(f"{where}: serve api_key_env must name an environment variable (the key itself never "
+                          "goes into a matrix file)")
+    timeout, concurrency = raw.get("timeout", 600.0), raw.get("concurrency", 8)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ConfigError(f"{where}: serve timeout = {timeout!r} must be a number of seconds > 0")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigError(f"{where}: serve concurrency = {concurrency!r} must be a whole number >= 1")
+    return ServeConfig(url, tuple(sorted(models)), adapter_path.rstrip("/") if adapter_path else None, api_key_env,
+                       float(timeout), concurrency)
+
+
 @dataclass(frozen=True)
 class MatrixConfig:
     """Everything that decides the cells of a run and their results (hashed into the run id)."""
@@ -78,6 +155,7 @@ class MatrixConfig:
     corpus_subset: int | None = None
     finetune: tuple[tuple[str, Any], ...] = ()  # options of evalsuite.finetune.FinetuneConfig, sorted pairs
     recipes: tuple[Recipe, ...] = ()  # named recipes over [finetune]; none = one recipe, the table itself
+    serve: ServeConfig | None = None  # generate through a server of LoRA adapters (see ServeConfig)
     candidate: str | None = None  # a user-supplied model or adapter gated against the baseline
     candidate_base: str | None = None  # the matrix model whose baseline the candidate is compared with
     baseline_from: str | None = None  # a stored run or baseline file used instead of computing baselines
@@ -135,6 +213,17 @@ class MatrixConfig:
                                   "'_' or '.' (it goes into cell ids)")
         if len(set(names)) != len(names):
             raise ConfigError(f"profile {self.profile!r}: two recipes share the name in {names}; give each a distinct name")
+        if self.serve is not None:
+            names = {m.name for m in self.models}
+            for name, _, _ in self.serve.models:
+                if name not in names:
+                    raise ConfigError(f"profile {self.profile!r}: serve models.{name} names no model of the profile; "
+                                      f"use one of {', '.join(sorted(names))}")
+            mapped = {name for name, _, _ in self.serve.models}
+            for m in self.models:
+                if m.spec.startswith("bundled:") and not m.baseline_only and m.name not in mapped:
+                    raise ConfigError(f"profile {self.profile!r}: serve: {m.spec} has no served name; add "
+                                      f"models.{m.name} = \"<the name the server serves it under>\" to [serve]")
         if not (isinstance(self.max_unscored, (int, float)) and 0 <= self.max_unscored <= 1):
             raise ConfigError(f"profile {self.profile!r}: max_unscored {self.max_unscored!r} must be a share between 0 and 1")
 
@@ -179,6 +268,10 @@ class MatrixConfig:
             data["recipes"] = [{"name": r.name, **dict(r.options)} for r in self.recipes]
         else:  # a profile without recipes keeps its run id, cells and stored results
             del data["recipes"]
+        if self.serve is not None:
+            data["serve"] = self.serve.to_dict()
+        else:  # likewise a profile that generates in-process
+            del data["serve"]
         data["datasets"] = list(self.dataset_names)
         data["dataset_specs"] = [d.to_dict() for d in self.datasets]
         return data
@@ -363,6 +456,8 @@ def build_config(profile: str, values: Mapping[str, Any], *, where: str = "<opti
             value = tuple(sorted(value.items()))
         elif key == "recipes":
             value = _recipes(value, where)
+        elif key == "serve":
+            value = _serve_config(value, where)
         elif key == "datasets":
             if not isinstance(value, (list, tuple)):
                 raise ConfigError(f"{where}: 'datasets' must be a list, not {value!r}")

@@ -165,17 +165,25 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
     from evalsuite.metrics import reference_metrics
     from evalsuite.models import GenerationSettings, load_model
 
+    from evalsuite.matrix._serve import served_cell
+
     timings: dict[str, Any] = {"retrieve": ctx.seconds, "index": ctx.index_seconds, "index_cached": ctx.index_cached}
     spec = model_spec or cell.spec
     if adapter is not None:
         spec = f"{cell.spec}+lora:{adapter.path}"
         timings["finetune"] = adapter.seconds
-    progress(f"loading {spec}")
     memory: dict[str, Any] = {}
     timings["memory"] = memory
     start = time.perf_counter()
+    served = None if model_spec else served_cell(cell, config, adapter)
     with _memory.stage() as m:
-        model = load_model(spec)
+        if served is not None:
+            model = served.model
+            spec = model.spec
+            progress(f"generating through {served.url} ({served.adapter_name or served.base})")
+        else:
+            progress(f"loading {spec}")
+            model = load_model(spec)
     timings["load"] = time.perf_counter() - start
     memory["load"] = m.to_dict()
     model_before = dict(model.stats)
@@ -184,11 +192,15 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
     progress(f"generating {len(ctx.prompts)} answers")
     start = time.perf_counter()
     with _memory.stage() as m:
-        gens = model.generate(list(ctx.prompts), settings)
+        try:
+            gens = model.generate(list(ctx.prompts), settings)
+        finally:
+            if served is not None:
+                served.close()
     timings["generate"] = time.perf_counter() - start
     memory["generate"] = m.to_dict()
     if gens and not any(g.cached for g in gens):
-        record_generation_speed(spec, gens, timings["generate"])
+        record_generation_speed(served.base_spec if served else spec, gens, timings["generate"])
     judge_items = [
         JudgeItem(id=ex.id, question=ex.question, references=tuple(ex.references),
                   context=tuple(c.text for c in cs), answer=g.text)
@@ -245,6 +257,7 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
         "retrieval": ctx.retrieval,
         "pool_size": ctx.pool_size,
         "adapter": _adapter_info(adapter) if cell.kind == FINETUNED or adapter is not None else None,
+        **({"served": served.record()} if served is not None else {}),
         "generation": to_dict(settings),
         "judges": judge_names,
         "judge_configs": {j.name: dict(getattr(j, "config", {}) or {}) for j in judges},

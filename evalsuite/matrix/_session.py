@@ -26,6 +26,7 @@ from evalsuite.matrix._cells import BASELINE, CANDIDATE, FINETUNED, Cell, expand
 from evalsuite.matrix._config import MatrixConfig
 from evalsuite.matrix._pipeline import CellSkipped, DatasetContext, prepare_dataset, recipe_record, run_cell, train
 from evalsuite.matrix._provenance import provenance, scrub
+from evalsuite.matrix._serve import needs_local_weights
 from evalsuite.matrix._store import RunStore, is_reusable, read_json
 from evalsuite.records import stable_hash, to_dict
 
@@ -157,8 +158,8 @@ class MatrixSession:
     # -- cells --------------------------------------------------------------------------------------
     def skip_reason(self, cell: Cell) -> str | None:
         reason = unavailable_reason(cell.spec)
-        if reason:
-            return reason
+        if reason and needs_local_weights(cell, self.config):
+            return reason  # a baseline the server generates needs no local weights; training does
         if not any(r is None for _, r in self.judge_specs()):
             return "no configured judge can run here: " + "; ".join(f"{s}: {r}" for s, r in self.judge_specs())
         if cell.kind == FINETUNED:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ._model import Model
 from ._registry import backends, build_backend, parse_spec, register_backend
-from ._types import Backend, Generation, GenerationSettings, TransientError
+from ._types import Backend, Generation, GenerationSettings, ServingError, TransientError
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -23,7 +23,9 @@ __all__ = [
     "Generation",
     "GenerationSettings",
     "Model",
+    "ServingError",
     "TransientError",
+    "adapter_digest",
     "backends",
     "base_identity",
     "model_config",
@@ -70,6 +72,14 @@ def base_identity(spec: str) -> str:
     from ._hf import resolve_weights
 
     return resolve_weights(parsed.scheme, parsed.target).identity
+
+
+def adapter_digest(path: str) -> str:
+    """The content digest of the LoRA adapter folder at ``path`` (its weight and config files), as a
+    local model's identity holds it; a folder without ``adapter_config.json`` is a SpecError."""
+    from ._hf import adapter_identity
+
+    return adapter_identity(path)[1]
 
 
 def inference_precision(device: str | None = None, requested: str = "auto") -> str:

@@ -12,6 +12,16 @@ Chat APIs cannot start the assistant's turn for us, so ``Prompt.prefill`` is app
 user message as an instruction to begin the reply with it; a reply that does begin with it has
 the prefill removed, so ``Generation.text`` is what follows the prefill, as for local models.
 A plain prompt (``chat=False``) is sent as one user message.
+
+Serving LoRA adapters by name (``serves_adapters``): a server that loads adapters at run time,
+as vLLM does (``vllm serve <base> --enable-lora`` with ``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True``),
+takes ``POST /v1/load_lora_adapter`` ``{"lora_name", "lora_path"}`` and
+``POST /v1/unload_lora_adapter`` ``{"lora_name"}``, lists the base and the loaded adapters at
+``GET /v1/models``, and generates with an adapter named in a request's ``model``. A backend
+built with ``lora_base`` (the served base) and ``lora_digest`` (the adapter's content digest) sends
+its requests to the adapter it names; its identity, and so every generation cache key, holds the
+base and the adapter's content, not the name it is served under. With ``lora_path`` (where the
+server reads the adapter) a request the server answers with 404 loads the adapter again and is retried.
 """
 from __future__ import annotations
 
@@ -24,7 +34,7 @@ from evalsuite._secrets import scrub_text, split_credentials
 from evalsuite.errors import EvalsuiteError, SpecError
 from evalsuite.records import Prompt, stable_hash
 
-from ._types import Generation, GenerationSettings, TransientError
+from ._types import Generation, GenerationSettings, ServingError, TransientError
 
 OFFICIAL = "https://api.openai.com/v1"
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
@@ -45,9 +55,11 @@ def _retry_after(err: Any) -> float | None:
 class OpenAIBackend:
     batch_size = 1
     tokenizer = None
+    serves_adapters = True  # see load_adapter, unload_adapter, served_models
 
     def __init__(self, model: str, base_url: str | None, *, api_key_env: str = "OPENAI_API_KEY",
-                 timeout: float = 60.0, concurrency: int = 8) -> None:
+                 timeout: float = 60.0, concurrency: int = 8, lora_base: str | None = None,
+                 lora_digest: str | None = None, lora_path: str | None = None) -> None:
         try:
             import openai
         except ImportError:
@@ -78,11 +90,19 @@ class OpenAIBackend:
 
             extra["http_client"] = httpx.Client(auth=basic_auth, timeout=self.timeout)
         self.client = openai.OpenAI(api_key=key, base_url=self.base_url, timeout=self.timeout, max_retries=0, **extra)
-        self.identity = stable_hash({"openai": self.base_url.rstrip("/"), "model": model}, length=32)
+        if (lora_base is None) != (lora_digest is None):
+            raise SpecError(f"openai:{model}: a served adapter needs both lora_base (the served base model) and "
+                            "lora_digest (the adapter's content digest)")
+        self.lora_base = lora_base
+        self.lora_path = lora_path  # where the server reads the adapter: loaded again when it forgot it
+        identity: dict[str, Any] = {"openai": self.base_url.rstrip("/"), "model": model}
+        if lora_digest is not None:  # the adapter's content, not the name the server knows it by
+            identity = {"openai": self.base_url.rstrip("/"), "model": lora_base, "lora": lora_digest}
+        self.identity = stable_hash(identity, length=32)
 
     @classmethod
     def from_target(cls, target: str, **options: Any) -> "OpenAIBackend":
-        known = {"api_key_env", "timeout", "concurrency"}
+        known = {"api_key_env", "timeout", "concurrency", "lora_base", "lora_digest", "lora_path"}
         unknown = sorted(set(options) - known)
         if unknown:
             raise SpecError(f"unknown option(s) {', '.join(unknown)} for openai: models: use {', '.join(sorted(known))}")
@@ -97,6 +117,49 @@ class OpenAIBackend:
 
     def generate_batch(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[Generation]:
         return [self._one(p, settings) for p in prompts]
+
+    # -- adapters served by name ----------------------------------------------------------------
+    def served_models(self) -> list[str]:
+        """The ids the server lists at ``GET /models``: its base model(s) and the adapters loaded on it."""
+        openai = self._openai
+        try:
+            page = self.client.models.list()
+        except openai.APIConnectionError:
+            raise ServingError(f"no server answers at {self.base_url}", "unreachable") from None
+        except openai.APIStatusError as err:
+            raise ServingError(f"{self.base_url}/models refused ({err.status_code}): {scrub_text(_short(err))}",
+                               "refused") from None
+        return [str(m.id) for m in page.data]
+
+    def load_adapter(self, name: str, path: str) -> None:
+        """Have the server load the LoRA adapter at ``path`` (a path the server reads) as ``name``;
+        an adapter already loaded under ``name`` is kept."""
+        self._manage("load_lora_adapter", {"lora_name": name, "lora_path": str(path)})
+
+    def unload_adapter(self, name: str) -> None:
+        """Have the server drop adapter ``name`` (one it does not hold is no error)."""
+        self._manage("unload_lora_adapter", {"lora_name": name})
+
+    def _manage(self, endpoint: str, body: dict[str, str]) -> None:
+        import httpx
+
+        openai = self._openai
+        where = f"{self.base_url.rstrip('/')}/{endpoint}"
+        try:
+            self.client.post(f"/{endpoint}", body=body, cast_to=httpx.Response)
+        except openai.APIConnectionError:
+            raise ServingError(f"no server answers at {self.base_url}", "unreachable") from None
+        except openai.APIStatusError as err:
+            text = scrub_text(_short(err))
+            # vLLM answers 404 for an adapter it cannot find too ("No adapter found for <path>", "The lora
+            # adapter '<name>' cannot be found."); a route it does not have is a bare 404 or 405
+            if err.status_code in (404, 405) and "adapter" not in text.lower() and body["lora_name"] not in text:
+                raise ServingError(f"{where} does not exist ({err.status_code})", "no-adapter-endpoint") from None
+            if endpoint.startswith("load") and err.status_code == 400 and "already" in text.lower():
+                return  # loaded before, by this run or another
+            if endpoint.startswith("unload") and err.status_code in (400, 404):
+                return  # already gone
+            raise ServingError(f"{where} refused ({err.status_code}): {text}", "refused") from None
 
     def _messages(self, prompt: Prompt) -> list[dict[str, str]]:
         if prompt.chat:
@@ -142,6 +205,11 @@ class OpenAIBackend:
         except openai.APIStatusError as err:
             if err.status_code >= 500 or err.status_code == 408:
                 raise TransientError(f"{where}: server error {err.status_code}", _retry_after(err)) from None
+            if err.status_code == 404 and self.lora_path is not None:
+                # the server no longer holds the adapter (restarted, or unloaded by another process of the
+                # run that served the same adapter): load it again and let the wrapper send the request again
+                self.load_adapter(self.model, self.lora_path)
+                raise TransientError(f"{where}: the adapter was not loaded on the server; loaded it again") from None
             raise EvalsuiteError(f"{where}: request refused ({err.status_code}): {scrub_text(_short(err))}; "
                                  "check the model name and settings") from None
         except openai.APIConnectionError:

@@ -66,6 +66,16 @@ class TransientError(EvalsuiteError):
         self.retry_after = retry_after
 
 
+class ServingError(EvalsuiteError):
+    """A request to a model server's management endpoints failed. ``reason`` says why:
+    ``unreachable`` (no answer at the address), ``no-adapter-endpoint`` (the server does not
+    load adapters at run time), ``refused`` (it answered with an error)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class Backend(Protocol):
     """What a backend provides. It implements one method, :meth:`generate_batch`.
 

@@ -5,6 +5,7 @@
         train(...)
     m.peak_mb                       # the largest resident set seen while the block ran
     _memory.rss_mb()                # resident now; _memory.peak_rss_mb(): the process's peak so far
+    _memory.release()               # after a stage: collect cycles and hand free heap pages back
 
 The process's peak (``VmHWM``, what ``/usr/bin/time -v`` reports as the maximum resident set)
 is never reset here: a stage's peak is sampled, so a spike shorter than the interval can be
@@ -13,6 +14,8 @@ figure is ``None``.
 """
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
 import threading
 from contextlib import contextmanager
@@ -31,6 +34,26 @@ def rss_mb() -> float | None:
             return int(fh.read().split()[1]) * _PAGE / MB
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _libc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to hand back this way
+        return None
+
+
+_TRIM = _libc_trim()
+
+
+def release() -> None:
+    """Give the memory of objects no longer referenced back to the system: collect reference cycles
+    (a trainer and its model hold each other) and return glibc's free heap pages (``malloc_trim``;
+    without it a finished stage's gigabytes stay resident, free inside the process but unusable by
+    the next process or stage's different allocation sizes)."""
+    gc.collect()
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 def peak_rss_mb() -> float | None:

@@ -29,6 +29,7 @@ from typing import Any, Callable, Sequence
 
 from evalsuite._artifacts import (Corrupt, find_request, open_entry, remember_request,
                                   safetensors_problem, write_entry)
+from evalsuite import _memory
 from evalsuite._io import cache_dir, file_lock
 from evalsuite.errors import ConfigError, EvalsuiteError, SpecError
 from evalsuite.records import Example, Prompt, stable_hash
@@ -370,6 +371,7 @@ def train_adapter(
     if manifest is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         # under `accelerate launch` every rank trains together; rank 0 writes the store
         _train(final, key, key_parts, base_spec, weights.path, tokenizer, texts, pairs, dataset_name, config, progress)
+        _memory.release()
         manifest = _open_adapter(final, what)
     elif manifest is None:
         with file_lock(final):
@@ -377,6 +379,7 @@ def train_adapter(
             cached = manifest is not None
             if manifest is None:
                 _train(final, key, key_parts, base_spec, weights.path, tokenizer, texts, pairs, dataset_name, config, progress)
+                _memory.release()  # the training copy, its gradients and optimizer state
                 manifest = _open_adapter(final, what)
     if manifest is None:
         raise EvalsuiteError(f"the adapter {final} was not written; check free space and permissions of {store}")
@@ -401,6 +404,24 @@ def _check_qlora() -> None:
     reason = qlora_unavailable()
     if reason:
         raise ConfigError(reason)
+
+
+CHECKPOINTING_ENV = "EVALSUITE_GRADIENT_CHECKPOINTING"
+
+
+def checkpointing(device: str) -> bool:
+    """Whether training recomputes activations instead of keeping them (gradient checkpointing):
+    on a CPU, where the matrix runs beside its indexes and models in one machine's memory, yes;
+    on a GPU no. ``EVALSUITE_GRADIENT_CHECKPOINTING=1`` or ``0`` decides instead. The adapter is
+    the same either way, so the choice is not part of its store key."""
+    value = os.environ.get(CHECKPOINTING_ENV, "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value:
+        raise ConfigError(f"{CHECKPOINTING_ENV}={value!r}: set it to 1 (recompute activations) or 0 (keep them)")
+    return device == "cpu"
 
 
 def _train(final: Path, key: str, key_parts: dict, base_spec: str, model_path: str, tokenizer: Any,
@@ -435,6 +456,12 @@ def _train(final: Path, key: str, key_parts: dict, base_spec: str, model_path: s
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(model, lora)
+    if checkpointing(device):
+        # keep each layer's input only and recompute the rest in the backward pass (dropout masks
+        # replayed from the saved RNG state): the same gradients, so byte-identical adapters, at
+        # about a third of the activation memory and one more forward pass per step
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
 
     rows, truncated = [], 0
     for prompt_text, completion in texts:
@@ -498,6 +525,7 @@ def _train(final: Path, key: str, key_parts: dict, base_spec: str, model_path: s
             "effective_batch_size": config.effective_batch_size * max(1, args.world_size),
             "steps": int(trainer.state.global_step),
             "truncated_examples": truncated,
+            "gradient_checkpointing": checkpointing(device),
             "device": device,
             "dtype": str(dtype).replace("torch.", ""),
             "loss": losses,

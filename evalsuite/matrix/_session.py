@@ -185,6 +185,7 @@ class MatrixSession:
             start = time.perf_counter()
             with _memory.stage() as index_memory:
                 ctx = self.context(cell.dataset)
+                _memory.release()  # the embedder's and index build's scratch
             with _memory.stage() as train_memory:
                 adapter = self.adapter(cell, progress) if cell.kind == FINETUNED else None
             try:
@@ -218,6 +219,7 @@ class MatrixSession:
         for spec in models.loaded_specs():
             if spec.split("+lora:", 1)[0] not in needed:
                 models.release(spec)
+        _memory.release()
 
     def stored_baselines(self) -> dict[str, dict[str, Any]] | None:
         if self.config.baseline_from is None:

@@ -19,12 +19,14 @@ from typing import Any, Callable
 from evalsuite import _memory
 from evalsuite._io import atomic_write_json, file_lock
 from evalsuite.errors import ConfigError, EvalsuiteError
+from evalsuite.finetune import stored_adapter
 from evalsuite.judge import Qualification, gating_decision, measured_qualifications
 from evalsuite.matrix import _baselines, _gate
 from evalsuite.matrix._availability import unavailable_reason
 from evalsuite.matrix._cells import BASELINE, CANDIDATE, FINETUNED, Cell, expand_cells
 from evalsuite.matrix._config import MatrixConfig
-from evalsuite.matrix._pipeline import CellSkipped, DatasetContext, prepare_dataset, recipe_record, run_cell, train
+from evalsuite.matrix._pipeline import (CellSkipped, DatasetContext, finetune_config, prepare_dataset, recipe_record, run_cell,
+                                        train)
 from evalsuite.matrix._provenance import provenance, scrub
 from evalsuite.matrix._serve import needs_local_weights
 from evalsuite.matrix._store import RunStore, is_reusable, read_json
@@ -153,7 +155,23 @@ class MatrixSession:
         # one lock per adapter: two recipes with the same effective options wait for one training
         options = sorted(self.config.recipe_options(cell.recipe).items())
         with file_lock(self.lock_dir / f"adapter-{stable_hash([cell.spec, cell.dataset, cell.size, options])}"):
+            if cell.size <= ctx.pool_size and stored_adapter(
+                    cell.spec, self.config.dataset(cell.dataset), cell.size, finetune_config(self.config, cell.recipe),
+                    seed=self.config.seed, top_k=self.config.top_k, pairs_file=self.config.train_file) is None:
+                self._release_for_training()
             return train(cell, ctx, self.config, progress)
+
+    def _release_for_training(self) -> None:
+        """Before an adapter trains here: drop the models this process holds for generation, so that
+        the training copy does not sit beside them (under int8 the next adapter rebuilds its base
+        anyway; an fp32 or bf16 base is read again from the weights store). A judge's model stays."""
+        from evalsuite import models
+
+        judges = set(self.config.judges)
+        for spec in models.loaded_specs():
+            if spec.split("+lora:", 1)[0] not in judges:
+                models.release(spec)
+        _memory.release()
 
     # -- cells --------------------------------------------------------------------------------------
     def skip_reason(self, cell: Cell) -> str | None:

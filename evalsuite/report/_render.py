@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from evalsuite.report._coverage import STATE_MEANING, STATES, with_coverage
 from evalsuite.report._examples import largest_drops
 from evalsuite.report._stats import CRITERIA, finished, judge_names, primary_judge, recipe_name, research_questions
 
@@ -328,10 +329,13 @@ def blocks(results: Mapping[str, Any], figures: Sequence[Path] = ()) -> list[tup
         worst = next((g["cell"] for g in drops if g.get("worst")), None)
         out.append(("h2", "The largest drops from the baseline"))
         out.append(("p", f"For each failed or significantly regressed cell, and for the worst cell ({worst or '–'}: the lowest "
-                         "difference from its baseline on the primary judge, whatever its status), the questions whose score (judge {drops[0]['judge']}, "
-                         "mean of accuracy and completeness) fell most from the baseline, with the retrieved passages, "
-                         "both answers and every judge's verdict and raw output."))
-        out.append(("examples", drops))
+                         f"difference from its baseline on the primary judge, whatever its status), the questions whose score "
+                         f"(judge {drops[0]['judge']}, mean of accuracy and completeness) fell most from the baseline, with "
+                         "the retrieved passages, both answers and every judge's verdict and raw output. Under each, the "
+                         "coverage map of the gold answer's claims: each claim "
+                         + "; ".join(f"{state} = {meaning}" for state, meaning in STATE_MEANING.items())
+                         + "; with its coverage score (0-1) in the baseline's / the fine-tuned answer."))
+        out.append(("examples", with_coverage(drops)))
     prov = results.get("provenance") or {}
     totals = prov.get("totals") or {}
     out.append(("h2", "Provenance"))
@@ -512,9 +516,14 @@ def _examples_markdown(drops: Sequence[Mapping[str, Any]]) -> list[str]:
     for group in drops:
         lines += [f"### {group['cell']} ({group['status']}) vs {group['baseline']}", ""]
         for ex in group["examples"]:
-            lines += [f"<details><summary>{html.escape(_short(ex['question'], 100))} (drop {fmt(ex['drop'])})</summary>", ""]
+            cmap = ex.get("coverage")
+            headline = f"; {cmap.headline()}" if cmap is not None else ""
+            lines += [f"<details><summary>{html.escape(_short(ex['question'], 100))} (drop {fmt(ex['drop'])}{headline})"
+                      "</summary>", ""]
             lines.append(f"- **Question:** {_md_cell(ex['question'])}")
             lines.append("- **Gold:** " + " / ".join(_md_cell(r) for r in ex["references"]))
+            if cmap is not None:
+                lines += _coverage_markdown(cmap)
             for i, passage in enumerate(ex["passages"], start=1):
                 lines.append(f"- **Passage {i}:** {_md_cell(_short(passage, 400))}")
             lines += ["", "| baseline answer | fine-tuned answer |", "|---|---|",
@@ -527,11 +536,42 @@ def _examples_markdown(drops: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def _coverage_markdown(cmap: Any) -> list[str]:
+    """The coverage map under a drop: one line per gold claim, its state as a plain-text mark."""
+    if cmap.unavailable is not None:
+        return [f"- **Gold claims:** coverage map unavailable ({_md_cell(cmap.unavailable)})"]
+    if not cmap.claims:
+        return ["- **Gold claims:** the gold answer has no claim to map"]
+    lines = [f"- **Gold claims** ({cmap.headline()}; coverage in the baseline's / the fine-tuned answer):"]
+    lines += [f"  - {c.state}: {_md_cell(c.text)} ({fmt(c.baseline_score)} / {fmt(c.cell_score)})" for c in cmap.claims]
+    return lines
+
+
+def _coverage_html(cmap: Any) -> str:
+    e = html.escape
+    if cmap.unavailable is not None:
+        return f"<p class='covmap'><b>Gold claims:</b> coverage map unavailable ({e(cmap.unavailable)})</p>"
+    if not cmap.claims:
+        return "<p class='covmap'><b>Gold claims:</b> the gold answer has no claim to map</p>"
+    items = "".join(f"<li class='claim {c.state}'><span class='mark'>{c.state}</span> {e(c.text)} "
+                    f"<span class='scores'>{fmt(c.baseline_score)} / {fmt(c.cell_score)}</span></li>" for c in cmap.claims)
+    return (f"<div class='covmap'><p><b>Gold claims</b> ({e(cmap.headline())}; coverage in the baseline's / the "
+            f"fine-tuned answer):</p><ul class='claims'>{items}</ul></div>")
+
+
+def _coverage_legend() -> str:
+    marks = "".join(f"<li class='claim {state}'><span class='mark'>{state}</span> {html.escape(STATE_MEANING[state])}</li>"
+                    for state in STATES)
+    return f"<div class='legend'><p><b>Gold claims:</b></p><ul class='claims'>{marks}</ul></div>"
+
+
 def _examples_html(drops: Sequence[Mapping[str, Any]]) -> str:
     e = html.escape
     options = "".join(f"<option value='{e(g['cell'])}'>{e(g['cell'])} ({e(str(g['status']))})</option>" for g in drops)
     parts = ["<p><label>Cell: <select id='exfilter' onchange='evalsuiteFilter(this.value)'>"
              f"<option value=''>all failed or regressed cells</option>{options}</select></label></p>"]
+    if any(ex.get("coverage") is not None for g in drops for ex in g["examples"]):
+        parts.append(_coverage_legend())
     for group in drops:
         parts.append(f"<div class='exgroup' data-cell='{e(group['cell'])}'><h3>{e(group['cell'])} ({e(str(group['status']))}) "
                      f"vs {e(group['baseline'])}</h3>")
@@ -541,9 +581,13 @@ def _examples_html(drops: Sequence[Mapping[str, Any]]) -> str:
                 f"<tr><td>{e(v['judge'])}</td><td>{v['side']}</td><td>{_score(v['accuracy'])}</td>"
                 f"<td>{_score(v['completeness'])}</td><td><pre>{e(chr(10).join(v['raw']))}</pre></td></tr>"
                 for v in ex["verdicts"])
+            cmap = ex.get("coverage")
+            headline = f", {e(cmap.headline())}" if cmap is not None else ""
             parts.append(
-                f"<details class='ex'><summary>{e(_short(ex['question'], 120))} <b>drop {fmt(ex['drop'])}</b></summary>"
+                f"<details class='ex'><summary>{e(_short(ex['question'], 120))} <b>drop {fmt(ex['drop'])}</b>{headline}"
+                "</summary>"
                 f"<p><b>Question:</b> {e(ex['question'])}</p><p><b>Gold:</b> {' / '.join(e(r) for r in ex['references'])}</p>"
+                + (_coverage_html(cmap) if cmap is not None else "") +
                 f"<p><b>Retrieved passages:</b></p><ol>{passages}</ol>"
                 f"<div class='scroll'><table class='side'><tr><th>baseline answer</th><th>fine-tuned answer</th></tr>"
                 f"<tr><td>{e(ex['baseline_answer'])}</td><td>{e(ex['cell_answer'])}</td></tr></table></div>"
@@ -564,7 +608,12 @@ _CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;
         ".scroll{overflow-x:auto;max-width:100%}.verdict{margin:.5em 0 1em}.overall{font-size:18px}"
         ".badge{display:inline-block;border-radius:4px;padding:4px 8px;margin:3px;font-size:13px;border:1px solid #888}"
         ".badge.pass{background:#d8f0d8}.badge.fail{background:#f6d0d0}.badge.inconclusive{background:#fbe7b8}"
-        ".badge.ungated{background:#e4e4e4}")
+        ".badge.ungated{background:#e4e4e4}"
+        "ul.claims{list-style:none;padding-left:0;margin:.3em 0}li.claim{margin:2px 0;padding:2px 6px;"
+        "border-left:4px solid #888;font-size:13px}li.claim .mark{display:inline-block;min-width:4.5em;font-weight:bold}"
+        "li.claim .scores{color:#555;font-size:12px}li.claim.lost{background:#f6d0d0;border-color:#b22}"
+        "li.claim.kept{background:#d8f0d8;border-color:#282}li.claim.gained{background:#d6e6fa;border-color:#25a}"
+        "li.claim.missed{background:#ececec;border-color:#888}.legend{margin:.5em 0 1em}")
 
 
 _LONG_CELL = 80

@@ -18,6 +18,7 @@ import ctypes
 import gc
 import os
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -103,7 +104,7 @@ class _Sampler:
             value = rss_mb()
             for w in watching:
                 w.seen(value)
-            threading.Event().wait(INTERVAL_S)
+            time.sleep(INTERVAL_S)
 
     def add(self, w: StagePeak) -> None:
         with self.lock:

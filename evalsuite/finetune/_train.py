@@ -456,7 +456,8 @@ def _train(final: Path, key: str, key_parts: dict, base_spec: str, model_path: s
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(model, lora)
-    if checkpointing(device):
+    recompute = checkpointing(device)
+    if recompute:
         # keep each layer's input only and recompute the rest in the backward pass (dropout masks
         # replayed from the saved RNG state): the same gradients, so byte-identical adapters, at
         # about a third of the activation memory and one more forward pass per step
@@ -525,7 +526,7 @@ def _train(final: Path, key: str, key_parts: dict, base_spec: str, model_path: s
             "effective_batch_size": config.effective_batch_size * max(1, args.world_size),
             "steps": int(trainer.state.global_step),
             "truncated_examples": truncated,
-            "gradient_checkpointing": checkpointing(device),
+            "gradient_checkpointing": recompute,
             "device": device,
             "dtype": str(dtype).replace("torch.", ""),
             "loss": losses,

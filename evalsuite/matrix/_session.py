@@ -78,6 +78,7 @@ class MatrixSession:
         if dataset not in self._contexts:
             with file_lock(self.lock_dir / f"index-{dataset}"):
                 self._contexts[dataset] = prepare_dataset(dataset, self.config)
+            _memory.release()  # the embedder's and the index build's scratch
         return self._contexts[dataset]
 
     def judge_specs(self) -> list[tuple[str, str | None]]:
@@ -158,20 +159,10 @@ class MatrixSession:
             if cell.size <= ctx.pool_size and stored_adapter(
                     cell.spec, self.config.dataset(cell.dataset), cell.size, finetune_config(self.config, cell.recipe),
                     seed=self.config.seed, top_k=self.config.top_k, pairs_file=self.config.train_file) is None:
-                self._release_for_training()
+                # the training copy should not sit beside the models held for generation (under int8
+                # the next adapter rebuilds its base anyway; an fp32 or bf16 base is read again)
+                self._release_models(keep=set(self.config.judges))
             return train(cell, ctx, self.config, progress)
-
-    def _release_for_training(self) -> None:
-        """Before an adapter trains here: drop the models this process holds for generation, so that
-        the training copy does not sit beside them (under int8 the next adapter rebuilds its base
-        anyway; an fp32 or bf16 base is read again from the weights store). A judge's model stays."""
-        from evalsuite import models
-
-        judges = set(self.config.judges)
-        for spec in models.loaded_specs():
-            if spec.split("+lora:", 1)[0] not in judges:
-                models.release(spec)
-        _memory.release()
 
     # -- cells --------------------------------------------------------------------------------------
     def skip_reason(self, cell: Cell) -> str | None:
@@ -203,7 +194,6 @@ class MatrixSession:
             start = time.perf_counter()
             with _memory.stage() as index_memory:
                 ctx = self.context(cell.dataset)
-                _memory.release()  # the embedder's and index build's scratch
             with _memory.stage() as train_memory:
                 adapter = self.adapter(cell, progress) if cell.kind == FINETUNED else None
             try:
@@ -233,9 +223,15 @@ class MatrixSession:
         elif cell.kind == CANDIDATE:
             models.release(cell.spec)
         later = self.cells[self.cells.index(cell) + 1:]
-        needed = {c.spec.split("+lora:", 1)[0] for c in later} | set(self.config.judges)
+        self._release_models(keep={c.spec.split("+lora:", 1)[0] for c in later} | set(self.config.judges))
+
+    @staticmethod
+    def _release_models(keep: set[str]) -> None:
+        """Release every loaded model whose base is not in ``keep``, and hand the freed heap back."""
+        from evalsuite import models
+
         for spec in models.loaded_specs():
-            if spec.split("+lora:", 1)[0] not in needed:
+            if spec.split("+lora:", 1)[0] not in keep:
                 models.release(spec)
         _memory.release()
 

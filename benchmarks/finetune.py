@@ -67,8 +67,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from evalsuite import _throughput
-    from evalsuite._device import auto_dtype
+    from evalsuite import throughput as _throughput
+    from evalsuite.device import auto_dtype
     from evalsuite.finetune._train import render_pair
     from evalsuite.models._hf import load_tokenizer, resolve_weights
 

@@ -56,7 +56,7 @@ def main(argv=None) -> int:
                                                         "int8, fp32 or bf16")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    from evalsuite import _throughput
+    from evalsuite import throughput as _throughput
     from evalsuite.models import GenerationSettings
     from evalsuite.models._hf import inference_precision
 

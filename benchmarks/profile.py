@@ -9,13 +9,13 @@ gets), then reads the run's ``results.json``: wall time per stage (index build, 
 judge qualification, generation, fine-tuning, judging, report), achieved FLOP/s of
 generation, fine-tuning and embedding against the measured fp32 peak of a matmul, and the
 CPU flags that decided the code path. The throughputs are kept in the cache
-(``evalsuite._throughput``). ``--avx2`` sets ``evalsuite._device.AVX2_EMULATION``: torch,
+(``evalsuite.throughput``). ``--avx2`` sets ``evalsuite.device.AVX2_EMULATION``: torch,
 oneDNN, MKL and fbgemm kernels limited to AVX2 and bf16 off in evalsuite.
 
 Stage seconds are sums over cells; under ``-n 2`` they can exceed the wall time. Memory: the
 run's peak resident set (``ru_maxrss`` of its processes, what ``/usr/bin/time -v`` reports) and,
 per stage, the largest resident set sampled while that stage ran in any cell
-(``evalsuite._memory``), with the cell it was in.
+(``evalsuite.memory``), with the cell it was in.
 """
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def _model_config(spec: str) -> dict | None:
 def _flops(info: dict, peak: float) -> dict:
     """Achieved FLOP/s of generation, fine-tuning and embedding (multiply-adds of the linear maps
     and attention; elementwise work not counted) and their share of the fp32 peak."""
-    from evalsuite import _throughput
+    from evalsuite import throughput as _throughput
     from evalsuite.models._hf import inference_precision
 
     out: dict = {}
@@ -213,7 +213,7 @@ def main(argv=None) -> int:
     parser.add_argument("run_args", nargs="*", help="more options for `evalsuite run`, after --")
     args = parser.parse_args(argv)
 
-    from evalsuite._device import AVX2_EMULATION
+    from evalsuite.device import AVX2_EMULATION
 
     if args.avx2:
         if "torch" in sys.modules:
@@ -226,7 +226,7 @@ def main(argv=None) -> int:
     if args.cold:
         os.environ["EVALSUITE_CACHE"] = str(scratch / "cache")
     try:
-        from evalsuite import _throughput
+        from evalsuite import throughput as _throughput
 
         peak = _throughput.peak_fp32_flops()
         installed = _install_indexes(args) if args.mirror else None

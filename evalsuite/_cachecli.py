@@ -32,7 +32,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from ._io import cache_root, try_lock
+from .storage import cache_root, try_lock
 from .errors import ConfigError
 
 # store name -> kind; a folder of the cache root not named here is shown by `info` and never pruned

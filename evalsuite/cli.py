@@ -8,7 +8,7 @@ import importlib
 import os
 import sys
 
-from ._secrets import scrub_text
+from .redaction import scrub_text
 from .errors import EvalsuiteError
 
 # (module, what it adds): imported lazily so one area's missing optional package does not break the others

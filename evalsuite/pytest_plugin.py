@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from evalsuite._secrets import scrub_text
+from evalsuite.redaction import scrub_text
 from evalsuite._telemetry import imported_too_early
 from evalsuite.errors import EvalsuiteError
 from evalsuite.matrix import EXIT_STATUSES, PASSED, exit_status, exit_status_help
@@ -362,7 +362,7 @@ def dry_run_plan(config: pytest.Config, items: list[pytest.Item]) -> None:
                           prices=read_prices(state["matrix"]))
         state["plan"] = plan
         if config.option.plan_json:
-            from evalsuite._io import atomic_write_json
+            from evalsuite.storage import atomic_write_json
 
             atomic_write_json(Path(config.option.plan_json), plan.to_json())
     except EvalsuiteError as err:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite._artifacts import file_sha256, write_entry
+from evalsuite.artifacts import file_sha256, write_entry
 from evalsuite._cachecli import parse_age, parse_size, plan, scan
 from evalsuite.cli import main
 from evalsuite.errors import ConfigError
@@ -25,7 +25,7 @@ NOW = time.time()
 VERSIONS = {name: version(name) for name in ("torch", "transformers", "peft")}
 HOLD = """
 import sys, time
-from evalsuite._io import file_lock
+from evalsuite.storage import file_lock
 with file_lock(sys.argv[1]):
     print("held", flush=True)
     time.sleep(600)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from evalsuite._io import atomic_write_json
+from evalsuite.storage import atomic_write_json
 from evalsuite.judge import ClaimCoverage, ClaimMatch, split_claims
 from evalsuite.report import render
 from evalsuite.report._coverage import CoverageMap, coverage_map, with_coverage

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite._io import CorruptionWarning, DiskFull
+from evalsuite.storage import CorruptionWarning, DiskFull
 from evalsuite.errors import EvalsuiteError
 from evalsuite.finetune._train import _open_adapter, _store_adapter
 from evalsuite.judge._cache import JudgeCache

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_gate_end_to_end import ChatServer, evalsuite_run, own_project, tail
 
-from evalsuite._io import atomic_write_json
+from evalsuite.storage import atomic_write_json
 from evalsuite.judge import JudgeCache
 from evalsuite.judge._parse import parse_score
 from evalsuite.matrix._baselines import load_cells, write_baseline

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from evalsuite._io import cache_dir
+from evalsuite.storage import cache_dir
 from evalsuite.datasets import data_root
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -133,7 +133,7 @@ SAMPLE_ROWS = [
 def test_sample_mode_then_the_same_command_makes_no_model_calls(tmp_path, monkeypatch, capsys):
     """The bundled judge, 3 sampled runs per criterion on 4 items (each prompt is read once for its 3
     runs); the rerun is answered from the cache."""
-    from evalsuite._io import cache_dir
+    from evalsuite.storage import cache_dir
 
     models = cache_dir("models")
     fresh = tmp_path / "cache"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite._io import LockTimeout, file_lock, lock_holder, lock_timeout, try_lock
+from evalsuite.storage import LockTimeout, file_lock, lock_holder, lock_timeout, try_lock
 from evalsuite.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,7 +19,7 @@ ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 
 HOLD = """
 import sys, time
-from evalsuite._io import file_lock
+from evalsuite.storage import file_lock
 with file_lock(sys.argv[1]):
     print("held", flush=True)
     time.sleep(600)
@@ -97,7 +97,7 @@ def test_environment_sets_the_timeout_and_bad_values_name_the_variable(tmp_path,
     proc = start_holder(HOLD, target)
     try:
         waiter = subprocess.run(
-            [sys.executable, "-c", "import sys\nfrom evalsuite._io import file_lock\nwith file_lock(sys.argv[1]):\n    pass",
+            [sys.executable, "-c", "import sys\nfrom evalsuite.storage import file_lock\nwith file_lock(sys.argv[1]):\n    pass",
              str(target)],
             cwd=ROOT, env=dict(ENV, EVALSUITE_LOCK_TIMEOUT="0.5"), capture_output=True, text=True, timeout=120)
         assert waiter.returncode != 0

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evalsuite import _memory
+from evalsuite import memory as _memory
 
 pytestmark = pytest.mark.skipif(_memory.rss_mb() is None, reason="no /proc on this system")
 

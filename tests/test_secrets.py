@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite._secrets import REDACTED, scrub, scrub_text, split_credentials
+from evalsuite.redaction import REDACTED, scrub, scrub_text, split_credentials
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY, PASSWORD, QUERY = "sk-canaryKEY0123456789abcdef", "canaryPASSWORD42", "canaryQUERY77"

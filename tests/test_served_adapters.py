@@ -207,7 +207,7 @@ def answers(session: MatrixSession) -> dict[str, list[str]]:
 
 @pytest.mark.slow
 def test_cells_served_with_their_adapter_answer_as_in_process(tmp_path, monkeypatch):
-    from evalsuite._io import cache_dir
+    from evalsuite.storage import cache_dir
 
     monkeypatch.setenv("EVALSUITE_TEST_SERVE_KEY", KEY)
     view = tmp_path / "server-view" / "adapters"  # the adapter store as the server mounts it
@@ -326,7 +326,7 @@ def test_a_server_of_another_base_is_an_error_naming_serve_models():
 def test_an_adapter_the_server_cannot_read_is_an_error_naming_adapter_path(tmp_path):
     import shutil
 
-    from evalsuite._io import cache_dir
+    from evalsuite.storage import cache_dir
     from evalsuite.matrix._serve import served_cell
 
     stored = Path(fake_adapter(tmp_path).path)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from evalsuite import _device, _throughput
+from evalsuite import device as _device, throughput as _throughput
 
 
 def test_bf16_follows_the_flags_unless_the_environment_says_otherwise(monkeypatch):

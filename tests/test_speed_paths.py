@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _cold_cache(path: Path) -> dict[str, str]:
     """An empty evalsuite cache sharing only the model store and the indexes; the CPU taken as one without bf16."""
-    from evalsuite._io import cache_dir
+    from evalsuite.storage import cache_dir
 
     path.mkdir()
     for part in ("models", "index"):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite._io import CorruptionWarning, cache_dir
+from evalsuite.storage import CorruptionWarning, cache_dir
 from evalsuite.finetune import FinetuneConfig, train_adapter
 from evalsuite.finetune._train import _open_adapter, request_key
 
@@ -89,7 +89,7 @@ def test_truncated_adapter_is_quarantined_and_trained_again_with_the_same_number
     weights = Path(result.path) / "adapter_model.safetensors"
     data = weights.read_bytes()
     weights.write_bytes(data[: len(data) // 3])
-    from evalsuite import _artifacts
+    from evalsuite import artifacts as _artifacts
 
     _artifacts.forget(result.path)  # as a new process would see it
     with pytest.warns(CorruptionWarning) as caught:
@@ -145,7 +145,7 @@ def test_adapter_stored_before_checksums_is_kept_when_whole(trained):
         (dst / "manifest.json").write_text(json.dumps(manifest))
         weights = dst / "adapter_model.safetensors"
         weights.write_bytes(weights.read_bytes()[:-10])
-        from evalsuite import _artifacts
+        from evalsuite import artifacts as _artifacts
 
         _artifacts.forget(dst)
         with pytest.warns(CorruptionWarning, match="its header describes"):

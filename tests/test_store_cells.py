@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from evalsuite._io import CorruptionWarning
+from evalsuite.storage import CorruptionWarning
 from evalsuite.matrix import MatrixSession, RunStore, build_config, expand_cells
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite import _artifacts
-from evalsuite._io import CorruptionWarning
+from evalsuite import artifacts as _artifacts
+from evalsuite.storage import CorruptionWarning
 from evalsuite.records import Dataset, Passage
 from evalsuite.retrieval import build_index
 

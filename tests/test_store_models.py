@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from evalsuite import _artifacts
-from evalsuite._io import CorruptionWarning
+from evalsuite import artifacts as _artifacts
+from evalsuite.storage import CorruptionWarning
 from evalsuite.models import GenerationSettings, clear_loaded, load_model
 from evalsuite.models._bundled import MARKER, materialize
 from evalsuite.records import Message, Prompt

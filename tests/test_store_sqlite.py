@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite._io import CorruptionWarning, open_sqlite
+from evalsuite.storage import CorruptionWarning, open_sqlite
 from evalsuite.judge import JudgeItem
 from evalsuite.judge._cache import JudgeCache
 from evalsuite.judge._judges import geval_judge

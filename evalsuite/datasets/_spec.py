@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .._io import atomic_write_json, cache_dir
+from ..storage import atomic_write_json, cache_dir
 from ..errors import ConfigError, DataError
 from ..records import Dataset, stable_hash
 from ._common import HUB_PREFIX

@@ -27,10 +27,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from evalsuite._artifacts import (Corrupt, find_request, open_entry, remember_request,
+from evalsuite.artifacts import (Corrupt, find_request, open_entry, remember_request,
                                   safetensors_problem, write_entry)
-from evalsuite import _memory
-from evalsuite._io import cache_dir, file_lock
+from evalsuite import memory as _memory
+from evalsuite.storage import cache_dir, file_lock
 from evalsuite.errors import ConfigError, EvalsuiteError, SpecError
 from evalsuite.records import Example, Prompt, stable_hash
 
@@ -202,7 +202,7 @@ def _code_digest() -> str:
 
 def _numeric_path() -> dict[str, Any]:
     """What decides the embedder's (and so the retrieval's) arithmetic on this machine, read without torch."""
-    from evalsuite._device import cpu_has_bf16
+    from evalsuite.device import cpu_has_bf16
 
     return {"cpu_bf16": cpu_has_bf16(), "nvidia": os.path.exists("/proc/driver/nvidia/version"),
             "env": {k: os.environ.get(k) for k in NUMERIC_ENV}}
@@ -430,7 +430,7 @@ def _train(final: Path, key: str, key_parts: dict, base_spec: str, model_path: s
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, PrinterCallback, Trainer, TrainingArguments
 
-    from evalsuite._device import auto_dtype, best_device
+    from evalsuite.device import auto_dtype, best_device
 
     device = best_device()
     dtype = auto_dtype(device, config.precision)
@@ -547,7 +547,7 @@ def _train(final: Path, key: str, key_parts: dict, base_spec: str, model_path: s
             model.save_pretrained(tmp, safe_serialization=True)
 
         _store_adapter(final, save, manifest)
-        from evalsuite import _throughput
+        from evalsuite import throughput as _throughput
 
         _throughput.save(f"train/{'bf16' if bf16 else 'fp32'}", {
             "tokens_per_s": manifest["tokens_per_second"], "tokens": manifest["tokens"],

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from evalsuite._io import LAST_USE_RESOLUTION, cache_dir, open_sqlite
+from evalsuite.storage import LAST_USE_RESOLUTION, cache_dir, open_sqlite
 from evalsuite.records import stable_hash
 
 _MIGRATIONS = (

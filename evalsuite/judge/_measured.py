@@ -14,7 +14,7 @@ import platform
 from datetime import date
 from pathlib import Path
 
-from evalsuite._io import atomic_write_json
+from evalsuite.storage import atomic_write_json
 
 MEASURED_FILE = Path(__file__).parent / "measured" / "bundled_geval.json"
 # the paired spread of a judge's scores between two answer sets of one model, measured by

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
-from evalsuite._io import atomic_write_json, cache_dir, file_lock
+from evalsuite.storage import atomic_write_json, cache_dir, file_lock
 from evalsuite.judge._agreement import (
     THRESHOLD_METHOD,
     cross_fit,

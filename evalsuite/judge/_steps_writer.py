@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from evalsuite._io import atomic_write_json
+from evalsuite.storage import atomic_write_json
 from evalsuite.errors import ConfigError
 from evalsuite.judge._criteria import CRITERIA, STEPS_DIR, model_slug
 from evalsuite.records import Message, Prompt

@@ -13,7 +13,7 @@ from typing import Iterable
 
 import numpy as np
 
-from evalsuite._io import cache_dir, open_sqlite
+from evalsuite.storage import cache_dir, open_sqlite
 from evalsuite.records import stable_hash
 
 _MIGRATIONS = (

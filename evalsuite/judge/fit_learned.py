@@ -238,7 +238,7 @@ def fit_command(prog: str, doc: str, build_fn, default_out: Path, selection_file
     parser.add_argument("--check", action="store_true", help="refit and compare with --out instead of writing it")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    from evalsuite._io import atomic_write_text
+    from evalsuite.storage import atomic_write_text
 
     try:
         weights, selection = build_fn(args.data, progress=not args.no_progress)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from evalsuite._secrets import scrub
+from evalsuite.redaction import scrub
 from evalsuite.datasets import SUBSET_OPTION, DatasetSpec
 from evalsuite.errors import ConfigError, EvalsuiteError
 from evalsuite.records import stable_hash

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from evalsuite import _memory
+from evalsuite import memory as _memory
 from evalsuite.judge import RULE, median_gold_words
 from evalsuite.matrix._cells import FINETUNED, Cell
 from evalsuite.matrix._config import MatrixConfig
@@ -271,22 +271,22 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
 
 
 def generation_entry(spec: str) -> str:
-    """The throughput entry (``evalsuite._throughput``) of generation with ``spec``: ``run-generate/<arithmetic>``
+    """The throughput entry (``evalsuite.throughput``) of generation with ``spec``: ``run-generate/<arithmetic>``
     for a local model (the path taken here: fp32, bf16, int8), ``run-generate/api/<base spec>`` for an API one."""
     from evalsuite.models import inference_precision, parse_spec
 
     parsed = parse_spec(spec)
     if parsed.scheme in ("bundled", "hf"):
         return f"run-generate/{inference_precision()}"
-    from evalsuite._secrets import scrub_text
+    from evalsuite.redaction import scrub_text
 
     return f"run-generate/api/{scrub_text(spec.split('+lora:', 1)[0])}"  # no credentials in a recorded name
 
 
 def record_generation_speed(spec: str, gens: Sequence[Any], seconds: float) -> None:
     """Keep the speed of a generation that computed every answer, for later estimates (``--dry-run``)."""
-    from evalsuite import _throughput
-    from evalsuite._secrets import scrub_text
+    from evalsuite import throughput as _throughput
+    from evalsuite.redaction import scrub_text
 
     if seconds <= 0:
         return
@@ -300,8 +300,8 @@ def record_generation_speed(spec: str, gens: Sequence[Any], seconds: float) -> N
 
 def record_judge_speed(judge: Any, items: int, seconds: float, before: dict[str, Any]) -> None:
     """Keep a judge's items/s (and model calls/s) when it scored without its caches."""
-    from evalsuite import _throughput
-    from evalsuite._secrets import scrub_text
+    from evalsuite import throughput as _throughput
+    from evalsuite.redaction import scrub_text
 
     after = dict(getattr(judge, "stats", {}) or {})
     hits = after.get("cache_hits", 0) - before.get("cache_hits", 0)

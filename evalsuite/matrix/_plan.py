@@ -3,7 +3,7 @@
 :func:`build_plan` lists the cells a run would name (and which the run folder already holds),
 counts per stage (index build, fine-tuning, generation, judging, qualification) the model
 calls and the prompt and answer tokens, and estimates the wall time on this machine from the
-throughputs earlier runs and benchmarks measured here (``evalsuite._throughput``). Nothing is
+throughputs earlier runs and benchmarks measured here (``evalsuite.throughput``). Nothing is
 loaded but files: dataset JSON, tokenizers of models whose files are local, config.json.
 
 Estimates, and where they come from:
@@ -226,7 +226,7 @@ def _entry_source(name: str, entry: dict[str, Any]) -> str:
 
 @lru_cache(maxsize=None)  # a bundled model's config is read from its GGUF header: once per spec, not per stage
 def _model_flops(spec: str) -> dict[str, float] | None:
-    from evalsuite import _throughput
+    from evalsuite import throughput as _throughput
     from evalsuite.models import model_config
 
     config = model_config(spec.split("+lora:", 1)[0])
@@ -240,14 +240,14 @@ def _model_flops(spec: str) -> dict[str, float] | None:
 
 class _Speeds:
     def __init__(self) -> None:
-        from evalsuite import _throughput
+        from evalsuite import throughput as _throughput
 
         self.entries = _throughput.load()
         self._peak: float | None = None
 
     def peak(self) -> float:
         if self._peak is None:
-            from evalsuite import _throughput
+            from evalsuite import throughput as _throughput
 
             self._peak = _throughput.peak_fp32_flops()
         return self._peak
@@ -288,7 +288,7 @@ def _generation_seconds(speeds: _Speeds, spec: str, calls: int, prompt: int, com
 
 
 def _train_seconds(speeds: _Speeds, spec: str, tokens: int) -> tuple[float | None, str]:
-    from evalsuite._device import cpu_has_bf16
+    from evalsuite.device import cpu_has_bf16
 
     name = f"train/{'bf16' if cpu_has_bf16() else 'fp32'}"
     entry = speeds.entry(name)
@@ -305,7 +305,7 @@ EMBED_TEXT_TOKENS = 12  # word pieces of a short text a judge embeds (an answer,
 
 def _embed_work(tokens: int) -> float:
     """FLOPs of embedding one text of ``tokens`` word pieces with the default sentence embedder."""
-    from evalsuite import _throughput
+    from evalsuite import throughput as _throughput
     from evalsuite.retrieval import Embedder
 
     config_json = json.loads((Path(Embedder().path) / "config.json").read_text(encoding="utf-8"))
@@ -462,7 +462,7 @@ def build_plan(config: MatrixConfig, *, report_root: str | Path, run_id: str | N
         if entry.get("chunks_per_s"):
             seconds, source = len(f.chunks) / entry["chunks_per_s"], _entry_source(entry_name, entry)
         else:
-            from evalsuite import _throughput
+            from evalsuite import throughput as _throughput
 
             config_json = json.loads((Path(embedder.path) / "config.json").read_text(encoding="utf-8"))
             fl = _throughput.transformer_flops(config_json)

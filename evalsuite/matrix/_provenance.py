@@ -8,7 +8,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from evalsuite._secrets import REDACTED, scrub, scrub_text  # noqa: F401  (re-exported)
+from evalsuite.redaction import REDACTED, scrub, scrub_text  # noqa: F401  (re-exported)
 
 PACKAGES = (
     "evalsuite", "torch", "transformers", "peft", "accelerate", "sentence-transformers", "faiss-cpu", "numpy",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from evalsuite._secrets import scrub_text
+from evalsuite.redaction import scrub_text
 from evalsuite.errors import ConfigError, SpecError
 from evalsuite.matrix._cells import BASELINE, CANDIDATE, Cell
 from evalsuite.matrix._config import MatrixConfig, ServeConfig
@@ -66,7 +66,7 @@ def server_path(serve: ServeConfig, adapter_dir: str) -> str:
     """``adapter_dir`` (in this machine's adapter store) as the server reads it."""
     if serve.adapter_path is None:
         return str(Path(adapter_dir).resolve())
-    from evalsuite._io import cache_dir
+    from evalsuite.storage import cache_dir
 
     store = cache_dir("adapters").resolve()
     try:

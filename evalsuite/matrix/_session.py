@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from evalsuite import _memory
-from evalsuite._io import atomic_write_json, file_lock
+from evalsuite import memory as _memory
+from evalsuite.storage import atomic_write_json, file_lock
 from evalsuite.errors import ConfigError, EvalsuiteError
 from evalsuite.finetune import stored_adapter
 from evalsuite.judge import Qualification, gating_decision, measured_qualifications
@@ -120,7 +120,7 @@ class MatrixSession:
                 items = ((q.get("data") or {}).get("items_scored", 0) + (q.get("data") or {}).get("longform_items", 0)
                          + (q.get("graded") or {}).get("answers", 0))
                 if items and data["seconds"] > 0.5:  # a qualification read from its cache measures nothing
-                    from evalsuite import _throughput
+                    from evalsuite import throughput as _throughput
 
                     _throughput.save(f"qualify/{judge.name}", {"items_per_s": items / data["seconds"], "items": items,
                                                                "seconds": data["seconds"]})
@@ -467,7 +467,7 @@ class MatrixSession:
                 qualification += float(data.get("seconds", 0.0))
         overhead = time.time() - self.started - cells - qualification
         if overhead > 0:
-            from evalsuite import _throughput
+            from evalsuite import throughput as _throughput
 
             _throughput.save("run/overhead", {"seconds": overhead, "cells_computed": len(computed)})
 

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from evalsuite._io import atomic_write_text, file_lock, quarantine
+from evalsuite.storage import atomic_write_text, file_lock, quarantine
 from evalsuite.records import FINISHED_CELL_STATUSES
 
 FINAL_STATUSES = FINISHED_CELL_STATUSES

@@ -14,7 +14,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from evalsuite._secrets import scrub_text
+from evalsuite.redaction import scrub_text
 from evalsuite.errors import ConfigError
 
 SUMMARY_ENV = "EVALSUITE_MATRIX_SUMMARY"
@@ -101,7 +101,7 @@ STATUS_FILE = "last-run.json"  # in the reports root: the last `evalsuite run`'s
 def _write_status(report_root: Path, status: int, run_dir: Path | None, message: str = "") -> None:
     """``reports/last-run.json``: the exit status, its meaning, and each cell's status (passed, failed,
     inconclusive, ungated, skipped, error, not run) with the counts, so a CI can tell them apart."""
-    from evalsuite._io import atomic_write_json
+    from evalsuite.storage import atomic_write_json
     from evalsuite.matrix import EXIT_STATUSES
 
     meaning = EXIT_STATUSES.get(status, "interrupted" if status == 130 else f"pytest exit status {status}")

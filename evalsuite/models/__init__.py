@@ -84,7 +84,7 @@ def adapter_digest(path: str) -> str:
 
 def inference_precision(device: str | None = None, requested: str = "auto") -> str:
     """The arithmetic a local model runs with on ``device`` (default: the best one here): fp32, bf16, fp16 or int8."""
-    from evalsuite._device import best_device
+    from evalsuite.device import best_device
 
     from ._hf import inference_precision as pick
 
@@ -125,7 +125,7 @@ def local_files(spec: str) -> "Path | None":
 
     parsed = parse_spec(spec)
     if parsed.scheme == "bundled":
-        from evalsuite._io import cache_dir
+        from evalsuite.storage import cache_dir
 
         from ._bundled import identity
 

@@ -14,8 +14,8 @@ from importlib import import_module
 from importlib.metadata import PackageNotFoundError, distribution, version
 from pathlib import Path
 
-from evalsuite._artifacts import Corrupt, open_entry, safetensors_problem, sha256_file, write_entry
-from evalsuite._io import cache_dir, file_lock, quarantine
+from evalsuite.artifacts import Corrupt, open_entry, safetensors_problem, sha256_file, write_entry
+from evalsuite.storage import cache_dir, file_lock, quarantine
 from evalsuite.errors import SpecError
 from evalsuite.records import stable_hash
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evalsuite._io import LAST_USE_RESOLUTION, cache_dir, open_sqlite
+from evalsuite.storage import LAST_USE_RESOLUTION, cache_dir, open_sqlite
 
 MIGRATIONS = (
     """CREATE TABLE generations (

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from evalsuite._artifacts import MANIFEST, file_sha256
+from evalsuite.artifacts import MANIFEST, file_sha256
 from evalsuite.records import stable_hash
 
 __all__ = ["WEIGHT_SUFFIXES", "dir_digest", "file_sha256"]

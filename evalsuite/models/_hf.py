@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
-from evalsuite._device import INT8_ARITHMETIC, auto_dtype, best_device
+from evalsuite.device import INT8_ARITHMETIC, auto_dtype, best_device
 from evalsuite.errors import SpecError
 from evalsuite.records import Prompt, stable_hash
 
@@ -59,7 +59,7 @@ def pick_precision(dtype: str, device: str) -> str:
     """The arithmetic of a local model: "fp32", "bf16", "fp16" or "int8" (``dtype`` "auto" or one of these).
 
     "auto" is bf16 on CUDA; on a CPU with native bf16 (avx512_bf16/AMX) it is fp32, and on
-    a CPU without (AVX2 only) int8 (see ``evalsuite._device.quantize_int8``).
+    a CPU without (AVX2 only) int8 (see ``evalsuite.device.quantize_int8``).
 
     Why not bf16 on the CPU: it generates about 2x faster there (a 40-prompt RAG batch: 17 s
     vs 38 s), but its numbers move with the thread count: the bundled judge's scores of 24
@@ -70,7 +70,7 @@ def pick_precision(dtype: str, device: str) -> str:
     token on its own, so like fp32 its numbers move neither with the thread count nor with
     the batch. Fine-tuning, whose adapter is stored once, uses bf16 where the CPU has it.
     """
-    from evalsuite._device import cpu_has_bf16
+    from evalsuite.device import cpu_has_bf16
 
     _require_torch()
     if dtype not in PRECISIONS:
@@ -655,7 +655,7 @@ class SharedBase:
             for name, path in rest:
                 model.load_adapter(path, adapter_name=name, is_trainable=False)
         if self.precision == "int8":  # the adapters' own small layers stay fp32
-            from evalsuite._device import quantize_int8
+            from evalsuite.device import quantize_int8
 
             quantize_int8(model, skip=lambda name: "lora_" in name)
         return model.to(self.device).eval()

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from typing import Any, Callable, Sequence
 
-from evalsuite._secrets import scrub_text
+from evalsuite.redaction import scrub_text
 from evalsuite.errors import EvalsuiteError
 from evalsuite.records import Prompt, stable_hash
 

@@ -30,7 +30,7 @@ import time
 from typing import Any, Sequence
 from urllib.parse import urlparse
 
-from evalsuite._secrets import scrub_text, split_credentials
+from evalsuite.redaction import scrub_text, split_credentials
 from evalsuite.errors import EvalsuiteError, SpecError
 from evalsuite.records import Prompt, stable_hash
 

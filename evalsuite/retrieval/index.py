@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._artifacts import Corrupt, open_entry, write_entry
-from .._io import cache_dir, file_lock
+from ..artifacts import Corrupt, open_entry, write_entry
+from ..storage import cache_dir, file_lock
 from ..errors import ConfigError
 from ..records import Chunk, Dataset, Example, stable_hash, to_dict
 from .chunking import ChunkerSettings, chunk_corpus

@@ -24,8 +24,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from .._artifacts import write_entry
-from .._io import atomic_dir, atomic_write_json, cache_dir, file_lock
+from ..artifacts import write_entry
+from ..storage import atomic_dir, atomic_write_json, cache_dir, file_lock
 from ..errors import DataError
 from ..records import Dataset, stable_hash, to_dict
 from .chunking import ChunkerSettings

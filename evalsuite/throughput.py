@@ -1,6 +1,6 @@
 """Measured speeds of this machine, kept in the cache so a run's duration can be estimated.
 
-    from evalsuite import _throughput
+    from evalsuite import throughput as _throughput
     _throughput.cpu_flags()          # the flags that decide the code path, and the path
     _throughput.peak_fp32_flops()    # fp32 FLOP/s of a matmul on this machine (measured once)
     _throughput.save("generate/int8", {"prompt_tokens_per_s": 950.0, "generated_tokens_per_s": 41.0})
@@ -8,7 +8,7 @@
 
 Entries live in ``cache_dir()/throughput.json`` under a key of the machine (CPU model,
 decisive flags, torch's kernel level and the bf16 decision), so a cache copied to another
-machine, or the AVX2 emulation of ``evalsuite._device.AVX2_EMULATION``, never reads
+machine, or the AVX2 emulation of ``evalsuite.device.AVX2_EMULATION``, never reads
 another machine's speeds. Each entry records the thread count it was measured with and
 when. Writers: ``benchmarks.profile``, ``benchmarks.generation``, ``benchmarks.finetune``
 and the embedder (chunks/s of every index it builds).
@@ -20,8 +20,8 @@ import platform
 import time
 from typing import Any
 
-from ._device import cpu_has_bf16, cpuinfo_flags
-from ._io import atomic_write_json, cache_dir, file_lock
+from .device import cpu_has_bf16, cpuinfo_flags
+from .storage import atomic_write_json, cache_dir, file_lock
 from .records import stable_hash
 
 FILE = "throughput.json"
@@ -74,7 +74,7 @@ def save(name: str, values: dict[str, Any]) -> dict[str, Any]:
     """Record ``values`` (numbers per second and what they were measured on) as entry ``name`` of this machine."""
     import torch
 
-    from evalsuite._secrets import scrub, scrub_text
+    from evalsuite.redaction import scrub, scrub_text
 
     name, values = scrub_text(name), scrub(values)  # a model spec may carry credentials: never recorded
     entry = {**values, "threads": torch.get_num_threads(), "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

@@ -29,7 +29,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ._io import DiskFull, atomic_dir, atomic_write_json, cache_dir, file_lock, quarantine
+from .storage import DiskFull, atomic_dir, atomic_write_json, cache_dir, file_lock, quarantine
 from .records import stable_hash
 
 MANIFEST = "manifest.json"

@@ -1,6 +1,6 @@
 """Resident memory of this process, and the peak of each stage of a run.
 
-    from evalsuite import _memory
+    from evalsuite import memory as _memory
     with _memory.stage() as m:      # a sampler thread reads /proc/self/statm every 20 ms
         train(...)
     m.peak_mb                       # the largest resident set seen while the block ran

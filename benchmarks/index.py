@@ -3,7 +3,7 @@
     python -m benchmarks.index --json                      # the smoke profile's datasets
     python -m benchmarks.index --distractors 300 --precision int8
 
-For each dataset: the subset a profile needs (``evalsuite.retrieval.subset.subset_corpus``
+For each dataset: the subset a profile needs (``evalsuite.datasets.subset.subset_corpus``
 over its eval questions and the pool pairs of its largest fine-tuning size, plus seeded
 distractors), built on an empty temporary cache: passages, chunks, seconds, chunks/s. Then
 how retrieval over the subset compares with the whole corpus for the eval questions: the
@@ -33,7 +33,7 @@ def _recall(results, questions) -> float | None:
 def measure(name: str, config, distractors: int, seed: int, precision: str) -> dict:
     from evalsuite import datasets, splits
     from evalsuite.retrieval import Embedder, build_index
-    from evalsuite.retrieval.subset import subset_corpus
+    from evalsuite.datasets.subset import subset_corpus
 
     dataset = datasets.load(name)
     split = splits.split(dataset, seed=config.seed)

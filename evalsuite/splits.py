@@ -17,8 +17,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-from .datasets import normalize_question
-from .records import Dataset, Example
+from .records import Dataset, Example, normalize_question
 
 MIN_EVAL = 40
 EVAL_SHARE = 0.25

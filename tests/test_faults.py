@@ -21,6 +21,7 @@ from evalsuite.errors import EvalsuiteError
 from evalsuite.finetune._train import _open_adapter, _store_adapter
 from evalsuite.judge._cache import JudgeCache
 from evalsuite.matrix import RunStore
+from evalsuite.records import CellResult
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -186,7 +187,7 @@ def test_full_disk_while_writing_results_names_the_file_and_keeps_finished_cells
 
     monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(DiskFull) as caught:
-        store.compute_or_load("nq-ft50", lambda: {"id": "nq-ft50", "status": "scored", "items": []})
+        store.compute_or_load("nq-ft50", lambda: CellResult.from_json({"id": "nq-ft50", "status": "scored", "items": []}))
     message = str(caught.value)
     assert isinstance(caught.value, EvalsuiteError) and "\n" not in message
     assert f"no space left on the device writing {store.path('nq-ft50')}" in message and "rerun resumes" in message

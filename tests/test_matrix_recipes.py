@@ -155,8 +155,8 @@ def test_keyword_selection_picks_recipes(matrix):
 def test_two_recipe_names_with_the_same_options_share_one_trained_adapter(matrix, tmp_path):
     config = load_config(matrix, "study", {"datasets": "widgets", "sizes": "0,4"})
     session = MatrixSession(config, report_root=tmp_path / "reports")
-    first = session.adapter(session.by_id["widgets-smollm2-ft4-r8e1"])
-    second = session.adapter(session.by_id["widgets-smollm2-ft4-same"])
+    first = session.resources.adapter(session.by_id["widgets-smollm2-ft4-r8e1"])
+    second = session.resources.adapter(session.by_id["widgets-smollm2-ft4-same"])
     assert first.path == second.path and second.cached
     other = FinetuneConfig.from_dict(config.recipe_options("r64e3"))
     assert other != FinetuneConfig.from_dict(config.recipe_options("r8e1"))

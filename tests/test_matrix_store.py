@@ -7,10 +7,11 @@ import time
 import pytest
 
 from evalsuite.matrix import RunStore, is_reusable
+from evalsuite.records import CellResult, CellStatus
 
 
 def result(cell_id, **extra):
-    return {"id": cell_id, "status": "scored", "items": [{"id": "q1"}], **extra}
+    return CellResult.from_json({"id": cell_id, "status": "scored", "items": [{"id": "q1"}], **extra})
 
 
 def test_compute_or_load_computes_once_then_reuses(tmp_path):
@@ -19,8 +20,8 @@ def test_compute_or_load_computes_once_then_reuses(tmp_path):
     data, reused = store.compute_or_load("nq-smollm2-ft0", lambda: calls.append(1) or result("nq-smollm2-ft0"))
     assert not reused and calls == [1]
     on_disk = json.loads(store.path("nq-smollm2-ft0").read_text())
-    assert on_disk.pop("checksum").startswith("sha256:") and on_disk == data
-    again, reused = RunStore(tmp_path / "run").compute_or_load("nq-smollm2-ft0", lambda: calls.append(2) or {})
+    assert on_disk.pop("checksum").startswith("sha256:") and on_disk == data.to_json()
+    again, reused = RunStore(tmp_path / "run").compute_or_load("nq-smollm2-ft0", lambda: calls.append(2) or None)
     assert reused and again == data and calls == [1]
     assert store.cell_ids() == ["nq-smollm2-ft0"]
 
@@ -37,15 +38,25 @@ def test_failed_compute_leaves_nothing_and_skip_records_are_not_reused(tmp_path)
     store.write("c", {"id": "c", "status": "skipped", "reason": "no weights"})
     assert not is_reusable(store.read("c"))
     data, reused = store.compute_or_load("c", lambda: result("c"))
-    assert not reused and data["status"] == "scored"
+    assert not reused and data.status == CellStatus.SCORED
 
 
-def test_update_keeps_result_fields(tmp_path):
+def test_a_decided_result_keeps_what_was_measured(tmp_path):
     store = RunStore(tmp_path)
-    store.write("c", result("c"))
-    store.update("c", status="failed", gate={"passed": False})
+    store.save(result("c").decided(CellStatus.FAILED, gate={"passed": False}))
     data = store.read("c")
-    assert data["items"] == [{"id": "q1"}] and data["status"] == "failed" and is_reusable(data)
+    assert data["items"] == [{"id": "q1"}] and data["status"] == "failed" and data["gate"] == {"passed": False}
+    assert is_reusable(data) and store.load("c").finished and store.load("c").decision == {"gate": {"passed": False}}
+
+
+def test_a_result_reads_back_as_it_was_written(tmp_path):
+    store = RunStore(tmp_path)
+    written = result("c", reason="r", recipe={"name": "a"}, session="tok", timings={"cell": 1.5}).decided(
+        CellStatus.UNGATED, "too few", gate={"too_few": ["x"]})
+    store.save(written)
+    assert store.load("c") == written
+    store.write("d", {"id": "d", "status": "a status of another version"})
+    assert store.load("d") is None
 
 
 def _worker(run_dir, counter, barrier):
@@ -59,7 +70,7 @@ def _worker(run_dir, counter, barrier):
         return result("shared", pid=os.getpid())
 
     data, _ = store.compute_or_load("shared", compute)
-    print(data["pid"])
+    print(data.measured["pid"])
 
 
 def test_two_processes_compute_a_shared_cell_once(tmp_path):

@@ -28,7 +28,7 @@ SUBSET = {"qasper": (None, 0), "nq": None, "bioasq": (200, 1000)}  # (questions,
 
 def eval_corpus(name: str):
     """(the dataset the recall test indexes, its eval questions with gold evidence that are scored)."""
-    from evalsuite.retrieval.subset import subset_corpus
+    from evalsuite.datasets.subset import subset_corpus
     from evalsuite.splits import split
 
     ds = load(name)

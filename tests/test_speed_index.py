@@ -14,7 +14,7 @@ from evalsuite.errors import DataError
 from evalsuite.records import Dataset, Example, Passage
 from evalsuite.retrieval import ChunkerSettings, Embedder, build_index, get_retriever
 from evalsuite.retrieval.prebuilt import export_index, fetch_prebuilt_index, index_key
-from evalsuite.retrieval.subset import subset_corpus
+from evalsuite.datasets.subset import subset_corpus
 from evalsuite.splits import split
 
 TEXTS = ["The Eiffel tower is in Paris.", "Insulin is made by the pancreas.", "The Nile is a river in Africa.",

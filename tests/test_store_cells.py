@@ -16,8 +16,9 @@ def config():
                                   "max_new_tokens": 8})
 
 
-def numbers(data: dict) -> tuple:
-    return ([it["answer"] for it in data["items"]], data["summary"]["judges"], data["summary"]["metrics"])
+def numbers(result) -> tuple:
+    summary = result.measured["summary"]
+    return ([it["answer"] for it in result.items], summary["judges"], summary["metrics"])
 
 
 def cut_short(path):
@@ -52,7 +53,7 @@ def test_damaged_cell_file_is_quarantined_and_computed_again(tmp_path, damage, r
     assert str(moved) in message
     assert not reused and numbers(again) == numbers(first)
     assert store.cell_ids() == [cell.id]  # the quarantine is not a cell
-    assert session.store.read(cell.id)["items"] == again["items"]  # whole again, and reused from now on
+    assert session.store.read(cell.id)["items"] == again.items  # whole again, and reused from now on
     assert MatrixSession(cfg, report_root=tmp_path, run_id="r1").result(cell)[1]
 
 

@@ -17,7 +17,8 @@ from typing import Any, Iterable, Mapping
 from ..errors import ConfigError, DataError
 from ..records import Dataset
 from . import bioasq, nq, qa, qasper
-from ._common import HUB_PREFIX, normalize_question
+from ..records import normalize_question
+from ._common import HUB_PREFIX
 from ._fetch import data_root, download, redact
 from ._fetch import require as data_files
 from ._registry import ENTRY_POINT_GROUP, LoaderInfo, formats, get_loader, register_loader

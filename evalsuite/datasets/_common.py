@@ -5,7 +5,6 @@ import csv
 import hashlib
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -220,11 +219,6 @@ def resolve(path: str | os.PathLike | None, dataset: str, default: str) -> Path:
     if not p.exists():
         raise DataError(f"{p}: file not found (pass --path to an existing file of the release)")
     return p
-
-
-def normalize_question(text: str) -> str:
-    """Lower-cased, punctuation and extra spaces removed: two spellings of one question compare equal."""
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
 def short_hash(text: str, length: int = 12) -> str:

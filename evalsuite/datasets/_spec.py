@@ -28,13 +28,15 @@ from ..records import Dataset, stable_hash
 from ._common import HUB_PREFIX
 from ._fetch import data_root, manifest, redact
 from ._registry import get_loader, is_format
+from .subset import subset_corpus
+from ..splits import split
 
 SPEC_KEYS = ("name", "format", "path", "corpus", "columns", "split", "options")
 HUB_OPTIONS = ("data_files", "revision", "config")  # passed to datasets.load_dataset for hub: paths
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 DEFAULT_FORMAT = "qa"
 # a corpus subset for a quick run, (eval questions, pool questions, distractor passages, split seed):
-# the passages those questions need plus seeded distractors (evalsuite.retrieval.subset); set by
+# the passages those questions need plus seeded distractors (:mod:`evalsuite.datasets.subset`); set by
 # a matrix's corpus_subset, handled here for every format, never passed to a loader
 SUBSET_OPTION = "subset"
 
@@ -312,9 +314,6 @@ def load_spec(spec: DatasetSpec, *, skip_invalid: bool = False) -> Dataset:
 
 def _subset(whole: Dataset, subset: Any) -> Dataset:
     """``whole`` with only the passages its first eval and pool questions need, plus seeded distractors."""
-    from evalsuite.retrieval.subset import subset_corpus
-    from evalsuite.splits import split
-
     try:
         eval_n, pool_n, distractors, seed = (int(v) for v in subset)
     except (TypeError, ValueError):

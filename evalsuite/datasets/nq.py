@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from ..records import Dataset, Example, Passage
-from ._common import HUB_PREFIX, Checker, hub_rows, hub_source, normalize_question, read_json_or_lines, resolve, short_hash, unique
+from ..records import normalize_question
+from ._common import HUB_PREFIX, Checker, hub_rows, hub_source, read_json_or_lines, resolve, short_hash, unique
 
 NAME = "nq"
 DEFAULT_FILE = "dev.jsonl"  # in the data root's nq/ folder

@@ -87,7 +87,8 @@ from typing import Any, Iterable
 
 from ..errors import ConfigError, DataError
 from ..records import Dataset, Example, Passage
-from ._common import (HUB_PREFIX, Checker, hub_rows, hub_source, normalize_question, read_csv, read_json_or_lines,
+from ..records import normalize_question
+from ._common import (HUB_PREFIX, Checker, hub_rows, hub_source, read_csv, read_json_or_lines,
                       short_hash, unique)
 
 NAME = "qa"

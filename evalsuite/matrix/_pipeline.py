@@ -1,8 +1,8 @@
 """One cell of the matrix, end to end: retrieve, (fine-tune), generate, judge, measure.
 
 Every function here is a plain call into the other layers; the pytest plugin and the
-command line only decide *which* cells run. The result of a cell is a JSON-ready dict
-with one entry per eval question (retrieved passage ids, answer, every judge's verdict
+command line only decide *which* cells run. The result of a cell is a
+:class:`~evalsuite.records.CellResult` whose measurements hold one entry per eval question (retrieved passage ids, answer, every judge's verdict
 with its raw output, reference metrics) and per-judge means.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from evalsuite.judge import RULE, median_gold_words
 from evalsuite.matrix._cells import FINETUNED, Cell
 from evalsuite.matrix._config import MatrixConfig
 from evalsuite.matrix._gate import CRITERIA
-from evalsuite.records import Chunk, Dataset, Example, Prompt, stable_hash, to_dict
+from evalsuite.records import CellResult, CellStatus, Chunk, Dataset, Example, Prompt, stable_hash, to_dict
 
 Progress = Callable[[str], None]
 
@@ -155,8 +155,8 @@ def summarize(items: Sequence[dict[str, Any]], judges: Sequence[str]) -> dict[st
 
 
 def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequence[Any], *,
-             model_spec: str | None = None, adapter: Any = None, progress: Progress = lambda s: None) -> dict[str, Any]:
-    """Answer and score the eval questions of ``ctx`` with the cell's model; the cell's result dict.
+             model_spec: str | None = None, adapter: Any = None, progress: Progress = lambda s: None) -> CellResult:
+    """Answer and score the eval questions of ``ctx`` with the cell's model; the cell's scored result.
 
     ``adapter`` is the :class:`evalsuite.finetune.AdapterResult` of a fine-tuned cell (the model
     spec then becomes ``<base>+lora:<dir>``); ``judges`` are made :class:`evalsuite.judge.Judge` objects.
@@ -235,18 +235,9 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
             "metrics": dict(reference_metrics(g.text, tuple(ex.references), yes_no=ex.yes_no)),
         })
     judge_names = [j.name for j in judges]
-    return {
-        "id": cell.id,
-        "dataset": cell.dataset,
-        "model": cell.model,
-        "spec": cell.spec,
+    measured = {
         "model_spec": spec,
         "model_identity": model.identity,
-        "size": cell.size,
-        "kind": cell.kind,
-        "baseline_id": cell.baseline_id,
-        **({"recipe": recipe_record(config, cell.recipe)} if cell.recipe else {}),
-        "status": "scored",
         "dataset_source": ctx.dataset.source,
         "dataset_spec": config.dataset(cell.dataset).to_dict(),
         "finetune_pairs": (f"the first {cell.size} pairs of {config.train_file}" if config.train_file
@@ -268,6 +259,8 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
         "model_stats": _delta(model_before, model.stats),
         "judge_stats": {j.name: _delta(judges_before[j.name], getattr(j, "stats", {}) or {}) for j in judges},
     }
+    recipe = recipe_record(config, cell.recipe) if cell.recipe else None
+    return CellResult.for_cell(cell, CellStatus.SCORED, recipe=recipe, measured=measured)
 
 
 def generation_entry(spec: str) -> str:

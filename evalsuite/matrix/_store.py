@@ -1,7 +1,7 @@
 """Result store of one run: ``reports/runs/<run-id>/cells/<cell-id>.json``, one file per cell.
 
 A cell's file is written atomically as soon as its result is known, so a run killed at any
-moment leaves only whole files, and the same command later reuses them instead of computing
+moment leaves only whole files, and the same command later reuses them (:class:`~evalsuite.records.CellResult`) instead of computing
 them again. Each file records the sha256 of its content (``checksum``); a file that is not
 valid JSON or fails its checksum is moved to ``cells/.quarantine/`` with one warning and the
 cell is computed again. Out of space, a write fails with one line naming the file and the
@@ -17,10 +17,9 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+from evalsuite.records import FINISHED_CELL_STATUSES, CellResult
 from evalsuite.storage import atomic_write_text, file_lock, quarantine
-from evalsuite.records import FINISHED_CELL_STATUSES
 
-FINAL_STATUSES = FINISHED_CELL_STATUSES
 CHECKSUM = "checksum"  # field of a cell file: "sha256:<hex>" of the canonical JSON of the other fields
 
 
@@ -49,7 +48,7 @@ def _parse_cell(raw: bytes) -> dict[str, Any]:
 
 def is_reusable(data: dict[str, Any] | None) -> bool:
     """A cell file holds a finished result (not a skip or an error record)."""
-    return bool(data) and data.get("status") in FINAL_STATUSES and isinstance(data.get("items"), list)
+    return bool(data) and data.get("status") in FINISHED_CELL_STATUSES and isinstance(data.get("items"), list)
 
 
 class RunStore:
@@ -90,23 +89,31 @@ class RunStore:
         data[CHECKSUM] = _canonical_sha256(data)
         return atomic_write_text(self.path(cell_id), json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
-    def update(self, cell_id: str, **fields: Any) -> dict[str, Any]:
-        """Add or replace fields of a cell file (under the cell's lock)."""
-        with file_lock(self.path(cell_id)):
-            data = self.read(cell_id) or {"id": cell_id}
-            data.update(fields)
-            self.write(cell_id, data)
-        return data
+    def load(self, cell_id: str) -> CellResult | None:
+        """The cell's stored result; None when there is none, it was not whole (then quarantined),
+        or another version wrote a status this one does not know (the cell is computed again)."""
+        data = self.read(cell_id)
+        if data is None:
+            return None
+        try:
+            return CellResult.from_json({"id": cell_id, **data})
+        except (TypeError, ValueError):
+            return None
 
-    def compute_or_load(self, cell_id: str, compute: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
-        """The cell's finished result and whether it was reused; ``compute()`` runs at most once per run."""
+    def save(self, result: CellResult) -> Path:
+        """Write ``result`` as its cell's file (atomically, with its checksum)."""
+        return self.write(result.id, result.to_json())
+
+    def compute_or_load(self, cell_id: str, compute: Callable[[], CellResult]) -> tuple[CellResult, bool]:
+        """The cell's finished result and whether it was reused; ``compute()`` runs at most once per run,
+        and its result is written once."""
         with file_lock(self.path(cell_id)):
-            existing = self.read(cell_id)
-            if is_reusable(existing):
+            existing = self.load(cell_id)
+            if existing is not None and existing.finished:
                 return existing, True
-            data = compute()
-            self.write(cell_id, data)
-            return data, False
+            result = compute()
+            self.save(result)
+            return result, False
 
     def cell_ids(self) -> list[str]:
         if not self.cells_dir.is_dir():

@@ -71,7 +71,10 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         matrix = matrix_file(config)
     except EvalsuiteError as err:
-        pytest.exit(f"evalsuite: {scrub_text(str(err))}", returncode=INPUT_ERROR)
+        if getattr(config.option, "help", False):  # `pytest --help` still shows the options
+            matrix = None
+        else:
+            pytest.exit(f"evalsuite: {scrub_text(str(err))}", returncode=INPUT_ERROR)
     config.stash[_STATE] = {"token": token or uuid.uuid4().hex, "ran": {}, "outcomes": {}, "start": time.time(),
                             "final": None, "matrix": matrix, "selected": 0}
     if config.stash[_STATE]["matrix"] is not None:

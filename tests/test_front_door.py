@@ -195,3 +195,10 @@ def test_the_readme_table_of_defaults_agrees(tmp_path):
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert f"margin {default.margin}, `[default]`'s, unless the profile sets it" in text
     assert "margin 0.25 unless" not in text
+
+
+def test_the_readme_lists_every_option():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text.split("makes both doors' options and `--help`):", 1)[1].split("\n\n", 2)[1]
+    listed = set(re.findall(r"`(--?[a-z][a-z-]*)", table))
+    assert listed == {o.flag for o in RUN_OPTIONS}

@@ -25,7 +25,8 @@ BOTH = (PYTEST, RUN)
 
 @dataclass(frozen=True)
 class RunOption:
-    """One option of a matrix run.
+    """One option of a matrix run: a switch (``flag_only``, False unless given) or a value, kept
+    as the text given (None when not given); :func:`load_config` parses an override's text.
 
     ``override`` is the key of :func:`load_config`'s overrides the value replaces (None: the
     option steers the run, not the configuration). ``doors`` says which front doors take it;

@@ -23,7 +23,6 @@ import contextlib
 import os
 import signal
 import time
-import tomllib
 import uuid
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,8 @@ import pytest
 from evalsuite.redaction import scrub_text
 from evalsuite._telemetry import imported_too_early
 from evalsuite.errors import EvalsuiteError
-from evalsuite.matrix import EXIT_STATUSES, PASSED, exit_status, exit_status_help
+from evalsuite.matrix import (EXIT_STATUSES, INPUT_ERROR, PASSED, add_pytest_options, config_from_options, exit_status,
+                              exit_status_help, find_matrix)
 
 _SESSION = pytest.StashKey["object"]()
 _STATE = pytest.StashKey[dict]()
@@ -45,55 +45,14 @@ SUMMARY_ENV = "EVALSUITE_MATRIX_SUMMARY"
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("evalsuite", "evalsuite evaluation matrix (active with --matrix or [tool.evalsuite] matrix); "
                         + exit_status_help().replace("\n", " "))
-    g.addoption("--matrix", metavar="FILE", default=None,
-                help="matrix file; default: [tool.evalsuite] matrix in the project's pyproject.toml")
-    g.addoption("--profile", default="default", help="profile of the matrix file to run (default, smoke, paper, ...)")
-    g.addoption("--models", default=None, help="comma-separated model specs replacing the profile's models")
-    g.addoption("--sizes", default=None, help="comma-separated fine-tuning sizes, e.g. 0,20,100")
-    g.addoption("--datasets", default=None, help="comma-separated dataset names of the matrix file")
-    g.addoption("--judge", default=None, help="comma-separated judge specs (registered names or model specs)")
-    g.addoption("--judge-mode", default=None, choices=("logprobs", "sample"), help="G-Eval scoring mode")
-    g.addoption("--judge-repeats", default=None, help="judge runs per answer (sample mode)")
-    g.addoption("--eval-limit", default=None, help="eval questions per dataset")
-    g.addoption("--margin", default=None, help="non-inferiority margin (1-5 scale) or 'auto'")
-    g.addoption("--baseline", metavar="RUN_OR_FILE", default=None,
-                help="compare with a stored run or baseline file (reports/baselines/, or 'latest') instead of computing baselines")
-    g.addoption("--candidate", metavar="SPEC", default=None,
-                help="gate this model or adapter (base+lora:DIR, an openai: endpoint, ...) against the baseline; adds a cell per dataset")
-    g.addoption("--candidate-base", metavar="NAME", default=None,
-                help="the matrix model whose baseline the candidate is compared with (default: the base of a +lora: spec, else the first model)")
-    g.addoption("--update-baseline", action="store_true", default=False,
-                help="append this run's baseline cells, with provenance, to reports/baselines/")
-    g.addoption("--allow-ungated", action="store_true", default=False,
-                help="exit 0 although some cells were skipped, too few of their answers were scored, or no qualified "
-                     "judge gated them (status 3 otherwise; the report still says so)")
-    g.addoption("--allow-inconclusive", action="store_true", default=False,
-                help="exit 0 although some cells were inconclusive: their interval neither cleared the margin nor "
-                     "lay beyond it (status 4 otherwise; the report still says so)")
-    g.addoption("--shard", metavar="I/N", default=None,
-                help="run shard I of N (1-based): whole (dataset, model) groups, so a fine-tuned cell and its "
-                     "baseline land together; merge the shards' run folders with `evalsuite report --merge`")
-    g.addoption("--dry-run", action="store_true", default=False,
-                help="print the plan (cells, and per stage the model calls, tokens, estimated time and API cost) "
-                     "and run nothing; exit status 0, or 2 on a configuration error")
-    g.addoption("--plan-json", metavar="FILE", default=None, help="with --dry-run: also write the plan as JSON to FILE")
-    g.addoption("--run-id", default=None, help="run folder name (default: derived from the configuration, so reruns resume)")
-    g.addoption("--report-dir", default=None, help="reports root (default: reports/ in the project's root folder)")
+    add_pytest_options(g)  # the table of options shared with `evalsuite run` (evalsuite.matrix.RUN_OPTIONS)
 
 
 def matrix_file(config: pytest.Config) -> Path | None:
-    """The matrix file this run uses, or None (the plugin then stays out of the way)."""
-    if config.option.matrix:
-        return Path(config.option.matrix).expanduser().resolve()
-    pyproject = config.rootpath / "pyproject.toml"
-    if pyproject.is_file():
-        try:
-            table = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {}).get("evalsuite", {})
-        except tomllib.TOMLDecodeError:
-            return None
-        if isinstance(table, dict) and isinstance(table.get("matrix"), str):
-            return (pyproject.parent / table["matrix"]).resolve()
-    return None
+    """The matrix file this run uses, or None (the plugin then stays out of the way): ``--matrix``,
+    else ``[tool.evalsuite] matrix`` of the pyproject.toml in pytest's root folder
+    (:func:`evalsuite.matrix.find_matrix`; a named file that is missing is an error)."""
+    return find_matrix(config.option.matrix, config.rootpath, named_only=True)
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -109,8 +68,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.dry_run and getattr(config.option, "xmlpath", None):
         config.option.xmlpath = None  # a dry run writes no JUnit file (and no report)
     token = config.workerinput.get(TOKEN_KEY) if _is_worker(config) else None
+    try:
+        matrix = matrix_file(config)
+    except EvalsuiteError as err:
+        if getattr(config.option, "help", False):  # `pytest --help` still shows the options
+            matrix = None
+        else:
+            pytest.exit(f"evalsuite: {scrub_text(str(err))}", returncode=INPUT_ERROR)
     config.stash[_STATE] = {"token": token or uuid.uuid4().hex, "ran": {}, "outcomes": {}, "start": time.time(),
-                            "final": None, "matrix": matrix_file(config), "selected": 0}
+                            "final": None, "matrix": matrix, "selected": 0}
     if config.stash[_STATE]["matrix"] is not None:
         config.pluginmanager.register(_Progress(config), "evalsuite-matrix-progress")
         if config.option.dry_run:
@@ -174,17 +140,13 @@ def pytest_configure_node(node) -> None:  # pytest-xdist: every worker shares th
 def get_session(config: pytest.Config):
     """The run's :class:`MatrixSession`, built from the options on first use (EvalsuiteError if invalid)."""
     if _SESSION not in config.stash:
-        from evalsuite.matrix import MatrixSession, load_config
+        from evalsuite.matrix import MatrixSession
 
         path = config.stash[_STATE]["matrix"]
         if path is None:
             raise EvalsuiteError("no matrix file: pass --matrix FILE or set [tool.evalsuite] matrix = \"...\" in pyproject.toml")
         opt = config.option
-        overrides = {"models": opt.models, "sizes": opt.sizes, "datasets": opt.datasets, "judges": opt.judge,
-                     "judge_mode": opt.judge_mode, "judge_repeats": opt.judge_repeats, "eval_limit": opt.eval_limit,
-                     "margin": opt.margin, "candidate": opt.candidate, "candidate_base": opt.candidate_base,
-                     "baseline_from": opt.baseline}
-        cfg = load_config(path, opt.profile, overrides)
+        cfg = config_from_options(path, opt)
         root = Path(opt.report_dir) if opt.report_dir else config.rootpath / "reports"
         session = MatrixSession(cfg, report_root=root, run_id=opt.run_id, token=config.stash[_STATE]["token"])
         # under pytest-xdist the controller builds its session only to merge the workers' cells:
@@ -447,8 +409,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = config.stash[_STATE]
     if config.option.dry_run and state["matrix"] is not None and not _is_worker(config):
-        from evalsuite.matrix import INPUT_ERROR
-
         if "plan" in state:
             session.exitstatus = PASSED
         elif "plan_error" in state or exitstatus == pytest.ExitCode.INTERRUPTED:  # a collection error: the matrix file

@@ -28,7 +28,9 @@ from evalsuite.records import stable_hash
 
 DATASETS = ("qasper", "nq", "bioasq")  # the study's datasets, read from the data root
 JUDGE_MODES = ("logprobs", "sample")
-DEFAULT_MARGIN = 0.25
+DEFAULT_MARGIN = 0.75  # the margin of the [default] profile of test_cases/matrix.toml
+# ``margin = "auto"`` when the judge has no repeated runs to measure its spread with
+AUTO_MARGIN_FALLBACK = 0.25
 
 
 @dataclass(frozen=True)
@@ -131,15 +133,19 @@ def _serve_config(raw: Any, where: str) -> ServeConfig | None:
 
 @dataclass(frozen=True)
 class MatrixConfig:
-    """Everything that decides the cells of a run and their results (hashed into the run id)."""
+    """Everything that decides the cells of a run and their results (hashed into the run id).
+
+    The defaults are the ``[default]`` profile of ``test_cases/matrix.toml``: a matrix file of
+    one's own that leaves a key out gets that profile's value (a test holds the two, and the
+    README's table of defaults, together)."""
 
     profile: str = "default"
     models: tuple[ModelEntry, ...] = (ModelEntry("bundled:smollm2-135m-instruct", "smollm2"),)
     datasets: tuple[DatasetSpec, ...] = tuple(DatasetSpec(name) for name in DATASETS)
-    sizes: tuple[int, ...] = (0, 8, 20, 50)
+    sizes: tuple[int, ...] = (0, 5, 12, 30)
     eval_limit: int = 40  # eval questions per dataset (the first N of the eval split)
     top_k: int = 5  # retrieved chunks per question
-    max_new_tokens: int = 48
+    max_new_tokens: int = 40
     # the judge that qualifies against human judgments gates; the token-overlap judge is reported
     judges: tuple[str, ...] = ("learned-correctness", "reference")
     judge_mode: str = "logprobs"
@@ -152,8 +158,9 @@ class MatrixConfig:
     seed: int = 0
     # a quick run's retrieval corpus: only the passages of the questions this run uses (its eval
     # questions and the pool pairs of its largest size) plus this many seeded distractors; None = all
-    corpus_subset: int | None = None
-    finetune: tuple[tuple[str, Any], ...] = ()  # options of evalsuite.finetune.FinetuneConfig, sorted pairs
+    corpus_subset: int | None = 1000
+    # options of evalsuite.finetune.FinetuneConfig, sorted pairs
+    finetune: tuple[tuple[str, Any], ...] = (("epochs", 1), ("max_seq_length", 512))
     recipes: tuple[Recipe, ...] = ()  # named recipes over [finetune]; none = one recipe, the table itself
     serve: ServeConfig | None = None  # generate through a server of LoRA adapters (see ServeConfig)
     candidate: str | None = None  # a user-supplied model or adapter gated against the baseline

@@ -22,7 +22,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 from evalsuite.judge import CRITERIA as _CRITERIA
-from evalsuite.matrix._config import DEFAULT_MARGIN
+from evalsuite.matrix._config import AUTO_MARGIN_FALLBACK
 from evalsuite.metrics import FAIL, INCONCLUSIVE, paired_stats
 from evalsuite.records import CellResult, to_dict
 
@@ -83,7 +83,8 @@ def auto_margin(results: Sequence[CellResult | Mapping[str, Any]], judge: str, c
                 if math.isfinite(s):
                     stds.append(s)
     if not stds:
-        return DEFAULT_MARGIN, f"auto margin: {judge} has no repeated runs to measure, using {DEFAULT_MARGIN}"
+        return AUTO_MARGIN_FALLBACK, (f"auto margin: {judge} has no repeated runs to measure, "
+                                      f"using {AUTO_MARGIN_FALLBACK}")
     value = 2.0 * sum(stds) / len(stds)
     return value, f"auto margin: 2 x mean repeat std of {judge} over {len(stds)} verdicts = {value:.3f}"
 

@@ -11,7 +11,6 @@ import argparse
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 from evalsuite.redaction import scrub_text
@@ -19,78 +18,28 @@ from evalsuite.errors import ConfigError
 
 SUMMARY_ENV = "EVALSUITE_MATRIX_SUMMARY"
 
-# (option, dest, help) passed through to the pytest plugin unchanged
-_PASS_THROUGH = (
-    ("--models", "models", "comma-separated model specs replacing the profile's models"),
-    ("--sizes", "sizes", "comma-separated fine-tuning sizes, e.g. 0,20,100"),
-    ("--datasets", "datasets", "comma-separated dataset names of the matrix file"),
-    ("--judge", "judge", "comma-separated judge specs: registered names (reference, learned-correctness) or model specs"),
-    ("--judge-mode", "judge_mode", "logprobs or sample"),
-    ("--judge-repeats", "judge_repeats", "judge runs per answer (sample mode)"),
-    ("--eval-limit", "eval_limit", "eval questions per dataset"),
-    ("--margin", "margin", "non-inferiority margin (1-5 scale) or 'auto'"),
-    ("--baseline", "baseline", "stored run or baseline file to compare with instead of computing baselines"),
-    ("--candidate", "candidate", "model or adapter spec to gate against the baseline"),
-    ("--candidate-base", "candidate_base", "matrix model whose baseline the candidate is compared with"),
-    ("--run-id", "run_id", "run folder name (default: derived from the configuration)"),
-    ("--report-dir", "report_dir", "reports root (default: reports/ in the current folder)"),
-    ("--junitxml", "junitxml", "also write a JUnit XML file"),
-    ("--shard", "shard", "run shard I of N (e.g. 2/4): whole (dataset, model) groups; merge with `evalsuite report --merge`"),
-)
-
 
 def find_matrix(explicit: str | None = None, cwd: Path | None = None) -> Path:
-    """The matrix file: ``--matrix``, else ``[tool.evalsuite] matrix`` of ./pyproject.toml, else ./matrix.toml."""
-    cwd = cwd or Path.cwd()
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"matrix file {path} not found; check --matrix")
-        return path.resolve()
-    pyproject = cwd / "pyproject.toml"
-    if pyproject.is_file():
-        try:
-            table = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {}).get("evalsuite", {})
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{pyproject}: not valid TOML ({exc}); fix the syntax") from None
-        if isinstance(table, dict) and table.get("matrix"):
-            path = (cwd / str(table["matrix"])).resolve()
-            if not path.is_file():
-                raise ConfigError(f"{pyproject}: [tool.evalsuite] matrix = {table['matrix']!r} does not exist")
-            return path
-    if (cwd / "matrix.toml").is_file():
-        return (cwd / "matrix.toml").resolve()
-    raise ConfigError("no matrix file: pass --matrix FILE, add [tool.evalsuite] matrix = \"...\" to pyproject.toml, "
-                      "or create matrix.toml in this folder")
+    """The matrix file: ``--matrix``, else ``[tool.evalsuite] matrix`` of ./pyproject.toml, else
+    ./matrix.toml (:func:`evalsuite.matrix.find_matrix`, the rule the pytest plugin follows too)."""
+    from evalsuite.matrix import find_matrix as find
+
+    return find(explicit, cwd or Path.cwd())
 
 
 def pytest_command(args: argparse.Namespace, matrix: Path) -> list[str]:
+    from evalsuite.matrix import forwarded_arguments
+
     cmd = [sys.executable, "-m", "pytest", str(matrix), "--matrix", str(matrix), "--profile", args.profile,
            "-q", "-rfEs", "-p", "no:cacheprovider"]
-    for option, dest, _ in _PASS_THROUGH:
-        value = getattr(args, dest)
-        if value is not None:
-            cmd += [option, str(value)]
-    for flag, dest in (("--update-baseline", "update_baseline"), ("--allow-ungated", "allow_ungated"),
-                       ("--allow-inconclusive", "allow_inconclusive")):
-        if getattr(args, dest):
-            cmd.append(flag)
-    if args.k:
-        cmd += ["-k", args.k]
-    if args.n:
-        cmd += ["-n", str(args.n)]
-    return cmd + list(args.pytest_args or [])
+    return cmd + forwarded_arguments(args) + list(args.pytest_args or [])
 
 
 def run_dir_of(args: argparse.Namespace, matrix: Path, cwd: Path | None = None) -> Path:
     """The run folder the pytest run writes (same derivation as the plugin)."""
-    from evalsuite.matrix import load_config
+    from evalsuite.matrix import config_from_options
 
-    overrides = {"models": args.models, "sizes": args.sizes, "datasets": args.datasets, "judges": args.judge,
-                 "judge_mode": args.judge_mode, "judge_repeats": args.judge_repeats, "eval_limit": args.eval_limit,
-                 "margin": args.margin, "candidate": args.candidate, "candidate_base": args.candidate_base,
-                 "baseline_from": args.baseline}
-    cfg = load_config(matrix, args.profile, overrides)
+    cfg = config_from_options(matrix, args)
     report_root = Path(args.report_dir) if args.report_dir else (cwd or Path.cwd()) / "reports"
     return report_root / "runs" / (args.run_id or cfg.run_id())
 
@@ -211,30 +160,13 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def add_cli(subparsers) -> None:
-    from evalsuite.matrix import exit_status_help
+    from evalsuite.matrix import add_run_arguments, exit_status_help
 
     epilog = exit_status_help()
     run = subparsers.add_parser("run", help="run the evaluation matrix (through pytest) and print the summary",
                                 description="Run the evaluation matrix through pytest and print the summary tables.",
                                 epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("--matrix", default=None,
-                     help="matrix file (default: [tool.evalsuite] matrix in ./pyproject.toml, else ./matrix.toml)")
-    run.add_argument("--profile", default="default", help="profile of the matrix file (default, smoke, paper)")
-    run.add_argument("-k", default=None, metavar="EXPR", help="select cells, e.g. qasper, ft100, 'nq and smollm2'")
-    run.add_argument("-n", default=None, metavar="WORKERS", help="pytest-xdist workers (e.g. 2 or auto)")
-    for option, dest, help_text in _PASS_THROUGH:
-        run.add_argument(option, dest=dest, default=None, help=help_text)
-    run.add_argument("--update-baseline", action="store_true", help="append this run's baselines to reports/baselines/")
-    run.add_argument("--allow-ungated", action="store_true",
-                     help="exit 0 although cells were skipped, too few of their answers were scored, or no qualified "
-                          "judge gated them (status 3 otherwise)")
-    run.add_argument("--allow-inconclusive", action="store_true",
-                     help="exit 0 although cells were inconclusive: their interval neither cleared the margin nor lay "
-                          "beyond it (status 4 otherwise)")
-    run.add_argument("--dry-run", action="store_true",
-                     help="print the plan: cells (stored or to compute), per stage the model calls, prompt and answer "
-                          "tokens, the estimated wall time here and the API cost from [prices]; runs nothing")
-    run.add_argument("--json", action="store_true", help="with --dry-run: the plan as JSON")
+    add_run_arguments(run)  # the table of options shared with the pytest plugin (evalsuite.matrix.RUN_OPTIONS)
     run.add_argument("pytest_args", nargs="*", help="further pytest arguments (after --)")
     run.set_defaults(func=_run)
 

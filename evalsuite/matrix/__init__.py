@@ -8,7 +8,7 @@ are thin shells over these.
 from evalsuite.matrix._cells import BASELINE, CANDIDATE, FINETUNED, Cell, cell_id, expand_cells, parse_shard, shard_cells
 from evalsuite.matrix._config import (DATASETS, MatrixConfig, ModelEntry, Price, build_config, load_config, read_prices,
                                       read_profiles, short_name)
-from evalsuite.matrix._pipeline import CellSkipped
+from evalsuite.matrix._pipeline import CellSkipped, prepare_dataset
 from evalsuite.matrix._plan import GatePower, Plan, PlanCell, StageCost, build_plan, format_plan, qualification_costs
 from evalsuite.matrix._session import MatrixSession, Outcome, merge_runs
 from evalsuite.matrix._store import RunStore, is_reusable
@@ -19,5 +19,5 @@ from evalsuite.matrix._verdict import help_text as exit_status_help
 __all__ = [
     "BASELINE", "CANDIDATE", "EXIT_STATUSES", "INCONCLUSIVE", "INPUT_ERROR", "PRECEDENCE", "TEST_FAILED", "exit_status_help", "NOT_GATED", "PASSED", "REGRESSION", "exit_status", "FINETUNED", "DATASETS", "Cell", "CellSkipped", "MatrixConfig", "MatrixSession",
     "ModelEntry", "Outcome", "RunStore", "build_config", "cell_id", "expand_cells", "is_reusable", "load_config", "merge_runs",
-    "parse_shard", "read_profiles", "GatePower", "Plan", "PlanCell", "Price", "StageCost", "build_plan", "format_plan", "qualification_costs", "read_prices", "shard_cells", "short_name",
+    "parse_shard", "prepare_dataset", "read_profiles", "GatePower", "Plan", "PlanCell", "Price", "StageCost", "build_plan", "format_plan", "qualification_costs", "read_prices", "shard_cells", "short_name",
 ]

@@ -13,17 +13,23 @@ from evalsuite.errors import EvalsuiteError
 from evalsuite.records import Prompt, stable_hash
 
 from ._cache import GenerationCache
+from ._registry import DEFAULT_CAPABILITIES, BackendCapabilities, capabilities as declared_capabilities, parse_spec
 from ._types import Generation, GenerationSettings, TransientError
 
 
 class Model:
-    """A loaded model. Build it with :func:`evalsuite.models.load_model`."""
+    """A loaded model. Build it with :func:`evalsuite.models.load_model`.
+
+    What it uses of ``backend`` beyond ``generate_batch``, ``batch_size`` and ``identity`` is what
+    ``capabilities`` declares (default: those its spec's backend registered with).
+    """
 
     def __init__(
         self,
         spec: str,
         backend: Any,
         *,
+        capabilities: BackendCapabilities | None = None,
         cache: bool = True,
         max_retries: int = 4,
         backoff: float = 0.5,
@@ -31,6 +37,7 @@ class Model:
     ) -> None:
         self.spec = spec
         self.backend = backend
+        self.capabilities = capabilities if capabilities is not None else _capabilities_of(spec)
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -44,7 +51,7 @@ class Model:
 
     @property
     def tokenizer(self) -> Any:
-        return getattr(self.backend, "tokenizer", None)
+        return self.backend.tokenizer if self.capabilities.tokenizer else None
 
     @property
     def stats(self) -> dict[str, int]:
@@ -68,7 +75,7 @@ class Model:
         cached, and each key names its batch: the same call gives the same answers on a rerun
         or a resumed run. None when the backend's answers do not depend on the batch.
         """
-        if self.backend.batch_size <= 1 or getattr(self.backend, "batch_invariant", True):
+        if self.backend.batch_size <= 1 or not self.capabilities.batch_dependent or self.backend.batch_invariant:
             return None
         batches = self._in_batches(prompts, range(len(prompts)))
         keys = [""] * len(prompts)
@@ -114,7 +121,7 @@ class Model:
                 bar.update(len(batch))
 
         try:
-            workers = max(1, int(getattr(self.backend, "concurrency", 1)))
+            workers = max(1, int(self.backend.concurrency)) if self.capabilities.concurrent else 1
             if workers == 1 or len(batches) <= 1:
                 for batch in batches:
                     run(batch)
@@ -130,9 +137,8 @@ class Model:
     def _in_batches(self, prompts: Sequence[Prompt], positions: Sequence[int]) -> list[list[int]]:
         """``positions`` sorted by prompt length (when the backend can tell) in batches of its size."""
         order = list(positions)
-        sort_key = getattr(self.backend, "sort_key", None)
-        if sort_key is not None:
-            lengths = {i: sort_key(prompts[i]) for i in order}
+        if self.capabilities.length_sorting:
+            lengths = {i: self.backend.sort_key(prompts[i]) for i in order}
             order.sort(key=lambda i: lengths[i])
         size = max(1, int(self.backend.batch_size))
         return [order[s : s + size] for s in range(0, len(order), size)]
@@ -162,8 +168,8 @@ class Model:
     def sample(self, prompt: Prompt, settings: GenerationSettings, seeds: Sequence[int]) -> list[Generation]:
         """One sampled answer of ``prompt`` per seed (same order); ``settings.seed`` is ignored.
 
-        A backend with ``generate_seeded`` reads the prompt once and draws every sample from
-        it, each from its own generator; the answers are keyed by the whole group of seeds,
+        A backend that declares ``seeded_sampling`` (``generate_seeded``) reads the prompt once and
+        draws every sample from it, each from its own generator; the answers are keyed by the whole group of seeds,
         which is what they were drawn with. Other backends get one call per seed.
         """
         if settings.temperature <= 0:
@@ -171,7 +177,7 @@ class Model:
         seeds = tuple(int(s) for s in seeds)
         if len(set(seeds)) != len(seeds):
             raise EvalsuiteError(f"sample() got repeated seeds {list(seeds)}; give each sample its own seed")
-        grouped = hasattr(self.backend, "generate_seeded")
+        grouped = self.capabilities.seeded_sampling
         keys = [self.cache_key(prompt, replace(settings, seed=s), **({"seeds": list(seeds)} if grouped else {}))
                 for s in seeds]
         results: list[Generation | None] = [None] * len(seeds)
@@ -214,6 +220,14 @@ class Model:
             if len(out) != expected:
                 raise EvalsuiteError(f"{scrub_text(self.spec)}: backend returned {len(out)} answers for {expected} prompts")
             return out
+
+
+def _capabilities_of(spec: str) -> BackendCapabilities:
+    """The capabilities registered for ``spec``'s backend; the defaults for a spec of none."""
+    try:
+        return declared_capabilities(parse_spec(spec))
+    except EvalsuiteError:
+        return DEFAULT_CAPABILITIES
 
 
 def _to_json(gen: Generation) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 from evalsuite.errors import SpecError
 from evalsuite.records import Prompt
 
+from . import _hf_weights
 from ._available import hf_weights_present, openai_credentials, unavailable_reason
 from ._model import Model
 from ._registry import (BackendCapabilities, ParsedSpec, Weights, always_available, backends, build_backend,
@@ -110,34 +111,26 @@ def resolve_weights(spec: str | ParsedSpec, revision: str | None = None) -> Weig
 def load_tokenizer(path: str | Path) -> Any:
     """The tokenizer in the transformers folder ``path`` (see :func:`resolve_weights`), padding with its
     end-of-sequence token when it has no padding token."""
-    from ._hf import load_tokenizer as load
-
-    return load(str(path))
+    return _hf_weights.load_tokenizer(str(path))
 
 
 def render_prompt(tokenizer: Any, prompt: Prompt) -> tuple[str, bool]:
     """The text a local model with ``tokenizer`` reads for ``prompt`` (its chat template when the prompt
     is a chat and the tokenizer has one), and whether the tokenizer should add its special tokens."""
-    from ._hf import render
-
-    return render(tokenizer, prompt)
+    return _hf_weights.render(tokenizer, prompt)
 
 
 def adapter_digest(path: str) -> str:
     """The content digest of the LoRA adapter folder at ``path`` (its weight and config files), as a
     local model's identity holds it; a folder without ``adapter_config.json`` is a SpecError."""
-    from ._hf import adapter_identity
-
-    return adapter_identity(path)[1]
+    return _hf_weights.adapter_identity(path)[1]
 
 
 def inference_precision(device: str | None = None, requested: str = "auto") -> str:
     """The arithmetic a local model runs with on ``device`` (default: the best one here): fp32, bf16, fp16 or int8."""
     from evalsuite.device import best_device
 
-    from ._hf import inference_precision as pick
-
-    return pick(device or best_device(), requested)
+    return _hf_weights.inference_precision(device or best_device(), requested)
 
 
 def model_config(spec: str) -> dict | None:
@@ -197,11 +190,9 @@ def local_files(spec: str | ParsedSpec) -> Path | None:
 
 def clear_loaded() -> None:
     """Forget the backends this process loaded (frees their memory once unreferenced)."""
-    from . import _hf
-
     with _LOADED_LOCK:
         _LOADED.clear()
-    _hf.drop_bases(keep=())
+    _hf_weights.drop_bases(keep=())
 
 
 def release(spec: str) -> None:
@@ -213,9 +204,7 @@ def release(spec: str) -> None:
             if hasattr(backend, "release"):
                 backend.release()
         in_use = [b.base for b in _LOADED.values() if hasattr(b, "base")]
-    from . import _hf
-
-    _hf.drop_bases(keep=in_use)
+    _hf_weights.drop_bases(keep=in_use)
 
 
 def loaded_specs() -> list[str]:
@@ -226,9 +215,7 @@ def loaded_specs() -> list[str]:
 
 def resident_bases() -> list[tuple]:
     """Every base model whose weights this process holds: (weights path, identity, device, arithmetic)."""
-    from . import _hf
-
-    return _hf.resident_bases()
+    return _hf_weights.resident_bases()
 
 
 def _hf_factory(scheme: str):
@@ -242,9 +229,7 @@ def _hf_factory(scheme: str):
 
 def _local_weights(scheme: str):
     def weights(target: str, revision: str | None) -> Weights:
-        from ._hf import resolve_weights as resolve
-
-        return resolve(scheme, target, revision)
+        return _hf_weights.resolve_weights(scheme, target, revision)
 
     return weights
 

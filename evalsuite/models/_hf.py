@@ -23,9 +23,8 @@ from evalsuite.device import INT8_ARITHMETIC
 from evalsuite.errors import SpecError
 from evalsuite.records import Prompt, stable_hash
 
-from ._hf_weights import (PRECISIONS, SharedBase, _require_torch, adapter_identity, drop_bases,  # noqa: F401
-                          inference_precision, load_tokenizer, offline, pick_device, pick_dtype, pick_precision,
-                          render, resident_bases, resolve_weights, shared_base, stop_token_ids)
+from ._hf_weights import (_require_torch, adapter_identity, pick_device, pick_dtype, pick_precision, render,
+                          resolve_weights, shared_base, stop_token_ids)
 from ._registry import Weights
 from ._types import Generation, GenerationSettings
 

@@ -16,6 +16,7 @@ from evalsuite.records import Prompt, stable_hash
 from ._digest import dir_digest
 from ._registry import Weights
 
+
 def _require_torch() -> Any:
     try:
         import torch  # noqa: F401

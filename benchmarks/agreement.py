@@ -32,7 +32,7 @@ def _paired(a: list[float], b: list[float]) -> dict:
 
 def compare(dataset: str, config, dtype: str) -> dict:
     from evalsuite.judge import JudgeItem, make_judge
-    from evalsuite.matrix._pipeline import prepare_dataset
+    from evalsuite.matrix import prepare_dataset
     from evalsuite.metrics import reference_metrics
     from evalsuite.models import GenerationSettings, load_model
 

@@ -22,10 +22,10 @@ def train_tokens_per_second(precision: str, texts, steps: int, max_len: int) -> 
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from evalsuite.finetune._train import _answer_loss, _pad_collator, encode_pair
-    from evalsuite.models._hf import load_tokenizer, resolve_weights
+    from evalsuite.finetune import answer_loss, encode_pair, pad_collator
+    from evalsuite.models import load_tokenizer, resolve_weights
 
-    weights = resolve_weights("bundled", "smollm2-135m-instruct")
+    weights = resolve_weights("bundled:smollm2-135m-instruct")
     tok = load_tokenizer(weights.path)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     torch.manual_seed(0)
@@ -36,14 +36,14 @@ def train_tokens_per_second(precision: str, texts, steps: int, max_len: int) -> 
     for p, c in texts:
         ids, labels, _ = encode_pair(tok, p, c, max_len)
         rows.append({"input_ids": ids, "labels": labels})
-    collate = _pad_collator(tok.pad_token_id)
+    collate = pad_collator(tok.pad_token_id)
     optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
     batches = [collate(rows[i : i + 4]) for i in range(0, len(rows), 4)]
     model.train()
 
     def step(batch):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            loss = _answer_loss(model, batch)
+            loss = answer_loss(model, batch)
         loss.backward()
         optim.step()
         optim.zero_grad()
@@ -69,14 +69,14 @@ def main(argv=None) -> int:
 
     from evalsuite import throughput as _throughput
     from evalsuite.device import auto_dtype
-    from evalsuite.finetune._train import render_pair
-    from evalsuite.models._hf import load_tokenizer, resolve_weights
+    from evalsuite.finetune import render_pair
+    from evalsuite.models import load_tokenizer, resolve_weights
 
     from ._prompts import rag_prompts
 
     path = {torch.bfloat16: "bf16", torch.float32: "fp32"}[auto_dtype("cpu", args.precision)]
     examples, prompts = rag_prompts(16)
-    weights = resolve_weights("bundled", "smollm2-135m-instruct")
+    weights = resolve_weights("bundled:smollm2-135m-instruct")
     tok = load_tokenizer(weights.path)
     texts = [render_pair(tok, p, ex.references[0]) for ex, p in zip(examples, prompts)]
     fp32 = train_tokens_per_second("fp32", texts, args.steps, args.max_seq_length)

@@ -3,7 +3,7 @@ on the path a run takes on this machine, and that path against fp32.
 
     python -m benchmarks.generation --json
 
-The path is what ``dtype="auto"`` picks (``evalsuite.models._hf.pick_precision``): fp32 on a
+The path is what ``dtype="auto"`` picks (``evalsuite.models.inference_precision``): fp32 on a
 CPU with native bf16, int8 on a CPU without (never emulated bf16); ``--dtype`` measures
 another. Batching speeds up decoding, not the prompt's forward pass, so the ratio depends on
 the prompt length: the default, RAG prompts with the top 2 passages (about 250 tokens) and
@@ -57,8 +57,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     from evalsuite import throughput as _throughput
-    from evalsuite.models import GenerationSettings
-    from evalsuite.models._hf import inference_precision
+    from evalsuite.models import GenerationSettings, inference_precision
 
     path = inference_precision("cpu", args.dtype)
     _, prompts = rag_prompts(16, k=args.k)

@@ -141,7 +141,7 @@ def record_graded(specs, args, argv) -> int:
 
     from evalsuite.errors import EvalsuiteError
     from evalsuite.judge import make_judge, measure_graded
-    from evalsuite.judge._measured import record_measured_graded
+    from evalsuite.judge import record_measured_graded
 
     out = []
     try:
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                    seed=args.seed, progress=args.progress))
             anchor_rows = anchors(q)
             if args.record and ":" in spec:
-                from evalsuite.judge._measured import record_measured
+                from evalsuite.judge import record_measured
 
                 record_measured(spec, q.as_json(), _command(argv), note="measured on a 2-core CPU shared with other jobs: answers/s is a lower bound")
     except EvalsuiteError as err:

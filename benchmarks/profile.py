@@ -86,13 +86,12 @@ def _stage_memory(run_dir: Path, cells: list) -> dict:
 
 
 def _model_config(spec: str) -> dict | None:
-    from evalsuite.models import parse_spec
-    from evalsuite.models._hf import resolve_weights
+    from evalsuite.models import capabilities, parse_spec, resolve_weights
 
     parsed = parse_spec(spec)
-    if parsed.scheme not in ("bundled", "hf"):
+    if capabilities(parsed).weights is None:
         return None
-    path = Path(resolve_weights(parsed.scheme, parsed.target).path) / "config.json"
+    path = Path(resolve_weights(parsed).path) / "config.json"
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -100,7 +99,7 @@ def _flops(info: dict, peak: float) -> dict:
     """Achieved FLOP/s of generation, fine-tuning and embedding (multiply-adds of the linear maps
     and attention; elementwise work not counted) and their share of the fp32 peak."""
     from evalsuite import throughput as _throughput
-    from evalsuite.models._hf import inference_precision
+    from evalsuite.models import inference_precision
 
     out: dict = {}
     per_model: dict[str, dict] = {}
@@ -130,7 +129,7 @@ def _flops(info: dict, peak: float) -> dict:
             floor = peak / (3 * f["body"])
             out["finetune_6n_floor_tokens_per_s"] = round(floor, 1)
             out["finetune_dtype"] = {"float32": "fp32", "bfloat16": "bf16"}.get(manifest.get("dtype"), manifest.get("dtype"))
-    path = inference_precision()
+    path = inference_precision("cpu")
     if gen_seconds:
         out["generation_flops_per_s"] = gen_flops / gen_seconds
         out["generation_share_of_peak"] = round(gen_flops / gen_seconds / peak, 3)

@@ -166,20 +166,20 @@ def test_answer_position_loss_equals_the_models_own_loss():
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from evalsuite.finetune._train import _answer_loss, _pad_collator
+    from evalsuite.finetune._train import answer_loss, pad_collator
 
     path = load_model("bundled:smollm2-135m-instruct", cache=False).backend.path
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, local_files_only=True)
     model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
     rows = [{"input_ids": list(range(100, 160)), "labels": [-100] * 50 + list(range(150, 160))},
             {"input_ids": list(range(200, 240)), "labels": [-100] * 35 + list(range(235, 240))}]
-    batch = _pad_collator(0)(rows)
+    batch = pad_collator(0)(rows)
     with torch.no_grad():
         own = model(**batch).loss
-        ours = _answer_loss(model, batch)
+        ours = answer_loss(model, batch)
     assert abs(float(own) - float(ours)) < 1e-4
     with torch.no_grad():  # normalised by the count the trainer passes for gradient accumulation
-        assert abs(float(_answer_loss(model, batch, num_items_in_batch=30)) - float(ours) * 15 / 30) < 1e-4
+        assert abs(float(answer_loss(model, batch, num_items_in_batch=30)) - float(ours) * 15 / 30) < 1e-4
 
 
 def test_training_pairs_come_from_the_pool_of_the_matrix_split_with_its_top_k():
@@ -201,7 +201,7 @@ def test_unpadded_batch_has_the_padded_batchs_loss_and_gradients():
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from evalsuite.finetune._train import _answer_loss, _pad_collator
+    from evalsuite.finetune._train import answer_loss, pad_collator
 
     path = load_model("bundled:smollm2-135m-instruct", cache=False).backend.path
     torch.manual_seed(0)
@@ -211,7 +211,7 @@ def test_unpadded_batch_has_the_padded_batchs_loss_and_gradients():
     rows = [{"input_ids": list(range(300, 348)), "labels": [-100] * 40 + list(range(340, 348))},
             {"input_ids": list(range(500, 530)), "labels": [-100] * 24 + list(range(524, 530))},
             {"input_ids": list(range(700, 748)), "labels": [-100] * 38 + list(range(738, 748))}]
-    batch = _pad_collator(0)(rows)
+    batch = pad_collator(0)(rows)
     trained = [p for p in model.parameters() if p.requires_grad]
 
     def grads(loss):
@@ -220,7 +220,7 @@ def test_unpadded_batch_has_the_padded_batchs_loss_and_gradients():
         return float(loss), [p.grad.clone() for p in trained]
 
     padded_loss, padded = grads(model(**batch).loss)
-    unpadded_loss, unpadded = grads(_answer_loss(model, batch))
+    unpadded_loss, unpadded = grads(answer_loss(model, batch))
     assert abs(padded_loss - unpadded_loss) < 1e-4
     for a, b in zip(padded, unpadded):  # the same up to float rounding (summed in another order)
         assert float((a - b).norm()) <= 1e-4 * float(a.norm()), float((a - b).norm() / a.norm())

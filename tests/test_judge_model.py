@@ -6,7 +6,7 @@ import math
 from dataclasses import replace
 
 from evalsuite.judge import JudgeItem, make_judge, parse_score
-from evalsuite.models import load_model, register_backend
+from evalsuite.models import BackendCapabilities, load_model, register_backend
 
 MODEL = "bundled:smollm2-135m-instruct"
 ITEMS = [
@@ -69,7 +69,8 @@ class _NoLogprobsServer:
 
 def test_missing_logprobs_are_reported_and_sampling_is_used(tmp_path):
     inner = load_model(MODEL).backend  # loaded first: a backend factory must not call load_model itself
-    register_backend("nologprobs", lambda target, adapter, options: _NoLogprobsServer(inner))
+    register_backend("nologprobs", lambda target, adapter, options: _NoLogprobsServer(inner),
+                     capabilities=BackendCapabilities(tokenizer=True))
     judge = make_judge(f"nologprobs:{MODEL}", mode="logprobs", repeats=2, temperature=1.0, form="compact",
                        cache_path=str(tmp_path / "judge.sqlite"))
     verdicts = judge.judge(ITEMS[:1])

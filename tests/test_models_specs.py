@@ -8,7 +8,8 @@ import pytest
 
 from evalsuite.errors import ConfigError, EvalsuiteError, SpecError
 from evalsuite.finetune import FinetuneConfig
-from evalsuite.models import Generation, GenerationSettings, TransientError, load_model, parse_spec, register_backend
+from evalsuite.models import (BackendCapabilities, Generation, GenerationSettings, TransientError, load_model, parse_spec,
+                              register_backend)
 from evalsuite.records import Message, Prompt
 
 
@@ -47,7 +48,8 @@ class ReverseBackend:
         ]
 
 
-register_backend("reverse", lambda target, adapter, options: ReverseBackend(target, **options))
+register_backend("reverse", lambda target, adapter, options: ReverseBackend(target, **options),
+                 capabilities=BackendCapabilities(concurrent=True))
 
 
 @pytest.mark.parametrize(

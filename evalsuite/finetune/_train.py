@@ -32,6 +32,7 @@ from evalsuite.artifacts import (Corrupt, find_request, open_entry, remember_req
 from evalsuite import memory as _memory
 from evalsuite.storage import cache_dir, file_lock
 from evalsuite.errors import ConfigError, EvalsuiteError, SpecError
+from evalsuite.models import base_identity, capabilities, load_tokenizer, parse_spec, render_prompt, resolve_weights
 from evalsuite.records import Example, Prompt, stable_hash
 
 from ._config import FinetuneConfig
@@ -105,9 +106,7 @@ def training_pairs(dataset: Any, size: int, dataset_path: str | None = None, *, 
 
 def render_pair(tokenizer: Any, prompt: Prompt, answer: str) -> tuple[str, str]:
     """(prompt text exactly as at inference, completion text that closes the assistant turn)."""
-    from evalsuite.models._hf import render
-
-    prompt_text, _ = render(tokenizer, prompt)
+    prompt_text, _ = render_prompt(tokenizer, prompt)
     if prompt.chat and getattr(tokenizer, "chat_template", None) and not prompt.prefill:
         messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
         full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": answer}], tokenize=False)
@@ -139,7 +138,7 @@ def versions() -> dict[str, str]:
 LOSS = "answer-positions-unpadded"
 
 
-def _answer_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
+def answer_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
     """Mean cross-entropy of the answer tokens of a right-padded batch; each row is read
     without its padding (rows of equal length together), the output layer applied to the
     answer positions only."""
@@ -165,7 +164,8 @@ def _answer_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = N
     return total / count
 
 
-def _pad_collator(pad_id: int):
+def pad_collator(pad_id: int):
+    """A collator that right-pads a batch's token rows with ``pad_id`` (labels with -100)."""
     def collate(rows: Sequence[dict[str, list[int]]]) -> dict[str, Any]:
         import torch
 
@@ -220,7 +220,6 @@ def request_key(base_spec: str, dataset: Any, size: int, config: FinetuneConfig,
     """The key of what the caller asks for, computed without loading the dataset, the embedder
     or the model (the data by the content of its files); None when that is not cheap (a hub dataset)."""
     from evalsuite.datasets import DatasetSpec, content_digest
-    from evalsuite.models import base_identity
 
     if isinstance(dataset, DatasetSpec):
         spec = dataset
@@ -327,16 +326,14 @@ def train_adapter(
     The pairs are the first ``size`` of the pool of the ``seed`` split (or of ``pairs_file``), each
     prompt holding the ``top_k`` chunks retrieved from the dataset (a name or a DatasetSpec): the
     evaluation's own split and retrieval."""
-    from evalsuite.models import parse_spec
-    from evalsuite.models._hf import load_tokenizer, resolve_weights
-
     started = time.perf_counter()
     config = config or FinetuneConfig()
     parsed = parse_spec(base_spec)
     if parsed.adapter is not None:
         raise SpecError(f"{base_spec}: fine-tune the base model, not one with an adapter (drop +lora:...)")
-    if parsed.scheme not in ("bundled", "hf"):
-        raise SpecError(f"{base_spec}: fine-tuning needs local weights: use a bundled: or hf: model")
+    if not capabilities(parsed).fine_tunable:
+        raise SpecError(f"{base_spec}: backend {parsed.scheme!r} cannot be fine-tuned (its capabilities do not declare "
+                        "fine_tunable): fine-tuning needs local weights: use a bundled: or hf: model")
     if config.quantization == "qlora":
         _check_qlora()
 
@@ -352,7 +349,7 @@ def train_adapter(
 
     pairs = training_pairs(dataset_name, size, dataset_path, seed=seed, top_k=top_k, pairs_file=pairs_file)
     dataset_name = getattr(dataset_name, "name", dataset_name)
-    weights = resolve_weights(parsed.scheme, parsed.target)
+    weights = resolve_weights(parsed)
     tokenizer = load_tokenizer(weights.path)
     texts = [render_pair(tokenizer, prompt, ex.references[0]) for ex, prompt in pairs]
     key_parts = {
@@ -497,10 +494,10 @@ def _train(final: Path, key: str, key_parts: dict, base_spec: str, model_path: s
             def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
                 if return_outputs or self.args.world_size > 1:  # wrapped for several processes: the stock loss
                     return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-                return _answer_loss(model, inputs, num_items_in_batch)
+                return answer_loss(model, inputs, num_items_in_batch)
 
         trainer = AnswerLossTrainer(model=model, args=args, train_dataset=rows,
-                                    data_collator=_pad_collator(tokenizer.pad_token_id))
+                                    data_collator=pad_collator(tokenizer.pad_token_id))
         if not progress:
             trainer.remove_callback(PrinterCallback)
         out = trainer.train()

@@ -52,7 +52,7 @@ from evalsuite.judge._graded import (
 )
 from evalsuite.judge._learned import learned_claims_judge, learned_correctness_judge
 from evalsuite.judge._longform import LongFormItem, LongFormSet, build_longform
-from evalsuite.judge._measured import measured_qualifications, measured_spread
+from evalsuite.judge._measured import measured_qualifications, measured_spread, record_measured, record_measured_graded
 from evalsuite.judge._parse import mean_std, parse_score, score_distribution, weighted_score
 from evalsuite.judge._qualify import (
     RULE,
@@ -71,7 +71,7 @@ from evalsuite.judge._qualify import (
     qualification_parts,
     qualify,
 )
-from evalsuite.judge._registry import ENTRY_POINT_GROUP, make_judge, register_judge, registered_judges
+from evalsuite.judge._registry import ENTRY_POINT_GROUP, make_judge, register_judge, register_model_judge, registered_judges
 from evalsuite.judge._steps_writer import generate_steps
 from evalsuite.judge._items import item_from_json, load_items
 
@@ -79,8 +79,7 @@ from evalsuite.judge._items import item_from_json, load_items
 register_judge("reference", reference_judge)
 register_judge("learned-correctness", learned_correctness_judge)
 register_judge("learned-claims", learned_claims_judge)
-for _scheme in ("bundled", "hf", "openai"):
-    register_judge(_scheme, geval_judge)  # a G-Eval judge on that model spec
+register_model_judge(geval_judge)  # a G-Eval judge on a spec of any model backend
 
 __all__ = [
     "ClaimCoverage",
@@ -88,6 +87,8 @@ __all__ = [
     "claim_coverage",
     "split_claims",
     "measured_spread",
+    "record_measured",
+    "record_measured_graded",
     "FIT_SPLIT",
     "GRADED_FILE",
     "Gating",
@@ -154,6 +155,7 @@ __all__ = [
     "qualify",
     "reference_judge",
     "register_judge",
+    "register_model_judge",
     "registered_judges",
     "render",
     "roc_auc",

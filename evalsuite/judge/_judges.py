@@ -21,13 +21,14 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from evalsuite.errors import ConfigError
+from evalsuite.errors import ConfigError, SpecError
 from evalsuite.records import stable_hash
 from evalsuite.judge._cache import JudgeCache, run_key
 from evalsuite.judge._criteria import CRITERIA, Steps, load_steps
 from evalsuite.judge._forms import FORMS, JudgeItem, render
 from evalsuite.judge._parse import mean_std, parse_score, score_distribution, weighted_score
 from evalsuite.metrics import token_precision, token_recall
+from evalsuite.models import BackendCapabilities, capabilities
 
 log = logging.getLogger(__name__)
 
@@ -338,10 +339,19 @@ class _GEvalJudge(Judge):
         return verdicts
 
 
-def _default_top_logprobs(model: str) -> int:
-    # OpenAI-compatible servers cap top_logprobs at 20; the HF backend reads the logits, so
-    # 200 makes sure every score digit is present (anything beyond is negligible mass).
-    return 20 if model.startswith("openai:") else 200
+def _model_capabilities(model: str) -> BackendCapabilities:
+    """What the judge's model backend declares; the defaults for a spec no backend registered
+    (loading it later names the fix)."""
+    try:
+        return capabilities(model)
+    except SpecError:
+        return BackendCapabilities()
+
+
+def _default_top_logprobs(caps: BackendCapabilities) -> int:
+    # 200 makes sure every score digit is present (anything beyond is negligible mass) where the
+    # backend reads the logits; a server returns at most what it declares (OpenAI-compatible: 20).
+    return min(200, caps.top_logprobs or 200)
 
 
 @judge_factory("geval")
@@ -357,7 +367,8 @@ def geval_judge(model: str = "bundled:smollm2-135m-instruct", *, mode: str = "lo
     if mode == "sample" and temperature <= 0 and repeats > 1:
         raise ConfigError("sample mode with temperature 0 repeats one answer; set --temperature > 0 or --repeats 1")
     form = form or BUNDLED_FORMS.get(model, DEFAULT_FORM)
-    if mode == "logprobs" and not model.startswith("openai:"):
+    caps = _model_capabilities(model)
+    if mode == "logprobs" and caps.batch_dependent:
         # One prompt per forward pass: no batch padding moves a score (in bf16 by up to ~0.07),
         # and a single prompt is read in blocks that reuse the form's shared start.
         model_options = {"batch_size": 1, **(model_options or {})}
@@ -365,5 +376,5 @@ def geval_judge(model: str = "bundled:smollm2-135m-instruct", *, mode: str = "lo
         raise ConfigError(f"unknown judge form {form!r}: choose one of {', '.join(FORMS)}")
     return _GEvalJudge(model, mode=mode, repeats=repeats, temperature=temperature, form=form,
                        steps_version=steps_version, retries=retries, max_new_tokens=max_new_tokens,
-                       top_logprobs=top_logprobs or _default_top_logprobs(model), cache=cache,
+                       top_logprobs=top_logprobs or _default_top_logprobs(caps), cache=cache,
                        cache_path=cache_path, model_options=model_options)

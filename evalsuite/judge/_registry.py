@@ -16,6 +16,7 @@ from importlib.metadata import entry_points
 from typing import Any, Callable
 
 from evalsuite.errors import ConfigError, SpecError
+from evalsuite.models import backends, is_backend
 
 ENTRY_POINT_GROUP = "evalsuite.judges"
 ENGINES = ("native", "deepeval")
@@ -25,6 +26,7 @@ ENGINES = ("native", "deepeval")
 COMMON_OPTIONS = ("mode", "repeats", "temperature", "cache")
 
 _FACTORIES: dict[str, Callable[..., Any]] = {}
+_MODEL_JUDGE: list[Callable[..., Any]] = []  # the judge on a model spec of any backend
 
 
 def register_judge(name_or_scheme: str, factory: Callable[..., Any]) -> None:
@@ -32,6 +34,14 @@ def register_judge(name_or_scheme: str, factory: Callable[..., Any]) -> None:
     if not name_or_scheme or ":" in name_or_scheme or not name_or_scheme.strip() == name_or_scheme:
         raise ConfigError(f"judge name or scheme {name_or_scheme!r} must be a word without ':' or spaces")
     _FACTORIES[name_or_scheme] = factory
+
+
+def register_model_judge(factory: Callable[..., Any]) -> None:
+    """Make a spec whose scheme is a model backend (registered now or later) with no judge of its
+    own resolve through ``factory(spec, **options)``; each backend registered now is listed under it."""
+    _MODEL_JUDGE[:] = [factory]
+    for scheme in backends():
+        _FACTORIES.setdefault(scheme, factory)
 
 
 def _entry_point(key: str) -> Callable[..., Any] | None:
@@ -55,9 +65,7 @@ def registered_judges() -> dict[str, Callable[..., Any] | str]:
 
 
 def _is_model_scheme(scheme: str) -> bool:
-    from evalsuite.models import backends
-
-    return scheme in backends() or any(ep.name == scheme for ep in entry_points(group="evalsuite.backends"))
+    return is_backend(scheme)
 
 
 def _call(factory: Callable[..., Any], args: tuple, options: dict[str, Any], spec: str) -> Any:
@@ -100,8 +108,8 @@ def make_judge(spec: str, *, engine: str = "native", **options: Any) -> Any:
         return _call(factory, (), options, spec)
     scheme = spec.split(":", 1)[0]
     factory = _FACTORIES.get(scheme) or _entry_point(scheme)
-    if factory is None and _is_model_scheme(scheme):
-        factory = _FACTORIES["bundled"]  # a G-Eval judge on any model backend
+    if factory is None and _MODEL_JUDGE and _is_model_scheme(scheme):
+        factory = _MODEL_JUDGE[0]  # a G-Eval judge on any model backend
     if factory is None:
         raise SpecError(f"unknown judge scheme {scheme!r} in {spec!r}: use reference, learned-correctness, learned-claims, a model spec "
                         f"(bundled:, hf:, openai:), deepeval:<model spec>, or install the package that registers it "

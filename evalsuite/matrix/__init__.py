@@ -11,7 +11,7 @@ from evalsuite.matrix._config import (DATASETS, MatrixConfig, ModelEntry, Price,
                                       read_profiles, short_name)
 from evalsuite.matrix._options import (RUN_OPTIONS, RunOption, add_pytest_options, add_run_arguments, config_from_options,
                                        find_matrix, forwarded_arguments, option_overrides, options_of)
-from evalsuite.matrix._pipeline import CellSkipped
+from evalsuite.matrix._pipeline import CellSkipped, prepare_dataset
 from evalsuite.matrix._plan import GatePower, Plan, PlanCell, StageCost, build_plan, format_plan, qualification_costs
 from evalsuite.matrix._session import MatrixSession, Outcome, merge_runs
 from evalsuite.matrix._store import RunStore, is_reusable
@@ -22,6 +22,6 @@ from evalsuite.matrix._verdict import help_text as exit_status_help
 __all__ = [
     "BASELINE", "CANDIDATE", "EXIT_STATUSES", "INCONCLUSIVE", "INPUT_ERROR", "PRECEDENCE", "TEST_FAILED", "exit_status_help", "NOT_GATED", "PASSED", "REGRESSION", "exit_status", "FINETUNED", "DATASETS", "Cell", "CellSkipped", "MatrixConfig", "MatrixSession",
     "ModelEntry", "Outcome", "RunStore", "build_config", "cell_id", "expand_cells", "is_reusable", "load_config", "merge_runs",
-    "parse_shard", "read_profiles", "RUN_OPTIONS", "RunOption", "add_pytest_options", "add_run_arguments",
+    "parse_shard", "prepare_dataset", "read_profiles", "RUN_OPTIONS", "RunOption", "add_pytest_options", "add_run_arguments",
     "config_from_options", "find_matrix", "forwarded_arguments", "option_overrides", "options_of", "GatePower", "Plan", "PlanCell", "Price", "StageCost", "build_plan", "format_plan", "qualification_costs", "read_prices", "shard_cells", "short_name",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from evalsuite.matrix._config import MatrixConfig, short_name
+from evalsuite.models import parse_spec
 
 BASELINE, FINETUNED, CANDIDATE = "baseline", "finetuned", "candidate"
 
@@ -44,7 +45,7 @@ def candidate_base(config: MatrixConfig) -> str:
     assert config.candidate is not None
     if config.candidate_base:
         return next(m.name for m in config.models if config.candidate_base in (m.name, m.spec))  # checked by the config
-    base = config.candidate.split("+lora:", 1)[0]
+    base = parse_spec(config.candidate).base
     for m in config.models:
         if m.spec == base or m.name == short_name(base):
             return m.name

@@ -23,7 +23,8 @@ from typing import Any, Mapping
 
 from evalsuite.redaction import scrub
 from evalsuite.datasets import SUBSET_OPTION, DatasetSpec
-from evalsuite.errors import ConfigError, EvalsuiteError
+from evalsuite.errors import ConfigError, EvalsuiteError, SpecError
+from evalsuite.models import parse_spec
 from evalsuite.records import stable_hash
 
 DATASETS = ("qasper", "nq", "bioasq")  # the study's datasets, read from the data root
@@ -323,8 +324,11 @@ _MODEL_KEYS = {"spec", "name", "baseline_only"}
 def short_name(spec: str) -> str:
     """The short model name used in cell ids: ``bundled:smollm2-135m-instruct`` -> ``smollm2``,
     ``hf:meta-llama/Llama-2-7b-chat-hf`` -> ``llama2``, ``openai:gpt-4`` -> ``gpt4``."""
-    base = spec.split("+lora:", 1)[0]
-    base = base.split("#", 1)[-1] if "#" in base else base.split(":", 1)[-1]
+    try:
+        target = parse_spec(spec).target
+    except SpecError:  # a malformed spec still gets a name here; loading it names the fix
+        target = spec.split(":", 1)[-1]
+    base = target.split("#", 1)[-1] if "#" in target else target
     base = base.rstrip("/").rsplit("/", 1)[-1].lower()
     parts = [p for p in re.split(r"[^a-z0-9.]+", base) if p]
     if not parts:

@@ -18,6 +18,7 @@ from evalsuite.judge import RULE, median_gold_words
 from evalsuite.matrix._cells import FINETUNED, Cell
 from evalsuite.matrix._config import MatrixConfig
 from evalsuite.matrix._gate import CRITERIA
+from evalsuite.models import capabilities, inference_precision, parse_spec, with_adapter
 from evalsuite.records import CellResult, CellStatus, Chunk, Dataset, Example, Prompt, stable_hash, to_dict
 
 Progress = Callable[[str], None]
@@ -170,7 +171,7 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
     timings: dict[str, Any] = {"retrieve": ctx.seconds, "index": ctx.index_seconds, "index_cached": ctx.index_cached}
     spec = model_spec or cell.spec
     if adapter is not None:
-        spec = f"{cell.spec}+lora:{adapter.path}"
+        spec = with_adapter(cell.spec, adapter.path)
         timings["finetune"] = adapter.seconds
     memory: dict[str, Any] = {}
     timings["memory"] = memory
@@ -266,14 +267,12 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
 def generation_entry(spec: str) -> str:
     """The throughput entry (``evalsuite.throughput``) of generation with ``spec``: ``run-generate/<arithmetic>``
     for a local model (the path taken here: fp32, bf16, int8), ``run-generate/api/<base spec>`` for an API one."""
-    from evalsuite.models import inference_precision, parse_spec
-
     parsed = parse_spec(spec)
-    if parsed.scheme in ("bundled", "hf"):
+    if capabilities(parsed).local:
         return f"run-generate/{inference_precision()}"
     from evalsuite.redaction import scrub_text
 
-    return f"run-generate/api/{scrub_text(spec.split('+lora:', 1)[0])}"  # no credentials in a recorded name
+    return f"run-generate/api/{scrub_text(parsed.base)}"  # no credentials in a recorded name
 
 
 def record_generation_speed(spec: str, gens: Sequence[Any], seconds: float) -> None:
@@ -288,7 +287,7 @@ def record_generation_speed(spec: str, gens: Sequence[Any], seconds: float) -> N
     _throughput.save(generation_entry(spec), {
         "tokens_per_s": (prompt + completion) / seconds, "calls_per_s": len(gens) / seconds,
         "prompt_tokens": prompt, "completion_tokens": completion, "calls": len(gens), "seconds": seconds,
-        "model": scrub_text(spec.split("+lora:", 1)[0])})
+        "model": scrub_text(parse_spec(spec).base)})
 
 
 def record_judge_speed(judge: Any, items: int, seconds: float, before: dict[str, Any]) -> None:

@@ -30,11 +30,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
-from evalsuite.errors import ConfigError, EvalsuiteError
+from evalsuite.errors import ConfigError, EvalsuiteError, SpecError
 from evalsuite.matrix._cells import FINETUNED, Cell
 from evalsuite.matrix._config import MatrixConfig, Price
 from evalsuite.matrix._serve import needs_local_weights, served_base_spec
 from evalsuite.matrix._store import RunStore, is_reusable
+from evalsuite.models import capabilities, local_files, model_config, parse_spec
 from evalsuite.records import stable_hash
 
 STAGES = ("index build", "fine-tuning", "generation", "judging", "qualification", "start-up and report")
@@ -153,10 +154,9 @@ class _Tokens:
     """Token counts of rendered prompts: the model's tokenizer when its files are local, else chars / 4."""
 
     def __init__(self, spec: str):
-        from evalsuite.models import local_files
-
         self.tokenizer = None
-        folder = local_files(spec.split("+lora:", 1)[0]) if ":" in spec else None
+        base = parse_spec(spec).base if ":" in spec else spec
+        folder = local_files(base) if ":" in spec else None
         if folder is not None:
             try:
                 from transformers import AutoTokenizer
@@ -164,7 +164,7 @@ class _Tokens:
                 self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
             except Exception:  # an unreadable tokenizer: fall back to characters
                 self.tokenizer = None
-        self.method = (f"{spec.split('+lora:', 1)[0]} tokenizer on the rendered prompt" if self.tokenizer is not None
+        self.method = (f"{base} tokenizer on the rendered prompt" if self.tokenizer is not None
                        else "characters / 4 (no local tokenizer)")
 
     def text(self, text: str) -> int:
@@ -227,9 +227,8 @@ def _entry_source(name: str, entry: dict[str, Any]) -> str:
 @lru_cache(maxsize=None)  # a bundled model's config is read from its GGUF header: once per spec, not per stage
 def _model_flops(spec: str) -> dict[str, float] | None:
     from evalsuite import throughput as _throughput
-    from evalsuite.models import model_config
 
-    config = model_config(spec.split("+lora:", 1)[0])
+    config = model_config(parse_spec(spec).base)
     if config is None:
         return None
     try:
@@ -260,11 +259,14 @@ class _Speeds:
 
 
 def _base(spec: str) -> str:
-    return spec.split("+lora:", 1)[0]
+    return parse_spec(spec).base
 
 
 def _is_local(spec: str) -> bool:
-    return _base(spec).split(":", 1)[0] in ("bundled", "hf")
+    try:
+        return capabilities(spec).local
+    except SpecError:  # no backend registered for it: not a model estimated from its weights
+        return False
 
 
 def _generation_seconds(speeds: _Speeds, spec: str, calls: int, prompt: int, completion: int) -> tuple[float | None, str]:

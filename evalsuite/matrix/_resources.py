@@ -148,7 +148,7 @@ class RunResources:
         any base model that neither a later cell of the matrix nor a judge uses. A model released
         too early (another process's order, -k) is only loaded again."""
         if adapter is not None:
-            models.release(f"{cell.spec}+lora:{adapter.path}")
+            models.release(models.with_adapter(cell.spec, adapter.path))
         elif cell.kind == CANDIDATE:
             models.release(cell.spec)
         later = self.cells[self.cells.index(cell) + 1:]

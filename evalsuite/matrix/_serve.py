@@ -16,6 +16,7 @@ from evalsuite.redaction import scrub_text
 from evalsuite.errors import ConfigError, SpecError
 from evalsuite.matrix._cells import BASELINE, CANDIDATE, Cell
 from evalsuite.matrix._config import MatrixConfig, ServeConfig
+from evalsuite.models import capabilities, parse_spec
 
 VLLM_HINT = "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True vllm serve {base} --enable-lora --max-lora-rank {rank}"
 
@@ -78,8 +79,9 @@ def server_path(serve: ServeConfig, adapter_dir: str) -> str:
 
 
 def serves_locally_built(spec: str) -> bool:
-    """Whether a matrix model's cells go to the ``serve`` server: a local base (bundled: or hf:)."""
-    return spec.split(":", 1)[0] in ("bundled", "hf") and "+lora:" not in spec
+    """Whether a matrix model's cells go to the ``serve`` server: a base whose weights are local (bundled: or hf:)."""
+    parsed = parse_spec(spec)
+    return capabilities(parsed).weights is not None and parsed.adapter is None
 
 
 def served_base_spec(cell: Cell, config: MatrixConfig) -> str | None:

@@ -13,255 +13,27 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
-import threading
 import time
 from array import array
 from collections import OrderedDict
-from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Sequence
 
-from evalsuite.device import INT8_ARITHMETIC, auto_dtype, best_device
+from evalsuite.device import INT8_ARITHMETIC
 from evalsuite.errors import SpecError
 from evalsuite.records import Prompt, stable_hash
 
-from ._digest import dir_digest
-
+from ._hf_weights import (_require_torch, adapter_identity, pick_device, pick_dtype, pick_precision, render,
+                          resolve_weights, shared_base, stop_token_ids)
+from ._registry import Weights
 from ._types import Generation, GenerationSettings
 
 
-
-def _require_torch() -> Any:
-    try:
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError as err:
-        raise SpecError(f"local models need torch and transformers ({err.name} is missing): pip install torch transformers") from None
-    return torch
-
-
-def offline() -> bool:
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-
-
-def pick_device(device: str = "auto") -> str:
-    _require_torch()
-    return best_device() if device == "auto" else device
-
-
-PRECISIONS = {"auto": "auto", "fp32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf16",
-              "fp16": "fp16", "float16": "fp16", "int8": "int8"}
-
-
-def pick_precision(dtype: str, device: str) -> str:
-    """The arithmetic of a local model: "fp32", "bf16", "fp16" or "int8" (``dtype`` "auto" or one of these).
-
-    "auto" is bf16 on CUDA; on a CPU with native bf16 (avx512_bf16/AMX) it is fp32, and on
-    a CPU without (AVX2 only) int8 (see ``evalsuite.device.quantize_int8``).
-
-    Why not bf16 on the CPU: it generates about 2x faster there (a 40-prompt RAG batch: 17 s
-    vs 38 s), but its numbers move with the thread count: the bundled judge's scores of 24
-    calibration items differed by up to 0.14 between 1 and 2 threads (fp32: bit-identical),
-    and a greedy answer can change with the padding of its batch (8 of 40 answers between
-    batches of 4 and 8; fp32: 0). An evaluation must give the same numbers serially and
-    under pytest-xdist (one thread per worker). int8 sums in integers and quantizes each
-    token on its own, so like fp32 its numbers move neither with the thread count nor with
-    the batch. Fine-tuning, whose adapter is stored once, uses bf16 where the CPU has it.
+class PromptReader:
+    """How :class:`HFBackend` reads prompts: their token ids, and the key/value caches of the blocks
+    and shared prefixes read before (kept within ``MAX_STORED_BYTES``). It uses the backend's
+    ``model``, ``tokenizer``, ``device``, ``prefix_block``, ``shared_prefix`` and ``_sliding``.
     """
-    from evalsuite.device import cpu_has_bf16
-
-    _require_torch()
-    if dtype not in PRECISIONS:
-        raise SpecError(f"unknown dtype {dtype!r} for a local model: choose auto, fp32, bf16, fp16 or int8")
-    precision = PRECISIONS[dtype]
-    if precision == "auto":
-        if device == "cpu":
-            return "fp32" if cpu_has_bf16() else "int8"
-        return {"torch.bfloat16": "bf16", "torch.float32": "fp32"}[str(auto_dtype(device))]
-    if precision == "int8" and device != "cpu":
-        raise SpecError(f"dtype int8 runs on the CPU only, not on {device}: use dtype=auto, bf16 or fp32 there")
-    return precision
-
-
-def pick_dtype(dtype: str, device: str) -> Any:
-    """The torch dtype of the weights that stay floating point (fp32 under int8)."""
-    precision = pick_precision(dtype, device)
-    return auto_dtype(device, "fp32" if precision == "int8" else precision)
-
-
-def inference_precision(device: str = "cpu", requested: str = "auto") -> str:
-    """The arithmetic a local model runs with here: "fp32", "bf16", "fp16" or "int8"."""
-    return pick_precision(requested, device)
-
-
-@dataclass(frozen=True)
-class Weights:
-    """Where a base model's files are, and the identity of what they hold."""
-
-    path: str
-    identity: str
-
-
-def resolve_weights(scheme: str, target: str, revision: str | None = None) -> Weights:
-    """A local folder for a ``bundled:`` or ``hf:`` model (materialized/downloaded as needed)."""
-    if scheme == "bundled":
-        from ._bundled import materialize
-
-        path, identity = materialize(target)
-        return Weights(str(path), identity)
-    if scheme != "hf":
-        raise SpecError(f"{scheme}:{target} has no local weights: fine-tuning needs a bundled: or hf: model")
-    local = Path(target).expanduser()
-    if local.is_dir():
-        return Weights(str(local.resolve()), stable_hash({"hf-dir": dir_digest(local)}, length=32))
-    if target.startswith((".", "/", "~")):
-        raise SpecError(f"model folder {target} not found: check the path after hf:")
-    try:
-        from huggingface_hub import snapshot_download
-
-        path = snapshot_download(
-            target,
-            revision=revision,
-            local_files_only=offline(),
-            allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"],
-        )
-    except Exception as err:  # hub errors have many types; all mean the same to the user
-        hint = "download it once online or unset HF_HUB_OFFLINE" if offline() else "check the hub id and your network"
-        raise SpecError(f"cannot get hf:{target} ({type(err).__name__}): {hint}") from None
-    return Weights(path, stable_hash({"hf": target, "commit": Path(path).name}, length=32))
-
-
-def adapter_identity(adapter: str) -> tuple[Path, str]:
-    path = Path(adapter).expanduser()
-    if not (path / "adapter_config.json").is_file():
-        raise SpecError(
-            f"LoRA adapter folder {path} not found (no adapter_config.json): train one with "
-            "`evalsuite finetune` or fix the path after +lora:"
-        )
-    return path.resolve(), dir_digest(path)
-
-
-def load_tokenizer(path: str) -> Any:
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return tok
-
-
-def stop_token_ids(tokenizer: Any, model: Any) -> list[int]:
-    """End-of-sequence ids: the tokenizer's, the model's, and the usual end-of-turn markers."""
-    ids: set[int] = set()
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    if gen_eos is not None:
-        ids.update([gen_eos] if isinstance(gen_eos, int) else gen_eos)
-    vocab = tokenizer.get_vocab()
-    for marker in ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|endoftext|>"):
-        if marker in vocab:
-            ids.add(int(vocab[marker]))
-    return sorted(ids)
-
-
-def render(tokenizer: Any, prompt: Prompt) -> tuple[str, bool]:
-    """The text the model sees and whether the tokenizer should add its special tokens."""
-    if prompt.chat and getattr(tokenizer, "chat_template", None):
-        messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
-        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        return text + prompt.prefill, False
-    return "\n\n".join(m.content for m in prompt.messages) + prompt.prefill, True
-
-
-class HFBackend:
-    """A transformers causal LM on one device. Not thread-safe: concurrency 1.
-
-    ``dtype``: see :func:`pick_precision`. ``prefix_block``: a single prompt is read in blocks
-    of this many tokens whose caches later prompts reuse (0: one pass). ``shared_prefix``: in
-    a batch, each prompt is read on its own (no padding computed) and the part before its
-    last message (a RAG prompt's system turn and instructions) is read once per distinct
-    text and its cache reused by every prompt that starts with it; the batch decodes together.
-    """
-
-    concurrency = 1
-
-    def __init__(
-        self,
-        weights: Weights,
-        adapter: str | None = None,
-        *,
-        device: str = "auto",
-        dtype: str = "auto",
-        batch_size: int = 8,
-        prefix_block: int = 64,
-        shared_prefix: bool = True,
-    ) -> None:
-        torch = _require_torch()
-        from transformers import DynamicCache
-
-        self.device = pick_device(device)
-        self.precision = pick_precision(dtype, self.device)
-        self.dtype = pick_dtype(dtype, self.device)
-        self.batch_size = int(batch_size)
-        self.prefix_block = int(prefix_block)
-        if self.prefix_block < 0:
-            raise SpecError(f"prefix_block must be >= 0 (0 = read each prompt in one pass), got {prefix_block}")
-        self.shared_prefix = bool(shared_prefix)
-        self.path = weights.path
-        # one copy of the base weights per (weights, device, arithmetic) in this process; an adapter is
-        # loaded onto it as a named peft adapter and switched on for this backend's calls only
-        self.base = shared_base(weights, self.device, self.precision, self.dtype)
-        self.tokenizer = self.base.tokenizer
-        identity = {"base": weights.identity}
-        self.adapter_name = None
-        if adapter is not None:
-            adapter_path, adapter_hash = adapter_identity(adapter)
-            self.adapter_name = self.base.attach(adapter_path, adapter_hash)
-            identity["lora"] = adapter_hash
-        model = self.base.model
-        # the arithmetic is part of the identity: bf16, int8 and fp32 give different greedy answers
-        identity["dtype"] = INT8_ARITHMETIC if self.precision == "int8" else str(self.dtype).replace("torch.", "")
-        if self.device == "cpu":  # see _attention
-            identity["attention"] = "math"
-        if self.prefix_block:  # reading a prompt in blocks rounds differently from one pass
-            identity["prefix_block"] = self.prefix_block
-        # a cache that drops old tokens (sliding-window layers) cannot be stacked row by row
-        self._sliding = any(getattr(layer, "is_sliding", False) for layer in DynamicCache(config=model.config).layers)
-        if self.shared_prefix and not self._sliding:  # reading a batch's prompts alone rounds differently
-            identity["shared_prefix"] = "before-last-message, prompts read alone"
-        self.identity = stable_hash(identity, length=32)
-        self.eos_ids = stop_token_ids(self.tokenizer, model)
-        self._encoded: dict[str, tuple[list[int], int]] = {}  # prompt key -> (token ids, shared prefix length)
-        self._blocks: OrderedDict[str, tuple[Any, int]] = OrderedDict()  # tokens so far -> (cache, bytes)
-        self._stored_bytes = 0
-        self._torch = torch
-
-    @property
-    def model(self) -> Any:
-        """The shared model object; which adapter is on is decided per call (see :meth:`active`)."""
-        return self.base.model
-
-    @contextlib.contextmanager
-    def active(self):
-        """The model with this backend's adapter on (none for a plain base) for the block."""
-        with self.base.using(self.adapter_name):
-            yield self.base.model
-
-    def release(self) -> None:
-        """Unload this backend's adapter from the shared base (the base stays while others use it)."""
-        if self.adapter_name is not None:
-            self.base.detach(self.adapter_name)
-            self.adapter_name = None
-        self._blocks.clear()
-        self._stored_bytes = 0
-
-    @property
-    def batch_invariant(self) -> bool:
-        """Whether an answer is the same whatever batch it is decoded in (fp32 and int8: yes; bf16/fp16: no)."""
-        return self.batch_size == 1 or self.precision in ("fp32", "int8")
 
     # A prefix shorter than this is read with the rest of its prompt.
     MIN_SHARED_PREFIX = 16
@@ -406,18 +178,96 @@ class HFBackend:
             layer.update(torch.cat(keys), torch.cat(values))
         return input_ids, attention, stacked
 
-    def _attention(self) -> Any:
-        """On the CPU, attention by the math kernel: the fused kernel's sums depend on the thread
-        count, so a run with two pytest-xdist workers (one thread each) would round otherwise
-        than a serial one. The math kernel's do not (tested)."""
-        if self.device != "cpu":
-            return contextlib.nullcontext()
-        from torch.nn.attention import SDPBackend, sdpa_kernel
 
-        return sdpa_kernel(SDPBackend.MATH)
+class HFBackend(PromptReader):
+    """A transformers causal LM on one device. Not thread-safe: concurrency 1.
+
+    ``dtype``: see :func:`pick_precision`. ``prefix_block``: a single prompt is read in blocks
+    of this many tokens whose caches later prompts reuse (0: one pass). ``shared_prefix``: in
+    a batch, each prompt is read on its own (no padding computed) and the part before its
+    last message (a RAG prompt's system turn and instructions) is read once per distinct
+    text and its cache reused by every prompt that starts with it; the batch decodes together.
+    """
+
+    concurrency = 1
+
+    def __init__(
+        self,
+        weights: Weights,
+        adapter: str | None = None,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 8,
+        prefix_block: int = 64,
+        shared_prefix: bool = True,
+    ) -> None:
+        torch = _require_torch()
+        from transformers import DynamicCache
+
+        self.device = pick_device(device)
+        self.precision = pick_precision(dtype, self.device)
+        self.dtype = pick_dtype(dtype, self.device)
+        self.batch_size = int(batch_size)
+        self.prefix_block = int(prefix_block)
+        if self.prefix_block < 0:
+            raise SpecError(f"prefix_block must be >= 0 (0 = read each prompt in one pass), got {prefix_block}")
+        self.shared_prefix = bool(shared_prefix)
+        self.path = weights.path
+        # one copy of the base weights per (weights, device, arithmetic) in this process; an adapter is
+        # loaded onto it as a named peft adapter and switched on for this backend's calls only
+        self.base = shared_base(weights, self.device, self.precision, self.dtype)
+        self.tokenizer = self.base.tokenizer
+        identity = {"base": weights.identity}
+        self.adapter_name = None
+        if adapter is not None:
+            adapter_path, adapter_hash = adapter_identity(adapter)
+            self.adapter_name = self.base.attach(adapter_path, adapter_hash)
+            identity["lora"] = adapter_hash
+        model = self.base.model
+        # the arithmetic is part of the identity: bf16, int8 and fp32 give different greedy answers
+        identity["dtype"] = INT8_ARITHMETIC if self.precision == "int8" else str(self.dtype).replace("torch.", "")
+        if self.device == "cpu":  # see _attention
+            identity["attention"] = "math"
+        if self.prefix_block:  # reading a prompt in blocks rounds differently from one pass
+            identity["prefix_block"] = self.prefix_block
+        # a cache that drops old tokens (sliding-window layers) cannot be stacked row by row
+        self._sliding = any(getattr(layer, "is_sliding", False) for layer in DynamicCache(config=model.config).layers)
+        if self.shared_prefix and not self._sliding:  # reading a batch's prompts alone rounds differently
+            identity["shared_prefix"] = "before-last-message, prompts read alone"
+        self.identity = stable_hash(identity, length=32)
+        self.eos_ids = stop_token_ids(self.tokenizer, model)
+        self._encoded: dict[str, tuple[list[int], int]] = {}  # prompt key -> (token ids, shared prefix length)
+        self._blocks: OrderedDict[str, tuple[Any, int]] = OrderedDict()  # tokens so far -> (cache, bytes)
+        self._stored_bytes = 0
+        self._torch = torch
+
+    @property
+    def model(self) -> Any:
+        """The shared model object; which adapter is on is decided per call (see :meth:`active`)."""
+        return self.base.model
+
+    @contextlib.contextmanager
+    def active(self):
+        """The model with this backend's adapter on (none for a plain base) for the block."""
+        with self.base.using(self.adapter_name):
+            yield self.base.model
+
+    def release(self) -> None:
+        """Unload this backend's adapter from the shared base (the base stays while others use it)."""
+        if self.adapter_name is not None:
+            self.base.detach(self.adapter_name)
+            self.adapter_name = None
+        self._blocks.clear()
+        self._stored_bytes = 0
+
+    @property
+    def batch_invariant(self) -> bool:
+        """Whether an answer is the same whatever batch it is decoded in (fp32 and int8: yes; bf16/fp16: no)."""
+        return self.batch_size == 1 or self.precision in ("fp32", "int8")
 
     def generate_batch(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[Generation]:
-        with self.active(), self._attention():
+        with self.active(), _attention(self.device):
             return self._generate_batch(prompts, settings)
 
     def _generate_batch(self, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[Generation]:
@@ -462,10 +312,10 @@ class HFBackend:
         for row, ids in enumerate(encoded):
             tokens = new[row].tolist()
             n = next((i for i, t in enumerate(tokens) if t in eos), len(tokens))
-            text = self._cut(self.tokenizer.decode(tokens[:n], skip_special_tokens=True), settings.stop)
+            text = _cut(self.tokenizer.decode(tokens[:n], skip_special_tokens=True), settings.stop)
             top = None
             if settings.top_logprobs > 0:
-                top = self._top_logprobs(out.logits, row, max(n, 1), settings.top_logprobs)
+                top = _top_logprobs(torch, self.tokenizer, out.logits, row, max(n, 1), settings.top_logprobs)
             results.append(Generation(text=text, prompt_tokens=len(ids), completion_tokens=n, seconds=seconds, top_logprobs=top))
         return results
 
@@ -477,7 +327,7 @@ class HFBackend:
         seeded with ``seeds[i]``. For a judge that samples 10 short verdicts of a long prompt
         this is one prompt pass instead of 10.
         """
-        with self.active(), self._attention():
+        with self.active(), _attention(self.device):
             return self._generate_seeded(prompt, settings, seeds)
 
     def _generate_seeded(self, prompt: Prompt, settings: GenerationSettings, seeds: Sequence[int]) -> list[Generation]:
@@ -508,7 +358,7 @@ class HFBackend:
                 for i, t in enumerate(chosen):
                     if not done[i]:
                         tokens[i].append(t)
-                        done[i] = t in eos or self._stopped(tokens[i], settings.stop)
+                        done[i] = t in eos or _stopped(self.tokenizer, tokens[i], settings.stop)
                 if all(done) or step + 1 == settings.max_new_tokens:
                     break
                 nxt = torch.tensor(chosen, device=self.device).unsqueeze(1)
@@ -519,35 +369,47 @@ class HFBackend:
         for row in range(n):
             row_tokens = tokens[row]
             k = next((i for i, t in enumerate(row_tokens) if t in eos), len(row_tokens))
-            text = self._cut(self.tokenizer.decode(row_tokens[:k], skip_special_tokens=True), settings.stop)
-            top = self._top_logprobs(steps_logits, row, max(k, 1), settings.top_logprobs) if steps_logits else None
+            text = _cut(self.tokenizer.decode(row_tokens[:k], skip_special_tokens=True), settings.stop)
+            top = _top_logprobs(torch, self.tokenizer, steps_logits, row, max(k, 1), settings.top_logprobs) if steps_logits else None
             results.append(Generation(text=text, prompt_tokens=len(ids), completion_tokens=k, seconds=seconds,
                                       top_logprobs=top))
         return results
 
-    def _stopped(self, tokens: list[int], stop: Sequence[str]) -> bool:
-        return bool(stop) and any(s in self.tokenizer.decode(tokens, skip_special_tokens=True) for s in stop)
 
-    @staticmethod
-    def _cut(text: str, stop: Sequence[str]) -> str:
-        for s in stop:
-            cut = text.find(s)
-            if cut >= 0:
-                text = text[:cut]
-        return text
+def _attention(device: str) -> Any:
+    """On the CPU, attention by the math kernel: the fused kernel's sums depend on the thread
+    count, so a run with two pytest-xdist workers (one thread each) would round otherwise
+    than a serial one. The math kernel's do not (tested)."""
+    if device != "cpu":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    def _top_logprobs(self, logits: Sequence[Any], row: int, steps: int, k: int) -> tuple:
-        """Exact: log_softmax of the raw logits over the whole vocabulary, top k per step."""
-        torch = self._torch
-        steps = min(steps, len(logits))
-        if steps == 0:
-            return ()
-        stacked = torch.stack([logits[s][row] for s in range(steps)]).float()
-        values, indices = torch.log_softmax(stacked, dim=-1).topk(k, dim=-1)
-        return tuple(
-            tuple((self.tokenizer.decode([int(i)]), float(v)) for v, i in zip(vals.tolist(), idx.tolist()))
-            for vals, idx in zip(values, indices)
-        )
+    return sdpa_kernel(SDPBackend.MATH)
+
+
+def _stopped(tokenizer: Any, tokens: list[int], stop: Sequence[str]) -> bool:
+    return bool(stop) and any(s in tokenizer.decode(tokens, skip_special_tokens=True) for s in stop)
+
+
+def _cut(text: str, stop: Sequence[str]) -> str:
+    for s in stop:
+        cut = text.find(s)
+        if cut >= 0:
+            text = text[:cut]
+    return text
+
+
+def _top_logprobs(torch: Any, tokenizer: Any, logits: Sequence[Any], row: int, steps: int, k: int) -> tuple:
+    """Exact: log_softmax of the raw logits over the whole vocabulary, top k per step."""
+    steps = min(steps, len(logits))
+    if steps == 0:
+        return ()
+    stacked = torch.stack([logits[s][row] for s in range(steps)]).float()
+    values, indices = torch.log_softmax(stacked, dim=-1).topk(k, dim=-1)
+    return tuple(
+        tuple((tokenizer.decode([int(i)]), float(v)) for v, i in zip(vals.tolist(), idx.tolist()))
+        for vals, idx in zip(values, indices)
+    )
 
 
 @lru_cache(maxsize=1)
@@ -624,110 +486,6 @@ def _sampling_probs(torch: Any, logits: Any, temperature: float, top_p: float) -
         probs = torch.zeros_like(probs).scatter(-1, index, ordered)
     return probs
 
-
-class SharedBase:
-    """One base model in memory, with the LoRA adapters of every backend that uses it loaded onto it
-    as peft named adapters; :meth:`using` switches to one adapter (or to none) for a call.
-
-    Under int8 the base layers are quantized after the adapters are wrapped around them (an
-    int8 layer cannot be wrapped), so a new adapter rebuilds the model from the stored weights:
-    the base's arithmetic is the same, so its answers are too.
-    """
-
-    def __init__(self, weights: Weights, device: str, precision: str, dtype: Any) -> None:
-        self.weights, self.device, self.precision, self.dtype = weights, device, precision, dtype
-        self.tokenizer = load_tokenizer(weights.path)
-        self.adapters: dict[str, str] = {}  # name -> adapter folder, in the order they were attached
-        self.lock = threading.RLock()
-        self.model = self._build({})
-
-    def _build(self, adapters: dict[str, str]) -> Any:
-        from transformers import AutoModelForCausalLM
-
-        model = AutoModelForCausalLM.from_pretrained(self.weights.path, dtype=self.dtype, local_files_only=True)
-        if adapters:
-            try:
-                from peft import PeftModel
-            except ImportError:
-                raise SpecError("LoRA adapters need peft: pip install peft") from None
-            (first, path), *rest = adapters.items()
-            model = PeftModel.from_pretrained(model, path, adapter_name=first, is_trainable=False)
-            for name, path in rest:
-                model.load_adapter(path, adapter_name=name, is_trainable=False)
-        if self.precision == "int8":  # the adapters' own small layers stay fp32
-            from evalsuite.device import quantize_int8
-
-            quantize_int8(model, skip=lambda name: "lora_" in name)
-        return model.to(self.device).eval()
-
-    def attach(self, path: Path, digest: str) -> str:
-        """Load the adapter at ``path`` (content ``digest``) onto the base once; its name."""
-        name = "a" + digest[:16]
-        with self.lock:
-            if name in self.adapters:
-                return name
-            adapters = {**self.adapters, name: str(path)}
-            if self.precision == "int8" or not self.adapters:
-                self.model = None  # free the old copy before building the new one
-                self.model = self._build(adapters)
-            else:
-                self.model.load_adapter(str(path), adapter_name=name, is_trainable=False)
-                self.model.to(self.device).eval()
-            self.adapters = adapters
-        return name
-
-    def detach(self, name: str) -> None:
-        with self.lock:
-            if self.adapters.pop(name, None) is not None and hasattr(self.model, "delete_adapter"):
-                if self.adapters:
-                    self.model.delete_adapter(name)
-                else:  # no adapter left: back to the plain base
-                    self.model = None
-                    self.model = self._build({})
-
-    @contextlib.contextmanager
-    def using(self, name: str | None):
-        """Run with adapter ``name`` active, or with every adapter off (``None``: the plain base)."""
-        with self.lock:
-            if not self.adapters:
-                yield
-            elif name is None:
-                with self.model.disable_adapter():
-                    yield
-            else:
-                self.model.set_adapter(name)
-                yield
-
-
-_BASES: dict[tuple, SharedBase] = {}
-_BASES_LOCK = threading.Lock()
-
-
-def shared_base(weights: Weights, device: str, precision: str, dtype: Any) -> SharedBase:
-    """The resident copy of a base model (loaded on first use)."""
-    key = (weights.path, weights.identity, device, precision)
-    with _BASES_LOCK:
-        base = _BASES.get(key)
-        if base is None:
-            base = _BASES[key] = SharedBase(weights, device, precision, dtype)
-        return base
-
-
-def resident_bases() -> list[tuple]:
-    """(weights path, identity, device, arithmetic) of every base model held in this process."""
-    with _BASES_LOCK:
-        return list(_BASES)
-
-
-def drop_bases(keep: Sequence[SharedBase]) -> None:
-    """Forget every base model but those in ``keep`` (memory is freed once no backend holds them)."""
-    import gc
-
-    with _BASES_LOCK:
-        for key, held in list(_BASES.items()):
-            if not any(held is k for k in keep):
-                del _BASES[key]
-    gc.collect()
 
 
 def make_backend(scheme: str):

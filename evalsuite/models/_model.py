@@ -5,7 +5,7 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Sequence
 
 from evalsuite.redaction import scrub_text
@@ -13,17 +13,23 @@ from evalsuite.errors import EvalsuiteError
 from evalsuite.records import Prompt, stable_hash
 
 from ._cache import GenerationCache
+from ._registry import DEFAULT_CAPABILITIES, BackendCapabilities, capabilities as declared_capabilities, parse_spec
 from ._types import Generation, GenerationSettings, TransientError
 
 
 class Model:
-    """A loaded model. Build it with :func:`evalsuite.models.load_model`."""
+    """A loaded model. Build it with :func:`evalsuite.models.load_model`.
+
+    What it uses of ``backend`` beyond ``generate_batch``, ``batch_size`` and ``identity`` is what
+    ``capabilities`` declares (default: those its spec's backend registered with).
+    """
 
     def __init__(
         self,
         spec: str,
         backend: Any,
         *,
+        capabilities: BackendCapabilities | None = None,
         cache: bool = True,
         max_retries: int = 4,
         backoff: float = 0.5,
@@ -31,9 +37,8 @@ class Model:
     ) -> None:
         self.spec = spec
         self.backend = backend
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        self.capabilities = capabilities if capabilities is not None else _capabilities_of(spec)
+        self.retry = RetryPolicy(max_retries, backoff, max_backoff)
         self._cache = GenerationCache() if cache else None
         self._stats_lock = threading.Lock()
         self._stats = {"model_calls": 0, "cache_hits": 0, "prompt_tokens": 0, "completion_tokens": 0, "retries": 0}
@@ -44,7 +49,7 @@ class Model:
 
     @property
     def tokenizer(self) -> Any:
-        return getattr(self.backend, "tokenizer", None)
+        return self.backend.tokenizer if self.capabilities.tokenizer else None
 
     @property
     def stats(self) -> dict[str, int]:
@@ -68,7 +73,7 @@ class Model:
         cached, and each key names its batch: the same call gives the same answers on a rerun
         or a resumed run. None when the backend's answers do not depend on the batch.
         """
-        if self.backend.batch_size <= 1 or getattr(self.backend, "batch_invariant", True):
+        if self.backend.batch_size <= 1 or not self.capabilities.batch_dependent or self.backend.batch_invariant:
             return None
         batches = self._in_batches(prompts, range(len(prompts)))
         keys = [""] * len(prompts)
@@ -114,7 +119,7 @@ class Model:
                 bar.update(len(batch))
 
         try:
-            workers = max(1, int(getattr(self.backend, "concurrency", 1)))
+            workers = max(1, int(self.backend.concurrency)) if self.capabilities.concurrent else 1
             if workers == 1 or len(batches) <= 1:
                 for batch in batches:
                     run(batch)
@@ -130,9 +135,8 @@ class Model:
     def _in_batches(self, prompts: Sequence[Prompt], positions: Sequence[int]) -> list[list[int]]:
         """``positions`` sorted by prompt length (when the backend can tell) in batches of its size."""
         order = list(positions)
-        sort_key = getattr(self.backend, "sort_key", None)
-        if sort_key is not None:
-            lengths = {i: sort_key(prompts[i]) for i in order}
+        if self.capabilities.length_sorting:
+            lengths = {i: self.backend.sort_key(prompts[i]) for i in order}
             order.sort(key=lambda i: lengths[i])
         size = max(1, int(self.backend.batch_size))
         return [order[s : s + size] for s in range(0, len(order), size)]
@@ -162,8 +166,8 @@ class Model:
     def sample(self, prompt: Prompt, settings: GenerationSettings, seeds: Sequence[int]) -> list[Generation]:
         """One sampled answer of ``prompt`` per seed (same order); ``settings.seed`` is ignored.
 
-        A backend with ``generate_seeded`` reads the prompt once and draws every sample from
-        it, each from its own generator; the answers are keyed by the whole group of seeds,
+        A backend that declares ``seeded_sampling`` (``generate_seeded``) reads the prompt once and
+        draws every sample from it, each from its own generator; the answers are keyed by the whole group of seeds,
         which is what they were drawn with. Other backends get one call per seed.
         """
         if settings.temperature <= 0:
@@ -171,7 +175,7 @@ class Model:
         seeds = tuple(int(s) for s in seeds)
         if len(set(seeds)) != len(seeds):
             raise EvalsuiteError(f"sample() got repeated seeds {list(seeds)}; give each sample its own seed")
-        grouped = hasattr(self.backend, "generate_seeded")
+        grouped = self.capabilities.seeded_sampling
         keys = [self.cache_key(prompt, replace(settings, seed=s), **({"seeds": list(seeds)} if grouped else {}))
                 for s in seeds]
         results: list[Generation | None] = [None] * len(seeds)
@@ -191,6 +195,23 @@ class Model:
         return results  # type: ignore[return-value]
 
     def _call_with_retries(self, call: Callable[[], list[Generation]], expected: int) -> list[Generation]:
+        return self.retry.call(call, expected, self.spec, on_retry=self._count_retry)
+
+    def _count_retry(self) -> None:
+        with self._stats_lock:
+            self._stats["retries"] += 1
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a backend call that fails transiently is retried: exponential backoff with jitter."""
+
+    max_retries: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+
+    def call(self, call: Callable[[], list[Generation]], expected: int, spec: str,
+             on_retry: Callable[[], None] = lambda: None) -> list[Generation]:
         """``call()`` (one backend call returning ``expected`` answers), retried on transient errors."""
         attempt = 0
         while True:
@@ -199,21 +220,28 @@ class Model:
             except TransientError as err:
                 if attempt >= self.max_retries:
                     raise EvalsuiteError(
-                        f"{scrub_text(self.spec)}: giving up after {attempt + 1} attempts: {err}; "
+                        f"{scrub_text(spec)}: giving up after {attempt + 1} attempts: {err}; "
                         "retry later, lower the concurrency or raise max_retries"
                     ) from err
                 delay = min(self.max_backoff, self.backoff * 2**attempt)
                 delay = random.uniform(delay / 2, delay)  # jitter, so parallel callers do not retry in step
                 if err.retry_after is not None:
                     delay = max(delay, min(err.retry_after, self.max_backoff))
-                with self._stats_lock:
-                    self._stats["retries"] += 1
+                on_retry()
                 attempt += 1
                 time.sleep(delay)
                 continue
             if len(out) != expected:
-                raise EvalsuiteError(f"{scrub_text(self.spec)}: backend returned {len(out)} answers for {expected} prompts")
+                raise EvalsuiteError(f"{scrub_text(spec)}: backend returned {len(out)} answers for {expected} prompts")
             return out
+
+
+def _capabilities_of(spec: str) -> BackendCapabilities:
+    """The capabilities registered for ``spec``'s backend; the defaults for a spec of none."""
+    try:
+        return declared_capabilities(parse_spec(spec))
+    except EvalsuiteError:
+        return DEFAULT_CAPABILITIES
 
 
 def _to_json(gen: Generation) -> dict[str, Any]:

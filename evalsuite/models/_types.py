@@ -79,9 +79,12 @@ class ServingError(EvalsuiteError):
 class Backend(Protocol):
     """What a backend provides. It implements one method, :meth:`generate_batch`.
 
-    ``batch_size`` is how many prompts one call takes, ``concurrency`` how many calls may run
-    at once (1 for a local model), ``identity`` a stable hash of everything that changes outputs.
-    ``sort_key`` (optional) orders prompts so that a batch holds prompts of similar length.
+    ``batch_size`` is how many prompts one call takes, ``identity`` a stable hash of everything
+    that changes outputs. What else the wrapper uses is what the backend's
+    :class:`~evalsuite.models.BackendCapabilities` declare: ``concurrency`` (how many calls may
+    run at once) with ``concurrent``, ``tokenizer`` with ``tokenizer``, ``sort_key(prompt)`` (orders
+    prompts so that a batch holds prompts of similar length) with ``length_sorting``,
+    ``batch_invariant`` with ``batch_dependent``, ``generate_seeded`` with ``seeded_sampling``.
     """
 
     identity: str

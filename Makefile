@@ -41,7 +41,10 @@ eval: setup
 
 # Two workers, one core each (the plugin gives each worker its share of the cores): the tests
 # that wait on a subprocess, a file or a single-threaded step overlap with the others.
+# The linter first (configured in pyproject.toml): a style error fails the tests in seconds.
 test: setup
+	$(VENV)/bin/ruff check evalsuite benchmarks tests
+	$(VENV)/bin/ruff format --check --quiet evalsuite benchmarks tests
 	$(PY) -m pytest tests -q -n 2 --dist worksteal
 
 bench: setup

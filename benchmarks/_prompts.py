@@ -1,4 +1,5 @@
 """The 16 RAG prompts both benchmarks use: the first NQ eval questions with their retrieved passages."""
+
 from __future__ import annotations
 
 import os

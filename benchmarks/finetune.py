@@ -10,6 +10,7 @@ bf16 on a CPU with native bf16, fp32 elsewhere (never emulated bf16).
 Reports tokens/s of the path and of fp32, their ratio, and the floor of the 6 * N * tokens
 rule at the measured fp32 peak (N: the parameters of the linear layers a token passes).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,10 @@ def train_tokens_per_second(precision: str, texts, steps: int, max_len: int) -> 
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(weights.path, dtype=dtype, local_files_only=True)
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
-                                             task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        model,
+        LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM"),
+    )
     rows = []
     for p, c in texts:
         ids, labels, _ = encode_pair(tok, p, c, max_len)
@@ -84,10 +87,16 @@ def main(argv=None) -> int:
     config = json.loads(open(f"{weights.path}/config.json", encoding="utf-8").read())
     peak = _throughput.peak_fp32_flops()
     six_n = 3 * _throughput.transformer_flops(config)["body"]  # body = 2N
-    result = {"path": path, "tokens_per_second": round(chosen, 2), "tokens_per_second_fp32": round(fp32, 2),
-              "ratio_to_fp32": round(chosen / fp32, 2), "peak_fp32_gflops": round(peak / 1e9, 1),
-              "floor_6n_tokens_per_second": round(peak / six_n, 1), "share_of_6n_floor": round(chosen / (peak / six_n), 3),
-              "max_seq_length": args.max_seq_length}
+    result = {
+        "path": path,
+        "tokens_per_second": round(chosen, 2),
+        "tokens_per_second_fp32": round(fp32, 2),
+        "ratio_to_fp32": round(chosen / fp32, 2),
+        "peak_fp32_gflops": round(peak / 1e9, 1),
+        "floor_6n_tokens_per_second": round(peak / six_n, 1),
+        "share_of_6n_floor": round(chosen / (peak / six_n), 3),
+        "max_seq_length": args.max_seq_length,
+    }
     _throughput.save(f"train/{path}", {"tokens_per_s": chosen, "max_seq_length": args.max_seq_length})
     if path != "fp32":
         _throughput.save("train/fp32", {"tokens_per_s": fp32, "max_seq_length": args.max_seq_length})

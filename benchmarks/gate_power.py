@@ -28,6 +28,7 @@ takes seconds. The measured paired spreads are written to
 ``evalsuite/judge/measured/gate_power.json`` with ``--record``; the dry run reads them to say
 how many eval questions a margin needs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -81,8 +82,16 @@ def _gate(baseline: np.ndarray, cell: np.ndarray, margin: float, seed: int) -> s
 
 def _judge(judge, items: list[dict], answers: list[str]) -> np.ndarray:
     """Scores (questions x criteria) of ``answers`` to the questions of ``items``."""
-    judge_items = [JudgeItem(id=f"{it['id']}", question=it["question"], references=tuple(it["references"]),
-                             context=tuple(it.get("passages") or ()), answer=a) for it, a in zip(items, answers)]
+    judge_items = [
+        JudgeItem(
+            id=f"{it['id']}",
+            question=it["question"],
+            references=tuple(it["references"]),
+            context=tuple(it.get("passages") or ()),
+            answer=a,
+        )
+        for it, a in zip(items, answers)
+    ]
     verdicts = judge.judge(judge_items)
     return np.array([[getattr(v, c) for c in CRITERIA] for v in verdicts], dtype=float)
 
@@ -99,7 +108,9 @@ def baseline_cells(profile: str, progress) -> tuple[MatrixSession, dict[str, dic
     return session, cells
 
 
-def sampled_answers(session: MatrixSession, dataset: str, samples: int, temperature: float, progress) -> list[list[str]]:
+def sampled_answers(
+    session: MatrixSession, dataset: str, samples: int, temperature: float, progress
+) -> list[list[str]]:
     """``samples`` answer sets of the profile's model to the dataset's eval prompts, seeded sampling."""
     config = session.config
     ctx = session.context(dataset)
@@ -128,13 +139,18 @@ def aa_rates(score_sets: list[np.ndarray], margin: float, resamples: int, rng: n
     out = {}
     for criterion, c in counts.items():
         total = sum(c.values())
-        out[criterion] = {"fail": _rate(c["fail"], total), "inconclusive": _rate(c["inconclusive"], total),
-                          "pass": _rate(c["pass"], total), "paired_sd": round(float(np.mean(sds[criterion])), 4)}
+        out[criterion] = {
+            "fail": _rate(c["fail"], total),
+            "inconclusive": _rate(c["inconclusive"], total),
+            "pass": _rate(c["pass"], total),
+            "paired_sd": round(float(np.mean(sds[criterion])), 4),
+        }
     return out
 
 
-def injected(judge, items: list[dict], base_scores: np.ndarray, margin: float, draws: int,
-             rng: np.random.Generator) -> dict:
+def injected(
+    judge, items: list[dict], base_scores: np.ndarray, margin: float, draws: int, rng: np.random.Generator
+) -> dict:
     """Detection of a known share of correct answers turned wrong, gated against the untouched baseline."""
     answers = [it["answer"] for it in items]
     n = len(items)
@@ -155,9 +171,13 @@ def injected(judge, items: list[dict], base_scores: np.ndarray, margin: float, d
             for j, criterion in enumerate(CRITERIA):
                 tally[criterion][_gate(base_scores[:, j], cell[:, j], margin, seed=d)] += 1
         out["shares"][f"{share:.2f}"] = {
-            "answers_turned": k, "mean_accuracy_drop": round(float(np.mean(drops)), 3),
-            **{c: {"detected": _rate(t["fail"], draws), "inconclusive": _rate(t["inconclusive"], draws)}
-               for c, t in tally.items()}}
+            "answers_turned": k,
+            "mean_accuracy_drop": round(float(np.mean(drops)), 3),
+            **{
+                c: {"detected": _rate(t["fail"], draws), "inconclusive": _rate(t["inconclusive"], draws)}
+                for c, t in tally.items()
+            },
+        }
     return out
 
 
@@ -169,28 +189,49 @@ def measure(args: argparse.Namespace, progress) -> dict:
     margin = float(config.margin)
     judge_name = next(iter(config.judges))
     judge = make_judge(judge_name)
-    out = {"profile": args.profile, "judge": judge_name, "margin": margin, "eval_questions": config.eval_limit,
-           "samples": args.samples, "temperature": args.temperature, "resamples": args.resamples, "draws": args.draws,
-           "seed": args.seed, "machine": {"cpu": _machine(), "python": platform.python_version(),
-                                          "avx2_path": os.environ.get("ATEN_CPU_CAPABILITY") == "avx2"},
-           "datasets": {}}
+    out = {
+        "profile": args.profile,
+        "judge": judge_name,
+        "margin": margin,
+        "eval_questions": config.eval_limit,
+        "samples": args.samples,
+        "temperature": args.temperature,
+        "resamples": args.resamples,
+        "draws": args.draws,
+        "seed": args.seed,
+        "machine": {
+            "cpu": _machine(),
+            "python": platform.python_version(),
+            "avx2_path": os.environ.get("ATEN_CPU_CAPABILITY") == "avx2",
+        },
+        "datasets": {},
+    }
     for dataset, cell in cells.items():
         items = cell["items"]
-        base_scores = np.array([[float((it["verdicts"].get(judge_name) or {}).get(c, float("nan"))) for c in CRITERIA]
-                                for it in items], dtype=float)
+        base_scores = np.array(
+            [[float((it["verdicts"].get(judge_name) or {}).get(c, float("nan"))) for c in CRITERIA] for it in items],
+            dtype=float,
+        )
         sets = sampled_answers(session, dataset, args.samples, args.temperature, progress)
         progress(f"{dataset}: judging {len(sets)} sampled answer sets")
         score_sets = [_judge(judge, items, answers) for answers in sets]
         progress(f"{dataset}: A/A gates and injected regressions")
         aa = aa_rates(score_sets, margin, args.resamples, rng)
-        power = {c: {"paired_sd": aa[c]["paired_sd"],
-                     "minimum_detectable_drop": round(minimum_detectable_drop(aa[c]["paired_sd"], len(items), margin), 3),
-                     "questions_for_margin": {f"{m}": questions_for_margin(aa[c]["paired_sd"], m) for m in MARGINS}}
-                 for c in CRITERIA}
-        out["datasets"][dataset] = {"n": len(items), "baseline_mean": {c: round(float(np.nanmean(base_scores[:, j])), 3)
-                                                                      for j, c in enumerate(CRITERIA)},
-                                    "aa": aa, "power": power,
-                                    "injected": injected(judge, items, base_scores, margin, args.draws, rng)}
+        power = {
+            c: {
+                "paired_sd": aa[c]["paired_sd"],
+                "minimum_detectable_drop": round(minimum_detectable_drop(aa[c]["paired_sd"], len(items), margin), 3),
+                "questions_for_margin": {f"{m}": questions_for_margin(aa[c]["paired_sd"], m) for m in MARGINS},
+            }
+            for c in CRITERIA
+        }
+        out["datasets"][dataset] = {
+            "n": len(items),
+            "baseline_mean": {c: round(float(np.nanmean(base_scores[:, j])), 3) for j, c in enumerate(CRITERIA)},
+            "aa": aa,
+            "power": power,
+            "injected": injected(judge, items, base_scores, margin, args.draws, rng),
+        }
     totals = {}
     for c in CRITERIA:
         fails = sum(d["aa"][c]["fail"]["k"] for d in out["datasets"].values())
@@ -220,22 +261,32 @@ def table(result: dict) -> str:
     def pct(r):
         return f"{100 * r['rate']:5.1f}% [{100 * r['ci95'][0]:.1f}, {100 * r['ci95'][1]:.1f}]"
 
-    lines = [f"gate power: profile {result['profile']}, judge {result['judge']}, margin {result['margin']}, "
-             f"{result['eval_questions']} questions per dataset ({result['machine']['cpu']})", "",
-             "A/A (same model, sampled answer sets; fail = false alarm)"]
+    lines = [
+        f"gate power: profile {result['profile']}, judge {result['judge']}, margin {result['margin']}, "
+        f"{result['eval_questions']} questions per dataset ({result['machine']['cpu']})",
+        "",
+        "A/A (same model, sampled answer sets; fail = false alarm)",
+    ]
     for c, r in result["aa_all"].items():
         lines.append(f"  all datasets {c:13} fail {pct(r['fail'])}  inconclusive {pct(r['inconclusive'])}")
     for name, d in result["datasets"].items():
         for c in CRITERIA:
             a, p = d["aa"][c], d["power"][c]
-            lines.append(f"  {name:12} {c:13} fail {pct(a['fail'])}  inconclusive {pct(a['inconclusive'])}  "
-                         f"paired SD {p['paired_sd']:.2f}  min detectable drop {p['minimum_detectable_drop']:.2f}")
-    lines += ["", "Injected regressions (share of correct answers turned wrong): detected (fail) / inconclusive, accuracy"]
+            lines.append(
+                f"  {name:12} {c:13} fail {pct(a['fail'])}  inconclusive {pct(a['inconclusive'])}  "
+                f"paired SD {p['paired_sd']:.2f}  min detectable drop {p['minimum_detectable_drop']:.2f}"
+            )
+    lines += [
+        "",
+        "Injected regressions (share of correct answers turned wrong): detected (fail) / inconclusive, accuracy",
+    ]
     for name, d in result["datasets"].items():
         inj = d["injected"]
-        parts = [f"{float(s):.0%} ({v['answers_turned']} ans, drop {v['mean_accuracy_drop']:.2f}): "
-                 f"{100 * v['accuracy']['detected']['rate']:.0f}% / {100 * v['accuracy']['inconclusive']['rate']:.0f}%"
-                 for s, v in inj["shares"].items()]
+        parts = [
+            f"{float(s):.0%} ({v['answers_turned']} ans, drop {v['mean_accuracy_drop']:.2f}): "
+            f"{100 * v['accuracy']['detected']['rate']:.0f}% / {100 * v['accuracy']['inconclusive']['rate']:.0f}%"
+            for s, v in inj["shares"].items()
+        ]
         lines.append(f"  {name:12} ({inj['correct_answers']} of {inj['questions']} correct)  " + ";  ".join(parts))
     lines.append(f"\n{result['seconds']:.0f} s")
     return "\n".join(lines)
@@ -243,10 +294,17 @@ def table(result: dict) -> str:
 
 def record(result: dict) -> None:
     """Keep the measured paired spreads for the dry run's "questions a margin needs"."""
-    data = {"source": "python -m benchmarks.gate_power --record", "profile": result["profile"], "judge": result["judge"],
-            "eval_questions": result["eval_questions"], "machine": result["machine"]["cpu"],
-            "paired_sd": {c: round(float(np.mean([d["power"][c]["paired_sd"] for d in result["datasets"].values()])), 4)
-                          for c in CRITERIA}}
+    data = {
+        "source": "python -m benchmarks.gate_power --record",
+        "profile": result["profile"],
+        "judge": result["judge"],
+        "eval_questions": result["eval_questions"],
+        "machine": result["machine"]["cpu"],
+        "paired_sd": {
+            c: round(float(np.mean([d["power"][c]["paired_sd"] for d in result["datasets"].values()])), 4)
+            for c in CRITERIA
+        },
+    }
     tmp = RECORD.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, RECORD)

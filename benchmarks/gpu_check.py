@@ -26,6 +26,7 @@ when every check holds, 1 when one fails, 2 without a CUDA GPU (a one-line messa
 
 The prompts and training sentences are invented here.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,9 +51,18 @@ DEVICE = "cuda"
 
 def model_config(vocab_size: int, layers: int) -> dict[str, Any]:
     """A Llama-style decoder of about 1.1 billion parameters (at 22 layers and SmolLM2's vocabulary)."""
-    return {"vocab_size": vocab_size, "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": layers,
-            "num_attention_heads": 32, "num_key_value_heads": 4, "max_position_embeddings": 2048,
-            "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": True}
+    return {
+        "vocab_size": vocab_size,
+        "hidden_size": 2048,
+        "intermediate_size": 5632,
+        "num_hidden_layers": layers,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 4,
+        "max_position_embeddings": 2048,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 10000.0,
+        "tie_word_embeddings": True,
+    }
 
 
 def prompts(n: int) -> list[str]:
@@ -60,8 +70,11 @@ def prompts(n: int) -> list[str]:
 
 
 def training_texts(n: int) -> list[str]:
-    return [f"Widget number {i} is painted {COLOURS[i % len(COLOURS)]}. It was made in workshop {i % 7} "
-            f"and weighs {3 + i % 5} kilograms." for i in range(n)]
+    return [
+        f"Widget number {i} is painted {COLOURS[i % len(COLOURS)]}. It was made in workshop {i % 7} "
+        f"and weighs {3 + i % 5} kilograms."
+        for i in range(n)
+    ]
 
 
 def growth_ok(peaks: list[int], max_growth: int) -> bool:
@@ -94,6 +107,7 @@ def _mib(n: int) -> float:
 
 
 # -- pieces ----------------------------------------------------------------------------------------
+
 
 def load_tokenizer(path: str | None):
     from transformers import AutoTokenizer
@@ -137,11 +151,16 @@ def generate_tokens(model, tok, texts: list[str], new_tokens: int, torch) -> tup
     torch.cuda.synchronize()
     start = time.perf_counter()
     with torch.inference_mode():
-        out = model.generate(**batch, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
-                             pad_token_id=tok.pad_token_id)
+        out = model.generate(
+            **batch,
+            max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens,
+            do_sample=False,
+            pad_token_id=tok.pad_token_id,
+        )
     torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    return out[:, batch["input_ids"].shape[1]:].tolist(), seconds
+    return out[:, batch["input_ids"].shape[1] :].tolist(), seconds
 
 
 def train_steps(model, tok, steps: int, batch: int, torch, lr: float = 1e-3) -> dict[str, Any]:
@@ -168,15 +187,26 @@ def train_steps(model, tok, steps: int, batch: int, torch, lr: float = 1e-3) -> 
         losses.append(float(loss.detach()))
         print(f"  step {step + 1:3d}/{steps}: loss {losses[-1]:.4f}", flush=True)
     model.eval()
-    return {"steps": steps, "loss_first": losses[0], "loss_last": losses[-1],
-            "loss_finite": all(math.isfinite(x) for x in losses), "tokens_per_s": tokens / seconds if seconds else None}
+    return {
+        "steps": steps,
+        "loss_first": losses[0],
+        "loss_last": losses[-1],
+        "loss_finite": all(math.isfinite(x) for x in losses),
+        "tokens_per_s": tokens / seconds if seconds else None,
+    }
 
 
 def lora_config(*, random_init: bool = False):
     from peft import LoraConfig
 
-    return LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=LORA_TARGETS, task_type="CAUSAL_LM",
-                      init_lora_weights=not random_init)
+    return LoraConfig(
+        r=16,
+        lora_alpha=32,
+        lora_dropout=0.0,
+        target_modules=LORA_TARGETS,
+        task_type="CAUSAL_LM",
+        init_lora_weights=not random_init,
+    )
 
 
 def ensure_bitsandbytes(wheels: str | None) -> str | None:
@@ -185,6 +215,7 @@ def ensure_bitsandbytes(wheels: str | None) -> str | None:
 
     try:
         import bitsandbytes  # noqa: F401
+
         return None
     except ImportError:
         pass
@@ -192,8 +223,11 @@ def ensure_bitsandbytes(wheels: str | None) -> str | None:
         return "skipped: bitsandbytes not installed (pass --wheels DIR holding its wheel)"
     if not Path(wheels).is_dir():
         return f"skipped: --wheels {wheels} is not a folder"
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--find-links", wheels, "bitsandbytes"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-index", "--find-links", wheels, "bitsandbytes"],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return f"skipped: bitsandbytes could not be installed from {wheels}: {last}"
@@ -218,6 +252,7 @@ def worker_generate(weights: str, out: str | None, batch: int, new_tokens: int) 
 
 
 # -- the check -------------------------------------------------------------------------------------
+
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
@@ -248,9 +283,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         generate_tokens(base, tok, prompts(2), 4, torch)  # warm-up
         tokens, seconds = generate_tokens(base, tok, prompts(args.batch), args.new_tokens, torch)
-        check.update(batch=args.batch, new_tokens=args.new_tokens, seconds=seconds,
-                     tokens_per_s=args.batch * args.new_tokens / seconds,
-                     ok=all(len(t) == args.new_tokens for t in tokens))
+        check.update(
+            batch=args.batch,
+            new_tokens=args.new_tokens,
+            seconds=seconds,
+            tokens_per_s=args.batch * args.new_tokens / seconds,
+            ok=all(len(t) == args.new_tokens for t in tokens),
+        )
     except Exception as err:
         check.update(ok=False, error=f"{type(err).__name__}: {err}")
         traceback.print_exc()
@@ -291,9 +330,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         stable = all(a[0] == a[1] for a in answers.values())
         distinct = len({json.dumps(a[0]) for a in answers.values()})
         growth = max(peaks) - peaks[0]
-        check.update(switches=len(peaks), peak_mib=[_mib(p) for p in peaks], growth_mib=_mib(growth),
-                     same_tokens_when_switched_back=stable, distinct_adapter_answers=distinct,
-                     ok=growth_ok(peaks, int(args.max_growth_mib * 2**20)) and stable and distinct > 1)
+        check.update(
+            switches=len(peaks),
+            peak_mib=[_mib(p) for p in peaks],
+            growth_mib=_mib(growth),
+            same_tokens_when_switched_back=stable,
+            distinct_adapter_answers=distinct,
+            ok=growth_ok(peaks, int(args.max_growth_mib * 2**20)) and stable and distinct > 1,
+        )
         del resident
     except Exception as err:
         check.update(ok=False, error=f"{type(err).__name__}: {err}")
@@ -313,8 +357,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             from transformers import BitsAndBytesConfig
 
             torch.cuda.reset_peak_memory_stats()
-            quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
-            model = _from_pretrained(str(weights), torch, quantization_config=quant, device_map={"": 0 if DEVICE == "cuda" else DEVICE})
+            quant = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
+            )
+            model = _from_pretrained(
+                str(weights), torch, quantization_config=quant, device_map={"": 0 if DEVICE == "cuda" else DEVICE}
+            )
             model = prepare_model_for_kbit_training(model)
             torch.manual_seed(1)
             model = get_peft_model(model, lora_config())
@@ -333,16 +381,40 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         gc.collect()
         torch.cuda.empty_cache()
         outs = [work / f"worker{i}.json" for i in range(2)]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
-                                                                        os.environ.get("PYTHONPATH")])))
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(
+                filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])
+            ),
+        )
         start = time.perf_counter()
-        procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.gpu_check", "--worker", str(weights), str(out),
-                                   "--batch", str(args.batch), "--new-tokens", str(args.new_tokens)], env=env)
-                 for out in outs]
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.gpu_check",
+                    "--worker",
+                    str(weights),
+                    str(out),
+                    "--batch",
+                    str(args.batch),
+                    "--new-tokens",
+                    str(args.new_tokens),
+                ],
+                env=env,
+            )
+            for out in outs
+        ]
         codes = [p.wait(timeout=600) for p in procs]
         parallel = [json.loads(out.read_text()) if out.is_file() else None for out in outs]
-        check.update(workers=2, exit_codes=codes, seconds=time.perf_counter() - start,
-                     equal_tokens=[p == serial for p in parallel], ok=codes == [0, 0] and all(p == serial for p in parallel))
+        check.update(
+            workers=2,
+            exit_codes=codes,
+            seconds=time.perf_counter() - start,
+            equal_tokens=[p == serial for p in parallel],
+            ok=codes == [0, 0] and all(p == serial for p in parallel),
+        )
     except Exception as err:
         check.update(ok=False, error=f"{type(err).__name__}: {err}")
         traceback.print_exc()
@@ -361,19 +433,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-batch", type=int, default=8)
     parser.add_argument("--batch", type=int, default=16, help="prompts generated as one batch")
     parser.add_argument("--new-tokens", type=int, default=64)
-    parser.add_argument("--max-growth-mib", type=float, default=64.0,
-                        help="largest rise of the peak GPU memory across adapter switches")
+    parser.add_argument(
+        "--max-growth-mib", type=float, default=64.0, help="largest rise of the peak GPU memory across adapter switches"
+    )
     parser.add_argument("--worker", nargs=2, metavar=("WEIGHTS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
         import torch
     except Exception:  # not installed, or its libraries do not load here
-        print("gpu_check: torch is not installed; install the project (make setup) on a machine with a CUDA GPU",
-              file=sys.stderr)
+        print(
+            "gpu_check: torch is not installed; install the project (make setup) on a machine with a CUDA GPU",
+            file=sys.stderr,
+        )
         return NO_CUDA
     if not torch.cuda.is_available():
-        print("gpu_check: no CUDA GPU here (torch.cuda.is_available() is False); run it on a machine with one "
-              "(H100/H200)", file=sys.stderr)
+        print(
+            "gpu_check: no CUDA GPU here (torch.cuda.is_available() is False); run it on a machine with one "
+            "(H100/H200)",
+            file=sys.stderr,
+        )
         return NO_CUDA
     if args.worker:
         worker_generate(args.worker[0], args.worker[1], args.batch, args.new_tokens)

@@ -10,6 +10,7 @@ how retrieval over the subset compares with the whole corpus for the eval questi
 share with the same top-k chunks and recall@k against gold evidence on both (the whole
 corpus's index is taken from the cache, built there if needed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,13 +28,15 @@ def _recall(results, questions) -> float | None:
     with_evidence = [(ex, chunks) for ex, chunks in zip(questions, results) if ex.evidence]
     if not with_evidence:
         return None
-    return sum(any(c.passage_id in set(ex.evidence) for c in chunks) for ex, chunks in with_evidence) / len(with_evidence)
+    return sum(any(c.passage_id in set(ex.evidence) for c in chunks) for ex, chunks in with_evidence) / len(
+        with_evidence
+    )
 
 
 def measure(name: str, config, distractors: int, seed: int, precision: str) -> dict:
     from evalsuite import datasets, splits
-    from evalsuite.retrieval import Embedder, build_index
     from evalsuite.datasets.subset import subset_corpus
+    from evalsuite.retrieval import Embedder, build_index
 
     dataset = datasets.load(name)
     split = splits.split(dataset, seed=config.seed)
@@ -60,11 +63,22 @@ def measure(name: str, config, distractors: int, seed: int, precision: str) -> d
     on_part = part.retrieve_many(questions, k)
     on_whole = whole.retrieve_many(questions, k)
     same = sum([c.id for c in a] == [c.id for c in b] for a, b in zip(on_part, on_whole))
-    return {"dataset": name, "scope": dataset.retrieval_scope, "questions": len(questions), "pool_pairs": len(pairs),
-            "passages": len(small.passages), "passages_whole": len(dataset.passages), "chunks": len(part.chunks),
-            "chunks_whole": len(whole.chunks), "seconds": round(seconds, 1), "chunks_per_s": round(len(part.chunks) / seconds, 1),
-            "same_top_k": same, f"recall@{k}_subset": _recall(on_part, questions), f"recall@{k}_whole": _recall(on_whole, questions),
-            "embedder": embedder.identity}
+    return {
+        "dataset": name,
+        "scope": dataset.retrieval_scope,
+        "questions": len(questions),
+        "pool_pairs": len(pairs),
+        "passages": len(small.passages),
+        "passages_whole": len(dataset.passages),
+        "chunks": len(part.chunks),
+        "chunks_whole": len(whole.chunks),
+        "seconds": round(seconds, 1),
+        "chunks_per_s": round(len(part.chunks) / seconds, 1),
+        "same_top_k": same,
+        f"recall@{k}_subset": _recall(on_part, questions),
+        f"recall@{k}_whole": _recall(on_whole, questions),
+        "embedder": embedder.identity,
+    }
 
 
 def main(argv=None) -> int:
@@ -72,7 +86,9 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", default="smoke")
     parser.add_argument("--distractors", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--precision", default="auto", help="embedder precision: auto (this machine's path), int8, bf16, fp32")
+    parser.add_argument(
+        "--precision", default="auto", help="embedder precision: auto (this machine's path), int8, bf16, fp32"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -80,11 +96,23 @@ def main(argv=None) -> int:
 
     config = load_config(ROOT / "test_cases" / "matrix.toml", args.profile)
     rows = [measure(name, config, args.distractors, args.seed, args.precision) for name in config.datasets]
-    out = {"profile": args.profile, "distractors": args.distractors, "seed": args.seed, "datasets": rows,
-           "subset_seconds": round(sum(r["seconds"] for r in rows), 1)}
-    print(json.dumps(out, indent=2) if args.json else "\n".join(
-        f"{r['dataset']:8} {r['passages']:>6} of {r['passages_whole']} passages, {r['chunks']:>6} chunks in {r['seconds']:>6.1f} s; "
-        f"same top-{config.top_k} as the whole corpus for {r['same_top_k']}/{r['questions']} questions" for r in rows))
+    out = {
+        "profile": args.profile,
+        "distractors": args.distractors,
+        "seed": args.seed,
+        "datasets": rows,
+        "subset_seconds": round(sum(r["seconds"] for r in rows), 1),
+    }
+    print(
+        json.dumps(out, indent=2)
+        if args.json
+        else "\n".join(
+            f"{r['dataset']:8} {r['passages']:>6} of {r['passages_whole']} passages, {r['chunks']:>6} chunks in "
+            f"{r['seconds']:>6.1f} s; "
+            f"same top-{config.top_k} as the whole corpus for {r['same_top_k']}/{r['questions']} questions"
+            for r in rows
+        )
+    )
     return 0
 
 

@@ -17,6 +17,7 @@ run's peak resident set (``ru_maxrss`` of its processes, what ``/usr/bin/time -v
 per stage, the largest resident set sampled while that stage ran in any cell
 (``evalsuite.memory``), with the cell it was in.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,8 +59,14 @@ def _stages(run_dir: Path) -> dict:
         "finetuning": sum(c["timings"].get("finetune", 0.0) for c in cells),
         "judging": sum(v["seconds"] for v in judged.values()),
     }
-    return {"results": results, "cells": cells, "index": index, "judges": judged, "stages": stages,
-            "memory": _stage_memory(run_dir, cells)}
+    return {
+        "results": results,
+        "cells": cells,
+        "index": index,
+        "judges": judged,
+        "stages": stages,
+        "memory": _stage_memory(run_dir, cells),
+    }
 
 
 def _stage_memory(run_dir: Path, cells: list) -> dict:
@@ -69,7 +76,12 @@ def _stage_memory(run_dir: Path, cells: list) -> dict:
     def seen(stage: str, where: str, m: dict | None) -> None:
         peak = (m or {}).get("peak_mb")
         if peak is not None and peak > out.get(stage, {}).get("peak_mb", -1.0):
-            out[stage] = {"peak_mb": round(peak, 1), "start_mb": m.get("start_mb"), "end_mb": m.get("end_mb"), "cell": where}
+            out[stage] = {
+                "peak_mb": round(peak, 1),
+                "start_mb": m.get("start_mb"),
+                "end_mb": m.get("end_mb"),
+                "cell": where,
+            }
 
     for path in sorted((run_dir / "judges").glob("*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -78,8 +90,18 @@ def _stage_memory(run_dir: Path, cells: list) -> dict:
         memory = c["timings"].get("memory") or {}
         for stage, m in memory.items():
             if isinstance(m, dict):
-                seen("judging" if stage.startswith("judge ") else {"load": "model_load", "index": "index_build",
-                                                                   "generate": "generation", "finetune": "finetuning"}.get(stage, stage), c["id"], m)
+                seen(
+                    "judging"
+                    if stage.startswith("judge ")
+                    else {
+                        "load": "model_load",
+                        "index": "index_build",
+                        "generate": "generation",
+                        "finetune": "finetuning",
+                    }.get(stage, stage),
+                    c["id"],
+                    m,
+                )
         if memory.get("after_release_mb") is not None:
             seen("between cells", c["id"], {"peak_mb": memory["after_release_mb"]})
     return out
@@ -117,32 +139,48 @@ def _flops(info: dict, peak: float) -> dict:
         if fresh and len(fresh) == len(c.get("items") or []):
             for i in fresh:
                 p, n = i["prompt_tokens"], i["completion_tokens"]
-                gen_flops += f["body"] * (p + n) + f["head"] * (1 + n) + f["attention_per_context"] * (p * p / 2 + n * (p + n / 2))
+                gen_flops += (
+                    f["body"] * (p + n)
+                    + f["head"] * (1 + n)
+                    + f["attention_per_context"] * (p * p / 2 + n * (p + n / 2))
+                )
                 gen_prompt += p
                 gen_completion += n
             gen_seconds += c["timings"].get("generate", 0.0)
-        manifest = ((c.get("adapter") or {}).get("manifest") or {})
+        manifest = (c.get("adapter") or {}).get("manifest") or {}
         if manifest and not c["adapter"].get("cached"):
-            train_flops += 3 * f["body"] * manifest["tokens"]  # the 6 * N * tokens rule (N parameters: 2N FLOPs a token forward)
+            train_flops += (
+                3 * f["body"] * manifest["tokens"]
+            )  # the 6 * N * tokens rule (N parameters: 2N FLOPs a token forward)
             train_seconds += manifest["train_seconds"]
             train_tokens += manifest["tokens"]
             floor = peak / (3 * f["body"])
             out["finetune_6n_floor_tokens_per_s"] = round(floor, 1)
-            out["finetune_dtype"] = {"float32": "fp32", "bfloat16": "bf16"}.get(manifest.get("dtype"), manifest.get("dtype"))
+            out["finetune_dtype"] = {"float32": "fp32", "bfloat16": "bf16"}.get(
+                manifest.get("dtype"), manifest.get("dtype")
+            )
     path = inference_precision("cpu")
     if gen_seconds:
         out["generation_flops_per_s"] = gen_flops / gen_seconds
         out["generation_share_of_peak"] = round(gen_flops / gen_seconds / peak, 3)
         out["generation_path"] = path
-        _throughput.save(f"run-generate/{path}", {"tokens_per_s": (gen_prompt + gen_completion) / gen_seconds,
-                                                  "prompt_tokens": gen_prompt, "completion_tokens": gen_completion,
-                                                  "seconds": gen_seconds})
+        _throughput.save(
+            f"run-generate/{path}",
+            {
+                "tokens_per_s": (gen_prompt + gen_completion) / gen_seconds,
+                "prompt_tokens": gen_prompt,
+                "completion_tokens": gen_completion,
+                "seconds": gen_seconds,
+            },
+        )
     if train_seconds:
         out["finetune_tokens_per_s"] = round(train_tokens / train_seconds, 1)
         out["finetune_flops_per_s"] = train_flops / train_seconds
         out["finetune_share_of_peak"] = round(train_flops / train_seconds / peak, 3)
-        _throughput.save(f"train/{out.get('finetune_dtype')}", {"tokens_per_s": train_tokens / train_seconds,
-                                                                "tokens": train_tokens, "seconds": train_seconds})
+        _throughput.save(
+            f"train/{out.get('finetune_dtype')}",
+            {"tokens_per_s": train_tokens / train_seconds, "tokens": train_tokens, "seconds": train_seconds},
+        )
     for name, row in info["judges"].items():
         if row["seconds"] > 0:
             out.setdefault("judge_items_per_s", {})[name] = round(row["items"] / row["seconds"], 2)
@@ -159,8 +197,19 @@ def _flops(info: dict, peak: float) -> dict:
 
 
 def profile_once(args, report_root: Path, run_id: str) -> dict:
-    cmd = [sys.executable, "-m", "evalsuite", "run", "--profile", args.profile, "--report-dir", str(report_root),
-           "--run-id", run_id, *args.run_args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "evalsuite",
+        "run",
+        "--profile",
+        args.profile,
+        "--report-dir",
+        str(report_root),
+        "--run-id",
+        run_id,
+        *args.run_args,
+    ]
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err, text=True, env=dict(os.environ))
@@ -176,17 +225,27 @@ def profile_once(args, report_root: Path, run_id: str) -> dict:
         sys.stderr.write(run.stdout[-4000:] + run.stderr[-4000:])
         raise SystemExit(f"the run wrote no results.json (exit status {run.returncode})")
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "evalsuite", "report", str(run_dir)], cwd=ROOT, capture_output=True,
-                   env=dict(os.environ), check=True)
+    subprocess.run(
+        [sys.executable, "-m", "evalsuite", "report", str(run_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        env=dict(os.environ),
+        check=True,
+    )
     report = time.perf_counter() - start
     info = _stages(run_dir)
     stages = {**info["stages"], "report": report}
     stages["other"] = max(0.0, wall - sum(stages.values()))
-    return {"exit_status": run.returncode, "wall_seconds": round(wall, 1), "peak_rss_mb": round(peak_mb, 1),
-            "stages": {k: round(v, 1) for k, v in stages.items()},
-            "memory": info["memory"],
-            "index": {k: {"seconds": round(v["seconds"], 1), "cached": v["cached"]} for k, v in info["index"].items()},
-            "cells": {c["id"]: c["status"] for c in info["results"]["cells"]}, "_info": info}
+    return {
+        "exit_status": run.returncode,
+        "wall_seconds": round(wall, 1),
+        "peak_rss_mb": round(peak_mb, 1),
+        "stages": {k: round(v, 1) for k, v in stages.items()},
+        "memory": info["memory"],
+        "index": {k: {"seconds": round(v["seconds"], 1), "cached": v["cached"]} for k, v in info["index"].items()},
+        "cells": {c["id"]: c["status"] for c in info["results"]["cells"]},
+        "_info": info,
+    }
 
 
 def _install_indexes(args) -> dict:
@@ -204,10 +263,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="smoke", help="matrix profile to run (default smoke)")
     parser.add_argument("--cold", action="store_true", help="run on an empty temporary cache (removed afterwards)")
-    parser.add_argument("--runs", type=int, default=1, help="runs on the same cache, e.g. 2 with --cold: cold, then warm")
+    parser.add_argument(
+        "--runs", type=int, default=1, help="runs on the same cache, e.g. 2 with --cold: cold, then warm"
+    )
     parser.add_argument("--avx2", action="store_true", help="compute as an AVX2-only CPU without bf16 (emulation)")
-    parser.add_argument("--mirror", metavar="DIR_OR_URL", help="first install the mirror's prebuilt indexes of the "
-                        "profile's datasets (evalsuite.retrieval.prebuilt.fetch_prebuilt_index), as a set-up from a mirror does")
+    parser.add_argument(
+        "--mirror",
+        metavar="DIR_OR_URL",
+        help="first install the mirror's prebuilt indexes of the "
+        "profile's datasets (evalsuite.retrieval.prebuilt.fetch_prebuilt_index), as a set-up from a mirror does",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("run_args", nargs="*", help="more options for `evalsuite run`, after --")
     args = parser.parse_args(argv)
@@ -235,22 +300,33 @@ def main(argv=None) -> int:
             one["flops"] = _flops(one.pop("_info"), peak)
             one["cache"] = "cold" if args.cold and n == 0 else "warm"
             runs.append(one)
-            _throughput.save(f"profile/{args.profile}/{one['cache']}", {"wall_seconds": one["wall_seconds"], **one["stages"]})
+            _throughput.save(
+                f"profile/{args.profile}/{one['cache']}", {"wall_seconds": one["wall_seconds"], **one["stages"]}
+            )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    out = {"profile": args.profile, "emulation": "avx2, no bf16" if args.avx2 else None, "cpu": _throughput.cpu_flags(),
-           "prebuilt_indexes": installed,
-           "peak_fp32_flops": peak, "runs": runs,
-           "note": "stage seconds are sums over cells; the machine may be shared: compare runs made together"}
+    out = {
+        "profile": args.profile,
+        "emulation": "avx2, no bf16" if args.avx2 else None,
+        "cpu": _throughput.cpu_flags(),
+        "prebuilt_indexes": installed,
+        "peak_fp32_flops": peak,
+        "runs": runs,
+        "note": "stage seconds are sums over cells; the machine may be shared: compare runs made together",
+    }
     if args.json:
         print(json.dumps(out, indent=2))
     else:
         cpu = out["cpu"]
-        print(f"cpu {cpu['cpu']} ({cpu['cores']} cores), torch {cpu['torch_capability']}, bf16 {cpu['bf16']}, "
-              f"avx512_vnni {cpu['avx512_vnni']}, amx {cpu['amx_bf16']}; peak fp32 {peak / 1e9:.0f} GFLOP/s")
+        print(
+            f"cpu {cpu['cpu']} ({cpu['cores']} cores), torch {cpu['torch_capability']}, bf16 {cpu['bf16']}, "
+            f"avx512_vnni {cpu['avx512_vnni']}, amx {cpu['amx_bf16']}; peak fp32 {peak / 1e9:.0f} GFLOP/s"
+        )
         for run in runs:
-            print(f"\n{run['cache']} run: {run['wall_seconds']:.0f} s (exit status {run['exit_status']}), "
-                  f"peak resident set {run['peak_rss_mb']:.0f} MiB")
+            print(
+                f"\n{run['cache']} run: {run['wall_seconds']:.0f} s (exit status {run['exit_status']}), "
+                f"peak resident set {run['peak_rss_mb']:.0f} MiB"
+            )
             print(f"  {'stage':14} {'seconds':>10} {'peak MiB':>9}  where the peak was")
             for stage, seconds in run["stages"].items():
                 m = run["memory"].get(stage) or {}

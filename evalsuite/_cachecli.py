@@ -16,6 +16,7 @@ quarantine). It never removes an entry a running process holds (each entry's loc
 without waiting; held ones are skipped) nor one used in the last ten minutes, and never
 touches the data root or anything it does not know.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from .storage import cache_root, try_lock
 from .errors import ConfigError
+from .storage import cache_root, try_lock
 
 # store name -> kind; a folder of the cache root not named here is shown by `info` and never pruned
 STORES: dict[str, str] = {
@@ -146,8 +147,10 @@ def _entry_orphan(store: str, path: Path, manifest: dict | None) -> str | None:
     if manifest is None:
         return "no readable manifest" if store in ("models", "adapters", "index") else None
     if store == "adapters":
-        recorded = ((manifest.get("key_parts") or {}).get("versions") or {})
-        changed = [f"{k} {v} (installed {_installed(k) or 'none'})" for k, v in sorted(recorded.items()) if _installed(k) != v]
+        recorded = (manifest.get("key_parts") or {}).get("versions") or {}
+        changed = [
+            f"{k} {v} (installed {_installed(k) or 'none'})" for k, v in sorted(recorded.items()) if _installed(k) != v
+        ]
         if changed:
             return "made with " + ", ".join(changed)
     if store == "models" and manifest.get("package"):
@@ -166,14 +169,31 @@ def _folder_entries(store: str, folder: Path) -> list[Entry]:
         if name.endswith(".lock") or name.endswith(".lock.holder"):
             base = name[: -len(".lock")] if name.endswith(".lock") else name[: -len(".lock.holder")]
             if base not in names:
-                out.append(Entry(store, child, _tree_size(child), _newest(child), "lock",
-                                 "lock of an entry that is gone", lock=folder / base))
+                out.append(
+                    Entry(
+                        store,
+                        child,
+                        _tree_size(child),
+                        _newest(child),
+                        "lock",
+                        "lock of an entry that is gone",
+                        lock=folder / base,
+                    )
+                )
             continue
         if name.endswith((".tmp", ".old")):
             owner = _tmp_owner(folder, name)
-            out.append(Entry(store, child, _tree_size(child), _newest(child), "tmp",
-                             "unfinished write" if name.endswith(".tmp") else "replaced entry not yet removed",
-                             lock=owner if owner is not None else child))
+            out.append(
+                Entry(
+                    store,
+                    child,
+                    _tree_size(child),
+                    _newest(child),
+                    "tmp",
+                    "unfinished write" if name.endswith(".tmp") else "replaced entry not yet removed",
+                    lock=owner if owner is not None else child,
+                )
+            )
             continue
         if name.startswith("."):
             continue
@@ -240,20 +260,35 @@ def _sqlite_entries(store: str, folder: Path) -> list[Entry]:
             columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
             used = "used" if "used" in columns else "created"
             page = conn.execute("PRAGMA page_size").fetchone()[0]
-            pages = conn.execute("PRAGMA page_count").fetchone()[0] - conn.execute("PRAGMA freelist_count").fetchone()[0]
+            pages = (
+                conn.execute("PRAGMA page_count").fetchone()[0] - conn.execute("PRAGMA freelist_count").fetchone()[0]
+            )
             text_columns = [c for c in columns if c not in ("created", "used", "score", "logprobs_missing")]
             width = " + ".join(f"COALESCE(LENGTH({c}), 0)" for c in sorted(text_columns)) or "0"
             buckets = conn.execute(
                 f"SELECT CAST(COALESCE({used}, 0) / {HOUR} AS INTEGER) AS hour, COUNT(*), SUM({width} + 64),"
-                f" MIN(COALESCE({used}, 0)), MAX(COALESCE({used}, 0)) FROM {table} GROUP BY hour ORDER BY hour").fetchall()
+                f" MIN(COALESCE({used}, 0)), MAX(COALESCE({used}, 0)) FROM {table} GROUP BY hour ORDER BY hour"
+            ).fetchall()
         finally:
             conn.close()
     except sqlite3.Error:
-        return [Entry(store, path, _tree_size(path), path.stat().st_mtime, "entry", "not a readable sqlite file", lock=path)]
+        return [
+            Entry(store, path, _tree_size(path), path.stat().st_mtime, "entry", "not a readable sqlite file", lock=path)
+        ]
     used_bytes = page * pages + sum(_tree_size(Path(f"{path}{s}")) for s in ("-wal", "-shm"))
     total = sum(b[2] or 0 for b in buckets) or 1
-    return [Entry(store, path, int(used_bytes * (b[2] or 0) / total), float(b[4]), "rows",
-                  rows=(table, float(b[3]), float(b[4])), count=int(b[1])) for b in buckets]
+    return [
+        Entry(
+            store,
+            path,
+            int(used_bytes * (b[2] or 0) / total),
+            float(b[4]),
+            "rows",
+            rows=(table, float(b[3]), float(b[4])),
+            count=int(b[1]),
+        )
+        for b in buckets
+    ]
 
 
 def scan(root: Path | None = None) -> tuple[list[Entry], list[tuple[str, int]]]:
@@ -309,8 +344,12 @@ def info(root: Path | None = None) -> dict[str, Any]:
             "oldest_use": min((e.rows[1] if e.rows else e.last_use for e in main), default=None),
             "newest_use": max((e.last_use for e in main), default=None),
         }
-    return {"root": str(root), "stores": stores, "total": sum(s["size"] for s in stores.values()),
-            "other": [{"name": n, "size": s} for n, s in others]}
+    return {
+        "root": str(root),
+        "stores": stores,
+        "total": sum(s["size"] for s in stores.values()),
+        "other": [{"name": n, "size": s} for n, s in others],
+    }
 
 
 @dataclass
@@ -319,14 +358,22 @@ class Plan:
     kept_recent: int = 0
 
 
-def plan(entries: list[Entry], *, older_than: float | None = None, max_size: int | None = None,
-         orphans: bool = False, now: float | None = None) -> Plan:
+def plan(
+    entries: list[Entry],
+    *,
+    older_than: float | None = None,
+    max_size: int | None = None,
+    orphans: bool = False,
+    now: float | None = None,
+) -> Plan:
     """What to remove, least recently used first (pure: nothing is touched)."""
     now = time.time() if now is None else now
     chosen: dict[int, str] = {}
     if orphans:
         for i, e in enumerate(entries):
-            if e.orphan and (e.kind in ("quarantined", "digest", "alias") or now - e.last_use > RECENT or e.kind == "lock"):
+            if e.orphan and (
+                e.kind in ("quarantined", "digest", "alias") or now - e.last_use > RECENT or e.kind == "lock"
+            ):
                 chosen[i] = f"orphan: {e.orphan}"
     recent = 0
     removable = [(i, e) for i, e in enumerate(entries) if e.kind in ("entry", "rows", "digest", "quarantined", "tmp")]
@@ -353,7 +400,9 @@ def plan(entries: list[Entry], *, older_than: float | None = None, max_size: int
             target = _read_json(e.path)
             if isinstance(target, dict) and (e.path.parent.parent / str(target.get("key"))) in gone:
                 chosen[i] = "alias of a removed entry"
-    return Plan([(entries[i], why) for i, why in sorted(chosen.items(), key=lambda kv: entries[kv[0]].last_use)], recent)
+    return Plan(
+        [(entries[i], why) for i, why in sorted(chosen.items(), key=lambda kv: entries[kv[0]].last_use)], recent
+    )
 
 
 def _remove_path(path: Path) -> None:
@@ -403,8 +452,14 @@ def _compact(paths: set[Path]) -> None:
                 conn.close()
 
 
-def prune(root: Path | None = None, *, older_than: float | None = None, max_size: int | None = None,
-          orphans: bool = False, dry_run: bool = False) -> dict[str, Any]:
+def prune(
+    root: Path | None = None,
+    *,
+    older_than: float | None = None,
+    max_size: int | None = None,
+    orphans: bool = False,
+    dry_run: bool = False,
+) -> dict[str, Any]:
     """Remove (or with ``dry_run`` list) what :func:`plan` chooses; held entries are skipped and listed."""
     root = Path(root) if root is not None else cache_root()
     entries, _ = scan(root)
@@ -425,11 +480,20 @@ def prune(root: Path | None = None, *, older_than: float | None = None, max_size
         _compact(compact)
     before = sum(e.size for e in entries)
     freed = sum(r["size"] for r in removed)
-    return {"root": str(root), "dry_run": dry_run, "removed": removed, "in_use": busy, "kept_recent": chosen.kept_recent,
-            "size_before": before, "freed": freed, "size_after": before - (0 if dry_run else freed)}
+    return {
+        "root": str(root),
+        "dry_run": dry_run,
+        "removed": removed,
+        "in_use": busy,
+        "kept_recent": chosen.kept_recent,
+        "size_before": before,
+        "freed": freed,
+        "size_after": before - (0 if dry_run else freed),
+    }
 
 
 # -- command line ------------------------------------------------------------------------------------
+
 
 def add_cli(sub) -> None:
     p = sub.add_parser("cache", help="what the cache holds (info) and keeping it bounded (prune)")
@@ -438,13 +502,23 @@ def add_cli(sub) -> None:
     i.add_argument("--json", action="store_true", help="print JSON")
     i.set_defaults(func=_info)
     pr = csub.add_parser(
-        "prune", help="remove least recently used entries, orphans and the quarantine",
+        "prune",
+        help="remove least recently used entries, orphans and the quarantine",
         description="Remove least recently used cache entries. Entries a running process holds, entries used in "
-        "the last ten minutes and the data root are never removed.")
+        "the last ten minutes and the data root are never removed.",
+    )
     pr.add_argument("--older-than", metavar="AGE", help="remove entries not used for AGE (e.g. 12h, 30d)")
-    pr.add_argument("--max-size", metavar="SIZE", help="then remove least recently used entries until the stores fit in SIZE (e.g. 500M, 20G)")
-    pr.add_argument("--orphans", action="store_true", help="remove what nothing will use again: adapters of other library "
-                    "versions, aliases and locks of missing entries, unfinished writes, stale digests, the quarantine")
+    pr.add_argument(
+        "--max-size",
+        metavar="SIZE",
+        help="then remove least recently used entries until the stores fit in SIZE (e.g. 500M, 20G)",
+    )
+    pr.add_argument(
+        "--orphans",
+        action="store_true",
+        help="remove what nothing will use again: adapters of other library "
+        "versions, aliases and locks of missing entries, unfinished writes, stale digests, the quarantine",
+    )
     pr.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
     pr.add_argument("--json", action="store_true", help="print JSON")
     pr.set_defaults(func=_prune)
@@ -459,8 +533,10 @@ def _info(args: argparse.Namespace) -> int:
     print(f"cache root {data['root']}: {human_size(data['total'])}")
     print(f"  {'store':<14}{'size':>9}{'entries':>9}{'orphans':>9}  {'oldest use':<17}  newest use")
     for name, s in data["stores"].items():
-        print(f"  {name:<14}{human_size(s['size']):>9}{s['entries']:>9}{s['orphans']:>9}  "
-              f"{_when(s['oldest_use']):<17}  {_when(s['newest_use'])}")
+        print(
+            f"  {name:<14}{human_size(s['size']):>9}{s['entries']:>9}{s['orphans']:>9}  "
+            f"{_when(s['oldest_use']):<17}  {_when(s['newest_use'])}"
+        )
     for other in data["other"]:
         print(f"  {other['name']:<14}{human_size(other['size']):>9}  (not a cache store: never pruned)")
     return 0
@@ -470,7 +546,9 @@ def _prune(args: argparse.Namespace) -> int:
     older = parse_age(args.older_than, "--older-than") if args.older_than is not None else None
     size = parse_size(args.max_size, "--max-size") if args.max_size is not None else None
     if older is None and size is None and not args.orphans:
-        raise ConfigError("cache prune needs --older-than AGE, --max-size SIZE or --orphans (add --dry-run to look first)")
+        raise ConfigError(
+            "cache prune needs --older-than AGE, --max-size SIZE or --orphans (add --dry-run to look first)"
+        )
     out = prune(older_than=older, max_size=size, orphans=args.orphans, dry_run=args.dry_run)
     if args.json:
         json.dump(out, sys.stdout, indent=2)
@@ -481,7 +559,9 @@ def _prune(args: argparse.Namespace) -> int:
         print(f"{verb} {human_size(row['size']):>8}  {row['store']:<12} {row['path']}  ({row['why']})")
     for row in out["in_use"]:
         print(f"kept     {human_size(row['size']):>8}  {row['store']:<12} {row['path']}  (held by a running process)")
-    print(f"{verb} {len(out['removed'])} item(s), {human_size(out['freed'])}; the stores now hold "
-          f"{human_size(out['size_after'])}" + (f"; {out['kept_recent']} entries used in the last ten minutes were kept"
-                                                if out["kept_recent"] else ""))
+    print(
+        f"{verb} {len(out['removed'])} item(s), {human_size(out['freed'])}; the stores now hold "
+        f"{human_size(out['size_after'])}"
+        + (f"; {out['kept_recent']} entries used in the last ten minutes were kept" if out["kept_recent"] else "")
+    )
     return 0

@@ -12,6 +12,7 @@ pytest plugin (named ``plugins``) imports deepeval, and with it its telemetry, w
 possibly before evalsuite's plugin. The plugin then warns; pass ``-p no:plugins`` (this
 repository's ``addopts`` does) or set ``DEEPEVAL_TELEMETRY_OPT_OUT=YES`` in the CI environment.
 """
+
 from __future__ import annotations
 
 import os

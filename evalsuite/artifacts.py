@@ -19,6 +19,7 @@ that records the sha256 and size of every payload file under ``"files"``.
 :func:`file_sha256` is the size+mtime-memoized digest of a (large) file, kept in the
 ``digests`` store.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,8 +30,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .storage import DiskFull, atomic_dir, atomic_write_json, cache_dir, file_lock, quarantine
 from .records import stable_hash
+from .storage import DiskFull, atomic_dir, atomic_write_json, cache_dir, file_lock, quarantine
 
 MANIFEST = "manifest.json"
 REQUESTS = "requests"  # the folder of request aliases inside a store
@@ -45,6 +46,7 @@ class Unrecorded(Corrupt):
 
 
 # -- digests -------------------------------------------------------------------------------------------
+
 
 def sha256_file(path: str | os.PathLike) -> str:
     """sha256 of a file's bytes, read now."""
@@ -84,6 +86,7 @@ def files_digest(files: Iterable[tuple[str, str | os.PathLike]]) -> str:
 
 
 # -- entries -------------------------------------------------------------------------------------------
+
 
 def payload_record(folder: str | os.PathLike, names: Iterable[str]) -> dict[str, dict[str, Any]]:
     """``{name: {"sha256": ..., "size": ...}}`` of the files ``names`` (relative paths) in ``folder``."""
@@ -133,7 +136,7 @@ def verify_entry(path: str | os.PathLike, manifest: str = MANIFEST, *, fresh: bo
             return data
     root = path.resolve()
     for name, rec in sorted(files.items()):
-        p = (path / name)
+        p = path / name
         if root not in p.resolve().parents:
             raise Corrupt(f"{manifest} names a file outside the entry: {name!r}")
         try:
@@ -141,7 +144,9 @@ def verify_entry(path: str | os.PathLike, manifest: str = MANIFEST, *, fresh: bo
         except OSError:
             raise Corrupt(f"{name} is missing") from None
         if not isinstance(rec, dict) or size != rec.get("size"):
-            raise Corrupt(f"{name} is {size} bytes, its manifest says {rec.get('size') if isinstance(rec, dict) else '?'}")
+            raise Corrupt(
+                f"{name} is {size} bytes, its manifest says {rec.get('size') if isinstance(rec, dict) else '?'}"
+            )
         try:
             digest = sha256_file(p)
         except OSError as err:
@@ -168,8 +173,14 @@ def touch(path: str | os.PathLike, manifest: str = MANIFEST) -> None:
 Legacy = Callable[[Path], "tuple[dict[str, Any], Iterable[str]]"]
 
 
-def open_entry(path: str | os.PathLike, store: str, *, manifest: str = MANIFEST, what: str | None = None,
-               legacy: Legacy | None = None) -> dict[str, Any] | None:
+def open_entry(
+    path: str | os.PathLike,
+    store: str,
+    *,
+    manifest: str = MANIFEST,
+    what: str | None = None,
+    legacy: Legacy | None = None,
+) -> dict[str, Any] | None:
     """The manifest of the whole, verified entry at ``path``, its last use stamped; or None.
 
     None when there is no entry, or when it failed verification: then it was moved to the
@@ -222,15 +233,26 @@ def safetensors_problem(path: str | os.PathLike) -> str | None:
             header = json.loads(fh.read(n))
     except (OSError, ValueError) as err:
         return f"{path.name}: {type(err).__name__}"
-    ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__" and isinstance(t, dict)
-            and isinstance(t.get("data_offsets"), list) and len(t["data_offsets"]) == 2]
+    ends = [
+        t["data_offsets"][1]
+        for k, t in header.items()
+        if k != "__metadata__"
+        and isinstance(t, dict)
+        and isinstance(t.get("data_offsets"), list)
+        and len(t["data_offsets"]) == 2
+    ]
     if size != 8 + n + max(ends, default=0):
         return f"{path.name} is {size} bytes, its header describes {8 + n + max(ends, default=0)}"
     return None
 
 
-def write_entry(final: str | os.PathLike, fill: Callable[[Path], dict[str, Any]], *, manifest: str = MANIFEST,
-                payload: Iterable[str] | None = None) -> dict[str, Any]:
+def write_entry(
+    final: str | os.PathLike,
+    fill: Callable[[Path], dict[str, Any]],
+    *,
+    manifest: str = MANIFEST,
+    payload: Iterable[str] | None = None,
+) -> dict[str, Any]:
     """Build an entry: ``fill(tmp)`` writes the payload into a temporary folder and returns the
     manifest fields; the files (``payload``, default every file but the manifest) are recorded
     under ``"files"``, the manifest is written last, the folder renamed to ``final``.
@@ -252,6 +274,7 @@ def write_entry(final: str | os.PathLike, fill: Callable[[Path], dict[str, Any]]
 
 # -- request aliases -----------------------------------------------------------------------------------
 
+
 def find_request(store_root: str | os.PathLike, request: str) -> str | None:
     """The content key an earlier identical request led to, or None."""
     try:
@@ -262,7 +285,9 @@ def find_request(store_root: str | os.PathLike, request: str) -> str | None:
     return key if isinstance(key, str) and key and "/" not in key and not key.startswith(".") else None
 
 
-def remember_request(store_root: str | os.PathLike, request: str, key: str, parts: dict[str, Any] | None = None) -> None:
+def remember_request(
+    store_root: str | os.PathLike, request: str, key: str, parts: dict[str, Any] | None = None
+) -> None:
     """Note that ``request`` leads to the entry ``key`` (atomically; a failure only costs speed)."""
     with contextlib.suppress(OSError, DiskFull):
         atomic_write_json(Path(store_root) / REQUESTS / f"{request}.json", {"key": key, "request": parts or {}})

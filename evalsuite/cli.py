@@ -1,6 +1,7 @@
 """The ``evalsuite`` command. Each area registers its own subcommands; errors a user can fix
 are printed as one line and exit with status 2. Output piped into a reader that stops early
 (``| head``) ends the command quietly (status 141, as a tool stopped by SIGPIPE)."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,8 +9,8 @@ import importlib
 import os
 import sys
 
-from .redaction import scrub_text
 from .errors import EvalsuiteError
+from .redaction import scrub_text
 
 # (module, what it adds): imported lazily so one area's missing optional package does not break the others
 AREAS = (
@@ -24,7 +25,9 @@ AREAS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="evalsuite", description="Does this fine-tune make our RAG answers better or worse?")
+    parser = argparse.ArgumentParser(
+        prog="evalsuite", description="Does this fine-tune make our RAG answers better or worse?"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in AREAS:
         try:

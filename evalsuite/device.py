@@ -11,6 +11,7 @@ take (and test) another machine's path:
   has none. With ``ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
   FBGEMM_ENABLE_INSTRUCTIONS=AVX2`` the matrix libraries follow (``AVX2_EMULATION``).
 """
+
 from __future__ import annotations
 
 import os
@@ -66,11 +67,18 @@ def best_device() -> str:
 
 
 def auto_dtype(device: str | None = None, requested: str = "auto"):
-    """torch dtype for ``requested`` ("auto", "bf16", "fp16", "fp32"): auto = bf16 on CUDA and bf16-capable CPUs, else fp32."""
+    """torch dtype for ``requested`` ("auto", "bf16", "fp16", "fp32"): auto = bf16 on CUDA and bf16-capable CPUs,
+    else fp32."""
     import torch
 
-    names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
-             "fp32": torch.float32, "float32": torch.float32}
+    names = {
+        "bf16": torch.bfloat16,
+        "bfloat16": torch.bfloat16,
+        "fp16": torch.float16,
+        "float16": torch.float16,
+        "fp32": torch.float32,
+        "float32": torch.float32,
+    }
     if requested != "auto":
         if requested not in names:
             from .errors import ConfigError
@@ -107,16 +115,21 @@ def _int8_linear_class():
             self.in_features, self.out_features = linear.in_features, linear.out_features
             weight = linear.weight.detach().float()
             scales = (weight.abs().amax(dim=1) / 127).clamp_min(1e-12).double()
-            qweight = torch.quantize_per_channel(weight, scales, torch.zeros_like(scales, dtype=torch.long), 0, torch.qint8)
+            qweight = torch.quantize_per_channel(
+                weight, scales, torch.zeros_like(scales, dtype=torch.long), 0, torch.qint8
+            )
             self._packed = torch.ops.quantized.linear_prepack(qweight, None)
-            self.bias = None if linear.bias is None else torch.nn.Parameter(linear.bias.detach().float(), requires_grad=False)
+            self.bias = (
+                None if linear.bias is None else torch.nn.Parameter(linear.bias.detach().float(), requires_grad=False)
+            )
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             shape = x.shape
             rows = x.reshape(-1, shape[-1]).float()
             scale = rows.abs().amax(dim=-1, keepdim=True).clamp_min(1e-30)
             out = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(
-                rows / scale, INT8_INPUT_SCALE, INT8_INPUT_ZERO, self._packed)
+                rows / scale, INT8_INPUT_SCALE, INT8_INPUT_ZERO, self._packed
+            )
             out = out * scale
             if self.bias is not None:
                 out = out + self.bias
@@ -145,7 +158,9 @@ def quantize_int8(model, skip=lambda name: False):
     import torch
 
     cls = _int8_linear_class()
-    targets = [(name, module) for name, module in model.named_modules() if type(module) is torch.nn.Linear and not skip(name)]
+    targets = [
+        (name, module) for name, module in model.named_modules() if type(module) is torch.nn.Linear and not skip(name)
+    ]
     with warnings.catch_warnings():  # quantized tensor creation warns of a future deprecation (still in torch 2.13)
         warnings.simplefilter("ignore")
         for name, module in targets:

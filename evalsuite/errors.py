@@ -1,4 +1,5 @@
 """Errors that a user can act on. Each message is one line and names the fix."""
+
 from __future__ import annotations
 
 

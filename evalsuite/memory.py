@@ -12,6 +12,7 @@ is never reset here: a stage's peak is sampled, so a spike shorter than the inte
 missed, while the whole run's peak stays exact. Where ``/proc`` is missing (not Linux) every
 figure is ``None``.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -82,8 +83,10 @@ class StagePeak:
             self.peak_mb = value
 
     def to_dict(self) -> dict[str, float | None]:
-        return {k: None if v is None else round(v, 1) for k, v in
-                (("start_mb", self.start_mb), ("peak_mb", self.peak_mb), ("end_mb", self.end_mb))}
+        return {
+            k: None if v is None else round(v, 1)
+            for k, v in (("start_mb", self.start_mb), ("peak_mb", self.peak_mb), ("end_mb", self.end_mb))
+        }
 
 
 @dataclass

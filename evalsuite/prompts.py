@@ -1,4 +1,5 @@
 """The RAG prompt: one template, used identically for fine-tuning examples and for evaluation."""
+
 from __future__ import annotations
 
 from typing import Sequence

@@ -17,6 +17,7 @@ A thin shell over :class:`evalsuite.matrix.MatrixSession`. Under pytest-xdist ev
 writes its cells' result files into the shared run folder; only the controller merges them
 into ``results.json``, renders the report and decides the exit status (``evalsuite.matrix.EXIT_STATUSES``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,11 +30,19 @@ from typing import Any
 
 import pytest
 
-from evalsuite.redaction import scrub_text
 from evalsuite._telemetry import imported_too_early
 from evalsuite.errors import EvalsuiteError
-from evalsuite.matrix import (EXIT_STATUSES, INPUT_ERROR, PASSED, add_pytest_options, config_from_options, exit_status,
-                              exit_status_help, find_matrix)
+from evalsuite.matrix import (
+    EXIT_STATUSES,
+    INPUT_ERROR,
+    PASSED,
+    add_pytest_options,
+    config_from_options,
+    exit_status,
+    exit_status_help,
+    find_matrix,
+)
+from evalsuite.redaction import scrub_text
 
 _SESSION = pytest.StashKey["object"]()
 _STATE = pytest.StashKey[dict]()
@@ -41,10 +50,14 @@ TOKEN_KEY = "evalsuite_matrix_token"
 CELL_PROPERTY = "evalsuite_cell"
 SUMMARY_ENV = "EVALSUITE_MATRIX_SUMMARY"
 
+
 # -- options and activation ------------------------------------------------------------------------
 def pytest_addoption(parser: pytest.Parser) -> None:
-    g = parser.getgroup("evalsuite", "evalsuite evaluation matrix (active with --matrix or [tool.evalsuite] matrix); "
-                        + exit_status_help().replace("\n", " "))
+    g = parser.getgroup(
+        "evalsuite",
+        "evalsuite evaluation matrix (active with --matrix or [tool.evalsuite] matrix); "
+        + exit_status_help().replace("\n", " "),
+    )
     add_pytest_options(g)  # the table of options shared with `evalsuite run` (evalsuite.matrix.RUN_OPTIONS)
 
 
@@ -62,9 +75,13 @@ def _is_worker(config: pytest.Config) -> bool:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     for package in imported_too_early():
-        config.issue_config_time_warning(pytest.PytestConfigWarning(
-            f"{package} was imported by another pytest plugin before evalsuite could turn its usage telemetry off: "
-            "pass -p no:plugins (deepeval's pytest plugin) or set DEEPEVAL_TELEMETRY_OPT_OUT=YES"), stacklevel=2)
+        config.issue_config_time_warning(
+            pytest.PytestConfigWarning(
+                f"{package} was imported by another pytest plugin before evalsuite could turn its usage telemetry off: "
+                "pass -p no:plugins (deepeval's pytest plugin) or set DEEPEVAL_TELEMETRY_OPT_OUT=YES"
+            ),
+            stacklevel=2,
+        )
     if config.option.dry_run and getattr(config.option, "xmlpath", None):
         config.option.xmlpath = None  # a dry run writes no JUnit file (and no report)
     token = config.workerinput.get(TOKEN_KEY) if _is_worker(config) else None
@@ -75,8 +92,15 @@ def pytest_configure(config: pytest.Config) -> None:
             matrix = None
         else:
             pytest.exit(f"evalsuite: {scrub_text(str(err))}", returncode=INPUT_ERROR)
-    config.stash[_STATE] = {"token": token or uuid.uuid4().hex, "ran": {}, "outcomes": {}, "start": time.time(),
-                            "final": None, "matrix": matrix, "selected": 0}
+    config.stash[_STATE] = {
+        "token": token or uuid.uuid4().hex,
+        "ran": {},
+        "outcomes": {},
+        "start": time.time(),
+        "final": None,
+        "matrix": matrix,
+        "selected": 0,
+    }
     if config.stash[_STATE]["matrix"] is not None:
         config.pluginmanager.register(_Progress(config), "evalsuite-matrix-progress")
         if config.option.dry_run:
@@ -108,8 +132,11 @@ def _stop_after_current_cell(config: pytest.Config) -> None:
         capman = config.pluginmanager.get_plugin("capturemanager")
         if reporter is not None:  # on the terminal, not into the running cell's captured output
             with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
-                reporter.write_line("evalsuite: stopping after the current cell (Ctrl-C again to stop now); "
-                                    "the report is written and the same command resumes", yellow=True)
+                reporter.write_line(
+                    "evalsuite: stopping after the current cell (Ctrl-C again to stop now); "
+                    "the report is written and the same command resumes",
+                    yellow=True,
+                )
 
     try:
         signal.signal(signal.SIGINT, handler)
@@ -144,7 +171,9 @@ def get_session(config: pytest.Config):
 
         path = config.stash[_STATE]["matrix"]
         if path is None:
-            raise EvalsuiteError("no matrix file: pass --matrix FILE or set [tool.evalsuite] matrix = \"...\" in pyproject.toml")
+            raise EvalsuiteError(
+                'no matrix file: pass --matrix FILE or set [tool.evalsuite] matrix = "..." in pyproject.toml'
+            )
         opt = config.option
         cfg = config_from_options(path, opt)
         root = Path(opt.report_dir) if opt.report_dir else config.rootpath / "reports"
@@ -210,8 +239,11 @@ class CellItem(pytest.Item):
         state = self.config.stash[_STATE]
         if state.get("stop"):
             state["interrupted"] = True
-            pytest.exit("interrupted: the finished cells are stored and the report is marked incomplete; "
-                        "run the same command again to resume", returncode=INTERRUPTED)
+            pytest.exit(
+                "interrupted: the finished cells are stored and the report is marked incomplete; "
+                "run the same command again to resume",
+                returncode=INTERRUPTED,
+            )
         self.user_properties.append((CELL_PROPERTY, self.cell.id))
         matrix = get_session(self.config)
         self.outcome = matrix.evaluate(self.cell, progress=_progress_writer(self.config, self.cell.id))
@@ -241,7 +273,8 @@ class CellItem(pytest.Item):
 
 
 def test_cell(evalsuite_cell) -> None:
-    """Import this into a test module to collect the matrix there (``from evalsuite.pytest_plugin import test_cell``)."""
+    """Import this into a test module to collect the matrix there (``from evalsuite.pytest_plugin import
+    test_cell``)."""
     item = evalsuite_cell
     item.setup()
     item.runtest()
@@ -278,7 +311,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test module that collects the matrix replaces the file's own collection of the same cells;
     ``--shard I/N`` deselects the cells of the other shards."""
-    in_modules = {item.callspec.id for item in items if hasattr(item, "callspec") and "evalsuite_cell" in item.callspec.params}
+    in_modules = {
+        item.callspec.id for item in items if hasattr(item, "callspec") and "evalsuite_cell" in item.callspec.params
+    }
     if in_modules:
         items[:] = [item for item in items if not (isinstance(item, CellItem) and item.cell.id in in_modules)]
     if config.option.shard and config.stash[_STATE]["matrix"] is not None:
@@ -292,8 +327,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         keep = [item for item in items if _cell_of(item) is None or _cell_of(item) in mine]
         dropped = [item for item in items if item not in keep]
         if not mine:  # more shards than (dataset, model) groups: this one has nothing to run, which is no error
-            config.stash[_STATE]["empty_shard"] = (f"shard {index}/{count} has no cells: the matrix has fewer "
-                                                   "(dataset, model) groups than shards")
+            config.stash[_STATE]["empty_shard"] = (
+                f"shard {index}/{count} has no cells: the matrix has fewer (dataset, model) groups than shards"
+            )
         if dropped:
             config.hook.pytest_deselected(items=dropped)
         items[:] = keep
@@ -318,10 +354,14 @@ def dry_run_plan(config: pytest.Config, items: list[pytest.Item]) -> None:
     try:
         matrix = get_session(config)
         by_id = {c.id: c for c in matrix.cells}
-        plan = build_plan(matrix.config, report_root=matrix.report_root, run_id=matrix.run_id,
-                          selected=[by_id[_cell_of(item)] for item in cells],
-                          node_ids={_cell_of(item): item.nodeid for item in cells},
-                          prices=read_prices(state["matrix"]))
+        plan = build_plan(
+            matrix.config,
+            report_root=matrix.report_root,
+            run_id=matrix.run_id,
+            selected=[by_id[_cell_of(item)] for item in cells],
+            node_ids={_cell_of(item): item.nodeid for item in cells},
+            prices=read_prices(state["matrix"]),
+        )
         state["plan"] = plan
         if config.option.plan_json:
             from evalsuite.storage import atomic_write_json
@@ -383,8 +423,10 @@ class _Progress:
         seconds = report.duration + (state.get("setup_seconds", {}).get(cell, 0.0) if report.when == "call" else 0.0)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            reporter.write_line(f"[matrix {done}/{total}] {cell} {props.get('evalsuite_status', report.outcome)} "
-                                f"({how}, {seconds:.0f}s); elapsed {elapsed / 60:.1f} min, ETA {eta / 60:.1f} min")
+            reporter.write_line(
+                f"[matrix {done}/{total}] {cell} {props.get('evalsuite_status', report.outcome)} "
+                f"({how}, {seconds:.0f}s); elapsed {elapsed / 60:.1f} min, ETA {eta / 60:.1f} min"
+            )
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -393,7 +435,9 @@ class _Progress:
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node, ids) -> None:  # controller: cells the workers will run
         cells = {c.id for c in get_session(self.config).cells}
-        self.config.stash[_STATE]["selected"] = sum(1 for i in ids if i.rsplit("::", 1)[-1].split("[")[-1].rstrip("]") in cells)
+        self.config.stash[_STATE]["selected"] = sum(
+            1 for i in ids if i.rsplit("::", 1)[-1].split("[")[-1].rstrip("]") in cells
+        )
 
 
 def _cell_of(item: pytest.Item) -> str | None:
@@ -422,16 +466,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     matrix = get_session(config)
     interrupted = state.get("interrupted") or exitstatus == pytest.ExitCode.INTERRUPTED
     try:
-        state["final"] = matrix.finalize(state["ran"], update_baseline=config.option.update_baseline and not interrupted,
-                                         incomplete="interrupted before every selected cell ran" if interrupted else None)
+        state["final"] = matrix.finalize(
+            state["ran"],
+            update_baseline=config.option.update_baseline and not interrupted,
+            incomplete="interrupted before every selected cell ran" if interrupted else None,
+        )
     except EvalsuiteError as err:
         state["final"] = {"error": str(err)}
     if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-        outcomes = {cid: state["outcomes"].get(cid, "skipped" if outcome == "skipped" else "error")
-                    for cid, outcome in state["ran"].items()}
-        status = exit_status(outcomes, allow_ungated=config.option.allow_ungated,
-                             allow_inconclusive=config.option.allow_inconclusive,
-                             other_failures=state.get("other_failed", ()))
+        outcomes = {
+            cid: state["outcomes"].get(cid, "skipped" if outcome == "skipped" else "error")
+            for cid, outcome in state["ran"].items()
+        }
+        status = exit_status(
+            outcomes,
+            allow_ungated=config.option.allow_ungated,
+            allow_inconclusive=config.option.allow_inconclusive,
+            other_failures=state.get("other_failed", ()),
+        )
         state["exit"] = status
         session.exitstatus = status
 
@@ -474,5 +526,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         for outcome in state["outcomes"].values():
             counts[outcome] = counts.get(outcome, 0) + 1
         told = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-        terminalreporter.write_line(f"exit status {status}: {EXIT_STATUSES[status]} ({told})",
-                                    red=status != PASSED, green=status == PASSED)
+        terminalreporter.write_line(
+            f"exit status {status}: {EXIT_STATUSES[status]} ({told})", red=status != PASSED, green=status == PASSED
+        )

@@ -4,6 +4,7 @@ Every record is a frozen dataclass of plain values (str, int, float, bool, None 
 tuples of those), so it can be hashed, cached, compared in a snapshot and written as
 JSON with :func:`to_dict`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,7 +35,9 @@ class Example:
     dataset: str
     question: str
     references: tuple[str, ...]  # every gold answer text (all annotators)
-    answer_type: str  # qasper: extractive|abstractive|yes_no|unanswerable; bioasq: factoid|list|yesno|summary; nq: short
+    answer_type: (
+        str  # qasper: extractive|abstractive|yes_no|unanswerable; bioasq: factoid|list|yesno|summary; nq: short
+    )
     evidence: tuple[str, ...] = ()  # ids of gold evidence passages
     doc_ids: tuple[str, ...] = ()  # source documents this question draws on
     exact: tuple[str, ...] = ()  # exact answers (BioASQ factoid/list/yesno), may be empty
@@ -123,8 +126,9 @@ class CellStatus(StrEnum):
         return self in _FINISHED
 
 
-_FINISHED = frozenset({CellStatus.SCORED, CellStatus.PASSED, CellStatus.FAILED, CellStatus.INCONCLUSIVE,
-                       CellStatus.UNGATED})
+_FINISHED = frozenset(
+    {CellStatus.SCORED, CellStatus.PASSED, CellStatus.FAILED, CellStatus.INCONCLUSIVE, CellStatus.UNGATED}
+)
 # The statuses of a cell file that holds a finished, scored result. Written by the matrix, read by the report.
 FINISHED_CELL_STATUSES = tuple(s.value for s in CellStatus if s.finished)
 
@@ -177,7 +181,9 @@ class CellResult:
 
     def decided(self, status: CellStatus, reason: str | None = None, **decision: Any) -> "CellResult":
         """The same result with its decision."""
-        return dataclasses.replace(self, status=CellStatus(status), reason=reason, decision={**self.decision, **decision})
+        return dataclasses.replace(
+            self, status=CellStatus(status), reason=reason, decision={**self.decision, **decision}
+        )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {name: getattr(self, name) for name in _HEADER_FIELDS}
@@ -204,11 +210,21 @@ class CellResult:
         try:
             status = CellStatus(status)
         except ValueError:
-            raise ValueError(f"cell {header['id']}: unknown status {status!r} (one of "
-                             + ", ".join(s.value for s in CellStatus) + ")") from None
+            raise ValueError(
+                f"cell {header['id']}: unknown status {status!r} (one of "
+                + ", ".join(s.value for s in CellStatus)
+                + ")"
+            ) from None
         decision = {name: rest.pop(name) for name in _DECISION_FIELDS if name in rest}
-        return cls(**header, status=status, recipe=rest.pop("recipe", None), reason=rest.pop("reason", None),
-                   session=rest.pop("session", None), measured=rest, decision=decision)
+        return cls(
+            **header,
+            status=status,
+            recipe=rest.pop("recipe", None),
+            reason=rest.pop("reason", None),
+            session=rest.pop("session", None),
+            measured=rest,
+            decision=decision,
+        )
 
 
 def normalize_question(text: str) -> str:

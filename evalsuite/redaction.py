@@ -5,6 +5,7 @@ tokens, ``Authorization:`` header values, the user and password of a URL
 (``https://user:key@host/v1``), secret-looking query parameters (``?api_key=...``), and the
 values of dict keys named like a secret (``api_key``, ``password``, ``authorization``, ...).
 """
+
 from __future__ import annotations
 
 import re
@@ -17,9 +18,14 @@ _SECRET_VALUE = re.compile(
     r"(sk-[A-Za-z0-9_\-]{16,}|hf_[A-Za-z0-9]{16,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{20,}|xox[baprs]-[A-Za-z0-9-]{10,}"
     r"|(?i:bearer|basic)\s+[A-Za-z0-9._~+/=\-]{8,})"
 )
-_SECRET_KEY = re.compile(r"(api[_-]?key|apikey|secret|password|passwd|authorization|access[_-]?token|auth[_-]?token"
-                         r"|hf[_-]?token)$", re.I)
-_SECRET_PARAM = re.compile(r"^(api[_-]?key|apikey|key|token|access[_-]?token|auth|secret|password|passwd|pwd|sig|signature)$", re.I)
+_SECRET_KEY = re.compile(
+    r"(api[_-]?key|apikey|secret|password|passwd|authorization|access[_-]?token|auth[_-]?token"
+    r"|hf[_-]?token)$",
+    re.I,
+)
+_SECRET_PARAM = re.compile(
+    r"^(api[_-]?key|apikey|key|token|access[_-]?token|auth|secret|password|passwd|pwd|sig|signature)$", re.I
+)
 _AUTH_HEADER = re.compile(r"(?i)(authorization\s*[:=]\s*)(\S+(?:\s+\S+)?)")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>()\[\]{}#]+")
 
@@ -50,9 +56,12 @@ def scrub_text(text: str) -> str:
 def scrub(obj: Any) -> Any:
     """A copy of ``obj`` (dicts, lists, strings) with anything that looks like a credential redacted."""
     if isinstance(obj, dict):  # keys too: a judge's name holds its model spec
-        return {(scrub_text(k) if isinstance(k, str) else k):
-                (REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) and isinstance(v, str) and v else scrub(v))
-                for k, v in obj.items()}
+        return {
+            (scrub_text(k) if isinstance(k, str) else k): (
+                REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) and isinstance(v, str) and v else scrub(v)
+            )
+            for k, v in obj.items()
+        }
     if isinstance(obj, (list, tuple)):
         return [scrub(v) for v in obj]
     if isinstance(obj, str):

@@ -11,6 +11,7 @@ the eval set stays usable. Both sides are in a seeded order, so ``pool[:N]`` is 
 random sample and ``pool[:20]`` is contained in ``pool[:50]`` (nested sizes).
 The order depends only on question ids and the seed, never on file order.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -11,6 +11,7 @@ Quarantine. A stored file or folder found corrupt is moved (never deleted) to
 ``<cache root>/quarantine/<store>/<name>-<timestamp>`` with one :class:`CorruptionWarning`
 naming both paths; the caller then builds it again.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -61,6 +62,7 @@ def cache_root() -> Path:
 
 
 # -- atomic writes -----------------------------------------------------------------------------------
+
 
 def disk_full(path: str | os.PathLike, err: BaseException) -> DiskFull:
     return DiskFull(
@@ -140,6 +142,7 @@ def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
 
 # -- file locks --------------------------------------------------------------------------------------
 
+
 def lock_timeout(timeout: float | None = None) -> float:
     """``timeout`` if given, else ``$EVALSUITE_LOCK_TIMEOUT`` (seconds), else two hours."""
     if timeout is not None:
@@ -152,7 +155,9 @@ def lock_timeout(timeout: float | None = None) -> float:
     except ValueError:
         value = -1.0
     if not value >= 0:
-        raise ConfigError(f"EVALSUITE_LOCK_TIMEOUT={raw!r} is not a number of seconds >= 0: set e.g. EVALSUITE_LOCK_TIMEOUT=7200")
+        raise ConfigError(
+            f"EVALSUITE_LOCK_TIMEOUT={raw!r} is not a number of seconds >= 0: set e.g. EVALSUITE_LOCK_TIMEOUT=7200"
+        )
     return value
 
 
@@ -210,8 +215,13 @@ def _command_line() -> str:
 
 
 def _write_holder(lockfile: str) -> None:
-    record = {"pid": os.getpid(), "host": socket.gethostname(), "command": _command_line(),
-              "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "started": time.time()}
+    record = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "command": _command_line(),
+        "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "started": time.time(),
+    }
     holder = Path(lockfile + ".holder")
     fd, tmp = tempfile.mkstemp(prefix=f".{holder.name}.", suffix=".tmp", dir=holder.parent)
     try:
@@ -255,16 +265,19 @@ def _timeout_message(lockfile: str, waited: float) -> str:
         who = "held by a process that left no record"
         fix = "find it with `fuser " + lockfile + "`"
     elif holder["alive"] is False:
-        who = (f"held by a process that left no record (the recorded holder, pid {holder['pid']}, "
-               f"`{holder.get('command', '?')}`, has exited)")
+        who = (
+            f"held by a process that left no record (the recorded holder, pid {holder['pid']}, "
+            f"`{holder.get('command', '?')}`, has exited)"
+        )
         fix = "find it with `fuser " + lockfile + "`"
     else:
         where = "" if holder["alive"] else f" on host {holder.get('host')}"
-        who = (f"held by pid {holder['pid']}{where} since {holder.get('since', '?')}: "
-               f"`{holder.get('command', '?')}`")
+        who = f"held by pid {holder['pid']}{where} since {holder.get('since', '?')}: `{holder.get('command', '?')}`"
         fix = f"wait for it to finish or stop it (kill {holder['pid']})"
-    return (f"waited {waited:.0f} s for the lock {lockfile}, {who}; {fix}, "
-            "or wait longer with EVALSUITE_LOCK_TIMEOUT=<seconds>")
+    return (
+        f"waited {waited:.0f} s for the lock {lockfile}, {who}; {fix}, "
+        "or wait longer with EVALSUITE_LOCK_TIMEOUT=<seconds>"
+    )
 
 
 def _acquire(lockfile: str, limit: float) -> int | None:
@@ -338,12 +351,15 @@ def try_lock(path: str | os.PathLike) -> Iterator[bool]:
 
 # -- quarantine --------------------------------------------------------------------------------------
 
-def quarantine(paths: Sequence[str | os.PathLike], store: str, what: str, reason: str,
-               folder: str | os.PathLike | None = None) -> Path | None:
+
+def quarantine(
+    paths: Sequence[str | os.PathLike], store: str, what: str, reason: str, folder: str | os.PathLike | None = None
+) -> Path | None:
     """Move ``paths`` (an entry: one folder or file, or a file with its companions) out of the way.
 
     They go to ``folder`` (default ``<cache root>/quarantine/<store>``) as ``<name>-<timestamp>``
-    (several paths, e.g. a sqlite file and its WAL files: into that folder). One :class:`CorruptionWarning` names ``what``, the reason
+    (several paths, e.g. a sqlite file and its WAL files: into that folder). One :class:`CorruptionWarning` names
+    ``what``, the reason
     and where it went. Returns that path, or None when nothing was there any more.
     """
     group = len(paths) > 1
@@ -366,8 +382,11 @@ def quarantine(paths: Sequence[str | os.PathLike], store: str, what: str, reason
         for p in paths:
             with contextlib.suppress(FileNotFoundError):
                 os.replace(p, dest / p.name)
-    warnings.warn(f"{what} {paths[0]} failed verification ({reason}); moved it to {dest} and building it again",
-                  CorruptionWarning, stacklevel=3)
+    warnings.warn(
+        f"{what} {paths[0]} failed verification ({reason}); moved it to {dest} and building it again",
+        CorruptionWarning,
+        stacklevel=3,
+    )
     return dest
 
 
@@ -409,7 +428,7 @@ class Rows:
         return self._rows[self._next - 1]
 
     def fetchall(self) -> list[tuple]:
-        rest = self._rows[self._next:]
+        rest = self._rows[self._next :]
         self._next = len(self._rows)
         return rest
 
@@ -515,6 +534,7 @@ class Database:
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """``sql`` once per row, all in one transaction: every row is written, or none (a corrupt
         file is healed and the batch written to the new one)."""
+
         def batch(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             try:

@@ -13,6 +13,7 @@ another machine's speeds. Each entry records the thread count it was measured wi
 when. Writers: ``benchmarks.profile``, ``benchmarks.generation``, ``benchmarks.finetune``
 and the embedder (chunks/s of every index it builds).
 """
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,8 @@ import time
 from typing import Any
 
 from .device import cpu_has_bf16, cpuinfo_flags
-from .storage import atomic_write_json, cache_dir, file_lock
 from .records import stable_hash
+from .storage import atomic_write_json, cache_dir, file_lock
 
 FILE = "throughput.json"
 DECISIVE = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
@@ -77,7 +78,11 @@ def save(name: str, values: dict[str, Any]) -> dict[str, Any]:
     from evalsuite.redaction import scrub, scrub_text
 
     name, values = scrub_text(name), scrub(values)  # a model spec may carry credentials: never recorded
-    entry = {**values, "threads": torch.get_num_threads(), "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    entry = {
+        **values,
+        "threads": torch.get_num_threads(),
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     with file_lock(_path()):
         data = _read()
         machine = data.setdefault(machine_key(), {"cpu": cpu_flags(), "entries": {}})
@@ -130,5 +135,8 @@ def transformer_flops(config: dict[str, Any]) -> dict[str, float]:
     attn = d * heads * head_dim * 2 + d * kv_heads * head_dim * 2  # q, o; k, v
     mlp = d * inner * (3 if gated else 2)
     head = d * int(config.get("vocab_size", 0)) if gated else 0
-    return {"body": 2.0 * layers * (attn + mlp), "head": 2.0 * head,
-            "attention_per_context": 2.0 * 2 * layers * heads * head_dim}
+    return {
+        "body": 2.0 * layers * (attn + mlp),
+        "head": 2.0 * head,
+        "attention_per_context": 2.0 * 2 * layers * heads * head_dim,
+    }

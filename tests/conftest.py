@@ -11,6 +11,7 @@ Datasets come from the data root (``$EVALSUITE_DATA``), which tests only read.
 
 The evaluation matrix plugin comes with the package (entry point ``pytest11``).
 """
+
 import os
 import shutil
 import tempfile

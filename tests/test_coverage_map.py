@@ -1,22 +1,21 @@
 """The coverage map under each of the report's largest drops: which gold claims the fine-tuned answer
 lost against the baseline's, in summary.md and report.html, escaped, and the report rendering even
 when the coverage cannot be computed. Items are written by hand here."""
+
 from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
-from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from evalsuite.storage import atomic_write_json
 from evalsuite.judge import ClaimCoverage, ClaimMatch, split_claims
 from evalsuite.report import render
 from evalsuite.report._coverage import CoverageMap, coverage_map, with_coverage
 from evalsuite.report._examples import largest_drops
 from evalsuite.report._render import blocks, to_html, to_markdown
+from evalsuite.storage import atomic_write_json
 
 JUDGE = "reference"
 BRIDGE_GOLD = "The bridge opened in 2011. It spans the river Tay."
@@ -25,27 +24,50 @@ BRIDGE_CELL = "It opened in 2011."
 
 
 def _item(qid, question, gold, answer, score):
-    return {"id": qid, "question": question, "references": [gold], "passages": [f"passage of {qid}"],
-            "passage_ids": [f"p-{qid}"], "answer": answer, "metrics": {},
-            "verdicts": {JUDGE: {"accuracy": score, "completeness": score, "raw": ["f1=0.5"]}}}
+    return {
+        "id": qid,
+        "question": question,
+        "references": [gold],
+        "passages": [f"passage of {qid}"],
+        "passage_ids": [f"p-{qid}"],
+        "answer": answer,
+        "metrics": {},
+        "verdicts": {JUDGE: {"accuracy": score, "completeness": score, "raw": ["f1=0.5"]}},
+    }
 
 
 def _cell(cid, kind, rows, score):
     items = [_item(qid, question, gold, answer, score) for qid, question, gold, answer in rows]
-    return {"id": cid, "dataset": "facts", "model": "base" if kind == "baseline" else "tuned", "spec": "s",
-            "model_spec": "s", "size": 0 if kind == "baseline" else 10, "kind": kind,
-            "baseline_id": "facts-base-ft0", "status": "passed" if kind == "baseline" else "failed",
-            "items": items, "judges": [JUDGE],
-            "summary": {"judges": {JUDGE: {c: {"mean": score, "std": 0.0, "n": len(items)}
-                                           for c in ("accuracy", "completeness")}}}}
+    return {
+        "id": cid,
+        "dataset": "facts",
+        "model": "base" if kind == "baseline" else "tuned",
+        "spec": "s",
+        "model_spec": "s",
+        "size": 0 if kind == "baseline" else 10,
+        "kind": kind,
+        "baseline_id": "facts-base-ft0",
+        "status": "passed" if kind == "baseline" else "failed",
+        "items": items,
+        "judges": [JUDGE],
+        "summary": {
+            "judges": {JUDGE: {c: {"mean": score, "std": 0.0, "n": len(items)} for c in ("accuracy", "completeness")}}
+        },
+    }
 
 
 def results_of(items):
     """``items``: (id, question, gold, baseline answer, cell answer); the cell scores 1 where the baseline scores 5."""
     base = _cell("facts-base-ft0", "baseline", [(i, q, g, b) for i, q, g, b, _ in items], 5.0)
     cell = _cell("facts-tuned-ft10", "finetuned", [(i, q, g, c) for i, q, g, _, c in items], 1.0)
-    return {"run_id": "r", "profile": "p", "config": {"datasets": ["facts"], "models": [], "margin": 0.5},
-            "judges": [], "cells": [base, cell], "provenance": {}}
+    return {
+        "run_id": "r",
+        "profile": "p",
+        "config": {"datasets": ["facts"], "models": [], "margin": 0.5},
+        "judges": [],
+        "cells": [base, cell],
+        "provenance": {},
+    }
 
 
 BRIDGE = ("bridge", "When did the bridge open, and what does it span?", BRIDGE_GOLD, BRIDGE_BASELINE, BRIDGE_CELL)
@@ -77,17 +99,23 @@ def test_a_claim_the_fine_tuned_answer_dropped_is_marked_lost_in_markdown_and_ht
 
 
 def _coverage(*covered_scores):
-    return ClaimCoverage(tuple(ClaimMatch(f"claim {i}.", covered, score)
-                               for i, (covered, score) in enumerate(covered_scores)))
+    return ClaimCoverage(
+        tuple(ClaimMatch(f"claim {i}.", covered, score) for i, (covered, score) in enumerate(covered_scores))
+    )
 
 
 def test_each_gold_claim_is_lost_kept_gained_or_missed():
-    answers = {"base": _coverage((True, 0.9), (True, 0.8), (False, 0.2), (False, 0.1)),
-               "cell": _coverage((False, 0.3), (True, 0.7), (True, 0.6), (False, 0.0))}
+    answers = {
+        "base": _coverage((True, 0.9), (True, 0.8), (False, 0.2), (False, 0.1)),
+        "cell": _coverage((False, 0.3), (True, 0.7), (True, 0.6), (False, 0.0)),
+    }
     cmap = coverage_map("base", "cell", ["gold"], coverage=lambda answer, refs: answers[answer])
     assert [(c.text, c.state, c.baseline_score, c.cell_score) for c in cmap.claims] == [
-        ("claim 0.", "lost", 0.9, 0.3), ("claim 1.", "kept", 0.8, 0.7),
-        ("claim 2.", "gained", 0.2, 0.6), ("claim 3.", "missed", 0.1, 0.0)]
+        ("claim 0.", "lost", 0.9, 0.3),
+        ("claim 1.", "kept", 0.8, 0.7),
+        ("claim 2.", "gained", 0.2, 0.6),
+        ("claim 3.", "missed", 0.1, 0.0),
+    ]
     assert cmap.lost == 1 and cmap.headline() == "lost 1 of 4 gold claims"
     assert CoverageMap().headline() == "no gold claim to map"
     assert CoverageMap(unavailable="x").headline() == "coverage map unavailable"
@@ -127,8 +155,17 @@ class _Tags(HTMLParser):
 
 INJECTION = "<script>alert('x')</script><img src=x onerror=alert(1)>| a | b |\n```\n<!-- ]]>"
 TEXT = st.text(max_size=300) | st.sampled_from(
-    [INJECTION, "\x00\x07\x1b[31m red. \u202eevil\u2066.", "🧪👍🏽. e\u0301\u0301!", "", " \n\t",
-     "a\ud800b lone surrogate. Second claim.", "- one\n- two\n1. three", "x" * 200_000 + ". tail claim."])
+    [
+        INJECTION,
+        "\x00\x07\x1b[31m red. \u202eevil\u2066.",
+        "🧪👍🏽. e\u0301\u0301!",
+        "",
+        " \n\t",
+        "a\ud800b lone surrogate. Second claim.",
+        "- one\n- two\n1. three",
+        "x" * 200_000 + ". tail claim.",
+    ]
+)
 
 
 def _page_parts(results):

@@ -1,4 +1,5 @@
 """Loaders: the bundled files, other files of the same releases, both Qasper layouts, bad input."""
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,12 @@ def test_bundled_counts_match_the_data_notices():
     q = load("qasper")
     assert len(q.examples) == 101 and len({e.doc_ids[0] for e in q.examples}) == 60
     # first-annotation types, as listed in the NOTICE (train 26/14/6/5 + test 25/13/5/7)
-    assert Counter(e.answer_type for e in q.examples) == {"extractive": 51, "abstractive": 27, "unanswerable": 11, "yes_no": 12}
+    assert Counter(e.answer_type for e in q.examples) == {
+        "extractive": 51,
+        "abstractive": 27,
+        "unanswerable": 11,
+        "yes_no": 12,
+    }
     nq = load("nq")
     assert len(nq.examples) == 2355
     assert all(len(e.evidence) == 1 for e in nq.examples)
@@ -33,7 +39,9 @@ def test_qasper_records_keep_provenance_and_unanswerable():
     q = load("qasper")
     passages = {p.id: p for p in q.passages}
     unanswerable = [e for e in q.examples if e.unanswerable]
-    assert unanswerable and all(e.references == ("Unanswerable",) or "Unanswerable" in e.references for e in unanswerable)
+    assert unanswerable and all(
+        e.references == ("Unanswerable",) or "Unanswerable" in e.references for e in unanswerable
+    )
     with_evidence = [e for e in q.examples if e.evidence]
     assert len(with_evidence) >= 80
     for e in with_evidence:
@@ -77,6 +85,7 @@ def test_bioasq_references_and_corpus():
 
 # --- other files of the same releases: records not in the repository ---------------------------
 
+
 def _new_qasper_paper() -> dict:
     return {
         "title": "A paper that is not bundled",
@@ -86,19 +95,59 @@ def _new_qasper_paper() -> dict:
             {"section_name": "Results", "paragraphs": ["Our widget model reaches 91.2 F1."]},
         ],
         "qas": [
-            {"question": "What F1 does the widget model reach?", "question_id": "q-new-1", "nlp_background": "",
-             "topic_background": "", "paper_read": "", "search_query": "", "question_writer": "w",
-             "answers": [
-                 {"answer": {"unanswerable": False, "extractive_spans": ["91.2 F1"], "yes_no": None, "free_form_answer": "",
-                             "evidence": ["Our widget model reaches 91.2 F1."], "highlighted_evidence": []},
-                  "annotation_id": "a1", "worker_id": "w1"},
-                 {"answer": {"unanswerable": False, "extractive_spans": [], "yes_no": None, "free_form_answer": "91.2",
-                             "evidence": ["Our widget model reaches 91.2 F1."], "highlighted_evidence": []},
-                  "annotation_id": "a2", "worker_id": "w2"},
-             ]},
-            {"question": "Are widgets small?", "question_id": "q-new-2", "answers": [
-                {"answer": {"unanswerable": False, "extractive_spans": [], "yes_no": True, "free_form_answer": "",
-                            "evidence": ["Widgets are small."], "highlighted_evidence": []}, "annotation_id": "a3", "worker_id": "w3"}]},
+            {
+                "question": "What F1 does the widget model reach?",
+                "question_id": "q-new-1",
+                "nlp_background": "",
+                "topic_background": "",
+                "paper_read": "",
+                "search_query": "",
+                "question_writer": "w",
+                "answers": [
+                    {
+                        "answer": {
+                            "unanswerable": False,
+                            "extractive_spans": ["91.2 F1"],
+                            "yes_no": None,
+                            "free_form_answer": "",
+                            "evidence": ["Our widget model reaches 91.2 F1."],
+                            "highlighted_evidence": [],
+                        },
+                        "annotation_id": "a1",
+                        "worker_id": "w1",
+                    },
+                    {
+                        "answer": {
+                            "unanswerable": False,
+                            "extractive_spans": [],
+                            "yes_no": None,
+                            "free_form_answer": "91.2",
+                            "evidence": ["Our widget model reaches 91.2 F1."],
+                            "highlighted_evidence": [],
+                        },
+                        "annotation_id": "a2",
+                        "worker_id": "w2",
+                    },
+                ],
+            },
+            {
+                "question": "Are widgets small?",
+                "question_id": "q-new-2",
+                "answers": [
+                    {
+                        "answer": {
+                            "unanswerable": False,
+                            "extractive_spans": [],
+                            "yes_no": True,
+                            "free_form_answer": "",
+                            "evidence": ["Widgets are small."],
+                            "highlighted_evidence": [],
+                        },
+                        "annotation_id": "a3",
+                        "worker_id": "w3",
+                    }
+                ],
+            },
         ],
         "figures_and_tables": [{"caption": "Table 1: Scores.", "file": "t1.png"}],
     }
@@ -106,6 +155,7 @@ def _new_qasper_paper() -> dict:
 
 def _to_columns(paper_id: str, paper: dict) -> dict:
     """The allenai/qasper hub layout: nested fields as dicts of lists."""
+
     def cols(rows, keys):
         return {k: [r.get(k) for r in rows] for k in keys}
 
@@ -115,7 +165,9 @@ def _to_columns(paper_id: str, paper: dict) -> dict:
         qa["answers"] = cols(qa["answers"], ["answer", "annotation_id", "worker_id"])
         qas.append(qa)
     return {
-        "id": paper_id, "title": paper["title"], "abstract": paper["abstract"],
+        "id": paper_id,
+        "title": paper["title"],
+        "abstract": paper["abstract"],
         "full_text": cols(paper["full_text"], ["section_name", "paragraphs"]),
         "qas": cols(qas, ["question", "question_id", "answers"]),
         "figures_and_tables": cols(paper["figures_and_tables"], ["caption", "file"]),
@@ -155,29 +207,49 @@ def test_nq_and_bioasq_through_hub_json_builder(tmp_path):
     assert load("nq", "hub:json", hub_kwargs={"data_files": str(nq_file)}).examples == load("nq", nq_file).examples
     questions = json.loads(BIOASQ.read_text())["questions"][:15]
     bq = tmp_path / "bioasq.jsonl"
-    bq.write_text("\n".join(json.dumps({k: v for k, v in q.items() if k not in ("concepts", "triples")}) for q in questions))
+    bq.write_text(
+        "\n".join(json.dumps({k: v for k, v in q.items() if k not in ("concepts", "triples")}) for q in questions)
+    )
     hub = load("bioasq", "hub:json", hub_kwargs={"data_files": str(bq)})
     assert [e.id for e in hub.examples] == [q["id"] for q in questions]
 
 
 # --- hub layouts exported as JSON lines (datasets.Dataset.to_json), rows built from the data root ---
 
-QASPER_QA_KEYS = ["question", "question_id", "nlp_background", "topic_background", "paper_read", "search_query",
-                  "question_writer", "answers"]
+QASPER_QA_KEYS = [
+    "question",
+    "question_id",
+    "nlp_background",
+    "topic_background",
+    "paper_read",
+    "search_query",
+    "question_writer",
+    "answers",
+]
 
 
 def _hub_qasper_rows() -> list[dict]:
     """Every bundled paper in the allenai/qasper column layout (all question columns)."""
+
     def cols(rows, keys):
         return {k: [r.get(k) for r in rows] for k in keys}
 
     rows = []
     for file in ("train.json", "test.json"):
         for pid, paper in json.loads((data_root() / "qasper" / file).read_text()).items():
-            qas = [dict(qa, answers=cols(qa["answers"], ["answer", "annotation_id", "worker_id"])) for qa in paper["qas"]]
-            rows.append({"id": pid, "title": paper["title"], "abstract": paper["abstract"],
-                         "full_text": cols(paper["full_text"], ["section_name", "paragraphs"]), "qas": cols(qas, QASPER_QA_KEYS),
-                         "figures_and_tables": cols(paper["figures_and_tables"], ["caption", "file"])})
+            qas = [
+                dict(qa, answers=cols(qa["answers"], ["answer", "annotation_id", "worker_id"])) for qa in paper["qas"]
+            ]
+            rows.append(
+                {
+                    "id": pid,
+                    "title": paper["title"],
+                    "abstract": paper["abstract"],
+                    "full_text": cols(paper["full_text"], ["section_name", "paragraphs"]),
+                    "qas": cols(qas, QASPER_QA_KEYS),
+                    "figures_and_tables": cols(paper["figures_and_tables"], ["caption", "file"]),
+                }
+            )
     return rows
 
 
@@ -193,7 +265,9 @@ def test_qasper_hub_export_in_json_lines_loads_like_the_release(tmp_path):
     assert export.examples == release.examples and export.passages == release.passages
     single = tmp_path / "one-paper.jsonl"  # one line: a single paper, not a file keyed by paper id
     hf.Dataset.from_list(rows[:1]).to_json(str(single))
-    assert [e.id for e in load("qasper", single).examples] == [e.id for e in release.examples if e.doc_ids == (rows[0]["id"],)]
+    assert [e.id for e in load("qasper", single).examples] == [
+        e.id for e in release.examples if e.doc_ids == (rows[0]["id"],)
+    ]
     array = tmp_path / "qasper-array.json"
     hf.Dataset.from_list(rows[:5]).to_json(str(array), lines=False)
     assert {e.doc_ids[0] for e in load("qasper", array).examples} == {r["id"] for r in rows[:5]}
@@ -211,7 +285,10 @@ def test_qasper_json_lines_errors_name_the_line(tmp_path):
     lines[2] = json.dumps(rows[2])
     path.write_text("\n".join(lines) + "\n")
     ds = load("qasper", path, skip_invalid=True)
-    assert [(b.record.split(" qas")[0], b.field) for b in ds.invalid] == [("line 2", "id"), (f"line 3 ({rows[2]['id']})", "question")]
+    assert [(b.record.split(" qas")[0], b.field) for b in ds.invalid] == [
+        ("line 2", "id"),
+        (f"line 3 ({rows[2]['id']})", "question"),
+    ]
     assert {e.doc_ids[0] for e in ds.examples} == {rows[0]["id"], rows[2]["id"]}
 
 
@@ -231,7 +308,9 @@ def test_bioasq_one_question_per_line_loads_like_the_release(tmp_path):
         want, got = load("bioasq", release), load("bioasq", path)
         assert got.examples == want.examples and got.passages == want.passages and len(got.examples) == 120
     bad = tmp_path / "bad.jsonl"
-    bad.write_text("\n".join(json.dumps({k: q[k] for k in keep if k in q}) for q in questions[:3]).replace('"body"', '"bodyy"', 1))
+    bad.write_text(
+        "\n".join(json.dumps({k: q[k] for k in keep if k in q}) for q in questions[:3]).replace('"body"', '"bodyy"', 1)
+    )
     with pytest.raises(DataError, match=r"bad\.jsonl: record line 1 \(\w+\): field 'body': missing"):
         load("bioasq", bad)
 
@@ -249,6 +328,7 @@ def test_nq_export_through_to_json_loads_like_the_release_lines(tmp_path):
 
 
 # --- bad input ----------------------------------------------------------------------------------
+
 
 def _bioasq_with(tmp_path, mutate) -> Path:
     questions = json.loads(BIOASQ.read_text())["questions"][:5]
@@ -300,25 +380,46 @@ def test_invalid_json_and_bad_lines(tmp_path):
     q[pid]["qas"][1]["answers"][0]["answer"]["unanswerable"] = "no"
     qp = tmp_path / "qasper.json"
     qp.write_text(json.dumps(q))
-    with pytest.raises(DataError, match=rf"record {pid} qas\[1\] \(\w+\) answers\[0\]: field 'unanswerable': expected bool, got str"):
+    with pytest.raises(
+        DataError, match=rf"record {pid} qas\[1\] \(\w+\) answers\[0\]: field 'unanswerable': expected bool, got str"
+    ):
         load("qasper", qp)
 
 
 def test_cli_exit_status_2_one_line_no_traceback(tmp_path):
     path = _bioasq_with(tmp_path, lambda qs: qs[2].pop("body"))
-    run = subprocess.run([sys.executable, "-m", "evalsuite", "datasets", "stats", "bioasq", "--path", str(path), "--json"],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "evalsuite", "datasets", "stats", "bioasq", "--path", str(path), "--json"],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 2
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
     assert "record 2" in run.stderr and "'body'" in run.stderr
-    ok = subprocess.run([sys.executable, "-m", "evalsuite", "datasets", "stats", "bioasq", "--path", str(path), "--json",
-                         "--skip-invalid"], capture_output=True, text=True)
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "evalsuite",
+            "datasets",
+            "stats",
+            "bioasq",
+            "--path",
+            str(path),
+            "--json",
+            "--skip-invalid",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0 and json.loads(ok.stdout)["examples"] == 4
     assert "skipped 1 invalid record" in ok.stderr and "'body'" in ok.stderr
 
 
 def test_cli_stats_json_shape():
-    run = subprocess.run([sys.executable, "-m", "evalsuite", "datasets", "stats", "qasper", "--json"], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "evalsuite", "datasets", "stats", "qasper", "--json"], capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert set(out) == {"dataset", "examples", "passages", "pool", "eval", "answer_types"}

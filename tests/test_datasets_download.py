@@ -5,6 +5,7 @@ so nothing of the data sets is committed. The HTTP mirror is ``http.server`` on 
 in a thread, serving that folder; it can drop the connection halfway, ignore ``Range``, or
 require basic authentication.
 """
+
 from __future__ import annotations
 
 import base64
@@ -48,8 +49,13 @@ class MirrorServer:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's name)
-                server.requests.append({"path": self.path, "range": self.headers.get("Range"),
-                                        "authorization": self.headers.get("Authorization")})
+                server.requests.append(
+                    {
+                        "path": self.path,
+                        "range": self.headers.get("Range"),
+                        "authorization": self.headers.get("Authorization"),
+                    }
+                )
                 if server.credentials is not None:
                     want = "Basic " + base64.b64encode(server.credentials.encode()).decode()
                     if self.headers.get("Authorization") != want:
@@ -209,8 +215,9 @@ def test_credentials_in_the_mirror_url_authenticate_and_are_never_printed(server
 
 def test_a_missing_dataset_is_one_line_naming_the_download_command(tmp_path):
     env = {"EVALSUITE_DATA": str(tmp_path / "empty"), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-m", "evalsuite", "datasets", "stats", "bioasq"],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "evalsuite", "datasets", "stats", "bioasq"], capture_output=True, text=True, env=env
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "evalsuite datasets download bioasq --mirror" in proc.stderr

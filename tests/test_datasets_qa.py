@@ -2,6 +2,7 @@
 source documents for the split, retrieval scope, column mapping (files and hub), and the CLI.
 
 Records are invented here, or taken at run time from the NQ file of the data root."""
+
 from __future__ import annotations
 
 import csv
@@ -20,15 +21,46 @@ from evalsuite.splits import groups, split
 NQ = data_root() / "nq" / "dev.jsonl"
 
 FAQ = [
-    {"id": "faq-1", "question": "How do I reset my password?", "answers": ["Use the 'Forgot password' link."], "evidence": ["kb-1"]},
-    {"id": "faq-2", "question": "Can I change my password on the phone app?", "answers": ["Yes, under Settings."], "evidence": ["kb-1", "kb-3"]},
-    {"id": 3, "question": "When are invoices sent?", "answers": ["monthly", "every month"], "evidence": ["kb-2"], "answer_type": "short"},
+    {
+        "id": "faq-1",
+        "question": "How do I reset my password?",
+        "answers": ["Use the 'Forgot password' link."],
+        "evidence": ["kb-1"],
+    },
+    {
+        "id": "faq-2",
+        "question": "Can I change my password on the phone app?",
+        "answers": ["Yes, under Settings."],
+        "evidence": ["kb-1", "kb-3"],
+    },
+    {
+        "id": 3,
+        "question": "When are invoices sent?",
+        "answers": ["monthly", "every month"],
+        "evidence": ["kb-2"],
+        "answer_type": "short",
+    },
     {"question": "Is there a dark mode?", "answers": ["yes"], "answer_type": "yes_no"},
 ]
 KB = [
-    {"id": "kb-1", "title": "Signing in", "text": "If you forgot your password, use the 'Forgot password' link on the sign-in page.", "doc_id": "help/signin"},
-    {"id": "kb-2", "title": "Billing", "text": "Invoices are sent on the first day of every month.", "doc_id": "help/billing"},
-    {"id": "kb-3", "title": "Mobile", "text": "The phone app has the same settings as the web site.", "doc_id": "help/mobile"},
+    {
+        "id": "kb-1",
+        "title": "Signing in",
+        "text": "If you forgot your password, use the 'Forgot password' link on the sign-in page.",
+        "doc_id": "help/signin",
+    },
+    {
+        "id": "kb-2",
+        "title": "Billing",
+        "text": "Invoices are sent on the first day of every month.",
+        "doc_id": "help/billing",
+    },
+    {
+        "id": "kb-3",
+        "title": "Mobile",
+        "text": "The phone app has the same settings as the web site.",
+        "doc_id": "help/mobile",
+    },
     {"id": "kb-4", "text": "Dark mode is in the display settings."},
 ]
 
@@ -58,22 +90,41 @@ def test_jsonl_with_corpus_file(tmp_path):
     assert fourth.yes_no is True and fourth.evidence == () and fourth.doc_ids == ()
     passages = {p.id: p for p in ds.passages}
     assert list(passages) == ["kb-1", "kb-2", "kb-3", "kb-4"]
-    assert passages["kb-4"].doc_id == "kb-4" and passages["kb-4"].title == ""  # no doc_id: the passage is its own document
+    assert (
+        passages["kb-4"].doc_id == "kb-4" and passages["kb-4"].title == ""
+    )  # no doc_id: the passage is its own document
     assert question_id("is there a DARK mode") == fourth.id  # derived from the normalized question text
 
 
 def test_csv_answers_as_json_list_or_pipes_and_a_csv_corpus(tmp_path):
-    faq = write_csv(tmp_path / "faq.csv", ["id", "question", "answers", "evidence", "answer_type"], [
-        ["f1", "Which browsers are supported?", "Chrome|Firefox | Safari", "kb-1", "list"],
-        ["f2", "What does the error 'a|b' mean?", json.dumps(["A pipe, written a|b", "a separator"]), json.dumps(["kb-2"]), ""],
-        ["f3", "Multi-line\nquestion?", "one", "", ""],
-    ])
-    kb = write_csv(tmp_path / "kb.csv", ["id", "title", "text"], [["kb-1", "Browsers", "Chrome, Firefox and Safari."],
-                                                                 ["kb-2", "", "Errors use a|b as a separator."]])
+    faq = write_csv(
+        tmp_path / "faq.csv",
+        ["id", "question", "answers", "evidence", "answer_type"],
+        [
+            ["f1", "Which browsers are supported?", "Chrome|Firefox | Safari", "kb-1", "list"],
+            [
+                "f2",
+                "What does the error 'a|b' mean?",
+                json.dumps(["A pipe, written a|b", "a separator"]),
+                json.dumps(["kb-2"]),
+                "",
+            ],
+            ["f3", "Multi-line\nquestion?", "one", "", ""],
+        ],
+    )
+    kb = write_csv(
+        tmp_path / "kb.csv",
+        ["id", "title", "text"],
+        [["kb-1", "Browsers", "Chrome, Firefox and Safari."], ["kb-2", "", "Errors use a|b as a separator."]],
+    )
     ds = load("faq", faq, corpus=kb)
     f1, f2, f3 = ds.examples
     assert f1.references == ("Chrome", "Firefox", "Safari") and f1.answer_type == "list" and f1.evidence == ("kb-1",)
-    assert f2.references == ("A pipe, written a|b", "a separator") and f2.evidence == ("kb-2",) and f2.answer_type == "free_form"
+    assert (
+        f2.references == ("A pipe, written a|b", "a separator")
+        and f2.evidence == ("kb-2",)
+        and f2.answer_type == "free_form"
+    )
     assert f3.question == "Multi-line\nquestion?" and f3.evidence == ()
     # the layout is read from the content: the same JSON lines load from a file named .csv
     assert load("faq", write_jsonl(tmp_path / "faq-as.csv", FAQ[:1]), corpus=kb).examples[0].id == "faq-1"
@@ -81,13 +132,31 @@ def test_csv_answers_as_json_list_or_pipes_and_a_csv_corpus(tmp_path):
 
 def test_inline_passages_are_the_evidence_and_shared_text_is_one_passage(tmp_path):
     rows = [
-        {"id": "a", "question": "Who wrote the manual?", "answers": ["The docs team"],
-         "passages": ["The manual was written by the docs team.", {"title": "Credits", "text": "Thanks to all readers."}]},
-        {"id": "b", "question": "Who maintains the manual?", "answers": ["The docs team"],
-         "passages": ["The manual was written by the docs team."]},
-        {"id": "c", "question": "Where is the manual?", "answers": ["On the intranet"],
-         "passages": [{"id": "m1", "text": "The manual is on the intranet.", "doc_id": "manual"},
-                      {"id": "m2", "text": "Printed copies are in room 4.", "doc_id": "manual"}], "evidence": ["m1"]},
+        {
+            "id": "a",
+            "question": "Who wrote the manual?",
+            "answers": ["The docs team"],
+            "passages": [
+                "The manual was written by the docs team.",
+                {"title": "Credits", "text": "Thanks to all readers."},
+            ],
+        },
+        {
+            "id": "b",
+            "question": "Who maintains the manual?",
+            "answers": ["The docs team"],
+            "passages": ["The manual was written by the docs team."],
+        },
+        {
+            "id": "c",
+            "question": "Where is the manual?",
+            "answers": ["On the intranet"],
+            "passages": [
+                {"id": "m1", "text": "The manual is on the intranet.", "doc_id": "manual"},
+                {"id": "m2", "text": "Printed copies are in room 4.", "doc_id": "manual"},
+            ],
+            "evidence": ["m1"],
+        },
         {"id": "d", "question": "Where are printed copies?", "answers": ["room 4"], "evidence": ["m2"]},
     ]
     ds = load("manual", write_jsonl(tmp_path / "manual.jsonl", rows))
@@ -123,33 +192,70 @@ def test_document_scope_is_an_option(tmp_path):
 
 # --- validation ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("row, line_record, field, problem", [
-    ({"id": "x", "answers": ["a"]}, "line 2", "question", "missing"),
-    ({"id": "x", "question": "  ", "answers": ["a"]}, "line 2", "question", "empty"),
-    ({"id": "x", "question": 7, "answers": ["a"]}, "line 2", "question", "expected str"),
-    ({"id": "x", "question": "Q?", "answers": "a"}, "line 2 (x)", "answers", "expected a list"),
-    ({"id": "x", "question": "Q?", "answers": []}, "line 2 (x)", "answers", "empty"),
-    ({"id": "x", "question": "Q?", "answers": [" "]}, "line 2 (x)", "answers", "empty"),
-    ({"id": "x", "question": "Q?", "answers": ["a", 3]}, "line 2 (x)", "answers[1]", "expected str"),
-    ({"id": "x", "question": "Q?", "answers": ["a"], "evidence": ["kb-9"]}, "line 2 (x)", "evidence[0]", "not in the corpus"),
-    ({"id": "faq-1", "question": "Q?", "answers": ["a"]}, "line 2 (faq-1)", "id", "duplicate id 'faq-1' (first at line 1)"),
-    ({"question": "How do I RESET my password", "answers": ["a"]}, f"line 2 ({question_id('how do i reset my password')})", "question",
-     "same question as line 1"),
-    ({"id": ["x"], "question": "Q?", "answers": ["a"]}, "line 2", "id", "expected a string or integer id"),
-    ({"id": "x", "question": "Q?", "answers": ["maybe"], "answer_type": "yes_no"}, "line 2 (x)", "answers", "must be yes or no"),
-    ({"id": "x", "question": "Q?", "answers": ["a"], "passages": [{"title": "t"}]}, "line 2 (x)", "passages[0].text", "missing"),
-    ({"id": "x", "question": "Q?", "answers": ["a"], "passages": [{"id": "kb-1", "text": "Other text."}]}, "line 2 (x)", "passages[0]",
-     "already names a different passage"),
-])
+
+@pytest.mark.parametrize(
+    "row, line_record, field, problem",
+    [
+        ({"id": "x", "answers": ["a"]}, "line 2", "question", "missing"),
+        ({"id": "x", "question": "  ", "answers": ["a"]}, "line 2", "question", "empty"),
+        ({"id": "x", "question": 7, "answers": ["a"]}, "line 2", "question", "expected str"),
+        ({"id": "x", "question": "Q?", "answers": "a"}, "line 2 (x)", "answers", "expected a list"),
+        ({"id": "x", "question": "Q?", "answers": []}, "line 2 (x)", "answers", "empty"),
+        ({"id": "x", "question": "Q?", "answers": [" "]}, "line 2 (x)", "answers", "empty"),
+        ({"id": "x", "question": "Q?", "answers": ["a", 3]}, "line 2 (x)", "answers[1]", "expected str"),
+        (
+            {"id": "x", "question": "Q?", "answers": ["a"], "evidence": ["kb-9"]},
+            "line 2 (x)",
+            "evidence[0]",
+            "not in the corpus",
+        ),
+        (
+            {"id": "faq-1", "question": "Q?", "answers": ["a"]},
+            "line 2 (faq-1)",
+            "id",
+            "duplicate id 'faq-1' (first at line 1)",
+        ),
+        (
+            {"question": "How do I RESET my password", "answers": ["a"]},
+            f"line 2 ({question_id('how do i reset my password')})",
+            "question",
+            "same question as line 1",
+        ),
+        ({"id": ["x"], "question": "Q?", "answers": ["a"]}, "line 2", "id", "expected a string or integer id"),
+        (
+            {"id": "x", "question": "Q?", "answers": ["maybe"], "answer_type": "yes_no"},
+            "line 2 (x)",
+            "answers",
+            "must be yes or no",
+        ),
+        (
+            {"id": "x", "question": "Q?", "answers": ["a"], "passages": [{"title": "t"}]},
+            "line 2 (x)",
+            "passages[0].text",
+            "missing",
+        ),
+        (
+            {"id": "x", "question": "Q?", "answers": ["a"], "passages": [{"id": "kb-1", "text": "Other text."}]},
+            "line 2 (x)",
+            "passages[0]",
+            "already names a different passage",
+        ),
+    ],
+)
 def test_a_bad_record_is_one_line_naming_file_record_and_field(tmp_path, row, line_record, field, problem):
-    first = {"question": "How do I reset my password?", "answers": ["a"], "id": "faq-1"} if "id" in row else {
-        "question": "How do I reset my password?", "answers": ["a"]}
+    first = (
+        {"question": "How do I reset my password?", "answers": ["a"], "id": "faq-1"}
+        if "id" in row
+        else {"question": "How do I reset my password?", "answers": ["a"]}
+    )
     path = write_jsonl(tmp_path / "faq.jsonl", [first, row])
     kb = write_jsonl(tmp_path / "kb.jsonl", KB)
     with pytest.raises(DataError) as err:
         load("faq", path, corpus=kb)
     message = str(err.value)
-    assert message.startswith(f"{path}: record {line_record}") and f"field {field!r}" in message and problem in message, message
+    assert (
+        message.startswith(f"{path}: record {line_record}") and f"field {field!r}" in message and problem in message
+    ), message
     assert "\n" not in message and "--skip-invalid" in message
     skipped = load("faq", path, corpus=kb, skip_invalid=True)
     assert [e.question for e in skipped.examples] == ["How do I reset my password?"]
@@ -159,15 +265,26 @@ def test_a_bad_record_is_one_line_naming_file_record_and_field(tmp_path, row, li
 def test_bad_corpus_and_csv_records_name_their_file_and_line(tmp_path):
     faq = write_jsonl(tmp_path / "faq.jsonl", FAQ)
     kb = write_jsonl(tmp_path / "kb.jsonl", KB + [{"id": "kb-2", "text": "Again."}])
-    with pytest.raises(DataError, match=rf"^{tmp_path}/kb\.jsonl: record line 5 \(kb-2\): field 'id': duplicate id 'kb-2' \(first at "):
+    with pytest.raises(
+        DataError, match=rf"^{tmp_path}/kb\.jsonl: record line 5 \(kb-2\): field 'id': duplicate id 'kb-2' \(first at "
+    ):
         load("faq", faq, corpus=kb)
     kb = write_jsonl(tmp_path / "kb2.jsonl", KB[:3] + [{"id": "kb-4", "title": "t"}])
     with pytest.raises(DataError, match=r"kb2\.jsonl: record line 4 \(kb-4\): field 'text': missing"):
         load("faq", faq, corpus=kb)
     # with --skip-invalid the bad passage is left out, and so is the question citing it
-    ok = load("faq", faq, corpus=write_jsonl(tmp_path / "kb3.jsonl", KB[:1] + [{"id": "kb-2", "text": " "}] + KB[2:]), skip_invalid=True)
+    ok = load(
+        "faq",
+        faq,
+        corpus=write_jsonl(tmp_path / "kb3.jsonl", KB[:1] + [{"id": "kb-2", "text": " "}] + KB[2:]),
+        skip_invalid=True,
+    )
     assert [b.field for b in ok.invalid] == ["text", "evidence[0]"] and "3" not in {e.id for e in ok.examples}
-    bad_csv = write_csv(tmp_path / "faq.csv", ["id", "question", "answers"], [["a", "Q1?", "x"], ["b", "", "y"], ["c", "Q3?", "[not json"]])
+    bad_csv = write_csv(
+        tmp_path / "faq.csv",
+        ["id", "question", "answers"],
+        [["a", "Q1?", "x"], ["b", "", "y"], ["c", "Q3?", "[not json"]],
+    )
     with pytest.raises(DataError, match=r"faq\.csv: record line 3: field 'question': missing"):
         load("faq", bad_csv)
     ds = load("faq", bad_csv, skip_invalid=True)
@@ -195,9 +312,18 @@ def test_no_valid_question_and_missing_files(tmp_path):
 
 # --- column mapping: files and hub datasets -------------------------------------------------------
 
+
 def _squad_like(rows):
-    return [{"qid": f"s{i}", "q": r["question"], "answers": {"text": r["answers"], "answer_start": [0] * len(r["answers"])},
-             "context": r["ctxs"][0]["text"], "kind": "short"} for i, r in enumerate(rows)]
+    return [
+        {
+            "qid": f"s{i}",
+            "q": r["question"],
+            "answers": {"text": r["answers"], "answer_start": [0] * len(r["answers"])},
+            "context": r["ctxs"][0]["text"],
+            "kind": "short",
+        }
+        for i, r in enumerate(rows)
+    ]
 
 
 def _nq_rows(n):
@@ -210,10 +336,15 @@ def test_columns_map_fields_and_reach_into_nested_objects(tmp_path):
     columns = {"id": "qid", "question": "q", "answers": "answers.text", "answer_type": "kind"}
     ds = load("squad-like", path, columns=columns)
     assert [e.question for e in ds.examples] == [r["question"] for r in rows]
-    assert [list(e.references) for e in ds.examples] == [list(dict.fromkeys(a.strip() for a in r["answers"])) for r in rows]
+    assert [list(e.references) for e in ds.examples] == [
+        list(dict.fromkeys(a.strip() for a in r["answers"])) for r in rows
+    ]
     assert ds.passages == () and ds.examples[0].answer_type == "short"
     # the answers as an object without the mapping: the error says how to map it
-    with pytest.raises(DataError, match=r"field 'answers': expected a list, got dict \(map a list inside it with columns, e\.g\. answers\.text\)"):
+    with pytest.raises(
+        DataError,
+        match=r"field 'answers': expected a list, got dict \(map a list inside it with columns, e\.g\. answers\.text\)",
+    ):
         load("squad-like", path, columns={"id": "qid", "question": "q"})
     with pytest.raises(DataError, match=r"record line 1: field 'query': missing \(the column mapped to question\)"):
         load("squad-like", path, columns={"question": "query"})
@@ -227,8 +358,13 @@ def test_hub_dataset_with_a_column_mapping_through_the_json_builder(tmp_path):
     rows = _nq_rows(30)
     path = tmp_path / "hub-export.jsonl"
     hf.Dataset.from_list(_squad_like(rows)).to_json(str(path))
-    ds = load("hub-faq", "hub:json", columns={"id": "qid", "question": "q", "answers": "answers.text", "passages": "context"},
-              hub_kwargs={"data_files": str(path)}, split="train")
+    ds = load(
+        "hub-faq",
+        "hub:json",
+        columns={"id": "qid", "question": "q", "answers": "answers.text", "passages": "context"},
+        hub_kwargs={"data_files": str(path)},
+        split="train",
+    )
     assert [e.id for e in ds.examples] == [f"s{i}" for i in range(30)]
     assert all(len(e.evidence) == 1 for e in ds.examples)  # the one context string is the question's passage
     by_id = {p.id: p for p in ds.passages}
@@ -238,8 +374,14 @@ def test_hub_dataset_with_a_column_mapping_through_the_json_builder(tmp_path):
 
 def test_nq_rows_as_a_team_would_write_them_match_the_nq_loader(tmp_path):
     rows = _nq_rows(200)
-    qa_rows = [{"question": r["question"], "answers": r["answers"],
-                "passages": [{"title": c["title"], "text": c["text"], "doc_id": c["title"]} for c in r["ctxs"]]} for r in rows]
+    qa_rows = [
+        {
+            "question": r["question"],
+            "answers": r["answers"],
+            "passages": [{"title": c["title"], "text": c["text"], "doc_id": c["title"]} for c in r["ctxs"]],
+        }
+        for r in rows
+    ]
     ours = load("nq-as-qa", write_jsonl(tmp_path / "nq-qa.jsonl", qa_rows))
     release = load("nq", write_jsonl(tmp_path / "nq.jsonl", rows))
     assert len(ours.examples) == len(release.examples) == 200
@@ -259,7 +401,7 @@ def test_retrieval_over_a_team_corpus_in_both_scopes(tmp_path):
     from evalsuite.retrieval.evaluate import retrieval_eval
 
     rows = _nq_rows(120)
-    corpus, seen, faq = [], set(), []
+    corpus, faq = [], []
     for i, r in enumerate(rows):
         ctx = r["ctxs"][0]
         pid = f"p{i}"
@@ -286,25 +428,43 @@ def test_the_documented_examples_load(tmp_path):
     json_line = next(line for line in doc if line.startswith('{"id": "faq-17"'))
     corpus_line = next(line for line in doc if line.startswith('{"id": "kb-204"'))
     start = doc.index("id,question,answers,evidence,answer_type")
-    csv_text = "\n".join(doc[start:start + 3]) + "\n"
+    csv_text = "\n".join(doc[start : start + 3]) + "\n"
     data = tmp_path / "data"
     data.mkdir()
     (data / "faq.jsonl").write_text(json_line + "\n")
-    (data / "kb.jsonl").write_text(corpus_line + "\n" + json.dumps({"id": "kb-311", "text": "Chrome, Firefox and Safari."}) + "\n")
+    (data / "kb.jsonl").write_text(
+        corpus_line + "\n" + json.dumps({"id": "kb-311", "text": "Chrome, Firefox and Safari."}) + "\n"
+    )
     (data / "manuals.csv").write_text(csv_text)
-    entries = tomllib.loads("\n".join(f"e{i} = {line}" if not line.startswith("datasets") else line
-                                      for i, line in enumerate(l for l in doc if l.startswith(("datasets = [", "{name = ")))))
-    specs = [DatasetSpec.parse(e, tmp_path) for e in entries.pop("datasets")] + [DatasetSpec.parse(e, tmp_path) for e in entries.values()]
-    assert [(s.name, s.format) for s in specs] == [("qasper", "qasper"), ("support-faq", "qa"), ("faq", "qa"), ("manuals", "qa")]
+    entries = tomllib.loads(
+        "\n".join(
+            f"e{i} = {line}" if not line.startswith("datasets") else line
+            for i, line in enumerate(x for x in doc if x.startswith(("datasets = [", "{name = ")))
+        )
+    )
+    specs = [DatasetSpec.parse(e, tmp_path) for e in entries.pop("datasets")] + [
+        DatasetSpec.parse(e, tmp_path) for e in entries.values()
+    ]
+    assert [(s.name, s.format) for s in specs] == [
+        ("qasper", "qasper"),
+        ("support-faq", "qa"),
+        ("faq", "qa"),
+        ("manuals", "qa"),
+    ]
     faq = load_spec(specs[1])
     assert faq.examples[0].id == "faq-17" and faq.examples[0].doc_ids == ("help-center/signing-in",)
     with pytest.raises(DataError, match="evidence id 'kb-204' is not in the corpus"):  # that entry has no corpus file
         load_spec(specs[3])
     both = load("manuals", data / "manuals.csv", corpus=data / "kb.jsonl", options={"scope": "document"})
-    assert [e.references for e in both.examples][1] == ("Chrome", "Firefox", "Safari") and both.retrieval_scope == "document"
+    assert [e.references for e in both.examples][1] == (
+        "Chrome",
+        "Firefox",
+        "Safari",
+    ) and both.retrieval_scope == "document"
 
 
 # --- command line --------------------------------------------------------------------------------
+
 
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "evalsuite", *args], capture_output=True, text=True)
@@ -319,7 +479,17 @@ def test_cli_stats_of_a_team_dataset_and_retrieval_without_passages(tmp_path):
     assert out["dataset"] == "support-faq" and out["examples"] == 4 and out["passages"] == 4
     assert out["answer_types"] == {"free_form": 2, "short": 1, "yes_no": 1}
     csv_faq = write_csv(tmp_path / "h.csv", ["Frage", "Antwort"], [["Wo ist das Handbuch?", "Im Intranet"]])
-    run = _cli("datasets", "stats", "handbuch", "--path", str(csv_faq), "--format", "qa", "--columns", "question=Frage,answers=Antwort")
+    run = _cli(
+        "datasets",
+        "stats",
+        "handbuch",
+        "--path",
+        str(csv_faq),
+        "--format",
+        "qa",
+        "--columns",
+        "question=Frage,answers=Antwort",
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[1].split()[:3] == ["handbuch", "1", "0"]
     pairs = write_jsonl(tmp_path / "pairs.jsonl", [{"question": "Q?", "answers": ["A"]}])
@@ -327,6 +497,10 @@ def test_cli_stats_of_a_team_dataset_and_retrieval_without_passages(tmp_path):
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
     assert "has no passages" in run.stderr and "--corpus" in run.stderr
     run = _cli("datasets", "stats", "support-faq")
-    assert run.returncode == 2 and "unknown dataset 'support-faq'" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert (
+        run.returncode == 2
+        and "unknown dataset 'support-faq'" in run.stderr
+        and len(run.stderr.strip().splitlines()) == 1
+    )
     run = _cli("datasets", "stats", "Support FAQ", "--path", str(faq))
     assert run.returncode == 2 and "lower-case letters" in run.stderr

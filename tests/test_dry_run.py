@@ -1,6 +1,7 @@
 """``--dry-run``: the plan of a matrix run (cells, calls, tokens, time, cost) without running anything.
 
 The dataset is invented here (the ``qa`` format), so every count can be worked out by hand."""
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,20 @@ def write_dataset(folder: Path, n: int = 60) -> Path:
     rows = []
     for i in range(n):
         colour = COLOURS[i % len(COLOURS)]
-        rows.append({"id": f"q{i}", "question": f"What colour is widget number {i}?", "answers": [f"It is {colour}."],
-                     "passages": [{"id": f"p{i}", "doc_id": f"doc{i}",
-                                   "text": f"Widget number {i} is painted {colour}. It was made in workshop {i % 7}."}]})
+        rows.append(
+            {
+                "id": f"q{i}",
+                "question": f"What colour is widget number {i}?",
+                "answers": [f"It is {colour}."],
+                "passages": [
+                    {
+                        "id": f"p{i}",
+                        "doc_id": f"doc{i}",
+                        "text": f"Widget number {i} is painted {colour}. It was made in workshop {i % 7}.",
+                    }
+                ],
+            }
+        )
     path = folder / "widgets.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
@@ -118,9 +130,28 @@ def test_plan_counts_calls_tokens_and_cost(matrix, tmp_path):
 
 
 def _dry_run(matrix, tmp_path, *extra, env=None):
-    return subprocess.run([sys.executable, "-m", "pytest", str(matrix), "--matrix", str(matrix), "-q", "-p", "no:cacheprovider",
-                           "--report-dir", str(tmp_path / "reports"), "--dry-run", *extra],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env or dict(os.environ))
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(matrix),
+            "--matrix",
+            str(matrix),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--report-dir",
+            str(tmp_path / "reports"),
+            "--dry-run",
+            *extra,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env or dict(os.environ),
+    )
 
 
 def _computed(cache: Path) -> tuple[list[str], list[str], int]:
@@ -161,9 +192,29 @@ def test_dry_run_exits_2_on_a_config_error(matrix, tmp_path):
 def test_cells_of_a_finished_run_are_stored_in_the_plan(matrix, tmp_path):
     text = matrix.read_text().replace('judges = ["reference", "openai:gpt-4o"]', 'judges = ["reference"]')
     matrix.write_text(text.replace("sizes = [0, 8, 1000]", "sizes = [0]").replace("eval_limit = 5", "eval_limit = 2"))
-    run = subprocess.run([sys.executable, "-m", "pytest", str(matrix), "--matrix", str(matrix), "-q", "-p", "no:cacheprovider",
-                          "--report-dir", str(tmp_path / "reports"), "-k", "smollm2", "--allow-ungated"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=1200, env=dict(os.environ))
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(matrix),
+            "--matrix",
+            str(matrix),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--report-dir",
+            str(tmp_path / "reports"),
+            "-k",
+            "smollm2",
+            "--allow-ungated",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env=dict(os.environ),
+    )
     assert run.returncode == 0, run.stdout[-3000:]  # the token judge never gates, and --allow-ungated allows that
     config = load_config(matrix, "default")
     plan = build_plan(config, report_root=tmp_path / "reports")
@@ -181,12 +232,28 @@ def test_the_plan_says_how_many_questions_the_margin_needs(tmp_path, monkeypatch
     from evalsuite.matrix import build_config
 
     spread = tmp_path / "gate_power.json"
-    spread.write_text(json.dumps({"judge": "learned-correctness", "source": "a test", "machine": "here",
-                                  "paired_sd": {"accuracy": 1.5, "completeness": 1.0}}))
+    spread.write_text(
+        json.dumps(
+            {
+                "judge": "learned-correctness",
+                "source": "a test",
+                "machine": "here",
+                "paired_sd": {"accuracy": 1.5, "completeness": 1.0},
+            }
+        )
+    )
     monkeypatch.setattr(_measured, "SPREAD_FILE", spread)
     data = write_dataset(tmp_path)
-    config = build_config("default", {"datasets": [{"name": "widgets", "path": str(data)}], "sizes": [0],
-                                      "eval_limit": 40, "margin": 0.5, "judges": ["learned-correctness"]})
+    config = build_config(
+        "default",
+        {
+            "datasets": [{"name": "widgets", "path": str(data)}],
+            "sizes": [0],
+            "eval_limit": 40,
+            "margin": 0.5,
+            "judges": ["learned-correctness"],
+        },
+    )
     plan = build_plan(config, report_root=tmp_path / "reports")
     power = {p.criterion: p for p in plan.power}
     assert power["accuracy"].needed == math.ceil((2.801585 * 1.5 / 0.5) ** 2)
@@ -194,6 +261,7 @@ def test_the_plan_says_how_many_questions_the_margin_needs(tmp_path, monkeypatch
     text = format_plan(plan)
     assert f"margin 0.5 needs about {power['accuracy'].needed} eval questions per dataset" in text
     assert plan.to_json()["power"][0]["judge"] == "learned-correctness"
-    other = build_config("default", {"datasets": [{"name": "widgets", "path": str(data)}], "sizes": [0],
-                                     "judges": ["reference"]})
+    other = build_config(
+        "default", {"datasets": [{"name": "widgets", "path": str(data)}], "sizes": [0], "judges": ["reference"]}
+    )
     assert build_plan(other, report_root=tmp_path / "reports").power == ()  # no spread measured for it

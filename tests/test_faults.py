@@ -1,6 +1,7 @@
 """Faults mid-write: processes killed with -9 while committing, writing a cell or saving an adapter
 leave nothing a later run trusts that would not verify; a full disk is one line naming the file;
 output piped into a reader that stops early ends quietly."""
+
 from __future__ import annotations
 
 import errno
@@ -16,20 +17,26 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.storage import CorruptionWarning, DiskFull
 from evalsuite.errors import EvalsuiteError
 from evalsuite.finetune._train import _open_adapter, _store_adapter
 from evalsuite.judge._cache import JudgeCache
 from evalsuite.matrix import RunStore
 from evalsuite.records import CellResult
+from evalsuite.storage import CorruptionWarning, DiskFull
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 
 
 def start(script: str, *args: str, env: dict | None = None) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", script, *args], cwd=ROOT, env=env or ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        env=env or ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "started", proc.stderr.read()
     return proc
 
@@ -175,6 +182,7 @@ def test_kill_9_at_random_moments_of_adapter_saves_leaves_only_verified_entries(
 
 # -- a full disk ----------------------------------------------------------------------------------------
 
+
 def test_full_disk_while_writing_results_names_the_file_and_keeps_finished_cells(tmp_path, monkeypatch):
     store = RunStore(tmp_path / "run")
     done = {c: {"id": c, "status": "scored", "items": [{"id": "q1", "answer": c}]} for c in ("nq-ft0", "nq-ft16")}
@@ -187,14 +195,18 @@ def test_full_disk_while_writing_results_names_the_file_and_keeps_finished_cells
 
     monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(DiskFull) as caught:
-        store.compute_or_load("nq-ft50", lambda: CellResult.from_json({"id": "nq-ft50", "status": "scored", "items": []}))
+        store.compute_or_load(
+            "nq-ft50", lambda: CellResult.from_json({"id": "nq-ft50", "status": "scored", "items": []})
+        )
     message = str(caught.value)
     assert isinstance(caught.value, EvalsuiteError) and "\n" not in message
     assert f"no space left on the device writing {store.path('nq-ft50')}" in message and "rerun resumes" in message
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert {cid: store.read(cid) for cid in done} == done and store.read("nq-ft50") is None
-    assert sorted(p.name for p in store.cells_dir.iterdir() if not p.name.endswith((".lock", ".holder"))) == \
-        ["nq-ft0.json", "nq-ft16.json"]  # no partial file left behind
+    assert sorted(p.name for p in store.cells_dir.iterdir() if not p.name.endswith((".lock", ".holder"))) == [
+        "nq-ft0.json",
+        "nq-ft16.json",
+    ]  # no partial file left behind
 
 
 def test_full_disk_while_saving_an_adapter_names_it_and_leaves_nothing(tmp_path, monkeypatch):
@@ -212,9 +224,15 @@ def test_full_disk_while_saving_an_adapter_names_it_and_leaves_nothing(tmp_path,
 
 # -- output into a closed pipe ----------------------------------------------------------------------------
 
+
 def test_output_into_a_closed_pipe_ends_quietly():
-    proc = subprocess.Popen([sys.executable, "-m", "evalsuite", "datasets", "stats", "all"], cwd=ROOT, env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evalsuite", "datasets", "stats", "all"],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdout.close()  # the reader is gone before the first line (as `| head -0`)
     err = proc.stderr.read().decode()
     assert proc.wait(300) == 141

@@ -1,4 +1,5 @@
 """A real LoRA fine-tune of the bundled SmolLM2 on 16 NQ pool pairs, and its adapter store."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def small_config(seed: int) -> FinetuneConfig:
     # a seed drawn per run gives a fresh store key, so the test really trains every time
-    return FinetuneConfig(epochs=1, per_device_batch_size=4, learning_rate=2e-3, max_seq_length=128,
-                          lora_r=8, lora_alpha=16, lora_dropout=0.0, target_modules=("q_proj", "v_proj"), seed=seed)
+    return FinetuneConfig(
+        epochs=1,
+        per_device_batch_size=4,
+        learning_rate=2e-3,
+        max_seq_length=128,
+        lora_r=8,
+        lora_alpha=16,
+        lora_dropout=0.0,
+        target_modules=("q_proj", "v_proj"),
+        seed=seed,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +92,11 @@ def test_adapter_changes_answers_and_identity(trained):
 def test_manifest_is_complete(trained):
     result, config = trained
     path = Path(result.path)
-    assert sorted(p.name for p in path.iterdir()) == ["adapter_config.json", "adapter_model.safetensors", "manifest.json"]
+    assert sorted(p.name for p in path.iterdir()) == [
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "manifest.json",
+    ]
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["key"] == result.key == path.name
     parts = manifest["key_parts"]
@@ -108,13 +122,45 @@ def test_cli_finetune_json_reports_the_stored_adapter(trained, capsys):
     from evalsuite.cli import main
 
     result, config = trained
-    argv = ["finetune", "--model", BASE, "--dataset", "nq", "--size", "16", "--json",
-            "--epochs", "1", "--per-device-batch-size", "4", "--learning-rate", "2e-3", "--max-seq-length", "128",
-            "--lora-r", "8", "--lora-alpha", "16", "--lora-dropout", "0", "--target-modules", "q_proj,v_proj",
-            "--seed", str(config.seed)]
+    argv = [
+        "finetune",
+        "--model",
+        BASE,
+        "--dataset",
+        "nq",
+        "--size",
+        "16",
+        "--json",
+        "--epochs",
+        "1",
+        "--per-device-batch-size",
+        "4",
+        "--learning-rate",
+        "2e-3",
+        "--max-seq-length",
+        "128",
+        "--lora-r",
+        "8",
+        "--lora-alpha",
+        "16",
+        "--lora-dropout",
+        "0",
+        "--target-modules",
+        "q_proj,v_proj",
+        "--seed",
+        str(config.seed),
+    ]
     assert main(argv) == 0
     row = json.loads(capsys.readouterr().out)
-    assert set(row) == {"adapter_path", "key", "cached", "train_loss_first", "train_loss_last", "seconds", "tokens_per_second"}
+    assert set(row) == {
+        "adapter_path",
+        "key",
+        "cached",
+        "train_loss_first",
+        "train_loss_last",
+        "seconds",
+        "tokens_per_second",
+    }
     assert row["cached"] is True and row["adapter_path"] == result.path
 
 
@@ -146,8 +192,17 @@ print(json.dumps({"cached": r.cached, "path": r.path}))
 def test_two_processes_train_one_adapter_once():
     seed = str(random.randrange(10**6, 10**9))
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")  # two trainers share the cores without spinning
-    procs = [subprocess.Popen([sys.executable, "-c", TRAIN_ONE, seed], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", TRAIN_ONE, seed],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outs = []
     for proc in procs:
         out, err = proc.communicate(timeout=900)
@@ -171,8 +226,10 @@ def test_answer_position_loss_equals_the_models_own_loss():
     path = load_model("bundled:smollm2-135m-instruct", cache=False).backend.path
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, local_files_only=True)
     model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
-    rows = [{"input_ids": list(range(100, 160)), "labels": [-100] * 50 + list(range(150, 160))},
-            {"input_ids": list(range(200, 240)), "labels": [-100] * 35 + list(range(235, 240))}]
+    rows = [
+        {"input_ids": list(range(100, 160)), "labels": [-100] * 50 + list(range(150, 160))},
+        {"input_ids": list(range(200, 240)), "labels": [-100] * 35 + list(range(235, 240))},
+    ]
     batch = pad_collator(0)(rows)
     with torch.no_grad():
         own = model(**batch).loss
@@ -206,11 +263,14 @@ def test_unpadded_batch_has_the_padded_batchs_loss_and_gradients():
     path = load_model("bundled:smollm2-135m-instruct", cache=False).backend.path
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, local_files_only=True)
-    model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM",
-                                             init_lora_weights=False))  # random B: every adapter weight gets a gradient
-    rows = [{"input_ids": list(range(300, 348)), "labels": [-100] * 40 + list(range(340, 348))},
-            {"input_ids": list(range(500, 530)), "labels": [-100] * 24 + list(range(524, 530))},
-            {"input_ids": list(range(700, 748)), "labels": [-100] * 38 + list(range(738, 748))}]
+    model = get_peft_model(
+        model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM", init_lora_weights=False)
+    )  # random B: every adapter weight gets a gradient
+    rows = [
+        {"input_ids": list(range(300, 348)), "labels": [-100] * 40 + list(range(340, 348))},
+        {"input_ids": list(range(500, 530)), "labels": [-100] * 24 + list(range(524, 530))},
+        {"input_ids": list(range(700, 748)), "labels": [-100] * 38 + list(range(738, 748))},
+    ]
     batch = pad_collator(0)(rows)
     trained = [p for p in model.parameters() if p.requires_grad]
 

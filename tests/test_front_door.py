@@ -1,6 +1,7 @@
 """The two front doors of a matrix run, `pytest --matrix FILE` (the plugin) and `evalsuite run`:
 one table of options, one way to build the configuration, one rule for finding the matrix file;
 and the defaults of MatrixConfig are the [default] profile of test_cases/matrix.toml."""
+
 import argparse
 import dataclasses
 import os
@@ -16,21 +17,71 @@ from _pytest.config.argparsing import Parser
 
 from evalsuite import pytest_plugin
 from evalsuite.errors import ConfigError
-from evalsuite.matrix import (RUN_OPTIONS, MatrixConfig, cli, config_from_options, find_matrix, load_config,
-                              option_overrides, options_of, read_profiles)
+from evalsuite.matrix import (
+    RUN_OPTIONS,
+    MatrixConfig,
+    cli,
+    config_from_options,
+    find_matrix,
+    load_config,
+    option_overrides,
+    options_of,
+    read_profiles,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MATRIX = ROOT / "test_cases" / "matrix.toml"
 
 # every option each door took before the table existed: these spellings keep working
-PLUGIN_FLAGS = {"--matrix", "--profile", "--models", "--sizes", "--datasets", "--judge", "--judge-mode",
-                "--judge-repeats", "--eval-limit", "--margin", "--baseline", "--candidate", "--candidate-base",
-                "--update-baseline", "--allow-ungated", "--allow-inconclusive", "--shard", "--dry-run", "--plan-json",
-                "--run-id", "--report-dir"}
-RUN_FLAGS = {"--matrix", "--profile", "-k", "-n", "--models", "--sizes", "--datasets", "--judge", "--judge-mode",
-             "--judge-repeats", "--eval-limit", "--margin", "--baseline", "--candidate", "--candidate-base", "--run-id",
-             "--report-dir", "--junitxml", "--shard", "--update-baseline", "--allow-ungated", "--allow-inconclusive",
-             "--dry-run", "--json"}
+PLUGIN_FLAGS = {
+    "--matrix",
+    "--profile",
+    "--models",
+    "--sizes",
+    "--datasets",
+    "--judge",
+    "--judge-mode",
+    "--judge-repeats",
+    "--eval-limit",
+    "--margin",
+    "--baseline",
+    "--candidate",
+    "--candidate-base",
+    "--update-baseline",
+    "--allow-ungated",
+    "--allow-inconclusive",
+    "--shard",
+    "--dry-run",
+    "--plan-json",
+    "--run-id",
+    "--report-dir",
+}
+RUN_FLAGS = {
+    "--matrix",
+    "--profile",
+    "-k",
+    "-n",
+    "--models",
+    "--sizes",
+    "--datasets",
+    "--judge",
+    "--judge-mode",
+    "--judge-repeats",
+    "--eval-limit",
+    "--margin",
+    "--baseline",
+    "--candidate",
+    "--candidate-base",
+    "--run-id",
+    "--report-dir",
+    "--junitxml",
+    "--shard",
+    "--update-baseline",
+    "--allow-ungated",
+    "--allow-inconclusive",
+    "--dry-run",
+    "--json",
+}
 
 
 def pytest_parser() -> Parser:
@@ -52,7 +103,9 @@ def run_parser() -> argparse.ArgumentParser:
 
 def run_flags() -> dict[str, str]:
     sub = next(a for a in run_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["run"]
-    return {flag: action.dest for action in sub._actions for flag in action.option_strings if flag not in ("-h", "--help")}
+    return {
+        flag: action.dest for action in sub._actions for flag in action.option_strings if flag not in ("-h", "--help")
+    }
 
 
 def test_every_option_is_in_the_table_once_and_the_doors_are_generated_from_it():
@@ -68,9 +121,32 @@ def test_every_option_is_in_the_table_once_and_the_doors_are_generated_from_it()
         assert option.override is None or option.override in {f.name for f in dataclasses.fields(MatrixConfig)}
 
 
-ARGS = ["--profile", "smoke", "--models", "bundled:smollm2-135m-instruct", "--sizes", "0,16", "--datasets", "nq,qasper",
-        "--judge", "reference", "--judge-mode", "sample", "--judge-repeats", "2", "--eval-limit", "7", "--margin", "1.5",
-        "--candidate", "bundled:smollm2-135m-instruct", "--candidate-base", "smollm2", "--baseline", "latest"]
+ARGS = [
+    "--profile",
+    "smoke",
+    "--models",
+    "bundled:smollm2-135m-instruct",
+    "--sizes",
+    "0,16",
+    "--datasets",
+    "nq,qasper",
+    "--judge",
+    "reference",
+    "--judge-mode",
+    "sample",
+    "--judge-repeats",
+    "2",
+    "--eval-limit",
+    "7",
+    "--margin",
+    "1.5",
+    "--candidate",
+    "bundled:smollm2-135m-instruct",
+    "--candidate-base",
+    "smollm2",
+    "--baseline",
+    "latest",
+]
 
 
 @pytest.mark.parametrize("args", [[], ["--profile", "paper"], ["--margin", "auto", "--sizes", "0,3"], ARGS])
@@ -83,15 +159,36 @@ def test_the_same_arguments_give_the_same_configuration_through_either_door(args
     assert cli.run_dir_of(run, MATRIX).name == config.run_id()
     if args == ARGS:  # the overrides reach the configuration
         assert (config.profile, config.sizes, config.dataset_names, config.judges, config.judge_mode) == (
-            "smoke", (0, 16), ("nq", "qasper"), ("reference",), "sample")
+            "smoke",
+            (0, 16),
+            ("nq", "qasper"),
+            ("reference",),
+            "sample",
+        )
         assert (config.judge_repeats, config.eval_limit, config.margin, config.baseline_from) == (2, 7, 1.5, "latest")
         assert config.candidate == "bundled:smollm2-135m-instruct" and config.candidate_base == "smollm2"
 
 
 def test_run_passes_its_options_on_to_the_plugin_unchanged():
     """`evalsuite run` starts pytest with the plugin's spellings of its options: the plugin parses them back."""
-    run = run_parser().parse_args(["run", *ARGS, "--shard", "1/2", "--run-id", "r", "--update-baseline",
-                                   "--allow-ungated", "--allow-inconclusive", "-k", "nq", "-n", "2", "--dry-run"])
+    run = run_parser().parse_args(
+        [
+            "run",
+            *ARGS,
+            "--shard",
+            "1/2",
+            "--run-id",
+            "r",
+            "--update-baseline",
+            "--allow-ungated",
+            "--allow-inconclusive",
+            "-k",
+            "nq",
+            "-n",
+            "2",
+            "--dry-run",
+        ]
+    )
     cmd = cli.pytest_command(run, MATRIX)
     assert "--dry-run" not in cmd and "--json" not in cmd  # the dry run adds its own (with --plan-json)
     plugin = pytest_parser().parse_known_args(cmd[3:])
@@ -124,7 +221,10 @@ def test_one_rule_finds_the_matrix_file(tmp_path, monkeypatch):
     assert find_matrix("matrix.toml", tmp_path / "gate", named_only=True) == tmp_path / "matrix.toml"
     with pytest.raises(ConfigError, match="matrix file absent.toml not found; check --matrix"):
         find_matrix("absent.toml", tmp_path)
-    for text, fragment in (('[tool.evalsuite\n', "not valid TOML"), ('[tool.evalsuite]\nmatrix = 3\n', "must be the path")):
+    for text, fragment in (
+        ("[tool.evalsuite\n", "not valid TOML"),
+        ("[tool.evalsuite]\nmatrix = 3\n", "must be the path"),
+    ):
         (tmp_path / "pyproject.toml").write_text(text)
         with pytest.raises(ConfigError, match=fragment):
             find_matrix(None, tmp_path, named_only=True)
@@ -139,9 +239,14 @@ def test_one_rule_finds_the_matrix_file(tmp_path, monkeypatch):
 def test_the_plugin_stops_on_a_named_matrix_file_that_is_missing(tmp_path):
     (tmp_path / "test_plain.py").write_text("def test_one():\n    assert True\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:plugins",
-                           "--matrix", "absent.toml"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:plugins", "--matrix", "absent.toml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "evalsuite: matrix file absent.toml not found; check --matrix" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
@@ -157,8 +262,12 @@ def test_the_defaults_are_the_default_profile(tmp_path):
     assert empty == shipped == MatrixConfig() and empty.run_id() == shipped.run_id()
     # every key of MatrixConfig a matrix file can set is written in [default] or left out on purpose
     unset = {"qualify_limit", "recipes", "serve"}
-    keys = {f.name for f in dataclasses.fields(MatrixConfig)} - {"profile", "candidate", "candidate_base",
-                                                                   "baseline_from"}
+    keys = {f.name for f in dataclasses.fields(MatrixConfig)} - {
+        "profile",
+        "candidate",
+        "candidate_base",
+        "baseline_from",
+    }
     assert set(read_profiles(MATRIX)["default"]) == keys - unset
 
 
@@ -180,8 +289,12 @@ def readme_defaults() -> tuple[dict, set, dict]:
 
 def test_the_readme_table_of_defaults_agrees(tmp_path):
     values, unset, profile = readme_defaults()
-    keys = {f.name for f in dataclasses.fields(MatrixConfig)} - {"profile", "candidate", "candidate_base",
-                                                                   "baseline_from"}
+    keys = {f.name for f in dataclasses.fields(MatrixConfig)} - {
+        "profile",
+        "candidate",
+        "candidate_base",
+        "baseline_from",
+    }
     assert set(values) | unset == keys and not set(values) & unset
     assert values == read_profiles(MATRIX)["default"]  # the table is [default], value for value
     for key in unset:

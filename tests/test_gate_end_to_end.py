@@ -10,6 +10,7 @@ with ``learned-correctness`` (the judge that qualifies against people):
 - a team suite with a failing unit test beside passing cells exits nonzero (6), and an
   inconclusive cell blocks (4) unless ``--allow-inconclusive``.
 """
+
 from __future__ import annotations
 
 import json
@@ -90,11 +91,18 @@ class ChatServer:
                 if not found:
                     server.unmatched += 1
                 answer = table[max(found, key=len)] if found else REFUSAL
-                payload = json.dumps({
-                    "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": answer}}],
-                    "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110},
-                }).encode()
+                payload = json.dumps(
+                    {
+                        "id": "x",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": body["model"],
+                        "choices": [
+                            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": answer}}
+                        ],
+                        "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110},
+                    }
+                ).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
@@ -136,7 +144,9 @@ def test_a_broken_served_candidate_exits_1_and_the_report_shows_its_drops(projec
     assert s["gating"] and s["outcome"] == "fail" and s["ci_high"] < -0.5 and s["n"] == 20
     cases = {case.get("name"): case for case in ET.parse(junit).getroot().iter("testcase")}
     failure = cases["bioasq-candidate"].find("failure")
-    assert failure is not None and "bioasq-candidate accuracy [learned-correctness]" in failure.get("message", "") + (failure.text or "")
+    assert failure is not None and "bioasq-candidate accuracy [learned-correctness]" in failure.get("message", "") + (
+        failure.text or ""
+    )
     props = {p.get("name"): p.get("value") for p in cases["bioasq-candidate"].iter("property")}
     assert props.get("evalsuite_status") == "failed"
     assert cases["bioasq-smollm2-ft0"].find("failure") is None
@@ -158,10 +168,13 @@ def test_a_failing_unit_test_beside_passing_cells_exits_nonzero(project):
     suite = project / "tests"
     suite.mkdir(exist_ok=True)
     (suite / "test_matrix.py").write_text("from evalsuite.pytest_plugin import test_cell  # noqa: F401\n")
-    (suite / "test_units.py").write_text("def test_ok():\n    assert 1 + 1 == 2\n\n\n"
-                                         "def test_broken():\n    assert 'fine-tune' == 'baseline'\n")
-    proc = run([sys.executable, "-m", "pytest", "tests", "-p", "no:cacheprovider", "-k", "ft0 or test_ok or test_broken"],
-               project)
+    (suite / "test_units.py").write_text(
+        "def test_ok():\n    assert 1 + 1 == 2\n\n\ndef test_broken():\n    assert 'fine-tune' == 'baseline'\n"
+    )
+    proc = run(
+        [sys.executable, "-m", "pytest", "tests", "-p", "no:cacheprovider", "-k", "ft0 or test_ok or test_broken"],
+        project,
+    )
     assert proc.returncode == TEST_FAILED, tail(proc)
     assert "1 failed" in proc.stdout and "bioasq-smollm2-ft0" in proc.stdout
     cells = {c["id"]: c["status"] for c in latest(project)["cells"]}
@@ -172,16 +185,27 @@ def test_a_failing_unit_test_beside_passing_cells_exits_nonzero(project):
 
 # a team's own dataset, written for this test: a question, its gold answer, a passage that holds it
 FACTS = [
-    ("What colour is a clear daytime sky?", "blue", "On a clear day the sky looks blue because air scatters blue light."),
+    (
+        "What colour is a clear daytime sky?",
+        "blue",
+        "On a clear day the sky looks blue because air scatters blue light.",
+    ),
     ("How many legs does a spider have?", "eight", "Spiders are arachnids and have eight legs."),
-    ("Which gas do plants take in for photosynthesis?", "carbon dioxide", "Plants take in carbon dioxide for photosynthesis."),
+    (
+        "Which gas do plants take in for photosynthesis?",
+        "carbon dioxide",
+        "Plants take in carbon dioxide for photosynthesis.",
+    ),
     ("What is frozen water called?", "ice", "Water freezes into ice at zero degrees Celsius."),
     ("Which planet is known as the red planet?", "Mars", "Mars is called the red planet because of iron oxide dust."),
     ("How many days are in a leap year?", "366", "A leap year has 366 days instead of 365."),
     ("What do bees make from nectar?", "honey", "Bees turn flower nectar into honey."),
     ("Which organ pumps blood through the body?", "the heart", "The heart pumps blood through the body."),
-    ("What is the boiling point of water at sea level in Celsius?", "100 degrees",
-     "At sea level water boils at 100 degrees Celsius."),
+    (
+        "What is the boiling point of water at sea level in Celsius?",
+        "100 degrees",
+        "At sea level water boils at 100 degrees Celsius.",
+    ),
     ("Which metal is liquid at room temperature?", "mercury", "Mercury is a metal that is liquid at room temperature."),
 ]
 WRONG = {0: "green", 1: "six"}  # what a worse model answers to the first two questions
@@ -191,8 +215,17 @@ def own_project(root: Path, url: str, base_model: str) -> Path:
     (root / "data").mkdir(parents=True)
     with open(root / "data" / "facts.jsonl", "w", encoding="utf-8") as fh:
         for i, (q, a, passage) in enumerate(FACTS):
-            fh.write(json.dumps({"id": f"f{i}", "question": q, "answers": [a],
-                                 "passages": [{"id": f"p{i}", "text": passage, "doc_id": f"d{i}"}]}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "id": f"f{i}",
+                        "question": q,
+                        "answers": [a],
+                        "passages": [{"id": f"p{i}", "text": passage, "doc_id": f"d{i}"}],
+                    }
+                )
+                + "\n"
+            )
     (root / "matrix.toml").write_text(f"""
 [default]
 models = [{{ spec = "openai:{url}#{base_model}", name = "served" }}]
@@ -206,8 +239,9 @@ margin = 0.5
 
 
 def test_an_inconclusive_cell_blocks_unless_allowed_and_an_improvement_is_no_regression(tmp_path, project):
-    server = ChatServer({"gold": {q: a for q, a, _ in FACTS},
-                         "worse": {q: WRONG.get(i, a) for i, (q, a, _) in enumerate(FACTS)}})
+    server = ChatServer(
+        {"gold": {q: a for q, a, _ in FACTS}, "worse": {q: WRONG.get(i, a) for i, (q, a, _) in enumerate(FACTS)}}
+    )
     try:
         # the candidate gets two of ten questions wrong: a drop the ten questions cannot confirm or rule out
         team = own_project(tmp_path / "worse", server.url, "gold")

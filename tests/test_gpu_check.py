@@ -1,5 +1,6 @@
 """benchmarks.gpu_check on a machine without CUDA: one clear line and exit status 2, no traceback;
 its summary table and memory-growth rule from figures written here."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_without_cuda_it_exits_2_with_one_clear_line():
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--wheels", "/nonexistent"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gpu_check", "--wheels", "/nonexistent"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
@@ -31,11 +38,13 @@ def test_peak_memory_growth_rule():
 
 
 def test_summary_table_has_a_row_per_check_with_its_result():
-    summary = {"checks": {
-        "generation": {"batch": 16, "tokens_per_s": 1234.5678, "ok": True},
-        "adapter_switching": {"peak_mib": [10.0, 10.5], "ok": False, "error": "RuntimeError: a|b"},
-        "qlora_4bit_training": {"status": "skipped: bitsandbytes not installed"},
-    }}
+    summary = {
+        "checks": {
+            "generation": {"batch": 16, "tokens_per_s": 1234.5678, "ok": True},
+            "adapter_switching": {"peak_mib": [10.0, 10.5], "ok": False, "error": "RuntimeError: a|b"},
+            "qlora_4bit_training": {"status": "skipped: bitsandbytes not installed"},
+        }
+    }
     rows = markdown(summary).splitlines()
     assert rows[0] == "| check | figures | result |" and len(rows) == 5
     assert rows[2] == "| generation | batch 16, tokens_per_s 1235 | ok |"

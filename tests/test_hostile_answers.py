@@ -1,5 +1,6 @@
 """What the model under test writes is untrusted: any text reaches the judges and the metrics,
 and each answer gets a score in range or an unscored verdict, never an exception."""
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,13 @@ def _check(verdict) -> None:
 
 @pytest.mark.parametrize("answer", HOSTILE, ids=[f"hostile{i}" for i in range(len(HOSTILE))])
 def test_every_judge_scores_hostile_answers(judges, answer):
-    item = JudgeItem(id="q1", question="In which year was the bridge opened?", references=("2011",),
-                     context=("The bridge opened in 2011.",), answer=answer)
+    item = JudgeItem(
+        id="q1",
+        question="In which year was the bridge opened?",
+        references=("2011",),
+        context=("The bridge opened in 2011.",),
+        answer=answer,
+    )
     for judge in judges:
         (verdict,) = judge.judge([item])
         _check(verdict)

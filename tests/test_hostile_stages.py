@@ -1,6 +1,7 @@
 """Every stage after generation takes whatever the model under test writes: the caches and result
 files give it back unchanged, the report escapes it, and a matrix cell whose candidate is a
 loopback server answering with such text still ends in a decision with well-formed files."""
+
 from __future__ import annotations
 
 import json
@@ -14,19 +15,30 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_gate_end_to_end import ChatServer, evalsuite_run, own_project, tail
 
-from evalsuite.storage import atomic_write_json
 from evalsuite.judge import JudgeCache
 from evalsuite.judge._parse import parse_score
 from evalsuite.matrix._baselines import load_cells, write_baseline
 from evalsuite.models import Generation
 from evalsuite.models._cache import GenerationCache
 from evalsuite.report import render
+from evalsuite.storage import atomic_write_json
 
 INJECTION = "<script>alert('x')</script><img src=x onerror=alert(1)>| a | b |\n```\n<!-- ]]>"
-ANSWERS = st.text(max_size=200) | st.sampled_from(["2011⁶", "\x00\x07\x1b[31m", "\u202eevil\u2066", "🧪👍🏽",
-                                                  "", " \n\t", INJECTION, "e\u0301\u0301"])
-HOSTILE = ["2011⁶ was the year¹", "\x00 NUL and \x07 bell", "\u202edesrever\u202c", "🧪🧬👍🏽", "", "   ", INJECTION,
-           "a\ud800b lone surrogate", "| broken | table |", "x" * 200_000]
+ANSWERS = st.text(max_size=200) | st.sampled_from(
+    ["2011⁶", "\x00\x07\x1b[31m", "\u202eevil\u2066", "🧪👍🏽", "", " \n\t", INJECTION, "e\u0301\u0301"]
+)
+HOSTILE = [
+    "2011⁶ was the year¹",
+    "\x00 NUL and \x07 bell",
+    "\u202edesrever\u202c",
+    "🧪🧬👍🏽",
+    "",
+    "   ",
+    INJECTION,
+    "a\ud800b lone surrogate",
+    "| broken | table |",
+    "x" * 200_000,
+]
 
 
 def tmp_dir(tmp_path_factory) -> Path:
@@ -66,15 +78,39 @@ def test_a_lone_surrogate_from_a_server_becomes_a_replacement_character():
 
 
 def _cell(cid, kind, answers, scores):
-    items = [{"id": f"q{i}", "question": f"Question {i}?", "references": ["gold"], "passages": [f"passage {i}"],
-              "passage_ids": [f"p{i}"], "answer": a, "metrics": {},
-              "verdicts": {"learned-correctness": {"accuracy": s, "completeness": s, "raw": [a[:100]]}}}
-             for i, (a, s) in enumerate(zip(answers, scores))]
-    return {"id": cid, "dataset": "facts", "model": "served" if kind == "baseline" else "candidate", "spec": "s",
-            "model_spec": "s", "size": 0, "kind": kind, "baseline_id": "facts-served-ft0", "status": "scored",
-            "items": items, "judges": ["learned-correctness"],
-            "summary": {"judges": {"learned-correctness": {c: {"mean": 3.0, "std": 1.0, "n": len(items)}
-                                                          for c in ("accuracy", "completeness")}}}}
+    items = [
+        {
+            "id": f"q{i}",
+            "question": f"Question {i}?",
+            "references": ["gold"],
+            "passages": [f"passage {i}"],
+            "passage_ids": [f"p{i}"],
+            "answer": a,
+            "metrics": {},
+            "verdicts": {"learned-correctness": {"accuracy": s, "completeness": s, "raw": [a[:100]]}},
+        }
+        for i, (a, s) in enumerate(zip(answers, scores))
+    ]
+    return {
+        "id": cid,
+        "dataset": "facts",
+        "model": "served" if kind == "baseline" else "candidate",
+        "spec": "s",
+        "model_spec": "s",
+        "size": 0,
+        "kind": kind,
+        "baseline_id": "facts-served-ft0",
+        "status": "scored",
+        "items": items,
+        "judges": ["learned-correctness"],
+        "summary": {
+            "judges": {
+                "learned-correctness": {
+                    c: {"mean": 3.0, "std": 1.0, "n": len(items)} for c in ("accuracy", "completeness")
+                }
+            }
+        },
+    }
 
 
 class _Tags(HTMLParser):
@@ -91,15 +127,36 @@ def test_report_and_baseline_files_hold_hostile_answers_inert(tmp_path):
     answers = [INJECTION] + [h[:5000] for h in HOSTILE if "\ud800" not in h and h != INJECTION]
     base = _cell("facts-served-ft0", "baseline", ["gold"] * len(answers), [5.0] * len(answers))
     cand = _cell("facts-candidate", "candidate", answers, [1.0] * (len(answers) - 1) + [float("nan")])
-    cand["gate"] = {"judges": {"learned-correctness": {c: {"n": len(answers) - 1, "diff": -4.0, "ci_low": -4.0,
-                                                           "ci_high": -4.0, "margin": 0.5, "gating": True,
-                                                           "outcome": "fail", "baseline_mean": 5.0, "cell_mean": 1.0,
-                                                           "wilcoxon_p": 0.01} for c in ("accuracy", "completeness")}}}
+    cand["gate"] = {
+        "judges": {
+            "learned-correctness": {
+                c: {
+                    "n": len(answers) - 1,
+                    "diff": -4.0,
+                    "ci_low": -4.0,
+                    "ci_high": -4.0,
+                    "margin": 0.5,
+                    "gating": True,
+                    "outcome": "fail",
+                    "baseline_mean": 5.0,
+                    "cell_mean": 1.0,
+                    "wilcoxon_p": 0.01,
+                }
+                for c in ("accuracy", "completeness")
+            }
+        }
+    }
     cand["status"] = "failed"
     base["status"] = "passed"
-    results = {"run_id": "r", "profile": "p", "config": {"datasets": ["facts"], "models": [], "margin": 0.5},
-               "judges": [], "cells": [base, cand], "session": {"ran": [], "computed": [], "reused": []},
-               "provenance": {}}
+    results = {
+        "run_id": "r",
+        "profile": "p",
+        "config": {"datasets": ["facts"], "models": [], "margin": 0.5},
+        "judges": [],
+        "cells": [base, cand],
+        "session": {"ran": [], "computed": [], "reused": []},
+        "provenance": {},
+    }
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     atomic_write_json(run_dir / "results.json", results)
@@ -117,8 +174,13 @@ def test_report_and_baseline_files_hold_hostile_answers_inert(tmp_path):
     assert "onerror" not in hostile_tags.attrs and "&lt;script&gt;" in page
     summary = (run_dir / "summary.md").read_text(encoding="utf-8")
     assert "<script>" not in summary
-    stored = write_baseline(tmp_path / "baselines", run_id="r", cells=[dict(base, items=cand["items"], status="passed")],
-                            config={}, provenance={})
+    stored = write_baseline(
+        tmp_path / "baselines",
+        run_id="r",
+        cells=[dict(base, items=cand["items"], status="passed")],
+        config={},
+        provenance={},
+    )
     _, cells = load_cells(str(stored), tmp_path)
     assert [i["answer"] for i in cells["facts-served-ft0"]["items"]] == answers
 
@@ -156,8 +218,9 @@ def test_a_candidate_served_with_hostile_answers_ends_in_a_decision(tmp_path):
 @pytest.fixture(scope="module")
 def bridge_metrics():
     bridge = pytest.importorskip("evalsuite.judge.deepeval_bridge")
-    return bridge, [bridge.AccuracyMetric(judge, threshold=3.0) for judge in ("reference", "learned-correctness")] + \
-        [bridge.CompletenessMetric(judge, threshold=3.0) for judge in ("reference", "learned-correctness")]
+    return bridge, [bridge.AccuracyMetric(judge, threshold=3.0) for judge in ("reference", "learned-correctness")] + [
+        bridge.CompletenessMetric(judge, threshold=3.0) for judge in ("reference", "learned-correctness")
+    ]
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -168,8 +231,12 @@ def test_the_deepeval_bridge_scores_any_answer(bridge_metrics, text):
     from deepeval.test_case import LLMTestCase
 
     bridge, metrics = bridge_metrics
-    case = LLMTestCase(input="When did the bridge open?", actual_output=text, expected_output="2011",
-                       retrieval_context=["The bridge opened in 2011."])
+    case = LLMTestCase(
+        input="When did the bridge open?",
+        actual_output=text,
+        expected_output="2011",
+        retrieval_context=["The bridge opened in 2011."],
+    )
     for metric in metrics:
         score = metric.measure(case)
         assert (math.isnan(score) and metric.error) or 1.0 <= score <= 5.0
@@ -180,9 +247,15 @@ def _render_with(folder: Path, answers: list[str]) -> tuple[str, str]:
     base = _cell("facts-served-ft0", "baseline", ["gold"] * len(answers), [5.0] * len(answers))
     cand = _cell("facts-candidate", "candidate", answers, [1.0] * len(answers))
     base["status"], cand["status"] = "passed", "inconclusive"
-    results = {"run_id": "r", "profile": "p", "config": {"datasets": ["facts"], "models": [], "margin": 0.5},
-               "judges": [], "cells": [base, cand], "session": {"ran": [], "computed": [], "reused": []},
-               "provenance": {}}
+    results = {
+        "run_id": "r",
+        "profile": "p",
+        "config": {"datasets": ["facts"], "models": [], "margin": 0.5},
+        "judges": [],
+        "cells": [base, cand],
+        "session": {"ran": [], "computed": [], "reused": []},
+        "provenance": {},
+    }
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_json(folder / "results.json", results)
     render(folder)

@@ -1,5 +1,6 @@
 """Ctrl-C during a matrix run: the running cell finishes, the run stops, the report is written
 and marked incomplete, and the same command resumes with the finished cell reused."""
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,29 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_ctrl_c_stops_after_the_current_cell_and_a_rerun_resumes(tmp_path, cold_cache):
-    cmd = [sys.executable, "-m", "pytest", "test_cases/matrix.toml", "--profile", "smoke", "--datasets", "nq,qasper",
-           "--sizes", "0", "--eval-limit", "3", "--judge", "reference", "--report-dir", str(tmp_path / "reports"),
-           "--run-id", "stopped", "--allow-ungated", "-p", "no:cacheprovider"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "test_cases/matrix.toml",
+        "--profile",
+        "smoke",
+        "--datasets",
+        "nq,qasper",
+        "--sizes",
+        "0",
+        "--eval-limit",
+        "3",
+        "--judge",
+        "reference",
+        "--report-dir",
+        str(tmp_path / "reports"),
+        "--run-id",
+        "stopped",
+        "--allow-ungated",
+        "-p",
+        "no:cacheprovider",
+    ]
     env = dict(cold_cache, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []

@@ -1,4 +1,5 @@
 """Judge layer tests that need no language model (the model-backed ones are in test_judge_model.py)."""
+
 import json
 import math
 
@@ -26,7 +27,6 @@ from evalsuite.judge import (
 )
 from evalsuite.judge._cache import run_key
 
-
 # ---------------------------------------------------------------- parsing
 
 
@@ -44,15 +44,31 @@ def test_parse_score_reads_the_digit_after_the_prefill(score, tail):
 
 @pytest.mark.parametrize(
     "text,expected",
-    [("4", 4.0), (" 3/5", 3.0), ("4.5 out of 5", 4.5), ("five", 5.0), ("0", None), ("10", None),
-     ("", None), ("The answer is good", None), ("x4", None), ("-2", 2.0)],
+    [
+        ("4", 4.0),
+        (" 3/5", 3.0),
+        ("4.5 out of 5", 4.5),
+        ("five", 5.0),
+        ("0", None),
+        ("10", None),
+        ("", None),
+        ("The answer is good", None),
+        ("x4", None),
+        ("-2", 2.0),
+    ],
 )
 def test_parse_score_examples(text, expected):
     assert parse_score(text) == expected
 
 
-@given(st.lists(st.tuples(st.sampled_from(["1", " 2", "3", "4 ", "5", "x", "Score", " ", "10"]),
-                          st.floats(min_value=-30, max_value=0)), max_size=30))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["1", " 2", "3", "4 ", "5", "x", "Score", " ", "10"]), st.floats(min_value=-30, max_value=0)
+        ),
+        max_size=30,
+    )
+)
 def test_score_distribution_is_normalized_and_weighted_score_is_its_expectation(pairs):
     dist = score_distribution(pairs)
     if dist is None:
@@ -82,9 +98,13 @@ def test_mean_std_skips_nan_and_counts_it():
 
 # ---------------------------------------------------------------- criteria, steps, forms
 
-ITEM = JudgeItem("q1", "who got the first nobel prize in physics", ("Wilhelm Conrad Röntgen",),
-                 ("The first Nobel Prize in Physics was awarded in 1901 to Wilhelm Conrad Röntgen.",),
-                 "Wilhelm Röntgen")
+ITEM = JudgeItem(
+    "q1",
+    "who got the first nobel prize in physics",
+    ("Wilhelm Conrad Röntgen",),
+    ("The first Nobel Prize in Physics was awarded in 1901 to Wilhelm Conrad Röntgen.",),
+    "Wilhelm Röntgen",
+)
 
 
 def test_criteria_have_a_full_rubric_and_frozen_steps():
@@ -184,7 +204,10 @@ def test_parse_steps_reads_a_numbered_list():
 
     # the prompt pre-fills "1." so the text starts with the first step's words
     assert parse_steps(" Read the reference.\n2. Compare claims.\n3) Score it.\nThanks!") == [
-        "Read the reference.", "Compare claims.", "Score it."]
+        "Read the reference.",
+        "Compare claims.",
+        "Score it.",
+    ]
     assert parse_steps("") == []
 
 

@@ -3,6 +3,7 @@
 The human-labelled answers are read from the data root (judge_human/kamalloo_nq301.jsonl);
 the long-form check is built from the bundled datasets' fine-tune pools at run time.
 """
+
 import json
 import math
 
@@ -25,7 +26,6 @@ from evalsuite.judge import (
 from evalsuite.judge._agreement import best_threshold, fold_of
 from evalsuite.judge._qualify import QUALIFY_VERSION, criterion_agreement, select_items
 from evalsuite.records import to_dict
-
 
 # ---------------------------------------------------------------- statistics
 
@@ -99,22 +99,33 @@ def _fake_item(qid, label, score):
 
 
 def _line(**overrides):
-    row = {"id": "x1", "question_id": "q1", "question": "who wrote frankenstein", "references": ["Mary Shelley"],
-           "answer": "Mary Shelley", "human": 1, "source_model": "test", "auto": {"em": 1, "gpt4_eval": None}}
+    row = {
+        "id": "x1",
+        "question_id": "q1",
+        "question": "who wrote frankenstein",
+        "references": ["Mary Shelley"],
+        "answer": "Mary Shelley",
+        "human": 1,
+        "source_model": "test",
+        "auto": {"em": 1, "gpt4_eval": None},
+    }
     row.update(overrides)
     return json.dumps(row)
 
 
-@pytest.mark.parametrize("bad,match", [
-    ('{"id": "x2", "question_id": "q1"', r"line 2: field '\(JSON syntax\)'"),
-    (_line(id="x2", human=2), r"line 2: field 'human': expected 0 or 1"),
-    (_line(id="x2", references=[]), r"line 2: field 'references'"),
-    (_line(id="x2", references="Mary Shelley"), r"line 2: field 'references': expected a list"),
-    (_line(id="x2", question=""), r"line 2: field 'question': empty"),
-    (_line(id="x2", auto={"bem": "yes"}), r"line 2: field 'auto.bem'"),
-    (_line(id="x2", answer=3), r"line 2: field 'answer': expected a string"),
-    (_line(), r"field 'id': 'x1' repeats"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ('{"id": "x2", "question_id": "q1"', r"line 2: field '\(JSON syntax\)'"),
+        (_line(id="x2", human=2), r"line 2: field 'human': expected 0 or 1"),
+        (_line(id="x2", references=[]), r"line 2: field 'references'"),
+        (_line(id="x2", references="Mary Shelley"), r"line 2: field 'references': expected a list"),
+        (_line(id="x2", question=""), r"line 2: field 'question': empty"),
+        (_line(id="x2", auto={"bem": "yes"}), r"line 2: field 'auto.bem'"),
+        (_line(id="x2", answer=3), r"line 2: field 'answer': expected a string"),
+        (_line(), r"field 'id': 'x1' repeats"),
+    ],
+)
 def test_a_bad_human_line_names_file_line_and_field(tmp_path, bad, match):
     path = tmp_path / "human.jsonl"
     path.write_text(_line() + "\n" + bad + "\n", encoding="utf-8")
@@ -161,7 +172,9 @@ def test_reference_judge_matches_the_published_token_overlap_figures(reference_q
     q = reference_qualification
     accuracy, completeness = q.criterion("accuracy"), q.criterion("completeness")
     assert accuracy.auc == pytest.approx(0.811, abs=0.001) and accuracy.auc_long == pytest.approx(0.740, abs=0.001)
-    assert completeness.auc == pytest.approx(0.829, abs=0.001) and completeness.auc_long == pytest.approx(0.762, abs=0.001)
+    assert completeness.auc == pytest.approx(0.829, abs=0.001) and completeness.auc_long == pytest.approx(
+        0.762, abs=0.001
+    )
     assert q.data.items_scored == 1490 and q.data.items_long == 294 and not q.data.subset
     assert 0.5 < accuracy.kappa < 0.8 and 0.0 < accuracy.within_question <= 1.0 and accuracy.within_question_pairs > 500
     assert "2-fold cross-fit by question_id" in q.data.threshold_method

@@ -19,12 +19,33 @@ def _write(path, rows):
 
 
 ROWS = [
-    {"id": "g", "question": "who wrote frankenstein", "references": ["Mary Shelley"], "context": ["Mary Shelley wrote it."],
-     "answer": "Mary Shelley", "label": "good", "question_id": "q1"},
-    {"id": "w", "question": "who wrote frankenstein", "references": ["Mary Shelley"], "context": ["Mary Shelley wrote it."],
-     "answer": "Charles Dickens", "label": "wrong", "question_id": "q1"},
-    {"id": "p", "question": "who wrote frankenstein", "references": ["Mary Shelley"], "context": [],
-     "answer": "Shelley", "label": "partial", "question_id": "q1"},
+    {
+        "id": "g",
+        "question": "who wrote frankenstein",
+        "references": ["Mary Shelley"],
+        "context": ["Mary Shelley wrote it."],
+        "answer": "Mary Shelley",
+        "label": "good",
+        "question_id": "q1",
+    },
+    {
+        "id": "w",
+        "question": "who wrote frankenstein",
+        "references": ["Mary Shelley"],
+        "context": ["Mary Shelley wrote it."],
+        "answer": "Charles Dickens",
+        "label": "wrong",
+        "question_id": "q1",
+    },
+    {
+        "id": "p",
+        "question": "who wrote frankenstein",
+        "references": ["Mary Shelley"],
+        "context": [],
+        "answer": "Shelley",
+        "label": "partial",
+        "question_id": "q1",
+    },
 ]
 
 
@@ -38,8 +59,18 @@ def test_judge_cli_json_output(tmp_path, capsys):
         assert {"id", "accuracy", "completeness", "accuracy_std", "completeness_std", "unscored", "raw"} <= set(row)
     assert out["items"][0]["accuracy"] == 5.0 and out["items"][1]["accuracy"] == 1.0
     summary = out["summary"]
-    for key in ("items", "unscored", "model_calls", "cache_hits", "mean_accuracy", "mean_completeness",
-                "mean_repeat_std", "spearman_vs_f1", "good_over_wrong", "good_over_partial"):
+    for key in (
+        "items",
+        "unscored",
+        "model_calls",
+        "cache_hits",
+        "mean_accuracy",
+        "mean_completeness",
+        "mean_repeat_std",
+        "spearman_vs_f1",
+        "good_over_wrong",
+        "good_over_partial",
+    ):
         assert key in summary
     assert summary["items"] == 3 and summary["model_calls"] == 0
     assert summary["good_over_wrong"] == 1.0 and summary["good_wrong_pairs"] == 1
@@ -58,7 +89,13 @@ def test_judge_cli_qualify_reference_prints_the_table_with_the_anchors(capsys):
     assert _run(["judge", "--judge", "reference", "--qualify"]) == 0
     out = capsys.readouterr().out
     assert "this judge: accuracy" in out and "0.811  0.740" in out
-    assert "GPT-4 as judge" in out and "0.850b" in out and "balanced accuracy of the published" in out and "0.695" in out and "0.848" in out
+    assert (
+        "GPT-4 as judge" in out
+        and "0.850b" in out
+        and "balanced accuracy of the published" in out
+        and "0.695" in out
+        and "0.848" in out
+    )
     assert "qualified: no" in out and "below the bar 0.75" in out
     assert "2-fold cross-fit by question_id" in out and "long-form check" in out
     assert _run(["judge", "--judge", "reference", "--qualify", "--json"]) == 0
@@ -90,11 +127,13 @@ def test_limit_without_qualify_is_an_error():
 
 @pytest.mark.parametrize(
     "bad,match",
-    [({"question": "q", "references": "x", "answer": 3}, r"line 2: field 'answer'"),
-     ({"question": "q", "answer": "a"}, r"line 2: missing field 'references'"),
-     ({"question": "q", "references": ["a"], "context": [1], "answer": "a"}, r"line 2: field 'context'"),
-     ("[1, 2]", r"line 2: expected a JSON object"),
-     ({"question": "q", "references": ["a"], "answer": "a", "label": "meh"}, r"line 2: field 'label'")],
+    [
+        ({"question": "q", "references": "x", "answer": 3}, r"line 2: field 'answer'"),
+        ({"question": "q", "answer": "a"}, r"line 2: missing field 'references'"),
+        ({"question": "q", "references": ["a"], "context": [1], "answer": "a"}, r"line 2: field 'context'"),
+        ("[1, 2]", r"line 2: expected a JSON object"),
+        ({"question": "q", "references": ["a"], "answer": "a", "label": "meh"}, r"line 2: field 'label'"),
+    ],
 )
 def test_judge_cli_malformed_line_names_line_and_field(tmp_path, bad, match):
     path = tmp_path / "in.jsonl"
@@ -113,19 +152,53 @@ def test_main_exits_2_without_traceback_on_a_malformed_line(tmp_path, capsys):
 
 
 SAMPLE_ROWS = [
-    {"id": f"{n}-{kind}", "question": question, "references": [gold], "context": [context], "answer": answer,
-     "question_id": str(n)}
-    for n, (question, gold, context, right, wrong) in enumerate([
-        ("Which planet is known as the red planet?", "Mars", "Mars looks red because of iron oxide on its surface.",
-         "Mars", "Jupiter"),
-        ("What is the boiling point of water at sea level in Celsius?", "100 degrees", "At sea level water boils at 100 C.",
-         "100 degrees Celsius", "50 degrees"),
-        ("Who painted the Mona Lisa?", "Leonardo da Vinci", "The Mona Lisa was painted by Leonardo da Vinci.",
-         "Leonardo da Vinci painted it.", "Vincent van Gogh"),
-        ("What gas do humans exhale?", "carbon dioxide", "Exhaled air is rich in carbon dioxide.",
-         "Carbon dioxide", "Helium"),
-        ("How many legs does a spider have?", "eight", "Spiders are arachnids with eight legs.", "Eight legs.", "Six"),
-    ])
+    {
+        "id": f"{n}-{kind}",
+        "question": question,
+        "references": [gold],
+        "context": [context],
+        "answer": answer,
+        "question_id": str(n),
+    }
+    for n, (question, gold, context, right, wrong) in enumerate(
+        [
+            (
+                "Which planet is known as the red planet?",
+                "Mars",
+                "Mars looks red because of iron oxide on its surface.",
+                "Mars",
+                "Jupiter",
+            ),
+            (
+                "What is the boiling point of water at sea level in Celsius?",
+                "100 degrees",
+                "At sea level water boils at 100 C.",
+                "100 degrees Celsius",
+                "50 degrees",
+            ),
+            (
+                "Who painted the Mona Lisa?",
+                "Leonardo da Vinci",
+                "The Mona Lisa was painted by Leonardo da Vinci.",
+                "Leonardo da Vinci painted it.",
+                "Vincent van Gogh",
+            ),
+            (
+                "What gas do humans exhale?",
+                "carbon dioxide",
+                "Exhaled air is rich in carbon dioxide.",
+                "Carbon dioxide",
+                "Helium",
+            ),
+            (
+                "How many legs does a spider have?",
+                "eight",
+                "Spiders are arachnids with eight legs.",
+                "Eight legs.",
+                "Six",
+            ),
+        ]
+    )
     for kind, answer in (("right", right), ("wrong", wrong))
 ]
 
@@ -142,8 +215,18 @@ def test_sample_mode_then_the_same_command_makes_no_model_calls(tmp_path, monkey
     monkeypatch.setenv("EVALSUITE_CACHE", str(fresh))
     items = tmp_path / "items.jsonl"
     _write(items, SAMPLE_ROWS[:4])
-    argv = ["judge", "--judge", "bundled:smollm2-135m-instruct", "--input", str(items), "--mode", "sample",
-            "--repeats", "3", "--json"]
+    argv = [
+        "judge",
+        "--judge",
+        "bundled:smollm2-135m-instruct",
+        "--input",
+        str(items),
+        "--mode",
+        "sample",
+        "--repeats",
+        "3",
+        "--json",
+    ]
     assert _run(argv) == 0
     first = json.loads(capsys.readouterr().out)
     assert first["summary"]["items"] == 4 and len(first["items"]) == 4

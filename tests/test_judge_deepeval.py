@@ -1,4 +1,5 @@
 """The deepeval bridge, offline: our judges as deepeval metrics, and deepeval's GEval on our model."""
+
 import json
 import math
 import os
@@ -6,14 +7,16 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
-from evalsuite.judge.deepeval_bridge import AccuracyMetric, CompletenessMetric, EvalsuiteLLM, geval_metric
-
 from deepeval import assert_test  # noqa: E402  (the bridge set the telemetry opt-out first)
 from deepeval.test_case import LLMTestCase  # noqa: E402
 
-CASE = dict(input="who wrote the novel frankenstein", expected_output="Mary Shelley",
-            retrieval_context=["Frankenstein is an 1818 novel written by the English author Mary Shelley."])
+from evalsuite.judge.deepeval_bridge import AccuracyMetric, CompletenessMetric, EvalsuiteLLM, geval_metric
+
+CASE = dict(
+    input="who wrote the novel frankenstein",
+    expected_output="Mary Shelley",
+    retrieval_context=["Frankenstein is an 1818 novel written by the English author Mary Shelley."],
+)
 
 
 def test_bridge_turns_deepeval_telemetry_off():
@@ -49,8 +52,9 @@ def test_deepeval_geval_runs_on_the_bundled_model(tmp_path):
     llm = EvalsuiteLLM("bundled:smollm2-135m-instruct")
     metric = geval_metric("accuracy", llm)
     assert metric.evaluation_steps and "Every claim" in metric.rubric[-1].expected_outcome
-    judge = make_judge("deepeval:bundled:smollm2-135m-instruct", repeats=1, temperature=0.0,
-                       cache_path=str(tmp_path / "j.sqlite"))
+    judge = make_judge(
+        "deepeval:bundled:smollm2-135m-instruct", repeats=1, temperature=0.0, cache_path=str(tmp_path / "j.sqlite")
+    )
     assert judge.config["factory"] == "deepeval-geval"
     same = make_judge("bundled:smollm2-135m-instruct", engine="deepeval", cache_path=str(tmp_path / "j.sqlite"))
     assert same.config == judge.config  # engine="deepeval" goes through the same registry entry
@@ -78,12 +82,30 @@ class _Server(BaseHTTPRequestHandler):
         type(self).calls += 1
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.mode == "reject":
-            body, status = {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
-                                      "code": "invalid_api_key"}}, 401
+            body, status = (
+                {
+                    "error": {
+                        "message": "Incorrect API key provided",
+                        "type": "invalid_request_error",
+                        "code": "invalid_api_key",
+                    }
+                },
+                401,
+            )
         else:
-            body, status = {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [
-                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": self.text}}],
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}, 200
+            body, status = (
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": "m",
+                    "choices": [
+                        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": self.text}}
+                    ],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                },
+                200,
+            )
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

@@ -1,4 +1,5 @@
 """The offline learned judge: its features, its weights (refit = shipped file), its agreement with people."""
+
 import json
 import math
 
@@ -19,8 +20,9 @@ MIN_AUC_LONG = 0.81
 
 
 def test_lexical_features_read_aliases_numbers_stems_and_hedges():
-    f = lexical_features("Which national anthem was first called the War Song?", ["La Marseillaise (anthem)"],
-                         "It is La Marseillaise.")
+    f = lexical_features(
+        "Which national anthem was first called the War Song?", ["La Marseillaise (anthem)"], "It is La Marseillaise."
+    )
     assert f["contains"] == 1.0 and f["recall"] == 1.0 and f["soft_recall"] == 1.0
     f = lexical_features("How many legs does a spider have?", ["8"], "A spider has eight legs.")
     assert f["soft_recall"] == 1.0 and f["numbers_match"] == 1.0 and f["numbers_clash"] == 0.0  # "eight" is 8
@@ -43,8 +45,13 @@ def test_embedder_vectors_do_not_depend_on_threads_or_batch_companions(monkeypat
 
     # the judge pins the embedder to one thread; lift the pin to show the vectors do not need it
     monkeypatch.setattr(_features, "one_torch_thread", contextlib.nullcontext)
-    texts = ["Mary Shelley wrote Frankenstein in 1818.", "Jupiter", "The capital of Australia is Canberra.",
-             "a much longer answer " * 9, "Roughly ninety minutes on a full charge of the battery."]
+    texts = [
+        "Mary Shelley wrote Frankenstein in 1818.",
+        "Jupiter",
+        "The capital of Australia is Canberra.",
+        "a much longer answer " * 9,
+        "Roughly ninety minutes on a full charge of the battery.",
+    ]
     similarity = Similarity()
     before = torch.get_num_threads()
     try:
@@ -62,12 +69,27 @@ def test_embedder_vectors_do_not_depend_on_threads_or_batch_companions(monkeypat
 # ---------------------------------------------------------------- the judge
 
 ITEMS = [
-    JudgeItem("good", "Who painted the ceiling of the Sistine Chapel?", ("Michelangelo",), (),
-              "The ceiling was painted by Michelangelo between 1508 and 1512."),
-    JudgeItem("wrong", "Who painted the ceiling of the Sistine Chapel?", ("Michelangelo",), (),
-              "The ceiling was painted by Raphael."),
-    JudgeItem("hedge", "Who painted the ceiling of the Sistine Chapel?", ("Michelangelo",), (),
-              "I'm sorry, I don't know who painted it."),
+    JudgeItem(
+        "good",
+        "Who painted the ceiling of the Sistine Chapel?",
+        ("Michelangelo",),
+        (),
+        "The ceiling was painted by Michelangelo between 1508 and 1512.",
+    ),
+    JudgeItem(
+        "wrong",
+        "Who painted the ceiling of the Sistine Chapel?",
+        ("Michelangelo",),
+        (),
+        "The ceiling was painted by Raphael.",
+    ),
+    JudgeItem(
+        "hedge",
+        "Who painted the ceiling of the Sistine Chapel?",
+        ("Michelangelo",),
+        (),
+        "I'm sorry, I don't know who painted it.",
+    ),
 ]
 
 
@@ -132,7 +154,8 @@ def test_the_fit_reproduces_the_shipped_weights():
 def test_model_selection_cross_validates_on_the_training_rows_only():
     """The rule of fit_learned.select_model on rows written for the test: the similarity features
     are taken when they carry the signal, left out when they add nothing."""
-    from evalsuite.judge.fit_learned import FEATURES as ALL, select_model
+    from evalsuite.judge.fit_learned import FEATURES as ALL
+    from evalsuite.judge.fit_learned import select_model
 
     rng = np.random.default_rng(0)
     n = 1200

@@ -1,4 +1,5 @@
 """The long-form check: built at run time from the fine-tune pools, never from eval questions."""
+
 import pytest
 
 from evalsuite.datasets import load

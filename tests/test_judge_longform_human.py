@@ -2,6 +2,7 @@
 
 The graded file is read from the data root; a corrupted copy is made at run time in tmp_path.
 Rule tests use records written for the test."""
+
 from __future__ import annotations
 
 import argparse
@@ -97,7 +98,10 @@ def test_the_qualification_scores_only_qualify_rows_and_fit_grades_do_not_move_i
     assert q.graded.questions == 52 and q.graded.correct == 182 and q.graded.excellent == 66
     assert _figures(q.graded) == _figures(q_corrupt.graded) and q.graded.ids_digest == q_corrupt.graded.ids_digest
     # the fit split is measured only when asked, and the corruption shows there
-    fit, fit_corrupt = measure_graded(first, split=FIT_SPLIT, graded=graded), measure_graded(first, split=FIT_SPLIT, graded=corrupted)
+    fit, fit_corrupt = (
+        measure_graded(first, split=FIT_SPLIT, graded=graded),
+        measure_graded(first, split=FIT_SPLIT, graded=corrupted),
+    )
     assert fit.answers == 1492 and _figures(fit) != _figures(fit_corrupt)
 
 
@@ -161,8 +165,12 @@ def test_a_dataset_is_long_when_its_median_gold_answer_has_five_words_or_more():
 def qualified(graded):
     """A qualification of the reference judge made to pass the short-answer rule, for the rule tests."""
     q = measure(make_judge("reference"), load_human(), NO_LONGFORM, graded=graded, limit=300)
-    return dataclasses.replace(q, qualified=True, gating_criteria=("accuracy", "completeness"),
-                               reasons=("qualifies to gate: (written for the test)",))
+    return dataclasses.replace(
+        q,
+        qualified=True,
+        gating_criteria=("accuracy", "completeness"),
+        reasons=("qualifies to gate: (written for the test)",),
+    )
 
 
 def _with_aucs(q, accuracy, completeness):
@@ -171,13 +179,18 @@ def _with_aucs(q, accuracy, completeness):
     return dataclasses.replace(q, graded=dataclasses.replace(q.graded, criteria=new))
 
 
-@pytest.mark.parametrize("accuracy, completeness, gates", [
-    (0.80, 0.70, ("accuracy", "completeness")),  # at the bars
-    (0.7999, 0.70, ("completeness",)),
-    (0.85, 0.6999, ("accuracy",)),
-    (0.60, 0.50, ()),
-])
-def test_long_answer_datasets_gate_only_criteria_that_meet_the_long_answer_bars(qualified, accuracy, completeness, gates):
+@pytest.mark.parametrize(
+    "accuracy, completeness, gates",
+    [
+        (0.80, 0.70, ("accuracy", "completeness")),  # at the bars
+        (0.7999, 0.70, ("completeness",)),
+        (0.85, 0.6999, ("accuracy",)),
+        (0.60, 0.50, ()),
+    ],
+)
+def test_long_answer_datasets_gate_only_criteria_that_meet_the_long_answer_bars(
+    qualified, accuracy, completeness, gates
+):
     q = _with_aucs(qualified, accuracy, completeness)
     assert gating_criteria(q, long_answers=False) == ("accuracy", "completeness")  # short answers: the old rule
     assert gating_criteria(q, long_answers=True) == gates
@@ -194,8 +207,12 @@ def test_no_graded_figures_or_no_qualification_means_no_long_answer_gating(quali
     assert "not measured" in gating_decision(unmeasured, long_answers=True).reason("accuracy")
     nan = _with_aucs(qualified, float("nan"), float("nan"))
     assert gating_criteria(nan, long_answers=True) == ()
-    unqualified = dataclasses.replace(_with_aucs(qualified, 0.95, 0.95), qualified=False, gating_criteria=(),
-                                      reasons=("does not qualify, so it reports but never gates: (test)",))
+    unqualified = dataclasses.replace(
+        _with_aucs(qualified, 0.95, 0.95),
+        qualified=False,
+        gating_criteria=(),
+        reasons=("does not qualify, so it reports but never gates: (test)",),
+    )
     for long in (False, True):
         decision = gating_decision(unqualified, long_answers=long)
         assert decision.criteria == () and "does not qualify" in decision.reason("completeness")
@@ -210,20 +227,35 @@ def test_the_rule_states_the_long_answer_bars():
 
 
 def _row(**over):
-    row = {"id": "a1", "question_id": "Q1", "question": "what is it?", "consumer_question": "", "references": ["it is x"],
-           "answer": "x", "label": 3, "labels": [3], "correct": 1, "complete": 0, "split": "qualify", "source": "test"}
+    row = {
+        "id": "a1",
+        "question_id": "Q1",
+        "question": "what is it?",
+        "consumer_question": "",
+        "references": ["it is x"],
+        "answer": "x",
+        "label": 3,
+        "labels": [3],
+        "correct": 1,
+        "complete": 0,
+        "split": "qualify",
+        "source": "test",
+    }
     return json.dumps({**row, **over})
 
 
-@pytest.mark.parametrize("lines, match", [
-    ([_row(label=5)], "line 1: field 'label': expected a grade 1-4"),
-    ([_row(correct=0)], "field 'correct'"),
-    ([_row(split="train")], "field 'split'"),
-    ([_row(), _row(id="a2", split="fit")], "both 'qualify' and 'fit'"),
-    ([_row(), _row()], "'a1' repeats"),
-    ([_row(question="", consumer_question="")], "field 'question'"),
-    ([_row(references=[" "])], "field 'references'"),
-])
+@pytest.mark.parametrize(
+    "lines, match",
+    [
+        ([_row(label=5)], "line 1: field 'label': expected a grade 1-4"),
+        ([_row(correct=0)], "field 'correct'"),
+        ([_row(split="train")], "field 'split'"),
+        ([_row(), _row(id="a2", split="fit")], "both 'qualify' and 'fit'"),
+        ([_row(), _row()], "'a1' repeats"),
+        ([_row(question="", consumer_question="")], "field 'question'"),
+        ([_row(references=[" "])], "field 'references'"),
+    ],
+)
 def test_a_bad_line_names_the_file_line_and_field(tmp_path, lines, match):
     path = tmp_path / "graded.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -270,14 +302,35 @@ def geval_server():
             text = json.dumps(body["messages"])
             top = str(1 + int(hashlib.sha256(text.encode()).hexdigest(), 16) % 5)
             other = "5" if top != "5" else "1"
-            payload = json.dumps({
-                "id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": top},
-                             "logprobs": {"content": [{"token": top, "logprob": -0.2, "bytes": None, "top_logprobs": [
-                                 {"token": top, "logprob": -0.2, "bytes": None},
-                                 {"token": other, "logprob": -1.8, "bytes": None}]}]}}],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
-            }).encode()
+            payload = json.dumps(
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": "m",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": top},
+                            "logprobs": {
+                                "content": [
+                                    {
+                                        "token": top,
+                                        "logprob": -0.2,
+                                        "bytes": None,
+                                        "top_logprobs": [
+                                            {"token": top, "logprob": -0.2, "bytes": None},
+                                            {"token": other, "logprob": -1.8, "bytes": None},
+                                        ],
+                                    }
+                                ]
+                            },
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
+                }
+            ).encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(payload)))
@@ -292,7 +345,9 @@ def geval_server():
     httpd.server_close()
 
 
-def test_a_served_g_eval_judge_is_measured_on_graded_long_answers_with_a_limit(geval_server, tmp_path, monkeypatch, capsys):
+def test_a_served_g_eval_judge_is_measured_on_graded_long_answers_with_a_limit(
+    geval_server, tmp_path, monkeypatch, capsys
+):
     url, calls = geval_server
     monkeypatch.setenv("EVALSUITE_CACHE", str(tmp_path / "cache"))
     spec = f"openai:{url}#m"
@@ -308,8 +363,10 @@ def test_a_served_g_eval_judge_is_measured_on_graded_long_answers_with_a_limit(g
     sent = [json.dumps(c["messages"]) for c in calls]
     assert len(calls) == plan["total"]["calls"]
     chosen = select_graded(load_graded().split(QUALIFY_SPLIT), 12)
-    assert all(any(x.answer[:60] in s.replace("\\n", "\n") or json.dumps(x.answer[:60])[1:-1] in s for s in sent)
-               for x in chosen)
+    assert all(
+        any(x.answer[:60] in s.replace("\\n", "\n") or json.dumps(x.answer[:60])[1:-1] in s for s in sent)
+        for x in chosen
+    )
     assert {c["criterion"] for c in g["criteria"]} == {"accuracy", "completeness"}
 
 
@@ -324,13 +381,24 @@ def test_a_dataset_context_says_whether_its_gold_answers_are_long():
 
 
 @pytest.mark.parametrize("accuracy, long_gating", [(0.85, ["accuracy", "completeness"]), (0.75, ["completeness"])])
-def test_the_matrix_gates_each_dataset_with_the_judges_its_answer_length_allows(tmp_path, qualified, accuracy, long_gating):
-    """nq (2-word gold answers) gates under the short-answer rule; bioasq (a median of 19 words) needs the long-answer bars."""
+def test_the_matrix_gates_each_dataset_with_the_judges_its_answer_length_allows(
+    tmp_path, qualified, accuracy, long_gating
+):
+    """nq (2-word gold answers) gates under the short-answer rule; bioasq (a median of 19 words) needs the
+    long-answer bars."""
     from evalsuite.matrix import MatrixSession, build_config
     from evalsuite.records import stable_hash
 
-    cfg = build_config("synthetic", {"models": [{"spec": "bundled:m-1", "name": "m"}], "datasets": ["nq", "bioasq"],
-                                     "sizes": [0], "judges": ["reference"], "eval_limit": 20})
+    cfg = build_config(
+        "synthetic",
+        {
+            "models": [{"spec": "bundled:m-1", "name": "m"}],
+            "datasets": ["nq", "bioasq"],
+            "sizes": [0],
+            "judges": ["reference"],
+            "eval_limit": 20,
+        },
+    )
     session = MatrixSession(cfg, report_root=tmp_path / "reports", token="tok")
     judge = session.judges()[0]
     q = _with_aucs(qualified, accuracy, 0.75).as_json()

@@ -2,6 +2,7 @@
 
 Each test judges two items, so the whole file runs in a few minutes on two CPU cores.
 """
+
 import math
 from dataclasses import replace
 
@@ -10,10 +11,20 @@ from evalsuite.models import BackendCapabilities, load_model, register_backend
 
 MODEL = "bundled:smollm2-135m-instruct"
 ITEMS = [
-    JudgeItem("good", "who wrote the novel frankenstein", ("Mary Shelley",),
-              ("Frankenstein is an 1818 novel written by the English author Mary Shelley.",), "Mary Shelley"),
-    JudgeItem("wrong", "who wrote the novel frankenstein", ("Mary Shelley",),
-              ("Frankenstein is an 1818 novel written by the English author Mary Shelley.",), "Charles Dickens"),
+    JudgeItem(
+        "good",
+        "who wrote the novel frankenstein",
+        ("Mary Shelley",),
+        ("Frankenstein is an 1818 novel written by the English author Mary Shelley.",),
+        "Mary Shelley",
+    ),
+    JudgeItem(
+        "wrong",
+        "who wrote the novel frankenstein",
+        ("Mary Shelley",),
+        ("Frankenstein is an 1818 novel written by the English author Mary Shelley.",),
+        "Charles Dickens",
+    ),
 ]
 
 
@@ -69,10 +80,19 @@ class _NoLogprobsServer:
 
 def test_missing_logprobs_are_reported_and_sampling_is_used(tmp_path):
     inner = load_model(MODEL).backend  # loaded first: a backend factory must not call load_model itself
-    register_backend("nologprobs", lambda target, adapter, options: _NoLogprobsServer(inner),
-                     capabilities=BackendCapabilities(tokenizer=True))
-    judge = make_judge(f"nologprobs:{MODEL}", mode="logprobs", repeats=2, temperature=1.0, form="compact",
-                       cache_path=str(tmp_path / "judge.sqlite"))
+    register_backend(
+        "nologprobs",
+        lambda target, adapter, options: _NoLogprobsServer(inner),
+        capabilities=BackendCapabilities(tokenizer=True),
+    )
+    judge = make_judge(
+        f"nologprobs:{MODEL}",
+        mode="logprobs",
+        repeats=2,
+        temperature=1.0,
+        form="compact",
+        cache_path=str(tmp_path / "judge.sqlite"),
+    )
     verdicts = judge.judge(ITEMS[:1])
     (v,) = verdicts
     assert v.logprobs_missing is True and v.mode == "sample" and v.runs == 2
@@ -82,8 +102,15 @@ def test_missing_logprobs_are_reported_and_sampling_is_used(tmp_path):
 def test_unparseable_runs_are_nan_never_zero(tmp_path):
     # one new token after "Score: " can only be parsed when it is a digit; with max_new_tokens=1 at a
     # high temperature some runs are not, and they must be counted as unscored, not scored 0
-    judge = make_judge(MODEL, mode="sample", repeats=4, temperature=3.0, retries=0, max_new_tokens=1,
-                       cache_path=str(tmp_path / "judge.sqlite"))
+    judge = make_judge(
+        MODEL,
+        mode="sample",
+        repeats=4,
+        temperature=3.0,
+        retries=0,
+        max_new_tokens=1,
+        cache_path=str(tmp_path / "judge.sqlite"),
+    )
     (v,) = judge.judge(ITEMS[:1])
     scores = [r.split(": ", 1)[1] for r in v.raw]
     assert len(scores) == 8

@@ -1,4 +1,5 @@
 """One judge registry: names, schemes, model specs, third-party entry points; the core never imports the bridge."""
+
 import subprocess
 import sys
 import textwrap
@@ -21,7 +22,9 @@ def test_built_in_names_and_schemes_resolve_through_the_registry():
     geval = make_judge("bundled:gemma3-270m", mode="sample", repeats=2, cache=False)
     assert geval.config["factory"] == "geval" and geval.config["model"] == "bundled:gemma3-270m"
     # options every caller may pass are ignored by a judge that has no such setting
-    assert make_judge("reference", mode="logprobs", repeats=10, temperature=0.7, cache=True).name.startswith("reference")
+    assert make_judge("reference", mode="logprobs", repeats=10, temperature=0.7, cache=True).name.startswith(
+        "reference"
+    )
 
 
 def test_unknown_specs_and_options_fail_with_the_fix():
@@ -45,8 +48,10 @@ class _Fixed(Judge):
         self.name, self.score = name, score
 
     def judge(self, items, progress=False):
-        return [Verdict(i.id, self.name, "", self.score, self.score, 0.0, 0.0, 0, 1, (), False, "deterministic")
-                for i in items]
+        return [
+            Verdict(i.id, self.name, "", self.score, self.score, 0.0, 0.0, 0, 1, (), False, "deterministic")
+            for i in items
+        ]
 
 
 def test_register_judge_adds_a_name_and_a_scheme():
@@ -61,14 +66,16 @@ def test_register_judge_adds_a_name_and_a_scheme():
 def test_a_third_party_judge_arrives_through_an_entry_point(tmp_path, monkeypatch):
     package = tmp_path / "thirdparty_judges"
     package.mkdir()
-    (package / "__init__.py").write_text(textwrap.dedent('''
+    (package / "__init__.py").write_text(
+        textwrap.dedent("""
         from evalsuite.judge import Judge, Verdict
 
         class Five(Judge):
             name = "five"
 
             def judge(self, items, progress=False):
-                return [Verdict(i.id, self.name, "", 5.0, 5.0, 0.0, 0.0, 0, 1, (), False, "deterministic") for i in items]
+                return [Verdict(i.id, self.name, "", 5.0, 5.0, 0.0, 0.0, 0, 1, (), False, "deterministic") for i in
+                items]
 
         def five():
             return Five()
@@ -77,12 +84,14 @@ def test_a_third_party_judge_arrives_through_an_entry_point(tmp_path, monkeypatc
             judge = Five()
             judge.name = spec
             return judge
-    '''))
+    """)
+    )
     dist = tmp_path / "thirdparty_judges-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-judges\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\nfive = thirdparty_judges:five\n"
-                                           f"echo = thirdparty_judges:echo\n")
+    (dist / "entry_points.txt").write_text(
+        f"[{ENTRY_POINT_GROUP}]\nfive = thirdparty_judges:five\necho = thirdparty_judges:echo\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     assert registered_judges()["five"] == "thirdparty_judges:five"  # listed before it is loaded
     (v,) = make_judge("five").judge([ITEM])
@@ -96,12 +105,13 @@ def test_the_deepeval_bridge_is_an_entry_point_of_this_package():
 
     found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
     assert found.get("deepeval") == "evalsuite.judge.deepeval_bridge:deepeval_judge", (
-        "the installed metadata lacks the deepeval judge entry point: reinstall the package (pip install -e .)")
+        "the installed metadata lacks the deepeval judge entry point: reinstall the package (pip install -e .)"
+    )
     assert 'deepeval = "evalsuite.judge.deepeval_bridge:deepeval_judge"' in (ROOT / "pyproject.toml").read_text()
 
 
 def test_the_core_does_not_import_the_deepeval_bridge():
-    code = textwrap.dedent('''
+    code = textwrap.dedent("""
         import sys
         from evalsuite.judge import make_judge, JudgeItem
         item = JudgeItem("x", "q", ("a",), (), "a")
@@ -110,10 +120,16 @@ def test_the_core_does_not_import_the_deepeval_bridge():
         import evalsuite.judge.cli
         loaded = sorted(m for m in sys.modules if m.startswith("deepeval") or m.endswith("deepeval_bridge"))
         assert not loaded, loaded
-    ''')
+    """)
     env_path = str(ROOT)
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                            env={**__import__("os").environ, "PYTHONPATH": env_path})
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "PYTHONPATH": env_path},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     for path in (ROOT / "evalsuite" / "judge").glob("*.py"):
         if path.name != "deepeval_bridge.py":

@@ -7,6 +7,7 @@ so float noise does not count as a change. The bundled judge's verdicts come fro
 cache after the first run and depend on the model identity (weights, dtype: fp32 on the CPU,
 and how a prompt is read); each item is scored alone, so no batch padding moves them.
 """
+
 import math
 
 import pytest
@@ -17,25 +18,36 @@ from evalsuite.judge import CRITERIA, FORMS, JudgeItem, load_steps, make_judge, 
 BUNDLED = "bundled:smollm2-135m-instruct"
 
 _QUESTIONS = (
-    ("lighthouse", "Why did the harbour town build a second lighthouse in 1890?",
-     ("Fog hid the first lighthouse from ships approaching from the north.",),
-     ("The town council's minutes say that ships coming from the north could not see the old light in fog, "
-      "so a second tower was raised on the northern cliff in 1890.",),
-     "Because ships arriving from the north could not see the first light when there was fog.",
-     "Because ships arriving from the north could not see it.",
-     "Because the first lighthouse was sold to a private owner."),
-    ("bakery", "Which two flours does the bakery blend for its rye loaf?",
-     ("whole rye flour and white wheat flour",),
-     ("Our rye loaf is made from a blend of whole rye flour and white wheat flour, proofed overnight.",),
-     "It blends whole rye flour with white wheat flour.",
-     "Whole rye flour.",
-     "Spelt flour and oat flour."),
-    ("robot", "How long does the cleaning robot's battery last on a full charge?",
-     ("about 90 minutes",),
-     ("On a full charge the battery runs the robot for about 90 minutes on hard floors.",),
-     "Roughly 90 minutes on a full charge.",
-     "More than an hour.",
-     "About 12 hours."),
+    (
+        "lighthouse",
+        "Why did the harbour town build a second lighthouse in 1890?",
+        ("Fog hid the first lighthouse from ships approaching from the north.",),
+        (
+            "The town council's minutes say that ships coming from the north could not see the old light in fog, "
+            "so a second tower was raised on the northern cliff in 1890.",
+        ),
+        "Because ships arriving from the north could not see the first light when there was fog.",
+        "Because ships arriving from the north could not see it.",
+        "Because the first lighthouse was sold to a private owner.",
+    ),
+    (
+        "bakery",
+        "Which two flours does the bakery blend for its rye loaf?",
+        ("whole rye flour and white wheat flour",),
+        ("Our rye loaf is made from a blend of whole rye flour and white wheat flour, proofed overnight.",),
+        "It blends whole rye flour with white wheat flour.",
+        "Whole rye flour.",
+        "Spelt flour and oat flour.",
+    ),
+    (
+        "robot",
+        "How long does the cleaning robot's battery last on a full charge?",
+        ("about 90 minutes",),
+        ("On a full charge the battery runs the robot for about 90 minutes on hard floors.",),
+        "Roughly 90 minutes on a full charge.",
+        "More than an hour.",
+        "About 12 hours.",
+    ),
 )
 ITEMS = [
     JudgeItem(f"{key}:{label}", question, references, context, answer)
@@ -55,11 +67,20 @@ def _round(x):
 
 def _verdict_rows(verdicts, raw=True):
     return [
-        {"id": v.item_id, "judge": v.judge, "steps_version": v.steps_version, "mode": v.mode,
-         "accuracy": _round(v.accuracy), "completeness": _round(v.completeness),
-         "accuracy_std": _round(v.accuracy_std), "completeness_std": _round(v.completeness_std),
-         "unscored": v.unscored, "runs": v.runs, "raw": list(v.raw) if raw else len(v.raw),
-         "logprobs_missing": v.logprobs_missing}
+        {
+            "id": v.item_id,
+            "judge": v.judge,
+            "steps_version": v.steps_version,
+            "mode": v.mode,
+            "accuracy": _round(v.accuracy),
+            "completeness": _round(v.completeness),
+            "accuracy_std": _round(v.accuracy_std),
+            "completeness_std": _round(v.completeness_std),
+            "unscored": v.unscored,
+            "runs": v.runs,
+            "raw": list(v.raw) if raw else len(v.raw),
+            "logprobs_missing": v.logprobs_missing,
+        }
         for v in verdicts
     ]
 
@@ -73,7 +94,8 @@ def test_rendered_judge_prompts(snapshot_json):
             for name, criterion in CRITERIA.items():
                 prompt = render(form, criterion, load_steps(name), item)
                 rendered[f"{item.id}|{form}|{name}"] = {
-                    "chat": prompt.chat, "prefill": prompt.prefill,
+                    "chat": prompt.chat,
+                    "prefill": prompt.prefill,
                     "messages": [[m.role, m.content] for m in prompt.messages],
                 }
     assert rendered == snapshot_json

@@ -1,4 +1,5 @@
 """File locks: a timeout that names the holder and the fix, holder records, and a holder killed with -9."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.storage import LockTimeout, file_lock, lock_holder, lock_timeout, try_lock
 from evalsuite.errors import ConfigError
+from evalsuite.storage import LockTimeout, file_lock, lock_holder, lock_timeout, try_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -36,8 +37,14 @@ time.sleep(600)
 
 
 def start_holder(script: str, path: Path, *extra: str) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", script, str(path), *extra], cwd=ROOT, env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(path), *extra],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline()
     assert line.strip() == "held", proc.stderr.read()
     return proc
@@ -78,8 +85,9 @@ def test_stale_record_does_not_blame_the_dead_process(tmp_path):
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(gone.stdout)
     target.parent.mkdir(parents=True)
-    Path(f"{target}.lock.holder").write_text(json.dumps(
-        {"pid": dead_pid, "host": os.uname().nodename, "command": "python old-run", "since": "earlier"}))
+    Path(f"{target}.lock.holder").write_text(
+        json.dumps({"pid": dead_pid, "host": os.uname().nodename, "command": "python old-run", "since": "earlier"})
+    )
     proc = start_holder(HOLD_RAW, target)
     try:
         with pytest.raises(LockTimeout) as caught:
@@ -97,9 +105,18 @@ def test_environment_sets_the_timeout_and_bad_values_name_the_variable(tmp_path,
     proc = start_holder(HOLD, target)
     try:
         waiter = subprocess.run(
-            [sys.executable, "-c", "import sys\nfrom evalsuite.storage import file_lock\nwith file_lock(sys.argv[1]):\n    pass",
-             str(target)],
-            cwd=ROOT, env=dict(ENV, EVALSUITE_LOCK_TIMEOUT="0.5"), capture_output=True, text=True, timeout=120)
+            [
+                sys.executable,
+                "-c",
+                "import sys\nfrom evalsuite.storage import file_lock\nwith file_lock(sys.argv[1]):\n    pass",
+                str(target),
+            ],
+            cwd=ROOT,
+            env=dict(ENV, EVALSUITE_LOCK_TIMEOUT="0.5"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert waiter.returncode != 0
         assert "LockTimeout" in waiter.stderr and f"pid {proc.pid}" in waiter.stderr
     finally:

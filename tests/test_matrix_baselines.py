@@ -1,4 +1,5 @@
 """Stored baselines: append-only files with provenance, found by path, run id, name or 'latest'."""
+
 import datetime as dt
 import json
 
@@ -10,10 +11,23 @@ from evalsuite.matrix._baselines import load_cells, write_baseline
 
 
 def cells():
-    item = {"id": "q1", "answer": "a", "verdicts": {"reference": {"accuracy": 3.0, "completeness": 4.0, "raw": ["long"]}}}
-    base = {"id": "nq-smollm2-ft0", "kind": "baseline", "status": "passed", "model": "smollm2",
-            "model_spec": "bundled:smollm2-135m-instruct", "model_identity": "abc", "dataset": "nq",
-            "dataset_source": "nq/dev.jsonl", "dataset_fingerprint": "f00", "items": [item]}
+    item = {
+        "id": "q1",
+        "answer": "a",
+        "verdicts": {"reference": {"accuracy": 3.0, "completeness": 4.0, "raw": ["long"]}},
+    }
+    base = {
+        "id": "nq-smollm2-ft0",
+        "kind": "baseline",
+        "status": "passed",
+        "model": "smollm2",
+        "model_spec": "bundled:smollm2-135m-instruct",
+        "model_identity": "abc",
+        "dataset": "nq",
+        "dataset_source": "nq/dev.jsonl",
+        "dataset_fingerprint": "f00",
+        "items": [item],
+    }
     tuned = {**base, "id": "nq-smollm2-ft20", "kind": "finetuned"}
     skipped = {"id": "bioasq-smollm2-ft0", "kind": "baseline", "status": "skipped"}
     return [base, tuned, skipped]
@@ -21,9 +35,17 @@ def cells():
 
 def test_write_is_append_only_with_provenance(tmp_path):
     now = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
-    prov = {"git": {"commit": "c0ffee", "dirty": True}, "packages": {"torch": "2.13.0"}, "token": "sk-abcdefghijklmnopqrstuvwx"}
-    first = write_baseline(tmp_path, run_id="smoke-1", cells=cells(), config={"profile": "smoke"}, provenance=prov, now=now)
-    second = write_baseline(tmp_path, run_id="smoke-1", cells=cells(), config={"profile": "smoke"}, provenance=prov, now=now)
+    prov = {
+        "git": {"commit": "c0ffee", "dirty": True},
+        "packages": {"torch": "2.13.0"},
+        "token": "sk-abcdefghijklmnopqrstuvwx",
+    }
+    first = write_baseline(
+        tmp_path, run_id="smoke-1", cells=cells(), config={"profile": "smoke"}, provenance=prov, now=now
+    )
+    second = write_baseline(
+        tmp_path, run_id="smoke-1", cells=cells(), config={"profile": "smoke"}, provenance=prov, now=now
+    )
     assert first != second and first.exists() and second.exists()
     data = json.loads(first.read_text())
     assert [c["id"] for c in data["cells"]] == ["nq-smollm2-ft0"]  # baselines only, finished only
@@ -54,15 +76,30 @@ def test_load_cells_by_file_run_and_latest(tmp_path):
 def test_an_incomparable_baseline_names_every_difference():
     from evalsuite.matrix._baselines import differences
 
-    stored = {"dataset_fingerprint": "f00", "generation": {"max_new_tokens": 40, "seed": 0},
-              "judge_configs": {"reference": {"factory": "reference"},
-                                "learned": {"factory": "learned", "weights": "w1", "cache": True}}}
-    same = differences(stored, fingerprint="f00", generation={"max_new_tokens": 40, "seed": 0},
-                       judge_configs={"reference": {"factory": "reference"},
-                                      "learned": {"factory": "learned", "weights": "w1", "cache": False}})
+    stored = {
+        "dataset_fingerprint": "f00",
+        "generation": {"max_new_tokens": 40, "seed": 0},
+        "judge_configs": {
+            "reference": {"factory": "reference"},
+            "learned": {"factory": "learned", "weights": "w1", "cache": True},
+        },
+    }
+    same = differences(
+        stored,
+        fingerprint="f00",
+        generation={"max_new_tokens": 40, "seed": 0},
+        judge_configs={
+            "reference": {"factory": "reference"},
+            "learned": {"factory": "learned", "weights": "w1", "cache": False},
+        },
+    )
     assert same == []  # where verdicts are cached does not matter
-    diffs = differences(stored, fingerprint="f01", generation={"max_new_tokens": 64, "seed": 0},
-                        judge_configs={"learned": {"factory": "learned", "weights": "w2"}, "other": {"factory": "x"}})
+    diffs = differences(
+        stored,
+        fingerprint="f01",
+        generation={"max_new_tokens": 64, "seed": 0},
+        judge_configs={"learned": {"factory": "learned", "weights": "w2"}, "other": {"factory": "x"}},
+    )
     text = "; ".join(diffs)
     assert "dataset fingerprint f00 vs this run's f01" in text
     assert "generation max_new_tokens = 40 vs this run's 64" in text

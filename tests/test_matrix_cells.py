@@ -17,9 +17,17 @@ def test_ids_and_order_follow_the_config():
 
 
 def test_baseline_always_present_and_reference_models_only_baseline():
-    cfg = build_config("x", {"sizes": [100, 20], "models": [
-        "bundled:smollm2-135m-instruct", {"spec": "openai:gpt-4", "name": "gpt4", "baseline_only": True}],
-        "datasets": ["nq"]})
+    cfg = build_config(
+        "x",
+        {
+            "sizes": [100, 20],
+            "models": [
+                "bundled:smollm2-135m-instruct",
+                {"spec": "openai:gpt-4", "name": "gpt4", "baseline_only": True},
+            ],
+            "datasets": ["nq"],
+        },
+    )
     assert [c.id for c in expand_cells(cfg)] == ["nq-smollm2-ft0", "nq-smollm2-ft100", "nq-smollm2-ft20", "nq-gpt4-ft0"]
 
 

@@ -37,7 +37,9 @@ def test_shipped_profiles_are_valid_and_smoke_is_small():
 
 
 def test_profile_is_a_difference_from_default(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 [default]
 sizes = [0, 20]
 eval_limit = 30
@@ -48,19 +50,23 @@ max_seq_length = 512
 eval_limit = 5
 [quick.finetune]
 max_seq_length = 128
-""")
+""",
+    )
     cfg = load_config(path, "quick")
     assert cfg.sizes == (0, 20) and cfg.eval_limit == 5
     assert cfg.finetune_options == {"epochs": 1, "max_seq_length": 128}
 
 
-@pytest.mark.parametrize("text, key", [
-    ("[default]\nsizez = [0]\n", "sizez"),
-    ("[default]\n[smoke]\nmodel = 'x'\n", "model"),
-    ("[default]\nmodels = [{spec = 'bundled:x', nick = 'y'}]\n", "nick"),
-    ("stray = 1\n[default]\n", "stray"),
-    ("[default]\n[default.finetune]\nepochz = 1\n", "epochz"),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("[default]\nsizez = [0]\n", "sizez"),
+        ("[default]\n[smoke]\nmodel = 'x'\n", "model"),
+        ("[default]\nmodels = [{spec = 'bundled:x', nick = 'y'}]\n", "nick"),
+        ("stray = 1\n[default]\n", "stray"),
+        ("[default]\n[default.finetune]\nepochz = 1\n", "epochz"),
+    ],
+)
 def test_unknown_key_names_key_and_file(tmp_path, text, key):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
@@ -69,15 +75,18 @@ def test_unknown_key_names_key_and_file(tmp_path, text, key):
     assert key in str(err.value) and str(path) in str(err.value)
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("[default]\ndatasets = ['squad']\n", "unknown dataset 'squad'"),
-    ("[default]\nsizes = [0, -1]\n", "-1"),
-    ("[default]\nmargin = 'wide'\n", "margin"),
-    ("[default]\njudge_mode = 'vote'\n", "judge_mode"),
-    ("[default]\neval_limit = 0\n", "eval_limit"),
-    ("[default]\ncorpus_subset = true\n", "false for the whole corpus"),
-    ("[default]\nmodels = ['bundled:a-1-x', 'hf:b/a-1-y']\n", "share a short name"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("[default]\ndatasets = ['squad']\n", "unknown dataset 'squad'"),
+        ("[default]\nsizes = [0, -1]\n", "-1"),
+        ("[default]\nmargin = 'wide'\n", "margin"),
+        ("[default]\njudge_mode = 'vote'\n", "judge_mode"),
+        ("[default]\neval_limit = 0\n", "eval_limit"),
+        ("[default]\ncorpus_subset = true\n", "false for the whole corpus"),
+        ("[default]\nmodels = ['bundled:a-1-x', 'hf:b/a-1-y']\n", "share a short name"),
+    ],
+)
 def test_invalid_values_are_config_errors(tmp_path, text, fragment):
     with pytest.raises(ConfigError, match=None) as err:
         load_config(write(tmp_path, text), "default")
@@ -92,8 +101,18 @@ def test_missing_profile_and_file(tmp_path):
 
 
 def test_overrides_from_options():
-    cfg = load_config(MATRIX, "default", {"sizes": "0,100", "datasets": "nq", "judges": "reference",
-                                          "eval_limit": "7", "margin": "auto", "models": "bundled:smollm2-135m-instruct"})
+    cfg = load_config(
+        MATRIX,
+        "default",
+        {
+            "sizes": "0,100",
+            "datasets": "nq",
+            "judges": "reference",
+            "eval_limit": "7",
+            "margin": "auto",
+            "models": "bundled:smollm2-135m-instruct",
+        },
+    )
     assert cfg.sizes == (0, 100) and cfg.dataset_names == ("nq",) and cfg.judges == ("reference",)
     assert cfg.eval_limit == 7 and cfg.margin == "auto"
     assert cfg.models[0].name == "smollm2"
@@ -127,11 +146,14 @@ def test_default_config_is_valid():
 
 def test_datasets_of_ones_own_resolve_against_the_matrix_file(tmp_path):
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "faq.jsonl").write_text('{"question": "How do I reset it?", "answers": ["Hold the button."]}\n')
+    (tmp_path / "data" / "faq.jsonl").write_text(
+        '{"question": "How do I reset it?", "answers": ["Hold the button."]}\n'
+    )
     (tmp_path / "data" / "pairs.jsonl").write_text('{"question": "Is it waterproof?", "answers": ["No."]}\n')
     (tmp_path / "m.toml").write_text(
         '[default]\ndatasets = ["nq", {name = "support-faq", path = "data/faq.jsonl"}]\n'
-        '[default.finetune]\ntrain_file = "data/pairs.jsonl"\nepochs = 2\n')
+        '[default.finetune]\ntrain_file = "data/pairs.jsonl"\nepochs = 2\n'
+    )
     cfg = load_config(tmp_path / "m.toml", "default")
     assert cfg.dataset_names == ("nq", "support-faq")
     assert cfg.dataset("support-faq").path == str(tmp_path / "data" / "faq.jsonl")

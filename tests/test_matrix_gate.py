@@ -1,4 +1,5 @@
 """The decision of a cell: non-inferiority by qualified judges, auto margin, baseline validity, provenance scrub."""
+
 import math
 
 from evalsuite.matrix._gate import auto_margin, baseline_validity, compare, failure_message
@@ -6,10 +7,24 @@ from evalsuite.matrix._provenance import REDACTED, scrub
 
 
 def cell(scores, judge="reference", std=0.0, runs=1, answers=None):
-    return {"items": [{"id": f"q{i}", "answer": (answers or ["a"] * len(scores))[i],
-                       "verdicts": {judge: {"accuracy": s, "completeness": s, "accuracy_std": std,
-                                            "completeness_std": std, "runs": runs}}}
-                      for i, s in enumerate(scores)]}
+    return {
+        "items": [
+            {
+                "id": f"q{i}",
+                "answer": (answers or ["a"] * len(scores))[i],
+                "verdicts": {
+                    judge: {
+                        "accuracy": s,
+                        "completeness": s,
+                        "accuracy_std": std,
+                        "completeness_std": std,
+                        "runs": runs,
+                    }
+                },
+            }
+            for i, s in enumerate(scores)
+        ]
+    }
 
 
 BASE = [4.0, 3.0, 5.0, 2.0, 4.0, 3.0, 5.0, 4.0, 3.0, 4.0, 2.0, 5.0, 4.0, 3.0, 4.0, 5.0, 3.0, 4.0, 2.0, 4.0]
@@ -54,8 +69,13 @@ def test_auto_margin_is_twice_the_repeat_std():
     assert math.isclose(m, 0.4) and "2 x mean repeat std" in note
     m, note = auto_margin([cell(BASE)], "reference", "accuracy")  # one run each: nothing measured
     assert m == 0.25 and "no repeated runs" in note
-    gate = compare(cell([s - 0.3 for s in BASE], std=0.05, runs=10), cell(BASE, std=0.05, runs=10),
-                   judges=["reference"], gating=["reference"], margin="auto")
+    gate = compare(
+        cell([s - 0.3 for s in BASE], std=0.05, runs=10),
+        cell(BASE, std=0.05, runs=10),
+        judges=["reference"],
+        gating=["reference"],
+        margin="auto",
+    )
     assert gate["passed"] is False and math.isclose(gate["judges"]["reference"]["accuracy"]["margin"], 0.1)
 
 
@@ -70,8 +90,13 @@ def test_baseline_validity():
 
 
 def test_scrub_removes_secrets():
-    data = {"api_key": "abc", "OPENAI_API_KEY": "x", "prompt_tokens": 12, "note": "used sk-abcdefghijklmnopqrstu here",
-            "nested": [{"Authorization": "Bearer abcdefghijklmnop"}, "hf_abcdefghijklmnopqrstuvwx"]}
+    data = {
+        "api_key": "abc",
+        "OPENAI_API_KEY": "x",
+        "prompt_tokens": 12,
+        "note": "used sk-abcdefghijklmnopqrstu here",
+        "nested": [{"Authorization": "Bearer abcdefghijklmnop"}, "hf_abcdefghijklmnopqrstuvwx"],
+    }
     out = scrub(data)
     assert out["api_key"] == REDACTED and out["OPENAI_API_KEY"] == REDACTED and out["prompt_tokens"] == 12
     assert "sk-" not in out["note"] and out["nested"][0]["Authorization"] == REDACTED and out["nested"][1] == REDACTED
@@ -100,12 +125,16 @@ def test_fail_needs_the_whole_interval_beyond_the_margin():
     s = gate["judges"]["reference"]["accuracy"]
     assert s["ci_low"] < -0.25 <= s["ci_high"] and gate["outcome"] == "inconclusive"
     worse = [s - 1.0 for s in BASE]
-    assert compare(cell(worse), cell(BASE), judges=["reference"], gating=["reference"], margin=0.25)["outcome"] == "failed"
+    assert (
+        compare(cell(worse), cell(BASE), judges=["reference"], gating=["reference"], margin=0.25)["outcome"] == "failed"
+    )
 
 
 def test_a_pass_reports_its_headroom_and_minimum_detectable_drop():
     noisy = [s + (0.5 if i % 2 else -0.5) for i, s in enumerate(BASE)]
-    s = compare(cell(noisy), cell(BASE), judges=["reference"], gating=["reference"], margin=0.75)["judges"]["reference"]["accuracy"]
+    s = compare(cell(noisy), cell(BASE), judges=["reference"], gating=["reference"], margin=0.75)["judges"][
+        "reference"
+    ]["accuracy"]
     assert s["outcome"] == "pass" and math.isclose(s["headroom"], s["ci_low"] + 0.75)
     assert math.isclose(s["mdd"], 0.75 + (1.959964 + 0.841621) * s["sd"] / math.sqrt(20))
     assert s["needed_n"] is None

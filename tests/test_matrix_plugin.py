@@ -1,5 +1,6 @@
 """The pytest plugin seen from outside: activation, collection ids and order, -k selection,
 shards, offline skips and the exit status of a run that nothing gated."""
+
 import json
 import os
 import subprocess
@@ -15,8 +16,14 @@ MATRIX = "test_cases/matrix.toml"
 def pytest_run(*args, env=None, cwd=ROOT):
     env = {**os.environ, **(env or {})}
     env.pop("OPENAI_API_KEY", None)
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-W", "ignore", *args],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-W", "ignore", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return proc
 
 
@@ -31,10 +38,17 @@ def test_collection_ids_order_and_keyword_selection():
     ids = collected("--profile", "default")
     assert ids == [f"{d}-smollm2-ft{s}" for d in cfg.dataset_names for s in cfg.sizes]
     per = len(cfg.sizes)
-    assert collected("--profile", "default", "-k", "nq and smollm2") == ids[per:2 * per]
-    assert collected("--profile", "smoke", "--datasets", "nq,bioasq", "-k", "ft16 or candidate",
-                     "--candidate", "bundled:smollm2-135m-instruct") == [
-        "nq-smollm2-ft16", "nq-candidate", "bioasq-smollm2-ft16", "bioasq-candidate"]
+    assert collected("--profile", "default", "-k", "nq and smollm2") == ids[per : 2 * per]
+    assert collected(
+        "--profile",
+        "smoke",
+        "--datasets",
+        "nq,bioasq",
+        "-k",
+        "ft16 or candidate",
+        "--candidate",
+        "bundled:smollm2-135m-instruct",
+    ) == ["nq-smollm2-ft16", "nq-candidate", "bioasq-smollm2-ft16", "bioasq-candidate"]
 
 
 def test_the_plugin_is_inactive_without_a_matrix_file(tmp_path):

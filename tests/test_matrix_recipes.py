@@ -1,6 +1,7 @@
 """Fine-tuning recipes as a matrix axis: named sets of fine-tuning options over the profile's
 ``[finetune]``, each a fine-tuned cell per size gated against the one baseline of its
 (dataset, model). The dataset is invented here (the ``qa`` format)."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,15 @@ from test_dry_run import write_dataset
 
 from evalsuite.errors import ConfigError
 from evalsuite.finetune import FinetuneConfig
-from evalsuite.matrix import MatrixConfig, MatrixSession, build_config, build_plan, expand_cells, load_config, shard_cells
+from evalsuite.matrix import (
+    MatrixConfig,
+    MatrixSession,
+    build_config,
+    build_plan,
+    expand_cells,
+    load_config,
+    shard_cells,
+)
 
 MATRIX = """
 [default]
@@ -48,8 +57,13 @@ def matrix(tmp_path: Path) -> Path:
 def test_a_profile_without_recipes_keeps_its_cell_ids_and_run_id(matrix):
     config = load_config(matrix, "default")
     assert [c.id for c in expand_cells(config)] == [
-        "widgets-smollm2-ft0", "widgets-smollm2-ft4", "widgets-smollm2-ft8",
-        "gadgets-smollm2-ft0", "gadgets-smollm2-ft4", "gadgets-smollm2-ft8"]
+        "widgets-smollm2-ft0",
+        "widgets-smollm2-ft4",
+        "widgets-smollm2-ft8",
+        "gadgets-smollm2-ft0",
+        "gadgets-smollm2-ft4",
+        "gadgets-smollm2-ft8",
+    ]
     assert all(c.recipe is None for c in expand_cells(config))
     data = config.to_dict()
     assert "recipes" not in data  # the configuration hashed into the run id is the one written before recipes
@@ -60,8 +74,13 @@ def test_a_profile_without_recipes_keeps_its_cell_ids_and_run_id(matrix):
 def test_recipes_multiply_fine_tuned_cells_but_not_baselines(matrix):
     config = load_config(matrix, "study")
     ids = [c.id for c in expand_cells(config)]
-    assert ids[:5] == ["widgets-smollm2-ft0", "widgets-smollm2-ft4-r8e1", "widgets-smollm2-ft4-r64e3",
-                       "widgets-smollm2-ft4-same", "widgets-smollm2-ft4-q"]
+    assert ids[:5] == [
+        "widgets-smollm2-ft0",
+        "widgets-smollm2-ft4-r8e1",
+        "widgets-smollm2-ft4-r64e3",
+        "widgets-smollm2-ft4-same",
+        "widgets-smollm2-ft4-q",
+    ]
     assert sum(i.endswith("-ft0") for i in ids) == 2 and len(ids) == 2 * (1 + 2 * 4)
     assert {c.baseline_id for c in expand_cells(config) if c.dataset == "widgets"} == {"widgets-smollm2-ft0"}
     assert MatrixConfig.from_dict(config.to_dict()).run_id() == config.run_id()
@@ -69,12 +88,19 @@ def test_recipes_multiply_fine_tuned_cells_but_not_baselines(matrix):
 
 def test_recipe_options_lie_over_the_profile_table_with_the_studys_names(matrix):
     config = load_config(matrix, "study")
-    assert config.recipe_options("r64e3") == {"epochs": 3, "lora_alpha": 128, "lora_r": 64, "max_seq_length": 128,
-                                              "effective_batch_size": 16}
+    assert config.recipe_options("r64e3") == {
+        "epochs": 3,
+        "lora_alpha": 128,
+        "lora_r": 64,
+        "max_seq_length": 128,
+        "effective_batch_size": 16,
+    }
     ft = FinetuneConfig.from_dict(config.recipe_options("r64e3"))
     assert (ft.per_device_batch_size, ft.gradient_accumulation, ft.effective_batch_size) == (4, 4, 16)
     # two names, the same options: one adapter (the store keys on the options, not on the name)
-    assert FinetuneConfig.from_dict(config.recipe_options("r8e1")) == FinetuneConfig.from_dict(config.recipe_options("same"))
+    assert FinetuneConfig.from_dict(config.recipe_options("r8e1")) == FinetuneConfig.from_dict(
+        config.recipe_options("same")
+    )
     with pytest.raises(ConfigError, match="not a multiple of per_device_batch_size 4"):
         FinetuneConfig.from_dict({"effective_batch_size": 6})
     with pytest.raises(ConfigError, match="needs gradient_accumulation 2, not 3"):
@@ -140,15 +166,42 @@ def test_a_qlora_recipe_is_skipped_with_its_reason_on_a_machine_without_cuda(mat
 
 def test_keyword_selection_picks_recipes(matrix):
     def collected(expr: str) -> list[str]:
-        proc = subprocess.run([sys.executable, "-m", "pytest", str(matrix), "--matrix", str(matrix), "--profile", "study",
-                               "--collect-only", "-q", "-p", "no:cacheprovider", "-k", expr],
-                              cwd=matrix.parent, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                str(matrix),
+                "--matrix",
+                str(matrix),
+                "--profile",
+                "study",
+                "--collect-only",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-k",
+                expr,
+            ],
+            cwd=matrix.parent,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         return sorted(line.rsplit("::", 1)[-1] for line in proc.stdout.splitlines() if "::" in line)
 
-    assert collected("r64e3") == ["gadgets-smollm2-ft4-r64e3", "gadgets-smollm2-ft8-r64e3",
-                                  "widgets-smollm2-ft4-r64e3", "widgets-smollm2-ft8-r64e3"]
-    assert collected("widgets and ft8") == ["widgets-smollm2-ft8-q", "widgets-smollm2-ft8-r64e3",
-                                            "widgets-smollm2-ft8-r8e1", "widgets-smollm2-ft8-same"]
+    assert collected("r64e3") == [
+        "gadgets-smollm2-ft4-r64e3",
+        "gadgets-smollm2-ft8-r64e3",
+        "widgets-smollm2-ft4-r64e3",
+        "widgets-smollm2-ft8-r64e3",
+    ]
+    assert collected("widgets and ft8") == [
+        "widgets-smollm2-ft8-q",
+        "widgets-smollm2-ft8-r64e3",
+        "widgets-smollm2-ft8-r8e1",
+        "widgets-smollm2-ft8-same",
+    ]
 
 
 @pytest.mark.slow
@@ -167,38 +220,101 @@ def test_the_report_answers_which_recipe(tmp_path):
     from evalsuite.report import render
 
     def item(i, score):
-        return {"id": f"q{i}", "question": f"q{i}?", "answer": "a", "references": ["a"], "passages": [],
-                "verdicts": {"learned-correctness": {"accuracy": score, "completeness": score}}, "metrics": {}}
+        return {
+            "id": f"q{i}",
+            "question": f"q{i}?",
+            "answer": "a",
+            "references": ["a"],
+            "passages": [],
+            "verdicts": {"learned-correctness": {"accuracy": score, "completeness": score}},
+            "metrics": {},
+        }
 
     base_scores = [5.0, 1.0] * 10
+
     def cell(cid, size, recipe, scores, ci):
         low, high = ci or (0.0, 0.0)
-        stats = {"n": 20, "diff": (low + high) / 2, "ci_low": low, "ci_high": high, "margin": 0.5,
-                 "gating": True, "outcome": "pass", "baseline_mean": 3.0, "cell_mean": 3.0, "wilcoxon_p": 0.5}
-        out = {"id": cid, "dataset": "widgets", "model": "smollm2", "spec": "s", "size": size,
-               "kind": "finetuned" if size else "baseline", "baseline_id": "widgets-smollm2-ft0", "status": "passed",
-               "items": [item(i, s) for i, s in enumerate(scores)], "judges": ["learned-correctness"],
-               "summary": {"judges": {"learned-correctness": {c: {"mean": 3.0, "std": 2.0, "n": 20} for c in
-                                                             ("accuracy", "completeness")}}}}
+        stats = {
+            "n": 20,
+            "diff": (low + high) / 2,
+            "ci_low": low,
+            "ci_high": high,
+            "margin": 0.5,
+            "gating": True,
+            "outcome": "pass",
+            "baseline_mean": 3.0,
+            "cell_mean": 3.0,
+            "wilcoxon_p": 0.5,
+        }
+        out = {
+            "id": cid,
+            "dataset": "widgets",
+            "model": "smollm2",
+            "spec": "s",
+            "size": size,
+            "kind": "finetuned" if size else "baseline",
+            "baseline_id": "widgets-smollm2-ft0",
+            "status": "passed",
+            "items": [item(i, s) for i, s in enumerate(scores)],
+            "judges": ["learned-correctness"],
+            "summary": {
+                "judges": {
+                    "learned-correctness": {c: {"mean": 3.0, "std": 2.0, "n": 20} for c in ("accuracy", "completeness")}
+                }
+            },
+        }
         if recipe:
-            out["recipe"] = {"name": recipe, "options": {"lora_r": 8}, "effective_batch_size": 16,
-                             "per_device_batch_size": 4, "gradient_accumulation": 4}
+            out["recipe"] = {
+                "name": recipe,
+                "options": {"lora_r": 8},
+                "effective_batch_size": 16,
+                "per_device_batch_size": 4,
+                "gradient_accumulation": 4,
+            }
             out["gate"] = {"judges": {"learned-correctness": {"accuracy": stats, "completeness": stats}}}
         return out
 
     worse = [1.0] * 20
-    results = {"run_id": "r", "profile": "study", "config": {"datasets": ["widgets"], "models": [], "margin": 0.5},
-               "judges": [{"name": "learned-correctness", "gating": True, "gating_criteria": ["accuracy"],
-                           "spec": "learned-correctness", "why": "qualifies", "qualification": None}],
-               "cells": [cell("widgets-smollm2-ft0", 0, None, base_scores, None),
-                         cell("widgets-smollm2-ft4-r8e1", 4, "r8e1", base_scores, (-0.3, 0.3)),
-                         cell("widgets-smollm2-ft4-r64e3", 4, "r64e3", worse, (-2.6, -1.4)),
-                         {"id": "widgets-smollm2-ft4-q", "dataset": "widgets", "model": "smollm2", "spec": "s", "size": 4,
-                          "kind": "finetuned", "baseline_id": "widgets-smollm2-ft0", "status": "skipped",
-                          "reason": "recipe q: quantization='qlora' needs a CUDA GPU",
-                          "recipe": {"name": "q", "options": {"quantization": "qlora"}, "effective_batch_size": 4,
-                                     "per_device_batch_size": 4, "gradient_accumulation": 1}}],
-               "session": {"ran": [], "computed": [], "reused": []}, "provenance": {}}
+    results = {
+        "run_id": "r",
+        "profile": "study",
+        "config": {"datasets": ["widgets"], "models": [], "margin": 0.5},
+        "judges": [
+            {
+                "name": "learned-correctness",
+                "gating": True,
+                "gating_criteria": ["accuracy"],
+                "spec": "learned-correctness",
+                "why": "qualifies",
+                "qualification": None,
+            }
+        ],
+        "cells": [
+            cell("widgets-smollm2-ft0", 0, None, base_scores, None),
+            cell("widgets-smollm2-ft4-r8e1", 4, "r8e1", base_scores, (-0.3, 0.3)),
+            cell("widgets-smollm2-ft4-r64e3", 4, "r64e3", worse, (-2.6, -1.4)),
+            {
+                "id": "widgets-smollm2-ft4-q",
+                "dataset": "widgets",
+                "model": "smollm2",
+                "spec": "s",
+                "size": 4,
+                "kind": "finetuned",
+                "baseline_id": "widgets-smollm2-ft0",
+                "status": "skipped",
+                "reason": "recipe q: quantization='qlora' needs a CUDA GPU",
+                "recipe": {
+                    "name": "q",
+                    "options": {"quantization": "qlora"},
+                    "effective_batch_size": 4,
+                    "per_device_batch_size": 4,
+                    "gradient_accumulation": 1,
+                },
+            },
+        ],
+        "session": {"ran": [], "computed": [], "reused": []},
+        "provenance": {},
+    }
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "results.json").write_text(json.dumps(results))

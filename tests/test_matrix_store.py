@@ -1,4 +1,5 @@
 """The run's result store: atomic cell files, compute-once under a lock, resume after a kill."""
+
 import json
 import multiprocessing as mp
 import os
@@ -52,7 +53,8 @@ def test_a_decided_result_keeps_what_was_measured(tmp_path):
 def test_a_result_reads_back_as_it_was_written(tmp_path):
     store = RunStore(tmp_path)
     written = result("c", reason="r", recipe={"name": "a"}, session="tok", timings={"cell": 1.5}).decided(
-        CellStatus.UNGATED, "too few", gate={"too_few": ["x"]})
+        CellStatus.UNGATED, "too few", gate={"too_few": ["x"]}
+    )
     store.save(written)
     assert store.load("c") == written
     store.write("d", {"id": "d", "status": "a status of another version"})

@@ -1,4 +1,5 @@
 """The resident-memory figures of a run: the sampler sees a stage's peak, nested stages each get theirs."""
+
 import random
 import shutil
 from pathlib import Path
@@ -38,8 +39,17 @@ BASE = "bundled:smollm2-135m-instruct"
 def _config(seed: int):
     from evalsuite.finetune import FinetuneConfig
 
-    return FinetuneConfig(epochs=1, per_device_batch_size=4, learning_rate=2e-3, max_seq_length=128, lora_r=8,
-                          lora_alpha=16, lora_dropout=0.05, target_modules=("q_proj", "v_proj"), seed=seed)
+    return FinetuneConfig(
+        epochs=1,
+        per_device_batch_size=4,
+        learning_rate=2e-3,
+        max_seq_length=128,
+        lora_r=8,
+        lora_alpha=16,
+        lora_dropout=0.05,
+        target_modules=("q_proj", "v_proj"),
+        seed=seed,
+    )
 
 
 def test_gradient_checkpointing_trains_the_same_adapter_with_less_memory(monkeypatch):

@@ -1,4 +1,5 @@
 """The bundled SmolLM2 through the transformers backend: batching, templates, logprobs, cache."""
+
 from __future__ import annotations
 
 import json
@@ -145,7 +146,10 @@ def test_generation_cache_hits_across_model_objects():
 def test_cli_generate_prints_json_rows(capsys):
     from evalsuite.cli import main
 
-    assert main(["generate", "--dataset", "nq", "--limit", "2", "--max-new-tokens", "4", "--batch-size", "2", "--json"]) == 0
+    assert (
+        main(["generate", "--dataset", "nq", "--limit", "2", "--max-new-tokens", "4", "--batch-size", "2", "--json"])
+        == 0
+    )
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 2
     for row in rows:
@@ -164,8 +168,10 @@ def test_cli_reports_spec_errors_in_one_line(capsys):
 
 def test_single_prompts_are_read_in_blocks_that_later_prompts_reuse():
     header = " ".join(f"Rule {i}: read the question, the reference and the answer with care." for i in range(20))
-    first, second = (Prompt((Message("user", f"{header}\n\nQuestion: {q}\nAnswer: Paris"),), prefill="Score: ",
-                            chat=False) for q in QUESTIONS[:2])
+    first, second = (
+        Prompt((Message("user", f"{header}\n\nQuestion: {q}\nAnswer: Paris"),), prefill="Score: ", chat=False)
+        for q in QUESTIONS[:2]
+    )
     settings = GenerationSettings(max_new_tokens=1, top_logprobs=5)
     warm = load_model("bundled:smollm2-135m-instruct", cache=False, batch_size=1)
     assert warm.backend.prefix_block == 64
@@ -215,11 +221,19 @@ def test_stored_blocks_stay_within_their_byte_budget(monkeypatch):
 
 # -- precision and the shared prefix --------------------------------------------------------------
 
-RAG_SYSTEM = "You answer questions from the numbered passages. Answer briefly, only from the passages, and say so when they do not hold the answer."
+RAG_SYSTEM = (
+    "You answer questions from the numbered passages. Answer briefly, only from the passages, "
+    "and say so when they do not hold the answer."
+)
 
 
 def rag(question: str, system: str = RAG_SYSTEM) -> Prompt:
-    return Prompt((Message("system", system), Message("user", f"Passages:\n[1] A short passage about {question}\n\nQuestion: {question}\nAnswer:")))
+    return Prompt(
+        (
+            Message("system", system),
+            Message("user", f"Passages:\n[1] A short passage about {question}\n\nQuestion: {question}\nAnswer:"),
+        )
+    )
 
 
 def test_precision_follows_the_cpu_and_names_itself(monkeypatch):

@@ -1,5 +1,6 @@
 """Bounded memory: adapters of one base are loaded onto one resident copy of it and switched, and
 models no longer needed are released."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,8 +22,12 @@ def adapters(tmp_path_factory):
 
     path = load_model(BASE, cache=False).backend.path
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, local_files_only=True)
-    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM",
-                                            init_lora_weights=False))
+    peft = get_peft_model(
+        model,
+        LoraConfig(
+            r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM", init_lora_weights=False
+        ),
+    )
     folders = []
     for seed in range(4):
         torch.manual_seed(seed)

@@ -1,5 +1,6 @@
 """The OpenAI-compatible backend against a real ``transformers serve`` and against small local
 HTTP servers that rate-limit, fail or never answer."""
+
 from __future__ import annotations
 
 import json
@@ -24,11 +25,16 @@ PROMPT = Prompt((Message("system", "Answer briefly."), Message("user", "What is 
 
 
 def reply(text: str = "Paris.") -> bytes:
-    return json.dumps({
-        "id": "x", "object": "chat.completion", "created": 0, "model": "m",
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-        "usage": {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13},
-    }).encode()
+    return json.dumps(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13},
+        }
+    ).encode()
 
 
 class Script:
@@ -57,7 +63,9 @@ def server():
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                script.seen.append({"body": json.loads(body), "auth": self.headers.get("authorization"), "t": time.monotonic()})
+                script.seen.append(
+                    {"body": json.loads(body), "auth": self.headers.get("authorization"), "t": time.monotonic()}
+                )
                 step = script.next()
                 if step == "hang":
                     time.sleep(3)
@@ -160,8 +168,13 @@ def served_smollm2():
     exe = shutil.which("transformers", path=str(Path(sys.executable).parent)) or "transformers"
     port = free_port()
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    proc = subprocess.Popen([exe, "serve", str(path), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [exe, "serve", str(path), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180

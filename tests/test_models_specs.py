@@ -1,4 +1,5 @@
 """Spec parsing, one-line errors, the backend registry and the wrapper (cache, retries, accounting)."""
+
 from __future__ import annotations
 
 import threading
@@ -8,8 +9,15 @@ import pytest
 
 from evalsuite.errors import ConfigError, EvalsuiteError, SpecError
 from evalsuite.finetune import FinetuneConfig
-from evalsuite.models import (BackendCapabilities, Generation, GenerationSettings, TransientError, load_model, parse_spec,
-                              register_backend)
+from evalsuite.models import (
+    BackendCapabilities,
+    Generation,
+    GenerationSettings,
+    TransientError,
+    load_model,
+    parse_spec,
+    register_backend,
+)
 from evalsuite.records import Message, Prompt
 
 
@@ -42,14 +50,21 @@ class ReverseBackend:
                 self.failures_left -= 1
                 raise TransientError("busy", retry_after=0.0)
         return [
-            Generation(text=p.messages[-1].content[::-1][: settings.max_new_tokens], prompt_tokens=len(p.messages[-1].content),
-                       completion_tokens=min(settings.max_new_tokens, len(p.messages[-1].content)), seconds=0.0)
+            Generation(
+                text=p.messages[-1].content[::-1][: settings.max_new_tokens],
+                prompt_tokens=len(p.messages[-1].content),
+                completion_tokens=min(settings.max_new_tokens, len(p.messages[-1].content)),
+                seconds=0.0,
+            )
             for p in prompts
         ]
 
 
-register_backend("reverse", lambda target, adapter, options: ReverseBackend(target, **options),
-                 capabilities=BackendCapabilities(concurrent=True))
+register_backend(
+    "reverse",
+    lambda target, adapter, options: ReverseBackend(target, **options),
+    capabilities=BackendCapabilities(concurrent=True),
+)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ extra installed and none of the opt-out variables set, makes no connection outsi
 The subprocess's socket layer (a ``sitecustomize`` on its ``PYTHONPATH``) refuses and records
 every address that is not loopback. The team's project has no ``-p no:plugins``, so pytest also
 loads deepeval's own pytest plugin, which imports deepeval and its telemetry as pytest starts."""
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,7 @@ from evalsuite._telemetry import OPT_OUTS
 
 pytestmark = pytest.mark.slow
 
-GUARD = '''
+GUARD = """
 import os, socket
 LOG = os.environ["NETWORK_GUARD_LOG"]
 real_connect, real_connect_ex, real_getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
@@ -57,7 +58,7 @@ def getaddrinfo(host, *args, **kwargs):
 
 
 socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = connect, connect_ex, getaddrinfo
-'''
+"""
 
 MATRIX = """
 [default]
@@ -93,8 +94,14 @@ def test_a_matrix_cell_with_deepeval_installed_makes_no_outside_connection(tmp_p
     project = tmp_path / "team"
     project.mkdir()
     (project / "matrix.toml").write_text(MATRIX)
-    run = subprocess.run([sys.executable, "-m", "evalsuite", "run", "--allow-ungated"], cwd=project, env=env,
-                         capture_output=True, text=True, timeout=1200)
+    run = subprocess.run(
+        [sys.executable, "-m", "evalsuite", "run", "--allow-ungated"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-4000:]
     assert "nq-smollm2-ft0" in out
@@ -103,14 +110,22 @@ def test_a_matrix_cell_with_deepeval_installed_makes_no_outside_connection(tmp_p
 
 
 def test_allow_telemetry_leaves_the_variables_alone():
-    code = ("import os; import evalsuite; "
-            "print(os.environ.get('DEEPEVAL_TELEMETRY_OPT_OUT'), os.environ.get('DO_NOT_TRACK'))")
+    code = (
+        "import os; import evalsuite; "
+        "print(os.environ.get('DEEPEVAL_TELEMETRY_OPT_OUT'), os.environ.get('DO_NOT_TRACK'))"
+    )
     env = {k: v for k, v in os.environ.items() if k not in OPT_OUTS}
     quiet = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert quiet.stdout.split() == ["YES", "1"]
-    allowed = subprocess.run([sys.executable, "-c", code], env={**env, "EVALSUITE_ALLOW_TELEMETRY": "1"},
-                             capture_output=True, text=True, timeout=120)
+    allowed = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "EVALSUITE_ALLOW_TELEMETRY": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert allowed.stdout.split() == ["None", "None"]
-    own = subprocess.run([sys.executable, "-c", code], env={**env, "DO_NOT_TRACK": "0"},
-                         capture_output=True, text=True, timeout=120)
+    own = subprocess.run(
+        [sys.executable, "-c", code], env={**env, "DO_NOT_TRACK": "0"}, capture_output=True, text=True, timeout=120
+    )
     assert own.stdout.split() == ["YES", "0"]  # a value the user set wins

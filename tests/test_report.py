@@ -1,4 +1,5 @@
 """Report rendering and the research-question statistics, from synthetic cell results."""
+
 import json
 import math
 
@@ -22,11 +23,29 @@ def synthetic_cell(cell):
     items = []
     for i in range(N):
         s = score_of(cell.model, cell.size, i)
-        items.append({"id": f"{cell.dataset}-q{i}", "question": f"q{i}?", "references": ["x"], "passage_ids": [f"p{i}"],
-                      "answer": f"answer {i}", "prompt_tokens": 100, "completion_tokens": 10,
-                      "verdicts": {"reference": {"accuracy": s, "completeness": min(5.0, s + 0.5), "accuracy_std": 0.0,
-                                                 "completeness_std": 0.0, "runs": 1, "unscored": 0, "raw": ["f1=0.5"]}},
-                      "metrics": {"exact_match": float(i % 2), "f1": 0.5, "rouge_l": 0.4, "yes_no_correct": None}})
+        items.append(
+            {
+                "id": f"{cell.dataset}-q{i}",
+                "question": f"q{i}?",
+                "references": ["x"],
+                "passage_ids": [f"p{i}"],
+                "answer": f"answer {i}",
+                "prompt_tokens": 100,
+                "completion_tokens": 10,
+                "verdicts": {
+                    "reference": {
+                        "accuracy": s,
+                        "completeness": min(5.0, s + 0.5),
+                        "accuracy_std": 0.0,
+                        "completeness_std": 0.0,
+                        "runs": 1,
+                        "unscored": 0,
+                        "raw": ["f1=0.5"],
+                    }
+                },
+                "metrics": {"exact_match": float(i % 2), "f1": 0.5, "rouge_l": 0.4, "yes_no_correct": None},
+            }
+        )
     acc = [it["verdicts"]["reference"]["accuracy"] for it in items]
     comp = [it["verdicts"]["reference"]["completeness"] for it in items]
 
@@ -34,31 +53,67 @@ def synthetic_cell(cell):
         m = sum(v) / len(v)
         return {"mean": m, "std": math.sqrt(sum((x - m) ** 2 for x in v) / len(v)), "n": len(v), "unscored": 0}
 
-    return {"id": cell.id, "dataset": cell.dataset, "model": cell.model, "spec": cell.spec, "model_spec": cell.spec,
-            "model_identity": f"id-{cell.model}", "size": cell.size, "kind": cell.kind, "baseline_id": cell.baseline_id,
-            "status": "scored", "session": "tok", "judges": ["reference"], "items": items,
-            "summary": {"judges": {"reference": {"accuracy": ms(acc), "completeness": ms(comp)}},
-                        "metrics": {"exact_match": ms([it["metrics"]["exact_match"] for it in items]),
-                                    "f1": ms([0.5] * N), "rouge_l": ms([0.4] * N)}},
-            "retrieval": {"k": 5, "recall": 0.8, "mrr": 0.6, "questions": N, "chunks": 1234} if cell.dataset == "nq"
-            else {"k": 5, "recall": None, "mrr": None, "questions": 0, "chunks": 56},
-            "timings": {"cell": 1.0}, "tokens": {"prompt": 100 * N, "completion": 10 * N},
-            "model_stats": {"model_calls": 1, "cache_hits": 0}}
+    return {
+        "id": cell.id,
+        "dataset": cell.dataset,
+        "model": cell.model,
+        "spec": cell.spec,
+        "model_spec": cell.spec,
+        "model_identity": f"id-{cell.model}",
+        "size": cell.size,
+        "kind": cell.kind,
+        "baseline_id": cell.baseline_id,
+        "status": "scored",
+        "session": "tok",
+        "judges": ["reference"],
+        "items": items,
+        "summary": {
+            "judges": {"reference": {"accuracy": ms(acc), "completeness": ms(comp)}},
+            "metrics": {
+                "exact_match": ms([it["metrics"]["exact_match"] for it in items]),
+                "f1": ms([0.5] * N),
+                "rouge_l": ms([0.4] * N),
+            },
+        },
+        "retrieval": {"k": 5, "recall": 0.8, "mrr": 0.6, "questions": N, "chunks": 1234}
+        if cell.dataset == "nq"
+        else {"k": 5, "recall": None, "mrr": None, "questions": 0, "chunks": 56},
+        "timings": {"cell": 1.0},
+        "tokens": {"prompt": 100 * N, "completion": 10 * N},
+        "model_stats": {"model_calls": 1, "cache_hits": 0},
+    }
 
 
 @pytest.fixture
 def run(tmp_path):
-    cfg = build_config("synthetic", {"models": [{"spec": "bundled:worse-1", "name": "worse"},
-                                                {"spec": "bundled:steady-1", "name": "steady"}],
-                                     "datasets": ["nq", "bioasq"], "sizes": [0, 10, 20, 40], "judges": ["reference"],
-                                     "eval_limit": N})
+    cfg = build_config(
+        "synthetic",
+        {
+            "models": [{"spec": "bundled:worse-1", "name": "worse"}, {"spec": "bundled:steady-1", "name": "steady"}],
+            "datasets": ["nq", "bioasq"],
+            "sizes": [0, 10, 20, 40],
+            "judges": ["reference"],
+            "eval_limit": N,
+        },
+    )
     session = MatrixSession(cfg, report_root=tmp_path / "reports", token="tok")
     store = RunStore(session.run_dir)
     cells = {c.id: synthetic_cell(c) for c in expand_cells(cfg) if c.id != "bioasq-steady-ft40"}
     for c in expand_cells(cfg):
         if c.id not in cells:
-            store.write(c.id, {"id": c.id, "dataset": c.dataset, "model": c.model, "size": c.size, "kind": c.kind,
-                               "baseline_id": c.baseline_id, "status": "skipped", "reason": "size 40 is above the pool"})
+            store.write(
+                c.id,
+                {
+                    "id": c.id,
+                    "dataset": c.dataset,
+                    "model": c.model,
+                    "size": c.size,
+                    "kind": c.kind,
+                    "baseline_id": c.baseline_id,
+                    "status": "skipped",
+                    "reason": "size 40 is above the pool",
+                },
+            )
             continue
         data = cells[c.id]
         if c.kind == "baseline":
@@ -68,13 +123,29 @@ def run(tmp_path):
             data["status"] = "passed" if data["gate"]["passed"] else "failed"
         store.write(c.id, data)
     (session.run_dir / "judges").mkdir(parents=True)
-    criteria = [{"criterion": c, "auc": 0.9, "auc_long": 0.85, "kappa": 0.7, "kappa_long": 0.6, "within_question": 0.8}
-                for c in ("accuracy", "completeness")]
-    (session.run_dir / "judges" / "ref.json").write_text(json.dumps({"name": "reference", "spec": "reference", "config": {}, "qualification": {
-        "judge": "reference", "qualified": True, "gating_criteria": ["accuracy", "completeness"], "criteria": criteria,
-        "rule": {"min_auc": 0.8, "min_auc_long": 0.75, "min_longform_share": 0.8, "long_words": 5},
-        "longform": {"shares": [{"score": "overall", "good_over_wrong": 0.95, "good_over_partial": 0.6}]},
-        "reasons": ["qualified: accuracy ROC AUC 0.900 >= 0.80 (synthetic)"], "items_per_second": 100.0}}))
+    criteria = [
+        {"criterion": c, "auc": 0.9, "auc_long": 0.85, "kappa": 0.7, "kappa_long": 0.6, "within_question": 0.8}
+        for c in ("accuracy", "completeness")
+    ]
+    (session.run_dir / "judges" / "ref.json").write_text(
+        json.dumps(
+            {
+                "name": "reference",
+                "spec": "reference",
+                "config": {},
+                "qualification": {
+                    "judge": "reference",
+                    "qualified": True,
+                    "gating_criteria": ["accuracy", "completeness"],
+                    "criteria": criteria,
+                    "rule": {"min_auc": 0.8, "min_auc_long": 0.75, "min_longform_share": 0.8, "long_words": 5},
+                    "longform": {"shares": [{"score": "overall", "good_over_wrong": 0.95, "good_over_partial": 0.6}]},
+                    "reasons": ["qualified: accuracy ROC AUC 0.900 >= 0.80 (synthetic)"],
+                    "items_per_second": 100.0,
+                },
+            }
+        )
+    )
     return session
 
 
@@ -125,7 +196,9 @@ def test_research_questions(run):
     assert {r["dataset"]: r["regressed"] for r in worse} == {"nq": 3, "bioasq": 3}
     steady = [r for r in rq["rq1"] if r["model"] == "steady" and r["criterion"] == "accuracy"]
     assert sum(r["regressed"] for r in steady) == 0 and sum(r["held"] for r in steady) == 5
-    trend = next(r for r in rq["rq2"] if r["model"] == "worse" and r["dataset"] == "nq" and r["criterion"] == "accuracy")
+    trend = next(
+        r for r in rq["rq2"] if r["model"] == "worse" and r["dataset"] == "nq" and r["criterion"] == "accuracy"
+    )
     assert trend["rho"] < -0.3 and trend["p"] < 0.05 and trend["n"] == 4 * N and trend["sizes"] == [0, 10, 20, 40]
     means = {m["model"]: m for m in rq["rq3"]["models"] if m["criterion"] == "accuracy"}
     assert means["worse"]["mean"] < -0.2 < means["steady"]["mean"]
@@ -204,7 +277,10 @@ def test_shards_merge_into_the_single_machine_report(run, tmp_path):
         shard.finalize({c: "passed" for c in mine})
         shards.append(folder)
     merged = merge_runs(shards, tmp_path / "merged" / "runs" / run.run_id)
-    strip = lambda text: [line for line in text.splitlines() if not line.startswith(("Does fine-tuning", "python "))]
+
+    def strip(text):
+        return [line for line in text.splitlines() if not line.startswith(("Does fine-tuning", "python "))]
+
     assert strip((merged / "summary.md").read_text()) == strip(whole)
 
 
@@ -224,12 +300,25 @@ def test_verdict_strip_run_outcome_precedence_and_badges():
     assert run_verdict([cell("a", "passed"), cell("b", "skipped")]) == "not gated"
     assert run_verdict([cell("a", "passed"), cell("base", "passed", "baseline")]) == "passed"
     # A gate stored before outcomes, headroom and mdd existed: the outcome is decided from the interval.
-    old = {"id": "nq-m-ft4", "status": "passed", "kind": "finetuned",
-           "gate": {"gating": ["j"], "judges": {"j": {"completeness": _gated(-0.80, -2.00, 0.40, margin=2.0)}}}}
-    new = {"id": "nq-m-ft8", "status": "inconclusive", "kind": "finetuned",
-           "gate": {"judges": {"j": {"accuracy": _gated(-0.5, -1.1, 0.1, gating=True, outcome="inconclusive",
-                                                        headroom=-0.35, mdd=1.02),
-                                     "completeness": _gated(-0.5, -1.1, 0.1, gating=False)}}}}
+    old = {
+        "id": "nq-m-ft4",
+        "status": "passed",
+        "kind": "finetuned",
+        "gate": {"gating": ["j"], "judges": {"j": {"completeness": _gated(-0.80, -2.00, 0.40, margin=2.0)}}},
+    }
+    new = {
+        "id": "nq-m-ft8",
+        "status": "inconclusive",
+        "kind": "finetuned",
+        "gate": {
+            "judges": {
+                "j": {
+                    "accuracy": _gated(-0.5, -1.1, 0.1, gating=True, outcome="inconclusive", headroom=-0.35, mdd=1.02),
+                    "completeness": _gated(-0.5, -1.1, 0.1, gating=False),
+                }
+            }
+        },
+    }
     base = {"id": "nq-m-ft0", "status": "passed", "kind": "baseline", "problems": ["12% unscored"]}
     rows = {r["cell"]: r for r in verdict_rows({"cells": [old, new, base]})}
     assert rows["nq-m-ft4"]["label"] == "pass" and len(rows["nq-m-ft4"]["criteria"]) == 1
@@ -237,7 +326,9 @@ def test_verdict_strip_run_outcome_precedence_and_badges():
     assert "95% interval [-2.00, 0.40]" in rows["nq-m-ft4"]["criteria"][0]
     assert "min. detectable drop –" in rows["nq-m-ft4"]["criteria"][0]
     assert rows["nq-m-ft8"]["label"] == "INCONCLUSIVE" and rows["nq-m-ft8"]["criteria"] == [
-        "accuracy -0.50, 95% interval [-1.10, 0.10], INCONCLUSIVE; headroom to the margin -0.35; min. detectable drop 1.02"]
+        "accuracy -0.50, 95% interval [-1.10, 0.10], INCONCLUSIVE; headroom to the margin -0.35; min. "
+        "detectable drop 1.02"
+    ]
     assert rows["nq-m-ft0"]["label"] == "invalid baseline"
     results = {"run_id": "r<1>", "profile": "p", "cells": [old, new, base], "judges": []}
     bl = blocks(results)

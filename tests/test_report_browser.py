@@ -7,6 +7,7 @@ Checked: the verdict strip comes before every table and figure, and every table 
 viewport or sits in a scrolling container that does; the report is built from a results.json written
 here, with cells of all four outcomes (items written for the test).
 """
+
 import fcntl
 import json
 import math
@@ -42,7 +43,8 @@ MEASURE = """(() => {
     return {top: top(t), width: r.width, visible: r.height > 0,
             scroller: scroller ? scroller.clientWidth : null};
   });
-  const images = [...document.querySelectorAll('img')].map(i => ({top: top(i), width: i.getBoundingClientRect().width}));
+  const images = [...document.querySelectorAll('img')].map(i => ({top: top(i), width:
+  i.getBoundingClientRect().width}));
   return JSON.stringify({viewport: vw, title: document.title, verdict: strip ? top(strip) : null,
                          badges: strip ? [...strip.querySelectorAll('.badge')].map(b => b.innerText) : [],
                          page: document.documentElement.scrollWidth, tables, images});
@@ -67,10 +69,25 @@ class DevTools:
             os.dup2(from_chrome_w, 4)
 
         self.proc = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
-            pass_fds=(3, 4), preexec_fn=fds, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--remote-debugging-pipe",
+                "about:blank",
+            ],
+            pass_fds=(3, 4),
+            preexec_fn=fds,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(to_chrome_r)
         os.close(from_chrome_w)
         self._buf = b""
@@ -114,8 +131,14 @@ class DevTools:
     def layout(self, url: str, width: int, height: int) -> dict:
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        self.call("Emulation.setDeviceMetricsOverride", session, width=width, height=height,
-                  deviceScaleFactor=1, mobile=width < 600)
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            session,
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=width < 600,
+        )
         self.call("Page.enable", session)
         self.call("Page.navigate", session, url=url)
         self.wait_event("Page.loadEventFired", session)
@@ -149,31 +172,62 @@ def _cell(cell) -> dict:
     for i in range(N):
         s = _score(cell.model, cell.size, i)
         answer = HOSTILE if i == 0 else f"answer {i} " + "with a long unbroken word " * 3 + "x" * 120
-        items.append({"id": f"{cell.dataset}-q{i}", "question": f"question {i} written for this test?",
-                      "references": ["gold"], "passage_ids": [f"p{i}"], "answer": answer,
-                      "prompt_tokens": 100, "completion_tokens": 10,
-                      "verdicts": {"reference": {"accuracy": s, "completeness": min(5.0, s + 0.5), "runs": 1,
-                                                 "unscored": 0, "raw": ["f1=0.5 " + "y" * 200]}},
-                      "metrics": {"exact_match": float(i % 2), "f1": 0.5, "rouge_l": 0.4, "yes_no_correct": None}})
+        items.append(
+            {
+                "id": f"{cell.dataset}-q{i}",
+                "question": f"question {i} written for this test?",
+                "references": ["gold"],
+                "passage_ids": [f"p{i}"],
+                "answer": answer,
+                "prompt_tokens": 100,
+                "completion_tokens": 10,
+                "verdicts": {
+                    "reference": {
+                        "accuracy": s,
+                        "completeness": min(5.0, s + 0.5),
+                        "runs": 1,
+                        "unscored": 0,
+                        "raw": ["f1=0.5 " + "y" * 200],
+                    }
+                },
+                "metrics": {"exact_match": float(i % 2), "f1": 0.5, "rouge_l": 0.4, "yes_no_correct": None},
+            }
+        )
 
     def ms(v):
         m = sum(v) / len(v)
         return {"mean": m, "std": math.sqrt(sum((x - m) ** 2 for x in v) / len(v)), "n": len(v), "unscored": 0}
 
     scores = {c: [it["verdicts"]["reference"][c] for it in items] for c in ("accuracy", "completeness")}
-    return {"id": cell.id, "dataset": cell.dataset, "model": cell.model, "spec": cell.spec, "size": cell.size,
-            "kind": cell.kind, "baseline_id": cell.baseline_id, "status": "scored", "judges": ["reference"],
-            "items": items, "summary": {"judges": {"reference": {c: ms(v) for c, v in scores.items()}},
-                                        "metrics": {"f1": ms([0.5] * N)}},
-            "timings": {"cell": 1.0}, "tokens": {"prompt": 100 * N, "completion": 10 * N}}
+    return {
+        "id": cell.id,
+        "dataset": cell.dataset,
+        "model": cell.model,
+        "spec": cell.spec,
+        "size": cell.size,
+        "kind": cell.kind,
+        "baseline_id": cell.baseline_id,
+        "status": "scored",
+        "judges": ["reference"],
+        "items": items,
+        "summary": {"judges": {"reference": {c: ms(v) for c, v in scores.items()}}, "metrics": {"f1": ms([0.5] * N)}},
+        "timings": {"cell": 1.0},
+        "tokens": {"prompt": 100 * N, "completion": 10 * N},
+    }
 
 
 @pytest.fixture
 def report(tmp_path) -> Path:
-    cfg = build_config("browser", {"models": [{"spec": "bundled:worse-1", "name": "worse"},
-                                              {"spec": "bundled:steady-1", "name": "steady"}],
-                                   "datasets": ["nq", "bioasq"], "sizes": [0, 10, 20, 40], "judges": ["reference"],
-                                   "eval_limit": N})
+    cfg = build_config(
+        "browser",
+        {
+            "models": [{"spec": "bundled:worse-1", "name": "worse"}, {"spec": "bundled:steady-1", "name": "steady"}],
+            "datasets": ["nq", "bioasq"],
+            "sizes": [0, 10, 20, 40],
+            "judges": ["reference"],
+            "eval_limit": N,
+        },
+    )
     session = MatrixSession(cfg, report_root=tmp_path / "reports", token="tok")
     store = RunStore(session.run_dir)
     cells = {c.id: _cell(c) for c in expand_cells(cfg)}

@@ -1,4 +1,5 @@
 """Retrieval on the bundled eval splits, the index cache, and the RAG prompt."""
+
 from __future__ import annotations
 
 import json
@@ -62,9 +63,18 @@ def test_qasper_retrieval_stays_in_the_questions_paper():
 
 def test_index_is_cached_by_content(tmp_path, monkeypatch):
     monkeypatch.setenv("EVALSUITE_CACHE", str(tmp_path))
-    passages = tuple(Passage(f"p{i}", "t", f"d{i % 3}", "", text) for i, text in enumerate(
-        ["The Eiffel tower is in Paris.", "Insulin is made by the pancreas.", "The Nile is a river in Africa.",
-         "Python is a programming language.", "Mount Everest is the highest mountain."]))
+    passages = tuple(
+        Passage(f"p{i}", "t", f"d{i % 3}", "", text)
+        for i, text in enumerate(
+            [
+                "The Eiffel tower is in Paris.",
+                "Insulin is made by the pancreas.",
+                "The Nile is a river in Africa.",
+                "Python is a programming language.",
+                "Mount Everest is the highest mountain.",
+            ]
+        )
+    )
     ds = Dataset("tiny", "mem", (), passages)
     first = build_index(ds, progress=False)
     assert not first.cached and (first.path / "index.faiss").exists()
@@ -92,17 +102,42 @@ def test_rag_prompt_numbers_passages_and_keeps_ids():
 
 def test_retrieval_eval_cli_json(tmp_path):
     """`evalsuite retrieval-eval NAME --path ... --json` on a small set written for the test."""
-    facts = [("Which organ makes insulin?", "the pancreas", "Insulin is made by the beta cells of the pancreas."),
-             ("Where is the Eiffel tower?", "Paris", "The Eiffel tower stands on the Champ de Mars in Paris."),
-             ("Which river flows through Cairo?", "the Nile", "Cairo lies on the banks of the Nile river."),
-             ("What is the highest mountain?", "Mount Everest", "Mount Everest is the highest mountain above sea level.")]
+    facts = [
+        ("Which organ makes insulin?", "the pancreas", "Insulin is made by the beta cells of the pancreas."),
+        ("Where is the Eiffel tower?", "Paris", "The Eiffel tower stands on the Champ de Mars in Paris."),
+        ("Which river flows through Cairo?", "the Nile", "Cairo lies on the banks of the Nile river."),
+        ("What is the highest mountain?", "Mount Everest", "Mount Everest is the highest mountain above sea level."),
+    ]
     questions, corpus = tmp_path / "faq.jsonl", tmp_path / "kb.jsonl"
-    questions.write_text("".join(json.dumps({"id": f"q{i}", "question": q, "answers": [a], "evidence": [f"p{i}"]}) + "\n"
-                                 for i, (q, a, _) in enumerate(facts)))
-    corpus.write_text("".join(json.dumps({"id": f"p{i}", "title": f"fact {i}", "text": t}) + "\n"
-                              for i, (_, _, t) in enumerate(facts)))
-    run = subprocess.run([sys.executable, "-m", "evalsuite", "retrieval-eval", "facts", "--path", str(questions),
-                          "--corpus", str(corpus), "--k", "1", "--json"], capture_output=True, text=True)
+    questions.write_text(
+        "".join(
+            json.dumps({"id": f"q{i}", "question": q, "answers": [a], "evidence": [f"p{i}"]}) + "\n"
+            for i, (q, a, _) in enumerate(facts)
+        )
+    )
+    corpus.write_text(
+        "".join(
+            json.dumps({"id": f"p{i}", "title": f"fact {i}", "text": t}) + "\n" for i, (_, _, t) in enumerate(facts)
+        )
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "evalsuite",
+            "retrieval-eval",
+            "facts",
+            "--path",
+            str(questions),
+            "--corpus",
+            str(corpus),
+            "--k",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert set(out) == {"recall@1", "mrr", "questions", "seconds"}

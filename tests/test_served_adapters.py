@@ -8,6 +8,7 @@ bundled base through the project's own model loading, so it generates with the a
 matrix uses in-process (int8 on an AVX2-only CPU): the answers of the two runs must be equal.
 The dataset is invented here (the ``qa`` format).
 """
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,14 @@ models = {{ smollm2 = "{served}" }}
 class LoraServer:
     """A loopback OpenAI-compatible server of one base model and the adapters loaded onto it."""
 
-    def __init__(self, *, listed: str = SERVED_BASE, adapter_endpoints: bool = True, key: str | None = None,
-                 answer: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        listed: str = SERVED_BASE,
+        adapter_endpoints: bool = True,
+        key: str | None = None,
+        answer: str | None = None,
+    ) -> None:
         self.listed, self.adapter_endpoints, self.key = listed, adapter_endpoints, key
         self.answer = answer  # when set, every completion is this text (a hostile model's), no model runs
         self.adapters: dict[str, tuple[str, object]] = {}  # served name -> (path it was loaded from, model)
@@ -89,8 +96,10 @@ class LoraServer:
                 if self.path != "/v1/models":
                     return self.reply(404, {"detail": "Not Found"})
                 data = [{"id": server.listed, "object": "model", "created": 0, "owned_by": "test"}]
-                data += [{"id": name, "object": "model", "created": 0, "owned_by": "test", "parent": server.listed}
-                         for name in server.adapters]
+                data += [
+                    {"id": name, "object": "model", "created": 0, "owned_by": "test", "parent": server.listed}
+                    for name in server.adapters
+                ]
                 self.reply(200, {"object": "list", "data": data})
 
             def do_POST(self):
@@ -142,10 +151,23 @@ class LoraServer:
                 if server.answer is not None:
                     if name != server.listed and name not in server.adapters:
                         return self.error(404, f"The model `{name}` does not exist.")
-                    return self.reply(200, {"id": "x", "object": "chat.completion", "created": 0, "model": name,
-                                            "choices": [{"index": 0, "message": {"role": "assistant", "content": server.answer},
-                                                         "finish_reason": "stop"}],
-                                            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+                    return self.reply(
+                        200,
+                        {
+                            "id": "x",
+                            "object": "chat.completion",
+                            "created": 0,
+                            "model": name,
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "message": {"role": "assistant", "content": server.answer},
+                                    "finish_reason": "stop",
+                                }
+                            ],
+                            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                        },
+                    )
                 if name == server.listed:
                     model = load_model(BASE, cache=False)
                 elif name in server.adapters:
@@ -153,19 +175,38 @@ class LoraServer:
                 else:
                     return self.error(404, f"The model `{name}` does not exist.")
                 prompt = Prompt(tuple(Message(m["role"], m["content"]) for m in body["messages"]))
-                settings = GenerationSettings(max_new_tokens=body["max_tokens"], temperature=body.get("temperature", 0.0),
-                                              stop=tuple(body.get("stop") or ()))
+                settings = GenerationSettings(
+                    max_new_tokens=body["max_tokens"],
+                    temperature=body.get("temperature", 0.0),
+                    stop=tuple(body.get("stop") or ()),
+                )
                 with server.lock:
                     # decoded in a batch of two, as the matrix decodes a batch of its prompts in-process: each
                     # prompt is then read on its own, whatever its batch (a lone prompt is read in blocks,
                     # which rounds otherwise under int8)
                     answer = model.generate([prompt, prompt], settings)[0]
-                self.reply(200, {
-                    "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": name,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text},
-                                 "finish_reason": "stop", "logprobs": None}],
-                    "usage": {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
-                              "total_tokens": answer.prompt_tokens + answer.completion_tokens}})
+                self.reply(
+                    200,
+                    {
+                        "id": "chatcmpl-test",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": name,
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": answer.text},
+                                "finish_reason": "stop",
+                                "logprobs": None,
+                            }
+                        ],
+                        "usage": {
+                            "prompt_tokens": answer.prompt_tokens,
+                            "completion_tokens": answer.completion_tokens,
+                            "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+                        },
+                    },
+                )
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
@@ -191,8 +232,9 @@ def closed_port_url() -> str:
 
 def write_matrix(tmp_path: Path, url: str, view: Path) -> Path:
     path = tmp_path / "matrix.toml"
-    path.write_text(MATRIX.format(base=BASE, data=write_dataset(tmp_path), url=url, view=view, served=SERVED_BASE),
-                    encoding="utf-8")
+    path.write_text(
+        MATRIX.format(base=BASE, data=write_dataset(tmp_path), url=url, view=view, served=SERVED_BASE), encoding="utf-8"
+    )
     return path
 
 
@@ -274,8 +316,14 @@ def fake_adapter(tmp_path: Path) -> SimpleNamespace:
 
 
 def serve_config(url: str, **serve) -> object:
-    return build_config("served", {"models": [{"spec": BASE, "name": "smollm2"}], "datasets": ["nq"],
-                                   "serve": {"url": url, "models": {"smollm2": SERVED_BASE}, **serve}})
+    return build_config(
+        "served",
+        {
+            "models": [{"spec": BASE, "name": "smollm2"}],
+            "datasets": ["nq"],
+            "serve": {"url": url, "models": {"smollm2": SERVED_BASE}, **serve},
+        },
+    )
 
 
 def test_an_unreachable_server_is_an_error_naming_serve_url():
@@ -291,9 +339,15 @@ def test_an_unreachable_server_is_an_error_naming_serve_url():
     assert "\n" not in message
     from evalsuite.matrix._serve import max_rank
 
-    recipes = build_config("p", {"models": [{"spec": BASE, "name": "smollm2"}], "finetune": {"lora_r": 8},
-                                 "recipes": [{"name": "a"}, {"name": "b", "r": 64}],
-                                 "serve": {"url": "http://h/v1", "models": {"smollm2": "s"}}})
+    recipes = build_config(
+        "p",
+        {
+            "models": [{"spec": BASE, "name": "smollm2"}],
+            "finetune": {"lora_r": 8},
+            "recipes": [{"name": "a"}, {"name": "b", "r": 64}],
+            "serve": {"url": "http://h/v1", "models": {"smollm2": "s"}},
+        },
+    )
     assert max_rank(recipes) == 64
 
 
@@ -326,8 +380,8 @@ def test_a_server_of_another_base_is_an_error_naming_serve_models():
 def test_an_adapter_the_server_cannot_read_is_an_error_naming_adapter_path(tmp_path):
     import shutil
 
-    from evalsuite.storage import cache_dir
     from evalsuite.matrix._serve import served_cell
+    from evalsuite.storage import cache_dir
 
     stored = Path(fake_adapter(tmp_path).path)
     in_store = cache_dir("adapters") / f"test-{tmp_path.name}"
@@ -369,9 +423,16 @@ def test_serve_options_are_checked_with_the_fix():
         build_config("served", {"models": [BASE], "serve": {"url": url, "models": {"smollm2": "s", "mistral": "m"}}})
     with pytest.raises(ConfigError, match="must name an environment variable"):
         serve_config(url, api_key_env="sk-abc def")
-    config = build_config("p", {"models": [{"spec": "hf:mistralai/Mistral-7B-Instruct-v0.2", "name": "mistral7b"},
-                                           {"spec": "hf:meta-llama/Llama-2-7b-chat-hf", "name": "llama2"}],
-                                "serve": {"url": url, "models": {"llama2": {"name": "llama", "url": "http://h:8001/v1"}}}})
+    config = build_config(
+        "p",
+        {
+            "models": [
+                {"spec": "hf:mistralai/Mistral-7B-Instruct-v0.2", "name": "mistral7b"},
+                {"spec": "hf:meta-llama/Llama-2-7b-chat-hf", "name": "llama2"},
+            ],
+            "serve": {"url": url, "models": {"llama2": {"name": "llama", "url": "http://h:8001/v1"}}},
+        },
+    )
     assert config.serve.served(config.model("mistral7b")) == ("mistralai/Mistral-7B-Instruct-v0.2", url)
     assert config.serve.served(config.model("llama2")) == ("llama", "http://h:8001/v1")
     # the configuration written to results.json reads back to the same run
@@ -410,8 +471,9 @@ def test_any_served_answer_reaches_the_cell_as_text(hostile_server, tmp_path_fac
 
 def test_a_served_baseline_needs_no_local_weights_but_training_does(tmp_path):
     models = [{"spec": "hf:nobody/not-downloaded-7b", "name": "big"}]
-    served = build_config("p", {"models": models, "datasets": ["nq"], "sizes": [0, 8],
-                                "serve": {"url": "http://127.0.0.1:8000/v1"}})
+    served = build_config(
+        "p", {"models": models, "datasets": ["nq"], "sizes": [0, 8], "serve": {"url": "http://127.0.0.1:8000/v1"}}
+    )
     local = build_config("p", {"models": models, "datasets": ["nq"], "sizes": [0, 8]})
     session = MatrixSession(served, report_root=tmp_path / "reports")
     base, tuned = session.cells
@@ -424,10 +486,16 @@ def test_the_dry_run_counts_served_generation_as_the_servers(tmp_path):
     from evalsuite.matrix import build_plan
 
     data = write_dataset(tmp_path)
-    values = {"models": [{"spec": BASE, "name": "smollm2"}, {"spec": "hf:nobody/not-downloaded-7b", "name": "big"}],
-              "datasets": [{"name": "widgets", "path": str(data)}], "sizes": [0, 4], "eval_limit": 3,
-              "judges": ["reference"]}
-    served = build_config("p", {**values, "serve": {"url": "http://127.0.0.1:8000/v1", "models": {"smollm2": SERVED_BASE}}})
+    values = {
+        "models": [{"spec": BASE, "name": "smollm2"}, {"spec": "hf:nobody/not-downloaded-7b", "name": "big"}],
+        "datasets": [{"name": "widgets", "path": str(data)}],
+        "sizes": [0, 4],
+        "eval_limit": 3,
+        "judges": ["reference"],
+    }
+    served = build_config(
+        "p", {**values, "serve": {"url": "http://127.0.0.1:8000/v1", "models": {"smollm2": SERVED_BASE}}}
+    )
     plan = build_plan(served, report_root=tmp_path / "reports")
     notes = {c.id: c.note for c in plan.cells}
     assert notes["widgets-big-ft0"] == "" and notes["widgets-big-ft4"].startswith("skipped here (weights of nobody")
@@ -436,7 +504,8 @@ def test_the_dry_run_counts_served_generation_as_the_servers(tmp_path):
     local = build_plan(build_config("p", values), report_root=tmp_path / "reports")
     assert {c.id: c.note for c in local.cells}["widgets-big-ft0"].startswith("skipped here")
     assert not {s.model: s for s in local.stages if s.stage == "generation"}["widgets-smollm2-ft4"].source.startswith(
-        "not estimated: an API model")
+        "not estimated: an API model"
+    )
 
 
 def test_an_adapter_the_server_forgot_is_loaded_again(tmp_path):
@@ -449,8 +518,9 @@ def test_an_adapter_the_server_forgot_is_loaded_again(tmp_path):
         config = serve_config(server.url)
         served = served_cell(expand_cells(config)[1], config, fake_adapter(tmp_path))
         server.adapters.clear()
-        (answer,) = served.model.generate([Prompt((Message("user", f"forgotten {tmp_path.name}"),))],
-                                          GenerationSettings(max_new_tokens=4))
+        (answer,) = served.model.generate(
+            [Prompt((Message("user", f"forgotten {tmp_path.name}"),))], GenerationSettings(max_new_tokens=4)
+        )
         assert answer.text == "It is red."
         loads = [c for c in server.calls if c == ("load", served.adapter_name)]
         assert len(loads) == 2 and served.adapter_name in server.adapters

@@ -1,11 +1,13 @@
 """The CPU path switch (bf16 or not) and the stored throughputs of this machine."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from evalsuite import device as _device, throughput as _throughput
+from evalsuite import device as _device
+from evalsuite import throughput as _throughput
 
 
 def test_bf16_follows_the_flags_unless_the_environment_says_otherwise(monkeypatch):

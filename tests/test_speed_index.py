@@ -1,4 +1,5 @@
 """Indexes as shipped files (export, fetch, verify), the int8 embedder, and corpus subsets."""
+
 from __future__ import annotations
 
 import functools
@@ -10,15 +11,21 @@ import numpy as np
 import pytest
 
 from evalsuite.datasets import load
+from evalsuite.datasets.subset import subset_corpus
 from evalsuite.errors import DataError
 from evalsuite.records import Dataset, Example, Passage
 from evalsuite.retrieval import ChunkerSettings, Embedder, build_index, get_retriever
 from evalsuite.retrieval.prebuilt import export_index, fetch_prebuilt_index, index_key
-from evalsuite.datasets.subset import subset_corpus
 from evalsuite.splits import split
 
-TEXTS = ["The Eiffel tower is in Paris.", "Insulin is made by the pancreas.", "The Nile is a river in Africa.",
-         "Python is a programming language.", "Mount Everest is the highest mountain.", "Bees make honey from nectar."]
+TEXTS = [
+    "The Eiffel tower is in Paris.",
+    "Insulin is made by the pancreas.",
+    "The Nile is a river in Africa.",
+    "Python is a programming language.",
+    "Mount Everest is the highest mountain.",
+    "Bees make honey from nectar.",
+]
 
 
 def tiny() -> Dataset:
@@ -90,7 +97,9 @@ def test_fetch_over_http(published):
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/"
         installed = fetch_prebuilt_index(url, tiny(), embedder=Embedder(precision="fp32"))
-        assert installed is not None and (installed / "index.faiss").read_bytes() == (folder / "index.faiss").read_bytes()
+        assert (
+            installed is not None and (installed / "index.faiss").read_bytes() == (folder / "index.faiss").read_bytes()
+        )
         assert fetch_prebuilt_index(url, tiny(), embedder=Embedder(precision="int8")) is None  # a 404 is "no index"
     finally:
         server.shutdown()
@@ -172,4 +181,6 @@ def test_download_installs_the_mirrors_prebuilt_index(tmp_path, monkeypatch, cap
     monkeypatch.setenv("EVALSUITE_CACHE", str(tmp_path / "other-cache"))
     assert main(["datasets", "download", "nq", "--mirror", str(bare)]) == 0
     assert "nq: the mirror has no prebuilt index" in capsys.readouterr().out
-    assert not (tmp_path / "other-cache").joinpath("index").exists() or not any((tmp_path / "other-cache" / "index").rglob("index.faiss"))
+    assert not (tmp_path / "other-cache").joinpath("index").exists() or not any(
+        (tmp_path / "other-cache" / "index").rglob("index.faiss")
+    )

@@ -1,5 +1,6 @@
 """The path of a CPU without bf16 (int8 inference, int8 embedder, fp32 training) end to end:
 the same numbers serially and under two pytest-xdist workers, as fp32 gives."""
+
 from __future__ import annotations
 
 import json
@@ -27,11 +28,32 @@ def _cold_cache(path: Path) -> dict[str, str]:
 def test_int8_path_gives_the_serial_numbers_under_two_workers(tmp_path):
     runs = {}
     for name, extra in (("serial", []), ("xdist", ["-n", "2"])):
-        cmd = [sys.executable, "-m", "pytest", "test_cases/matrix.toml", "--profile", "smoke", "-q",
-               "--datasets", "nq", "--sizes", "0,16", "--eval-limit", "4", "--judge", "reference",
-               "--report-dir", str(tmp_path / name), "--run-id", "same", "--allow-ungated", *extra]
-        run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800,
-                             env=_cold_cache(tmp_path / f"cache-{name}"))
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "test_cases/matrix.toml",
+            "--profile",
+            "smoke",
+            "-q",
+            "--datasets",
+            "nq",
+            "--sizes",
+            "0,16",
+            "--eval-limit",
+            "4",
+            "--judge",
+            "reference",
+            "--report-dir",
+            str(tmp_path / name),
+            "--run-id",
+            "same",
+            "--allow-ungated",
+            *extra,
+        ]
+        run = subprocess.run(
+            cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800, env=_cold_cache(tmp_path / f"cache-{name}")
+        )
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]  # the token judge never gates: all allowed
         runs[name] = json.loads((tmp_path / name / "runs" / "same" / "results.json").read_text())
     serial, xdist = ({c["id"]: c for c in runs[k]["cells"]} for k in ("serial", "xdist"))

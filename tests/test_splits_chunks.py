@@ -1,4 +1,5 @@
 """Properties of chunking and splitting (hypothesis), and the split rule on the bundled data."""
+
 from __future__ import annotations
 
 import re
@@ -33,12 +34,21 @@ def test_chunks_cover_the_text_none_empty_provenance_round_trips(text, size, ove
 
 def _examples(draw_docs):
     return tuple(
-        Example(id=f"q{i}", dataset="t", question=f"question {i % 17}?", references=("a",), answer_type="short", doc_ids=docs)
+        Example(
+            id=f"q{i}",
+            dataset="t",
+            question=f"question {i % 17}?",
+            references=("a",),
+            answer_type="short",
+            doc_ids=docs,
+        )
         for i, docs in enumerate(draw_docs)
     )
 
 
-doc_lists = st.lists(st.lists(st.sampled_from([f"d{j}" for j in range(30)]), min_size=1, max_size=3).map(tuple), min_size=1, max_size=120)
+doc_lists = st.lists(
+    st.lists(st.sampled_from([f"d{j}" for j in range(30)]), min_size=1, max_size=3).map(tuple), min_size=1, max_size=120
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -54,7 +64,10 @@ def test_splits_deterministic_and_disjoint(docs, seed):
     assert not pool_ids & eval_ids and len(pool_ids) + len(eval_ids) == len(examples)
     pool_docs = {d for e in a.pool for d in e.doc_ids}
     assert not pool_docs & {d for e in a.eval for d in e.doc_ids}  # disjoint by document
-    norm = lambda s: s.lower().strip("?")
+
+    def norm(s):
+        return s.lower().strip("?")
+
     assert not {norm(e.question) for e in a.pool} & {norm(e.question) for e in a.eval}
 
 

@@ -1,5 +1,6 @@
 """The adapter store: a repeated request is a store hit that loads nothing heavy; a damaged adapter
 is quarantined and trained again with the same numbers; older adapters are kept when whole."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.storage import CorruptionWarning, cache_dir
 from evalsuite.finetune import FinetuneConfig, train_adapter
 from evalsuite.finetune._train import _open_adapter, request_key
+from evalsuite.storage import CorruptionWarning, cache_dir
 
 BASE = "bundled:smollm2-135m-instruct"
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,8 +24,15 @@ HEAVY = ("torch", "transformers", "sentence_transformers", "peft", "faiss")
 
 
 def tiny_config(seed: int) -> FinetuneConfig:
-    return FinetuneConfig(epochs=1, per_device_batch_size=2, max_seq_length=64, lora_r=4, lora_alpha=8,
-                          target_modules=("q_proj",), seed=seed)
+    return FinetuneConfig(
+        epochs=1,
+        per_device_batch_size=2,
+        max_seq_length=64,
+        lora_r=4,
+        lora_alpha=8,
+        target_modules=("q_proj",),
+        seed=seed,
+    )
 
 
 def cleanup(key: str, config: FinetuneConfig) -> None:
@@ -59,8 +67,14 @@ print(json.dumps({"cached": r.cached, "path": r.path, "key": r.key, "heavy": hea
 def test_repeated_request_is_a_store_hit_without_heavy_imports(trained):
     result, config = trained
     assert not result.cached
-    out = subprocess.run([sys.executable, "-c", HIT, str(config.seed)], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", HIT, str(config.seed)],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     hit = json.loads(out.stdout.strip().splitlines()[-1])
     assert hit == {"cached": True, "path": result.path, "key": result.key, "heavy": []}

@@ -1,19 +1,28 @@
 """Cell result files: one that is cut short or edited is quarantined in the run folder and the cell
 is computed again with the same numbers."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from evalsuite.storage import CorruptionWarning
 from evalsuite.matrix import MatrixSession, RunStore, build_config, expand_cells
+from evalsuite.storage import CorruptionWarning
 
 
 def config():
-    return build_config("cells", {"models": [{"spec": "bundled:smollm2-135m-instruct", "name": "smollm2"}],
-                                  "datasets": ["nq"], "sizes": [0], "judges": ["reference"], "eval_limit": 3,
-                                  "max_new_tokens": 8})
+    return build_config(
+        "cells",
+        {
+            "models": [{"spec": "bundled:smollm2-135m-instruct", "name": "smollm2"}],
+            "datasets": ["nq"],
+            "sizes": [0],
+            "judges": ["reference"],
+            "eval_limit": 3,
+            "max_new_tokens": 8,
+        },
+    )
 
 
 def numbers(result) -> tuple:
@@ -32,8 +41,10 @@ def edit_an_answer(path):
     path.write_text(json.dumps(data))
 
 
-@pytest.mark.parametrize("damage,reason", [(cut_short, "not valid JSON"),
-                                           (edit_an_answer, "its content does not match its recorded checksum")])
+@pytest.mark.parametrize(
+    "damage,reason",
+    [(cut_short, "not valid JSON"), (edit_an_answer, "its content does not match its recorded checksum")],
+)
 def test_damaged_cell_file_is_quarantined_and_computed_again(tmp_path, damage, reason):
     cfg = config()
     [cell] = expand_cells(cfg)

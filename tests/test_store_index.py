@@ -1,5 +1,6 @@
 """The retrieval index store: damaged files are found, quarantined and rebuilt with the same results;
 a hit is verified once per process and never loads the embedder model."""
+
 from __future__ import annotations
 
 import json
@@ -11,13 +12,18 @@ from pathlib import Path
 import pytest
 
 from evalsuite import artifacts as _artifacts
-from evalsuite.storage import CorruptionWarning
 from evalsuite.records import Dataset, Passage
 from evalsuite.retrieval import build_index
+from evalsuite.storage import CorruptionWarning
 
 ROOT = Path(__file__).resolve().parents[1]
-TEXTS = ["The Eiffel tower is in Paris.", "Insulin is made by the pancreas.", "The Nile is a river in Africa.",
-         "Python is a programming language.", "Mount Everest is the highest mountain."]
+TEXTS = [
+    "The Eiffel tower is in Paris.",
+    "Insulin is made by the pancreas.",
+    "The Nile is a river in Africa.",
+    "Python is a programming language.",
+    "Mount Everest is the highest mountain.",
+]
 QUESTIONS = ["Which organ makes insulin?", "Where is the Eiffel tower?", "What is the highest mountain?"]
 TINY = "Dataset('tiny', 'mem', (), tuple(Passage(f'p{i}', 't', f'd{i % 3}', '', t) for i, t in enumerate(TEXTS)))"
 
@@ -127,10 +133,17 @@ def test_get_retriever_on_a_stored_index_loads_the_embedder_only_to_encode_a_que
     env = dict(os.environ, PYTHONPATH=str(ROOT), EVALSUITE_CACHE=str(cache))
     runs = []
     for _ in range(2):
-        out = subprocess.run([sys.executable, "-c", LAZY], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        out = subprocess.run(
+            [sys.executable, "-c", LAZY], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+        )
         assert out.returncode == 0, out.stderr[-2000:]
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     built, stored = runs
     assert not built["cached"] and built["model_loaded"]  # building encodes the chunks
-    assert stored == {"cached": True, "model_loaded": False, "sentence_transformers": False,
-                      "top": "p1", "model_loaded_after_query": True}
+    assert stored == {
+        "cached": True,
+        "model_loaded": False,
+        "sentence_transformers": False,
+        "top": "p1",
+        "model_loaded_after_query": True,
+    }

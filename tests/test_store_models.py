@@ -1,5 +1,6 @@
 """The materialized bundled model: a copy with damaged weights is quarantined and materialized again,
 and the model answers as before."""
+
 from __future__ import annotations
 
 import shutil
@@ -7,10 +8,10 @@ import shutil
 import pytest
 
 from evalsuite import artifacts as _artifacts
-from evalsuite.storage import CorruptionWarning
 from evalsuite.models import GenerationSettings, clear_loaded, load_model
 from evalsuite.models._bundled import MARKER, materialize
 from evalsuite.records import Message, Prompt
+from evalsuite.storage import CorruptionWarning
 
 NAME = "smollm2-135m-instruct"
 PROMPT = Prompt((Message("user", "Name one colour of the rainbow."),))

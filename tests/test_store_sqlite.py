@@ -1,5 +1,6 @@
 """Corrupt generation and judge caches: quarantined, made anew with one warning, and the run goes on
 with the same numbers (also when the damage shows on a later query, not at open)."""
+
 from __future__ import annotations
 
 import random
@@ -9,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.storage import CorruptionWarning, open_sqlite
 from evalsuite.judge import JudgeItem
 from evalsuite.judge._cache import JudgeCache
 from evalsuite.judge._judges import geval_judge
 from evalsuite.models import GenerationSettings, load_model
 from evalsuite.models._cache import GenerationCache
 from evalsuite.records import Message, Prompt
+from evalsuite.storage import CorruptionWarning, open_sqlite
 
 BASE = "bundled:smollm2-135m-instruct"
 
@@ -43,8 +44,10 @@ def quarantined(root: Path, store: str) -> list[Path]:
 def test_generation_run_after_a_garbled_cache_file_gives_the_same_answers(tmp_path, monkeypatch):
     load_model(BASE, cache=False)  # the backend, from the shared model store, before the cache moves
     monkeypatch.setenv("EVALSUITE_CACHE", str(tmp_path))
-    prompts = [Prompt((Message("user", "Name one colour of the rainbow."),)),
-               Prompt((Message("user", "What is two plus two?"),))]
+    prompts = [
+        Prompt((Message("user", "Name one colour of the rainbow."),)),
+        Prompt((Message("user", "What is two plus two?"),)),
+    ]
     settings = GenerationSettings(max_new_tokens=8)
     first_model = load_model(BASE)
     first = [g.text for g in first_model.generate(prompts, settings)]
@@ -71,8 +74,10 @@ def test_judge_run_after_corruption_found_on_a_later_query(tmp_path, monkeypatch
     load_model(BASE, batch_size=1, cache=False)  # the judge's backend, from the shared model store
     monkeypatch.setenv("EVALSUITE_CACHE", str(tmp_path))
     cache_file = tmp_path / "judge" / "judge.sqlite"
-    items = [JudgeItem("q1", "What is the capital of France?", ("Paris",), ("Paris is the capital of France.",), "Paris"),
-             JudgeItem("q2", "Which organ makes insulin?", ("the pancreas",), (), "The liver.")]
+    items = [
+        JudgeItem("q1", "What is the capital of France?", ("Paris",), ("Paris is the capital of France.",), "Paris"),
+        JudgeItem("q2", "Which organ makes insulin?", ("the pancreas",), (), "The liver."),
+    ]
     # rows enough to fill several pages, then the run's own rows
     cache = JudgeCache(cache_file)
     for i in range(400):

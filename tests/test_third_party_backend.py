@@ -1,5 +1,6 @@
 """A model backend from a package of its own, declared with its capabilities, goes through every stage
 (fine-tuning or a clear refusal, the dry run, the availability check, judging) with no change to the core."""
+
 from __future__ import annotations
 
 import json
@@ -68,7 +69,8 @@ class ToyBackend:
             words = p.messages[-1].content.split()[: self.options.get("echo_words", 3)]
             top = (SCORES[: settings.top_logprobs],) if settings.top_logprobs else None
             text = "4" if settings.top_logprobs else " ".join(words)
-            out.append(Generation(text=text, prompt_tokens=len(words), completion_tokens=1, seconds=0.0, top_logprobs=top))
+            out.append(Generation(text=text, prompt_tokens=len(words), completion_tokens=1, seconds=0.0,
+            top_logprobs=top))
         return out
 
 
@@ -98,8 +100,10 @@ register_backend("toytune", tune_factory,
 entry_factory.capabilities = BackendCapabilities(logprobs=True, top_logprobs=1)
 '''
 
-ITEMS = [JudgeItem("a", "what colour is the widget", ("It is blue.",), ("The widget is blue.",), "Blue."),
-         JudgeItem("b", "what colour is the widget", ("It is blue.",), ("The widget is blue.",), "Red.")]
+ITEMS = [
+    JudgeItem("a", "what colour is the widget", ("It is blue.",), ("The widget is blue.",), "Blue."),
+    JudgeItem("b", "what colour is the widget", ("It is blue.",), ("The widget is blue.",), "Red."),
+]
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +115,9 @@ def toy(tmp_path_factory):
     dist = root / "toy_backends-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-backends\nVersion: 1.0\n", encoding="utf-8")
-    (dist / "entry_points.txt").write_text("[evalsuite.backends]\ntoyentry = toy_backends:entry_factory\n",
-                                           encoding="utf-8")
+    (dist / "entry_points.txt").write_text(
+        "[evalsuite.backends]\ntoyentry = toy_backends:entry_factory\n", encoding="utf-8"
+    )
     sys.path.insert(0, str(root))
     try:
         import toy_backends
@@ -135,9 +140,15 @@ def prompt(text: str) -> Prompt:
 
 def write_dataset(folder: Path, n: int = 30) -> Path:
     """``n`` invented questions, each about its own widget."""
-    rows = [{"id": f"q{i}", "question": f"What colour is widget {i}?", "answers": ["It is blue."],
-             "passages": [{"id": f"p{i}", "doc_id": f"d{i}", "text": f"Widget {i} is painted blue."}]}
-            for i in range(n)]
+    rows = [
+        {
+            "id": f"q{i}",
+            "question": f"What colour is widget {i}?",
+            "answers": ["It is blue."],
+            "passages": [{"id": f"p{i}", "doc_id": f"d{i}", "text": f"Widget {i} is painted blue."}],
+        }
+        for i in range(n)
+    ]
     path = folder / "widgets.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
@@ -202,9 +213,16 @@ def test_availability_is_the_backends_own_check(toy, tmp_path, monkeypatch):
     assert matrix_unavailable_reason("toy:alpha") == reason
     assert matrix_unavailable_reason("deepeval:toy:alpha") == reason  # deepeval's GEval on that model
     assert "adapter folder" in models.unavailable_reason(f"toy:alpha+lora:{tmp_path / 'missing'}")
-    config = build_config("p", {"models": [{"spec": "toy:alpha", "name": "toy"}],
-                                "datasets": [{"name": "widgets", "path": str(write_dataset(tmp_path))}],
-                                "sizes": [0], "eval_limit": 3, "judges": ["reference"]})
+    config = build_config(
+        "p",
+        {
+            "models": [{"spec": "toy:alpha", "name": "toy"}],
+            "datasets": [{"name": "widgets", "path": str(write_dataset(tmp_path))}],
+            "sizes": [0],
+            "eval_limit": 3,
+            "judges": ["reference"],
+        },
+    )
     session = MatrixSession(config, report_root=tmp_path / "reports")
     (cell,) = session.cells
     assert session.skip_reason(cell) == reason
@@ -214,10 +232,15 @@ def test_availability_is_the_backends_own_check(toy, tmp_path, monkeypatch):
 
 def test_the_dry_run_plans_the_backend_from_its_capabilities(toy, tmp_path, monkeypatch):
     toy.SEEN.clear()
-    values = {"models": [{"spec": "toy:alpha", "name": "toy"}, {"spec": "toytune:beta", "name": "tune"}],
-              "datasets": [{"name": "widgets", "path": str(write_dataset(tmp_path))}],
-              "sizes": [0], "eval_limit": 3, "judges": ["reference", "toy:judge"], "judge_mode": "sample",
-              "judge_repeats": 2}
+    values = {
+        "models": [{"spec": "toy:alpha", "name": "toy"}, {"spec": "toytune:beta", "name": "tune"}],
+        "datasets": [{"name": "widgets", "path": str(write_dataset(tmp_path))}],
+        "sizes": [0],
+        "eval_limit": 3,
+        "judges": ["reference", "toy:judge"],
+        "judge_mode": "sample",
+        "judge_repeats": 2,
+    }
     plan = build_plan(build_config("p", values), report_root=tmp_path / "reports")
     assert {c.id: c.note for c in plan.cells} == {"widgets-toy-ft0": "", "widgets-tune-ft0": ""}
     generation = {s.model: s for s in plan.stages if s.stage == "generation"}
@@ -250,8 +273,17 @@ def test_the_backend_judges_with_the_logprobs_it_declares(toy, tmp_path):
 
 @pytest.mark.slow
 def test_a_fine_tunable_backend_trains_on_its_declared_weights(toy):
-    config = FinetuneConfig(epochs=1, per_device_batch_size=4, learning_rate=2e-3, max_seq_length=96, lora_r=2,
-                            lora_alpha=4, lora_dropout=0.0, target_modules=("q_proj",), seed=random.randrange(10**9))
+    config = FinetuneConfig(
+        epochs=1,
+        per_device_batch_size=4,
+        learning_rate=2e-3,
+        max_seq_length=96,
+        lora_r=2,
+        lora_alpha=4,
+        lora_dropout=0.0,
+        target_modules=("q_proj",),
+        seed=random.randrange(10**9),
+    )
     result = train_adapter("toytune:beta", "nq", 4, config, progress=False)
     try:
         assert not result.cached and (Path(result.path) / "adapter_config.json").is_file()

@@ -7,6 +7,7 @@ the heavy third-party packages are taken from this environment's site-packages t
 ``.pth`` line instead of being downloaded again. The dataset (30 questions, a corpus file and a
 file of fine-tuning pairs) is written by the test from the data root's NQ sample.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def build_wheel(out: Path) -> Path:
-    run = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                          str(ROOT)], capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     (wheel,) = out.glob("evalsuite-*.whl")
     return wheel
@@ -38,14 +43,32 @@ def fresh_venv(folder: Path, wheel: Path) -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, timeout=300)
     python = folder / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # run where this checkout is not importable
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True, cwd=folder, env=env).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=folder,
+        env=env,
+    ).stdout.strip()
     Path(site, "evalsuite_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    install = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)],
-                             capture_output=True, text=True, timeout=600, cwd=folder, env=env)
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=folder,
+        env=env,
+    )
     assert install.returncode == 0, install.stdout + install.stderr
-    where = subprocess.run([str(python), "-c", "import evalsuite; print(evalsuite.__file__)"], capture_output=True,
-                           text=True, check=True, cwd=folder, env=env).stdout.strip()
+    where = subprocess.run(
+        [str(python), "-c", "import evalsuite; print(evalsuite.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=folder,
+        env=env,
+    ).stdout.strip()
     assert where.startswith(site), where  # the package comes from the wheel, not from this checkout
     return python
 
@@ -53,17 +76,31 @@ def fresh_venv(folder: Path, wheel: Path) -> Path:
 def team_dataset(folder: Path) -> None:
     """30 questions with their gold passages and 30 distractors as a corpus, and 10 other
     questions as fine-tuning pairs, in the generic qa format."""
-    rows = [json.loads(line) for line in (data_root() / "nq" / "dev.jsonl").read_text(encoding="utf-8").splitlines()[:200]]
+    rows = [
+        json.loads(line) for line in (data_root() / "nq" / "dev.jsonl").read_text(encoding="utf-8").splitlines()[:200]
+    ]
     random.Random(7).shuffle(rows)
     questions, pairs, distractors = rows[:30], rows[30:40], rows[40:70]
     folder.mkdir(parents=True)
-    with open(folder / "kb.jsonl", "w", encoding="utf-8") as corpus, open(folder / "faq.jsonl", "w", encoding="utf-8") as faq:
+    with (
+        open(folder / "kb.jsonl", "w", encoding="utf-8") as corpus,
+        open(folder / "faq.jsonl", "w", encoding="utf-8") as faq,
+    ):
         for i, row in enumerate(questions + distractors):
             ctx = row["ctxs"][0]
             corpus.write(json.dumps({"id": f"kb-{i}", "title": ctx["title"], "text": ctx["text"]}) + "\n")
             if i < len(questions):
-                faq.write(json.dumps({"id": f"faq-{i}", "question": row["question"], "answers": row["answers"],
-                                      "evidence": [f"kb-{i}"]}) + "\n")
+                faq.write(
+                    json.dumps(
+                        {
+                            "id": f"faq-{i}",
+                            "question": row["question"],
+                            "answers": row["answers"],
+                            "evidence": [f"kb-{i}"],
+                        }
+                    )
+                    + "\n"
+                )
     with open(folder / "pairs.jsonl", "w", encoding="utf-8") as fh:
         for row in pairs:
             fh.write(json.dumps({"question": row["question"], "answers": row["answers"]}) + "\n")
@@ -91,14 +128,40 @@ max_seq_length = 384
     env = dict(cold_cache)
     env.pop("PYTHONPATH", None)
 
-    gate = subprocess.run([str(python), "-m", "pytest", "--matrix", "matrix.toml", "-k", "support-faq", "-p", "no:cacheprovider",
-                           "--junitxml=reports/junit.xml"], cwd=project, env=env, capture_output=True, text=True, timeout=2400)
+    gate = subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pytest",
+            "--matrix",
+            "matrix.toml",
+            "-k",
+            "support-faq",
+            "-p",
+            "no:cacheprovider",
+            "--junitxml=reports/junit.xml",
+        ],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=2400,
+    )
     results = json.loads((project / "reports" / "latest" / "results.json").read_text())
     cells = {c["id"]: c for c in results["cells"]}
-    assert sorted(cells) == ["support-faq-smollm2-ft0", "support-faq-smollm2-ft8"], gate.stdout[-3000:] + gate.stderr[-3000:]
+    assert sorted(cells) == ["support-faq-smollm2-ft0", "support-faq-smollm2-ft8"], (
+        gate.stdout[-3000:] + gate.stderr[-3000:]
+    )
     statuses = {c["status"] for c in cells.values()}
-    expected = (REGRESSION if "failed" in statuses else INCONCLUSIVE if "inconclusive" in statuses
-                else NOT_GATED if "ungated" in statuses else PASSED)
+    expected = (
+        REGRESSION
+        if "failed" in statuses
+        else INCONCLUSIVE
+        if "inconclusive" in statuses
+        else NOT_GATED
+        if "ungated" in statuses
+        else PASSED
+    )
     assert gate.returncode == expected, gate.stdout[-3000:] + gate.stderr[-3000:]
     tuned = cells["support-faq-smollm2-ft8"]
     assert tuned["finetune_pairs"] == f"the first 8 pairs of {project / 'data' / 'pairs.jsonl'}"
@@ -106,7 +169,8 @@ max_seq_length = 384
     assert "support-faq" in summary and str(project / "data" / "faq.jsonl") in summary
     assert (project / "reports" / "junit.xml").is_file()
 
-    again = subprocess.run([str(python.parent / "evalsuite"), "run"], cwd=project, env=env, capture_output=True, text=True,
-                           timeout=1200)
+    again = subprocess.run(
+        [str(python.parent / "evalsuite"), "run"], cwd=project, env=env, capture_output=True, text=True, timeout=1200
+    )
     assert again.returncode == expected, again.stdout[-3000:] + again.stderr[-3000:]
     assert "reused 2 finished cells, computed 0" in again.stdout

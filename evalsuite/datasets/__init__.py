@@ -9,15 +9,15 @@ hub layouts and exports, read from the data root ``data_root()`` by default, whi
 formats register with :func:`register_loader` or an entry point in the group
 ``evalsuite.datasets``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import ConfigError, DataError
-from ..records import Dataset
+from ..records import Dataset, normalize_question
 from . import bioasq, nq, qa, qasper
-from ..records import normalize_question
 from ._common import HUB_PREFIX
 from ._fetch import data_root, download, redact
 from ._fetch import require as data_files
@@ -36,8 +36,16 @@ def _release_loader(module):
 
 
 def _qa_loader(spec: DatasetSpec, *, skip_invalid: bool = False) -> Dataset:
-    return qa.load(spec.path, corpus=spec.corpus, columns=spec.columns, split=spec.split, scope=spec.option("scope", "corpus"),
-                   name=spec.name, skip_invalid=skip_invalid, hub_kwargs=spec.hub_kwargs())
+    return qa.load(
+        spec.path,
+        corpus=spec.corpus,
+        columns=spec.columns,
+        split=spec.split,
+        scope=spec.option("scope", "corpus"),
+        name=spec.name,
+        skip_invalid=skip_invalid,
+        hub_kwargs=spec.hub_kwargs(),
+    )
 
 
 _qa_loader.__doc__ = qa.__doc__
@@ -50,9 +58,18 @@ register_loader("qa", _qa_loader, options=qa.OPTIONS, corpus=True, columns=qa.FI
 _HUB_KWARGS = {"data_files": "data_files", "revision": "revision", "name": "config"}
 
 
-def load(name: str, path=None, *, format: str | None = None, corpus=None, columns: Mapping[str, str] | Iterable = (),
-         split: str | None = None, options: Mapping[str, Any] | Iterable = (), skip_invalid: bool = False,
-         hub_kwargs: dict | None = None) -> Dataset:
+def load(
+    name: str,
+    path=None,
+    *,
+    format: str | None = None,
+    corpus=None,
+    columns: Mapping[str, str] | Iterable = (),
+    split: str | None = None,
+    options: Mapping[str, Any] | Iterable = (),
+    skip_invalid: bool = False,
+    hub_kwargs: dict | None = None,
+) -> Dataset:
     """Load dataset ``name``: a built-in one from the data root, or ``path`` (a file or ``hub:<id>``)
     read by ``format`` (default: ``name`` when it is a format, else ``qa``). Relative paths are read
     from the current folder. ``hub_kwargs`` (``data_files``, ``revision``, ``name``) go to
@@ -80,11 +97,30 @@ def load(name: str, path=None, *, format: str | None = None, corpus=None, column
 def require_passages(dataset: Dataset) -> Dataset:
     """``dataset`` if it has passages to retrieve from; else a one-line error saying how to add them."""
     if not dataset.passages:
-        raise DataError(f"dataset {dataset.name!r} ({dataset.source}) has no passages, so nothing can be retrieved for it: "
-                        "add passages to its records or a corpus file (corpus = ... in the matrix, --corpus on the command line)")
+        raise DataError(
+            f"dataset {dataset.name!r} ({dataset.source}) has no passages, so nothing can be retrieved for it: "
+            "add passages to its records or a corpus file (corpus = ... in the matrix, --corpus on the command line)"
+        )
     return dataset
 
 
-__all__ = ["DatasetSpec", "SUBSET_OPTION", "load_spec", "load", "register_loader", "get_loader", "formats", "LoaderInfo",
-           "ENTRY_POINT_GROUP", "HUB_OPTIONS", "NAMES", "require_passages", "content_digest", "normalize_question",
-           "redact", "data_files", "data_root", "download"]
+__all__ = [
+    "DatasetSpec",
+    "SUBSET_OPTION",
+    "load_spec",
+    "load",
+    "register_loader",
+    "get_loader",
+    "formats",
+    "LoaderInfo",
+    "ENTRY_POINT_GROUP",
+    "HUB_OPTIONS",
+    "NAMES",
+    "require_passages",
+    "content_digest",
+    "normalize_question",
+    "redact",
+    "data_files",
+    "data_root",
+    "download",
+]

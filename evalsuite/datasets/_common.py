@@ -1,4 +1,5 @@
 """Reading released files and checking their records, shared by the dataset loaders."""
+
 from __future__ import annotations
 
 import csv
@@ -93,7 +94,8 @@ def _open_text(path: Path):
 
 def _syntax_error(path: Path, err: json.JSONDecodeError) -> DataError:
     return DataError(
-        f"{path}: record at line {err.lineno} column {err.colno}: field (JSON syntax): {err.msg} (the file is not valid JSON)"
+        f"{path}: record at line {err.lineno} column {err.colno}: field (JSON syntax): {err.msg} (the file is "
+        f"not valid JSON)"
     )
 
 
@@ -148,12 +150,18 @@ def read_csv(path: Path, checker: Checker) -> Iterator[tuple[int, dict[str, str]
                 if not any(c.strip() for c in cells):
                     continue
                 if len(cells) > len(header):
-                    checker.guard(str(lineno), lambda: checker.fail(
-                        f"line {lineno}", "(CSV)", f"{len(cells)} cells but the header names {len(header)} columns"))
+                    checker.guard(
+                        str(lineno),
+                        lambda: checker.fail(
+                            f"line {lineno}", "(CSV)", f"{len(cells)} cells but the header names {len(header)} columns"
+                        ),
+                    )
                     continue
                 yield lineno, {h: c for h, c in zip(header, cells) if c.strip()}
         except csv.Error as err:
-            raise DataError(f"{path}: record at line {reader.line_num}: field (CSV syntax): {err} (the file is not valid CSV)") from None
+            raise DataError(
+                f"{path}: record at line {reader.line_num}: field (CSV syntax): {err} (the file is not valid CSV)"
+            ) from None
         except UnicodeDecodeError as err:
             raise DataError(f"{path}: record at byte {err.start}: field (encoding): not UTF-8 text") from None
 
@@ -188,7 +196,9 @@ def _credentials_as_headers(kwargs: dict) -> dict:
             item, auth = basic_auth(item)
             if auth is not None:
                 if headers.get(scheme, auth) != auth:
-                    raise ConfigError(f"data files {redact(str(files))}: give all {scheme} files the same user and password")
+                    raise ConfigError(
+                        f"data files {redact(str(files))}: give all {scheme} files the same user and password"
+                    )
                 headers[scheme] = auth
         clean.append(item)
     if not headers:
@@ -207,7 +217,10 @@ def hub_source(path: str, split: str | None, hub_kwargs: dict | None) -> str:
     for key in ("name", "revision", "data_files"):
         value = (hub_kwargs or {}).get(key)
         if value:
-            parts.append(f"{'config' if key == 'name' else key} {redact(value if isinstance(value, str) else ','.join(map(str, value)))}")
+            parts.append(
+                f"{'config' if key == 'name' else key} "
+                f"{redact(value if isinstance(value, str) else ','.join(map(str, value)))}"
+            )
     return f"{path} ({', '.join(parts)})"
 
 

@@ -10,6 +10,7 @@ into place only once it is whole and verified. An interrupted transfer leaves th
 or a seek into a local mirror file). A mirror URL may carry ``user:password@``: it is sent
 as HTTP basic authentication and never printed.
 """
+
 from __future__ import annotations
 
 import base64
@@ -144,7 +145,9 @@ def _http_blocks(response) -> Iterator[bytes]:
         raise _Interrupted(f"connection closed with {response.length} announced bytes unsent")
 
 
-def _open_source(mirror: str, rel: str, offset: int, timeout: float) -> tuple[Iterator[bytes], int, Callable[[], None], bool]:
+def _open_source(
+    mirror: str, rel: str, offset: int, timeout: float
+) -> tuple[Iterator[bytes], int, Callable[[], None], bool]:
     """(blocks from ``offset`` on, the offset they really start at, close, whether the end of the
     blocks is known to be the end of the file). A server that ignores ``Range`` sends the whole
     file; the caller then starts over."""
@@ -153,7 +156,9 @@ def _open_source(mirror: str, rel: str, offset: int, timeout: float) -> tuple[It
         try:
             fh = src.open("rb")
         except FileNotFoundError:
-            raise DataError(f"mirror {mirror} has no {rel}; check the mirror folder (it should hold <dataset>/<file>)") from None
+            raise DataError(
+                f"mirror {mirror} has no {rel}; check the mirror folder (it should hold <dataset>/<file>)"
+            ) from None
         fh.seek(offset)
         return iter(lambda: fh.read(CHUNK), b""), offset, fh.close, True
     try:
@@ -161,20 +166,29 @@ def _open_source(mirror: str, rel: str, offset: int, timeout: float) -> tuple[It
     except urllib.error.HTTPError as err:
         if err.code == 416 and offset:  # the part file is already whole (or longer): start over
             return iter(()), -1, (lambda: None), True
-        raise DataError(f"mirror {_source_name(mirror)}: {rel}: HTTP {err.code} {err.reason}; check the mirror URL"
-                        + (" and its user name and password" if err.code in (401, 403) else "")) from None
+        raise DataError(
+            f"mirror {_source_name(mirror)}: {rel}: HTTP {err.code} {err.reason}; check the mirror URL"
+            + (" and its user name and password" if err.code in (401, 403) else "")
+        ) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
         reason = redact(str(getattr(err, "reason", err)))
-        raise DataError(f"mirror {_source_name(mirror)}: {rel}: cannot connect ({reason}); check the URL and the network") from None
+        raise DataError(
+            f"mirror {_source_name(mirror)}: {rel}: cannot connect ({reason}); check the URL and the network"
+        ) from None
     except ValueError as err:  # e.g. a port that is not a number
-        raise ConfigError(f"--mirror {_source_name(mirror)}: not a usable URL ({type(err).__name__}); check its spelling") from None
+        raise ConfigError(
+            f"--mirror {_source_name(mirror)}: not a usable URL ({type(err).__name__}); check its spelling"
+        ) from None
     start = 0
     if response.status == 206:
         start = _range_start(response.headers.get("Content-Range", ""))
         if not 0 <= start <= offset:
             response.close()
-            raise DataError(f"mirror {_source_name(mirror)}: {rel}: the server answered a resume request with the range "
-                            f"{response.headers.get('Content-Range')!r}, not from byte {offset}; delete the .part file and run again")
+            raise DataError(
+                f"mirror {_source_name(mirror)}: {rel}: the server answered a resume request with the range "
+                f"{response.headers.get('Content-Range')!r}, not from byte {offset}; delete the .part file and "
+                f"run again"
+            )
     sized = response.length is not None or bool(getattr(response, "chunked", False))
     return _http_blocks(response), start, response.close, sized
 
@@ -185,8 +199,9 @@ def _range_start(content_range: str) -> int:
     return int(m.group(1)) if m else -1
 
 
-def fetch_file(dataset: str, name: str, mirror: str, *, root: Path | None = None, progress: bool = True,
-               timeout: float = 60.0) -> FileResult:
+def fetch_file(
+    dataset: str, name: str, mirror: str, *, root: Path | None = None, progress: bool = True, timeout: float = 60.0
+) -> FileResult:
     """Bring one file of the manifest into the data root, verified; resumes a ``.part`` left by an interrupted run."""
     expected = manifest()[dataset][name]
     root = root or data_root()
@@ -210,7 +225,9 @@ def fetch_file(dataset: str, name: str, mirror: str, *, root: Path | None = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=expected["size"], initial=start, unit="B", unit_scale=True, desc=f"{dataset}/{name}", leave=False)
+        bar = tqdm(
+            total=expected["size"], initial=start, unit="B", unit_scale=True, desc=f"{dataset}/{name}", leave=False
+        )
     written = 0
     stopped = None
     try:
@@ -235,25 +252,34 @@ def fetch_file(dataset: str, name: str, mirror: str, *, root: Path | None = None
     if stopped is None and not sized and size < expected["size"]:
         stopped = "the connection closed before the end of the file"
     if stopped is not None and size < expected["size"]:
-        raise DataError(f"{dataset}/{name}: transfer from {_source_name(mirror)} stopped at {size} of {expected['size']} bytes "
-                        f"({stopped}); run the same download command again to resume")
+        raise DataError(
+            f"{dataset}/{name}: transfer from {_source_name(mirror)} stopped at {size} of {expected['size']} bytes "
+            f"({stopped}); run the same download command again to resume"
+        )
     digest = sha256_of(part)
     if size != expected["size"] or digest != expected["sha256"]:
         part.unlink()
-        raise DataError(f"{dataset}/{name}: checksum mismatch ({size} bytes, sha256 {digest[:12]}...; expected {expected['size']} bytes, "
-                        f"{expected['sha256'][:12]}...): the mirror {_source_name(mirror)} holds a different file; "
-                        "fix the mirror or use another one")
+        raise DataError(
+            f"{dataset}/{name}: checksum mismatch ({size} bytes, sha256 {digest[:12]}...; expected "
+            f"{expected['size']} bytes, "
+            f"{expected['sha256'][:12]}...): the mirror {_source_name(mirror)} holds a different file; "
+            "fix the mirror or use another one"
+        )
     os.replace(part, final)
     return FileResult(dataset, name, final, "resumed" if resumed else "fetched", written)
 
 
-def download(which: str = "all", mirror: str | None = None, *, root: Path | None = None, progress: bool = True) -> list[FileResult]:
+def download(
+    which: str = "all", mirror: str | None = None, *, root: Path | None = None, progress: bool = True
+) -> list[FileResult]:
     """Fill the data root with dataset ``which`` (or ``all``) from ``mirror``, a folder or an http(s) URL."""
     known = names()
     if which != "all" and which not in known:
         raise ConfigError(f"unknown dataset {which!r} for download: choose one of {', '.join(known)} or all")
     if not mirror:
-        raise ConfigError("--mirror is required: a folder or http(s) URL holding <dataset>/<file> (e.g. ../shared/data)")
+        raise ConfigError(
+            "--mirror is required: a folder or http(s) URL holding <dataset>/<file> (e.g. ../shared/data)"
+        )
     if not _is_url(mirror) and not Path(mirror).expanduser().is_dir():
         raise ConfigError(f"--mirror {redact(mirror)}: no such folder; give a folder or an http(s) URL")
     results = []

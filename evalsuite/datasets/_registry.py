@@ -14,6 +14,7 @@ A third-party package declares an entry point in the group ``evalsuite.datasets`
 the format, its value the loader; the same four declarations may be attributes of the loader.
 It is looked up when its format is first asked for.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,8 +43,15 @@ class LoaderInfo:
 _LOADERS: dict[str, LoaderInfo] = {}
 
 
-def register_loader(format: str, loader: Loader, *, options: Iterable[str] = (), corpus: bool = False,
-                    columns: Iterable[str] = (), default_files: Iterable[str] = ()) -> LoaderInfo:
+def register_loader(
+    format: str,
+    loader: Loader,
+    *,
+    options: Iterable[str] = (),
+    corpus: bool = False,
+    columns: Iterable[str] = (),
+    default_files: Iterable[str] = (),
+) -> LoaderInfo:
     """Make datasets of ``format`` load through ``loader`` (replacing an earlier registration)."""
     if not isinstance(format, str) or not format.strip() or format != format.strip():
         raise ConfigError(f"dataset format {format!r} must be a non-empty name without surrounding spaces")
@@ -64,10 +72,18 @@ def _from_entry_point(format: str) -> LoaderInfo | None:
             try:
                 loader = ep.load()
             except Exception as err:  # a broken plugin names itself, not a traceback
-                raise ConfigError(f"dataset format {format!r}: entry point {ep.value!r} of group {ENTRY_POINT_GROUP} "
-                                  f"failed to load ({type(err).__name__}: {err}); fix or uninstall that package") from None
-            return register_loader(format, loader, options=getattr(loader, "options", ()), corpus=getattr(loader, "corpus", False),
-                                   columns=getattr(loader, "columns", ()), default_files=getattr(loader, "default_files", ()))
+                raise ConfigError(
+                    f"dataset format {format!r}: entry point {ep.value!r} of group {ENTRY_POINT_GROUP} "
+                    f"failed to load ({type(err).__name__}: {err}); fix or uninstall that package"
+                ) from None
+            return register_loader(
+                format,
+                loader,
+                options=getattr(loader, "options", ()),
+                corpus=getattr(loader, "corpus", False),
+                columns=getattr(loader, "columns", ()),
+                default_files=getattr(loader, "default_files", ()),
+            )
     return None
 
 
@@ -84,6 +100,8 @@ def get_loader(format: str) -> LoaderInfo:
     """The registration of ``format``; an unknown format is a one-line error listing the known ones."""
     info = _LOADERS.get(format) or _from_entry_point(format)
     if info is None:
-        raise ConfigError(f"unknown dataset format {format!r}: choose one of {', '.join(formats())} "
-                          f"(or install a package that registers it in the entry-point group {ENTRY_POINT_GROUP})")
+        raise ConfigError(
+            f"unknown dataset format {format!r}: choose one of {', '.join(formats())} "
+            f"(or install a package that registers it in the entry-point group {ENTRY_POINT_GROUP})"
+        )
     return info

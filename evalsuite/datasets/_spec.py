@@ -11,6 +11,7 @@ column mapping, and the content of the files (sha256, remembered by path, size a
 modification time so a large file is read once); for the data-root default the sha256s of
 the download manifest; for a hub dataset its id (and local data files' content).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,14 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..storage import atomic_write_json, cache_dir
 from ..errors import ConfigError, DataError
 from ..records import Dataset, stable_hash
+from ..splits import split
+from ..storage import atomic_write_json, cache_dir
 from ._common import HUB_PREFIX
 from ._fetch import data_root, manifest, redact
 from ._registry import get_loader, is_format
 from .subset import subset_corpus
-from ..splits import split
 
 SPEC_KEYS = ("name", "format", "path", "corpus", "columns", "split", "options")
 HUB_OPTIONS = ("data_files", "revision", "config")  # passed to datasets.load_dataset for hub: paths
@@ -48,7 +49,9 @@ def _pairs(value: Any, what: str, name: str) -> tuple[tuple[str, Any], ...]:
         try:
             items = [tuple(p) for p in value]
         except TypeError:
-            raise ConfigError(f"dataset {name!r}: {what} must be a table of name = value, got {type(value).__name__}") from None
+            raise ConfigError(
+                f"dataset {name!r}: {what} must be a table of name = value, got {type(value).__name__}"
+            ) from None
         if any(len(p) != 2 for p in items):
             raise ConfigError(f"dataset {name!r}: {what} must be a table of name = value")
     out = []
@@ -59,9 +62,13 @@ def _pairs(value: Any, what: str, name: str) -> tuple[tuple[str, Any], ...]:
             val = tuple(val)
         if isinstance(val, tuple):
             if not all(isinstance(v, (str, int, float, bool)) for v in val):
-                raise ConfigError(f"dataset {name!r}: {what} {key!r} must be a string, number, true/false or a list of those")
+                raise ConfigError(
+                    f"dataset {name!r}: {what} {key!r} must be a string, number, true/false or a list of those"
+                )
         elif not isinstance(val, (str, int, float, bool)):
-            raise ConfigError(f"dataset {name!r}: {what} {key!r} must be a string, number, true/false or a list of those")
+            raise ConfigError(
+                f"dataset {name!r}: {what} {key!r} must be a string, number, true/false or a list of those"
+            )
         out.append((key, val))
     return tuple(sorted(out))
 
@@ -90,12 +97,16 @@ class DatasetSpec:
     def __post_init__(self) -> None:
         name = self.name
         if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-            raise ConfigError(f"dataset name {name!r} must be lower-case letters, digits, '-' or '_' (it goes into cell ids)")
+            raise ConfigError(
+                f"dataset name {name!r} must be lower-case letters, digits, '-' or '_' (it goes into cell ids)"
+            )
         for key in ("path", "corpus"):
             value = getattr(self, key)
             if value is not None:
                 if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
-                    raise ConfigError(f"dataset {name!r}: {key} must be a file path" + (" or hub:<id>" if key == "path" else ""))
+                    raise ConfigError(
+                        f"dataset {name!r}: {key} must be a file path" + (" or hub:<id>" if key == "path" else "")
+                    )
                 self._set(key, str(value))
         if self.split is not None and (not isinstance(self.split, str) or not self.split.strip()):
             raise ConfigError(f"dataset {name!r}: split must be a split name such as 'test'")
@@ -103,8 +114,10 @@ class DatasetSpec:
             if is_format(name):
                 self._set("format", name)
             elif self.path is None:
-                raise ConfigError(f"unknown dataset {name!r}: choose one of qasper, nq, bioasq, or give a path to a file "
-                                  f"of your own (format {DEFAULT_FORMAT}, or set format)")
+                raise ConfigError(
+                    f"unknown dataset {name!r}: choose one of qasper, nq, bioasq, or give a path to a file "
+                    f"of your own (format {DEFAULT_FORMAT}, or set format)"
+                )
             else:
                 self._set("format", DEFAULT_FORMAT)
         elif not isinstance(self.format, str):
@@ -114,10 +127,15 @@ class DatasetSpec:
         self._set("options", _pairs(self.options, "options", name))
         if self.columns:
             if not info.columns:
-                raise ConfigError(f"dataset {name!r}: format {self.format!r} takes no column mapping (the qa format does)")
+                raise ConfigError(
+                    f"dataset {name!r}: format {self.format!r} takes no column mapping (the qa format does)"
+                )
             for field, column in self.columns:
                 if field not in info.columns:
-                    raise ConfigError(f"dataset {name!r}: columns names an unknown field {field!r}: choose from {', '.join(info.columns)}")
+                    raise ConfigError(
+                        f"dataset {name!r}: columns names an unknown field {field!r}: choose from "
+                        f"{', '.join(info.columns)}"
+                    )
                 if not isinstance(column, str) or not column.strip():
                     raise ConfigError(f"dataset {name!r}: columns {field!r} must name a column")
         allowed = info.options + (HUB_OPTIONS if self.hub else ()) + (SUBSET_OPTION,)
@@ -126,11 +144,15 @@ class DatasetSpec:
                 choices = f"choose from {', '.join(allowed)}" if allowed else f"format {self.format!r} takes none"
                 raise ConfigError(f"dataset {name!r}: unknown option {key!r} ({choices})")
         if self.corpus is not None and not info.corpus:
-            raise ConfigError(f"dataset {name!r}: format {self.format!r} takes no corpus file (its passages are in its own files)")
+            raise ConfigError(
+                f"dataset {name!r}: format {self.format!r} takes no corpus file (its passages are in its own files)"
+            )
         if self.split is not None and not self.hub:
             raise ConfigError(f"dataset {name!r}: split applies to hub:<id> paths only; a file is read whole")
         if self.path is None and not info.default_files:
-            raise ConfigError(f"dataset {name!r}: format {self.format!r} needs a path (a file of your own, or hub:<id>)")
+            raise ConfigError(
+                f"dataset {name!r}: format {self.format!r} needs a path (a file of your own, or hub:<id>)"
+            )
 
     def _set(self, key: str, value: Any) -> None:
         object.__setattr__(self, key, value)  # a frozen record, normalized once while it is made
@@ -147,28 +169,38 @@ class DatasetSpec:
         elif isinstance(entry, Mapping):
             table = dict(entry)
         else:
-            raise ConfigError(f"dataset entry {entry!r}: write a name (\"qasper\") or a table ({{name = ..., path = ...}})")
+            raise ConfigError(
+                f'dataset entry {entry!r}: write a name ("qasper") or a table ({{name = ..., path = ...}})'
+            )
         label = repr(table.get("name")) if isinstance(table.get("name"), str) else str(dict(table))
         for key in table:
             if key not in SPEC_KEYS:
                 raise ConfigError(f"dataset {label}: unknown key {key!r} (the keys are {', '.join(SPEC_KEYS)})")
         if "name" not in table:
-            raise ConfigError(f"dataset entry {table}: 'name' is missing (a short name for cell ids, e.g. name = \"support-faq\")")
+            raise ConfigError(
+                f"dataset entry {table}: 'name' is missing (a short name for cell ids, e.g. name = \"support-faq\")"
+            )
         for key in ("name", "format", "path", "corpus", "split"):
             if key in table and not isinstance(table[key], str):
                 raise ConfigError(f"dataset {label}: {key} must be a string, got {type(table[key]).__name__}")
         for key in ("columns", "options"):
             if key in table and not isinstance(table[key], Mapping):
-                raise ConfigError(f"dataset {label}: {key} must be a table, e.g. {key} = {{question = \"q\"}}")
+                raise ConfigError(f'dataset {label}: {key} must be a table, e.g. {key} = {{question = "q"}}')
         base = Path(base_dir).expanduser()
         name = table["name"]
         for key in ("path", "corpus"):
             if key in table and not table[key].startswith(HUB_PREFIX):
                 table[key] = str(_resolve(table[key], base, name, key))
-        if "options" in table and "data_files" in table["options"] and str(table.get("path", "")).startswith(HUB_PREFIX):
+        if (
+            "options" in table
+            and "data_files" in table["options"]
+            and str(table.get("path", "")).startswith(HUB_PREFIX)
+        ):
             options = dict(table["options"])
             files = options["data_files"]
-            options["data_files"] = ([_resolve_pattern(f, base) for f in files] if isinstance(files, list) else _resolve_pattern(files, base))
+            options["data_files"] = (
+                [_resolve_pattern(f, base) for f in files] if isinstance(files, list) else _resolve_pattern(files, base)
+            )
             table["options"] = options
         return cls(**table)
 
@@ -288,7 +320,9 @@ def load_spec(spec: DatasetSpec, *, skip_invalid: bool = False) -> Dataset:
     credentials. Invalid records raise a one-line :class:`DataError` naming file, record and
     field, or with ``skip_invalid`` are left out and listed in ``Dataset.invalid``."""
     if not isinstance(spec, DatasetSpec):
-        raise ConfigError(f"load_spec takes a DatasetSpec, got {type(spec).__name__} (use DatasetSpec.parse(entry, base_dir))")
+        raise ConfigError(
+            f"load_spec takes a DatasetSpec, got {type(spec).__name__} (use DatasetSpec.parse(entry, base_dir))"
+        )
     identity = spec.identity()
     key = (spec, skip_invalid, str(data_root()) if spec.path is None else "")
     hit = _memo.get(key)
@@ -296,14 +330,18 @@ def load_spec(spec: DatasetSpec, *, skip_invalid: bool = False) -> Dataset:
         return hit[1]
     subset = dict(spec.options).get(SUBSET_OPTION)
     if subset is not None:
-        whole = load_spec(dataclasses.replace(spec, options=tuple(o for o in spec.options if o[0] != SUBSET_OPTION)),
-                          skip_invalid=skip_invalid)
+        whole = load_spec(
+            dataclasses.replace(spec, options=tuple(o for o in spec.options if o[0] != SUBSET_OPTION)),
+            skip_invalid=skip_invalid,
+        )
         ds = _subset(whole, subset)
         _memo[key] = (identity, ds)
         return ds
     ds = get_loader(spec.format).loader(spec, skip_invalid=skip_invalid)
     if not isinstance(ds, Dataset):
-        raise ConfigError(f"the loader of format {spec.format!r} returned {type(ds).__name__}, not an evalsuite.records.Dataset")
+        raise ConfigError(
+            f"the loader of format {spec.format!r} returned {type(ds).__name__}, not an evalsuite.records.Dataset"
+        )
     source = redact(ds.source)
     if not ds.examples:
         raise DataError(f"{source}: no valid questions (check the file is a {spec.format} file)")
@@ -317,7 +355,9 @@ def _subset(whole: Dataset, subset: Any) -> Dataset:
     try:
         eval_n, pool_n, distractors, seed = (int(v) for v in subset)
     except (TypeError, ValueError):
-        raise ConfigError(f"dataset {whole.name!r}: option {SUBSET_OPTION!r} = {subset!r} must be "
-                          "[eval questions, pool questions, distractor passages, split seed]") from None
+        raise ConfigError(
+            f"dataset {whole.name!r}: option {SUBSET_OPTION!r} = {subset!r} must be "
+            "[eval questions, pool questions, distractor passages, split seed]"
+        ) from None
     parts = split(whole, seed=seed)
     return subset_corpus(whole, [*parts.eval[:eval_n], *parts.pool[:pool_n]], distractors=distractors, seed=seed)

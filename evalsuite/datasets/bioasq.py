@@ -8,6 +8,7 @@ dataset): the layout is told from the content. Each question has ``body``, ``typ
 document: one passage per document holding its distinct snippets in text order. The
 references are the ideal answers followed by the exact answer written out.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -24,7 +25,7 @@ def load(path=None, *, split=None, skip_invalid=False, hub_kwargs=None) -> Datas
     if isinstance(path, str) and path.startswith(HUB_PREFIX):
         source = hub_source(path, split, hub_kwargs)
         checker = Checker(source, skip_invalid)
-        questions = [(f"row {i}", q) for i, q in enumerate(hub_rows(path[len(HUB_PREFIX):], split, hub_kwargs), 1)]
+        questions = [(f"row {i}", q) for i, q in enumerate(hub_rows(path[len(HUB_PREFIX) :], split, hub_kwargs), 1)]
     else:
         file = resolve(path, NAME, DEFAULT_FILE)
         checker = Checker(str(file), skip_invalid)

@@ -1,4 +1,5 @@
 """``evalsuite datasets stats`` and ``evalsuite retrieval-eval``."""
+
 from __future__ import annotations
 
 import json
@@ -11,12 +12,25 @@ from . import NAMES, load, require_passages
 
 def _add_common(p) -> None:
     p.add_argument("name", help="dataset: qasper, nq, bioasq, all, or a name of your own with --path")
-    p.add_argument("--path", help="a file (or hub:<id>) instead of the data root's: another file of a release, or your own data")
-    p.add_argument("--format", help="how to read --path: qasper, nq, bioasq, qa (the generic QA format) or a plugin's format "
-                                    "(default: the dataset name when it is a format, else qa)")
+    p.add_argument(
+        "--path", help="a file (or hub:<id>) instead of the data root's: another file of a release, or your own data"
+    )
+    p.add_argument(
+        "--format",
+        help="how to read --path: qasper, nq, bioasq, qa (the generic QA format) or a plugin's format "
+        "(default: the dataset name when it is a format, else qa)",
+    )
     p.add_argument("--corpus", help="a passage file (JSON lines or CSV with id, title, text) for the qa format")
-    p.add_argument("--columns", metavar="FIELD=COLUMN,...", help="read qa fields from other columns, e.g. question=q,answers=a")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a format option, e.g. scope=document (repeatable)")
+    p.add_argument(
+        "--columns", metavar="FIELD=COLUMN,...", help="read qa fields from other columns, e.g. question=q,answers=a"
+    )
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a format option, e.g. scope=document (repeatable)",
+    )
     p.add_argument("--split", help="split to read with --path hub:<id> (default train)")
     p.add_argument("--skip-invalid", action="store_true", help="leave out invalid records and list them at the end")
     p.add_argument("--seed", type=int, default=0, help="seed of the pool/eval split")
@@ -26,12 +40,27 @@ def _add_common(p) -> None:
 def add_cli(sub) -> None:
     ds = sub.add_parser("datasets", help="fetch and inspect the datasets")
     dsub = ds.add_subparsers(dest="datasets_cmd", required=True)
-    dl = dsub.add_parser("download", help="fill the data root from a mirror (a folder or an http(s) URL), verified by sha256")
-    dl.add_argument("name", nargs="?", default="all", help="dataset to fetch (qasper, nq, bioasq, judge_human, judge_longform) or all (default)")
-    dl.add_argument("--mirror", required=True, metavar="DIR_OR_URL", help="folder or URL holding <dataset>/<file>, e.g. ../shared/data")
+    dl = dsub.add_parser(
+        "download", help="fill the data root from a mirror (a folder or an http(s) URL), verified by sha256"
+    )
+    dl.add_argument(
+        "name",
+        nargs="?",
+        default="all",
+        help="dataset to fetch (qasper, nq, bioasq, judge_human, judge_longform) or all (default)",
+    )
+    dl.add_argument(
+        "--mirror",
+        required=True,
+        metavar="DIR_OR_URL",
+        help="folder or URL holding <dataset>/<file>, e.g. ../shared/data",
+    )
     dl.add_argument("--quiet", action="store_true", help="no progress bars")
-    dl.add_argument("--no-index", action="store_true",
-                    help="do not install the mirror's prebuilt retrieval indexes (MIRROR/indexes/, see `evalsuite index build`)")
+    dl.add_argument(
+        "--no-index",
+        action="store_true",
+        help="do not install the mirror's prebuilt retrieval indexes (MIRROR/indexes/, see `evalsuite index build`)",
+    )
     dl.set_defaults(func=_download)
     st = dsub.add_parser("stats", help="questions, passages, split sizes and answer types")
     _add_common(st)
@@ -55,13 +84,26 @@ def _pairs(text: str | None, flag: str) -> list[tuple[str, str]]:
 
 def _datasets(args):
     names = NAMES if args.name == "all" else (args.name,)
-    given = [f for f in ("path", "format", "corpus", "columns") if getattr(args, f)] + (["option"] if args.option else [])
+    given = [f for f in ("path", "format", "corpus", "columns") if getattr(args, f)] + (
+        ["option"] if args.option else []
+    )
     if given and len(names) > 1:
         raise ConfigError(f"--{given[0]} needs one dataset name, not 'all'")
     options = [pair for text in args.option for pair in _pairs(text.replace(",", "\0"), "--option")]
     options = [(k, v.replace("\0", ",")) for k, v in options]  # one KEY=VALUE per --option; the value may hold commas
-    return [load(n, args.path, format=args.format, corpus=args.corpus, columns=_pairs(args.columns, "--columns"), split=args.split,
-                 options=options, skip_invalid=args.skip_invalid) for n in names]
+    return [
+        load(
+            n,
+            args.path,
+            format=args.format,
+            corpus=args.corpus,
+            columns=_pairs(args.columns, "--columns"),
+            split=args.split,
+            options=options,
+            skip_invalid=args.skip_invalid,
+        )
+        for n in names
+    ]
 
 
 def _report_invalid(datasets) -> None:
@@ -116,8 +158,15 @@ def _retrieval(args) -> int:
         w = max(8, *(len(r["dataset"]) for r in rows))
         print(f"{'dataset':{w}} {'recall@' + str(args.k):>9} {'MRR':>6} {'questions':>9} {'chunks':>7}  index")
         for r in rows:
-            how = f"loaded from cache in {r['index_seconds']:.1f}s" if r["index_cached"] else f"built in {r['index_seconds']:.1f}s"
-            print(f"{r['dataset']:{w}} {r[f'recall@{args.k}']:>9.3f} {r['mrr']:>6.3f} {r['questions']:>9} {r['chunks']:>7}  {how}")
+            how = (
+                f"loaded from cache in {r['index_seconds']:.1f}s"
+                if r["index_cached"]
+                else f"built in {r['index_seconds']:.1f}s"
+            )
+            print(
+                f"{r['dataset']:{w}} {r[f'recall@{args.k}']:>9.3f} {r['mrr']:>6.3f} {r['questions']:>9} "
+                f"{r['chunks']:>7}  {how}"
+            )
     _report_invalid(datasets)
     return 0
 
@@ -149,4 +198,7 @@ def _install_indexes(mirror: str, names: list[str], quiet: bool) -> None:
         if folder is not None:
             print(f"index    {name}: installed {folder.name} from the mirror")
         elif not quiet:
-            print(f"index    {name}: the mirror has no prebuilt index for this machine's embedder; it is built on first use")
+            print(
+                f"index    {name}: the mirror has no prebuilt index for this machine's embedder; it is built on "
+                f"first use"
+            )

@@ -7,12 +7,12 @@ of a passage is its Wikipedia page. The format has no id: one is derived from th
 normalized question text, so it is stable across files and orderings. A JSON array of such
 objects, or a hub dataset with these columns, reads the same.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ..records import Dataset, Example, Passage
-from ..records import normalize_question
+from ..records import Dataset, Example, Passage, normalize_question
 from ._common import HUB_PREFIX, Checker, hub_rows, hub_source, read_json_or_lines, resolve, short_hash, unique
 
 NAME = "nq"
@@ -28,7 +28,9 @@ def load(path=None, *, split=None, skip_invalid=False, hub_kwargs=None) -> Datas
     if isinstance(path, str) and path.startswith(HUB_PREFIX):
         source = hub_source(path, split, hub_kwargs)
         checker = Checker(source, skip_invalid)
-        rows: Iterable[tuple[str, Any]] = ((f"row {i}", obj) for i, obj in enumerate(hub_rows(path[len(HUB_PREFIX):], split, hub_kwargs), 1))
+        rows: Iterable[tuple[str, Any]] = (
+            (f"row {i}", obj) for i, obj in enumerate(hub_rows(path[len(HUB_PREFIX) :], split, hub_kwargs), 1)
+        )
     else:
         file = resolve(path, NAME, DEFAULT_FILE)
         checker = Checker(str(file), skip_invalid)

@@ -60,11 +60,11 @@ is expected (answers, passages, evidence) is taken as a list of that one item.
 
 Examples. A JSON line::
 
-    {"id": "faq-17", "question": "How do I reset my password?", "answers": ["Use the 'Forgot password' link on the sign-in page."], "evidence": ["kb-204"], "answer_type": "how_to"}
+    {"id": "faq-17", "question": "How to reset my password?", "answers": ["Forgot password"], "evidence": ["kb-204"]}
 
 a corpus line::
 
-    {"id": "kb-204", "title": "Signing in", "text": "If you forgot your password, use the 'Forgot password' link ...", "doc_id": "help-center/signing-in"}
+    {"id": "kb-204", "title": "Signing in", "text": "Use 'Forgot password' ...", "doc_id": "help-center/signing-in"}
 
 a CSV file::
 
@@ -78,6 +78,7 @@ Matrix entries::
     {name = "faq", path = "hub:org/faq", columns = {question = "q", answers = "a"}, split = "test"}
     {name = "manuals", path = "data/manuals.csv", options = {scope = "document"}}
 """
+
 from __future__ import annotations
 
 import json
@@ -86,10 +87,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import ConfigError, DataError
-from ..records import Dataset, Example, Passage
-from ..records import normalize_question
-from ._common import (HUB_PREFIX, Checker, hub_rows, hub_source, read_csv, read_json_or_lines,
-                      short_hash, unique)
+from ..records import Dataset, Example, Passage, normalize_question
+from ._common import HUB_PREFIX, Checker, hub_rows, hub_source, read_csv, read_json_or_lines, short_hash, unique
 
 NAME = "qa"
 FIELDS = ("id", "question", "answers", "passages", "evidence", "answer_type")
@@ -104,17 +103,30 @@ def question_id(question: str) -> str:
     return f"qa-{short_hash(normalize_question(question))}"
 
 
-def load(path, *, corpus=None, columns: Iterable[tuple[str, str]] | dict = (), split: str | None = None,
-         scope: str = "corpus", name: str = NAME, skip_invalid: bool = False, hub_kwargs: dict | None = None) -> Dataset:
+def load(
+    path,
+    *,
+    corpus=None,
+    columns: Iterable[tuple[str, str]] | dict = (),
+    split: str | None = None,
+    scope: str = "corpus",
+    name: str = NAME,
+    skip_invalid: bool = False,
+    hub_kwargs: dict | None = None,
+) -> Dataset:
     """Read a ``qa`` dataset from ``path`` (a file, or ``hub:<id>``) and an optional ``corpus`` file."""
     if path is None:
-        raise ConfigError("the qa format needs a file: pass --path FILE (JSON lines or CSV) or set path in the matrix entry")
+        raise ConfigError(
+            "the qa format needs a file: pass --path FILE (JSON lines or CSV) or set path in the matrix entry"
+        )
     if scope not in SCOPES:
         raise ConfigError(f"dataset {name!r}: option scope = {scope!r}: choose one of {', '.join(SCOPES)}")
     mapping = dict(columns)
     for field in mapping:
         if field not in FIELDS:
-            raise ConfigError(f"dataset {name!r}: columns names an unknown field {field!r}: choose from {', '.join(FIELDS)}")
+            raise ConfigError(
+                f"dataset {name!r}: columns names an unknown field {field!r}: choose from {', '.join(FIELDS)}"
+            )
     passages: dict[str, Passage] = {}
     where: dict[str, str] = {}
     checkers = []
@@ -124,7 +136,9 @@ def load(path, *, corpus=None, columns: Iterable[tuple[str, str]] | dict = (), s
         _read_corpus(Path(corpus), corpus_checker, name, passages, where)
     if isinstance(path, str) and path.startswith(HUB_PREFIX):
         checker = Checker(hub_source(path, split, hub_kwargs), skip_invalid)
-        records: Iterable[tuple[str, Any]] = ((f"row {i}", row) for i, row in enumerate(hub_rows(path[len(HUB_PREFIX):], split, hub_kwargs), 1))
+        records: Iterable[tuple[str, Any]] = (
+            (f"row {i}", row) for i, row in enumerate(hub_rows(path[len(HUB_PREFIX) :], split, hub_kwargs), 1)
+        )
         mode = "hub"
         source = checker.file
     else:
@@ -155,6 +169,7 @@ def load(path, *, corpus=None, columns: Iterable[tuple[str, str]] | dict = (), s
 
 
 # --- reading records -------------------------------------------------------------------------
+
 
 def _file_records(file: Path, checker: Checker) -> tuple[str, Iterable[tuple[str, Any]]]:
     """("json" or "csv", (label, row) pairs), told apart by the first character of the file."""
@@ -200,7 +215,9 @@ class _Reader:
     def __init__(self, checker: Checker, mapping: dict[str, str], mode: str, name: str) -> None:
         self.ck = checker
         self.mapping = mapping
-        self.mode = mode  # "json": typed values; "csv": every cell a string; "hub": typed, a scalar stands for a one-item list
+        self.mode = (
+            mode  # "json": typed values; "csv": every cell a string; "hub": typed, a scalar stands for a one-item list
+        )
         self.name = name
 
     def column(self, field: str) -> str:
@@ -208,7 +225,11 @@ class _Reader:
 
     def get(self, row: Any, field: str, rec: str) -> Any:
         if not isinstance(row, dict):
-            self.ck.fail(rec, "(record)", f"expected an object with the fields {', '.join(FIELDS[:3])}..., got {type(row).__name__}")
+            self.ck.fail(
+                rec,
+                "(record)",
+                f"expected an object with the fields {', '.join(FIELDS[:3])}..., got {type(row).__name__}",
+            )
         col = self.column(field)
         if col in row:
             value = row[col]
@@ -290,7 +311,9 @@ class _Reader:
         if answer_type in ("yes_no", "yesno"):
             first = answers[0].strip().lower().rstrip(".")
             if first not in ("yes", "no"):
-                ck.fail(rec, acol, f"the first answer of a {answer_type} question must be yes or no, got {answers[0]!r}")
+                ck.fail(
+                    rec, acol, f"the first answer of a {answer_type} question must be yes or no, got {answers[0]!r}"
+                )
             yes_no = first == "yes"
         passages = []
         pcol = self.column("passages")
@@ -300,8 +323,12 @@ class _Reader:
         evidence = None
         ecol = self.column("evidence")
         if (raw := self.get(row, "evidence", rec)) is not _MISSING:
-            evidence = [self.ident(e, f"{ecol}[{i}]", rec) for i, e in enumerate(self.as_list(raw, ecol, rec, pipe=True))]
-        return _Record(rec, rid, id_field, raw_id is _MISSING, question, answers, answer_type, yes_no, passages, evidence, ecol)
+            evidence = [
+                self.ident(e, f"{ecol}[{i}]", rec) for i, e in enumerate(self.as_list(raw, ecol, rec, pipe=True))
+            ]
+        return _Record(
+            rec, rid, id_field, raw_id is _MISSING, question, answers, answer_type, yes_no, passages, evidence, ecol
+        )
 
     def passage(self, item: Any, field: str, rec: str) -> Passage:
         if isinstance(item, str):
@@ -331,6 +358,7 @@ def _read_corpus(file: Path, ck: Checker, name: str, passages: dict[str, Passage
         raise DataError(f"{file}: corpus file not found (pass --corpus to an existing JSON-lines or CSV file)")
     _, rows = _file_records(file, ck)
     for label, row in rows:
+
         def build() -> None:
             if not isinstance(row, dict):
                 ck.fail(label, "(record)", f"expected an object with id and text, got {type(row).__name__}")
@@ -385,11 +413,17 @@ def _example(rec: _Record, ck: Checker, passages: dict[str, Passage], first_at: 
     evidence = rec.evidence if rec.evidence is not None else [p.id for p in rec.passages]
     for i, pid in enumerate(evidence):
         if pid not in passages:
-            known = f"{len(passages)} passages" if passages else "no passages: add passages to the records or a corpus file"
+            known = (
+                f"{len(passages)} passages" if passages else "no passages: add passages to the records or a corpus file"
+            )
             ck.fail(rec.label, f"{rec.evidence_field}[{i}]", f"evidence id {pid!r} is not in the corpus ({known})")
     if rec.id in first_at:
         if rec.id_derived:
-            ck.fail(rec.label, rec.id_field, f"same question as {first_at[rec.id]} (both get the id {rec.id!r}; give each record an id)")
+            ck.fail(
+                rec.label,
+                rec.id_field,
+                f"same question as {first_at[rec.id]} (both get the id {rec.id!r}; give each record an id)",
+            )
         ck.fail(rec.label, rec.id_field, f"duplicate id {rec.id!r} (first at {first_at[rec.id]})")
     evidence = unique(evidence)
     return Example(
@@ -403,4 +437,3 @@ def _example(rec: _Record, ck: Checker, passages: dict[str, Passage], first_at: 
         yes_no=rec.yes_no,
         unanswerable=rec.answer_type == "unanswerable",
     )
-

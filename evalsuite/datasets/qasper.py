@@ -8,6 +8,7 @@ such rows. The layout is told from the content, not the file suffix. The corpus 
 abstract and figure/table captions); a passage keeps its paper id and section name.
 Retrieval is scoped to the question's own paper, as in the released task.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,10 +24,12 @@ FLOAT_PREFIX = "FLOAT SELECTED:"
 
 def load(path=None, *, split=None, skip_invalid=False, hub_kwargs=None) -> Dataset:
     if isinstance(path, str) and path.startswith(HUB_PREFIX):
-        hub_id = path[len(HUB_PREFIX):]
+        hub_id = path[len(HUB_PREFIX) :]
         checker = Checker(hub_source(path, split, hub_kwargs), skip_invalid)
-        papers = [(str(row.get("id", f"row {i}")), _rows_from_columns(row), checker, str(row.get("id", f"row {i}")))
-                  for i, row in enumerate(hub_rows(hub_id, split, hub_kwargs))]
+        papers = [
+            (str(row.get("id", f"row {i}")), _rows_from_columns(row), checker, str(row.get("id", f"row {i}")))
+            for i, row in enumerate(hub_rows(hub_id, split, hub_kwargs))
+        ]
         return _build(papers, [checker], checker.file)
     if path is None:
         files = require(NAME, *DEFAULT_FILES)
@@ -50,12 +53,18 @@ def _papers(kind: str, data: Any, ck: Checker) -> list[tuple[str, Any, str]]:
     elif isinstance(data, dict) and isinstance(data.get("qas"), (dict, list)) and "full_text" in data:
         rows = [("line 1", data)]  # one hub row: a JSON-lines file of a single paper
     elif isinstance(data, dict):
-        return [(pid, _rows_from_columns(paper) if isinstance(paper, dict) else paper, pid) for pid, paper in data.items()]
+        return [
+            (pid, _rows_from_columns(paper) if isinstance(paper, dict) else paper, pid) for pid, paper in data.items()
+        ]
     else:
-        ck.guard("(top level)", lambda: ck.fail("(top level)", "(file)", "expected an object keyed by paper id, or one paper per line"))
+        ck.guard(
+            "(top level)",
+            lambda: ck.fail("(top level)", "(file)", "expected an object keyed by paper id, or one paper per line"),
+        )
         return []
     out = []
     for label, row in rows:
+
         def paper_id() -> str:
             pid = ck.text(row, "id", label)  # a hub row carries its arXiv id in "id"
             return pid.strip()
@@ -76,7 +85,9 @@ def _rows_from_columns(paper: dict) -> dict:
         ]
     fig = paper.get("figures_and_tables")
     if isinstance(fig, dict):
-        paper["figures_and_tables"] = [{"caption": c, "file": f} for c, f in zip(fig.get("caption", []), fig.get("file", []))]
+        paper["figures_and_tables"] = [
+            {"caption": c, "file": f} for c, f in zip(fig.get("caption", []), fig.get("file", []))
+        ]
     qas = paper.get("qas")
     if isinstance(qas, dict):
         keys = list(qas)
@@ -88,7 +99,9 @@ def _rows_from_columns(paper: dict) -> dict:
             if isinstance(ans, dict):
                 q["answers"] = [
                     {"answer": a, "annotation_id": aid, "worker_id": wid}
-                    for a, aid, wid in zip(ans.get("answer", []), ans.get("annotation_id", []), ans.get("worker_id", []))
+                    for a, aid, wid in zip(
+                        ans.get("answer", []), ans.get("annotation_id", []), ans.get("worker_id", [])
+                    )
                 ]
             rows.append(q)
         paper["qas"] = rows
@@ -126,7 +139,9 @@ def _paper(paper_id: str, paper: Any, ck: Checker, label: str) -> tuple[list[Pas
     for f, fig in enumerate(ck.field(paper, "figures_and_tables", list, rec, optional=True) or []):
         caption = ck.field(fig, "caption", str, f"{label} figures_and_tables[{f}]")
         if caption.strip():
-            passages.append(Passage(f"qasper:{paper_id}:{len(passages)}", NAME, paper_id, "Figure/Table", caption.strip()))
+            passages.append(
+                Passage(f"qasper:{paper_id}:{len(passages)}", NAME, paper_id, "Figure/Table", caption.strip())
+            )
     by_text = {}
     for passage in passages:
         by_text.setdefault(passage.text, passage.id)
@@ -159,7 +174,7 @@ def _question(paper_id: str, label: str, q: int, qa: Any, by_text: dict[str, str
             for ev in ck.str_list(ans, "evidence", arec):
                 key = ev.strip()
                 if key.startswith(FLOAT_PREFIX):
-                    key = key[len(FLOAT_PREFIX):].strip()
+                    key = key[len(FLOAT_PREFIX) :].strip()
                 if key in by_text:
                     evidence.append(by_text[key])
             if unanswerable:

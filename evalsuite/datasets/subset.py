@@ -14,6 +14,7 @@ gets no distractors when every given question names its documents: none would ev
 The subset is a different corpus: its ``source`` names the subset, and the index store and
 every cache keyed by the corpus or the prompts keep it apart from the whole one.
 """
+
 from __future__ import annotations
 
 import random
@@ -31,7 +32,9 @@ def subset_corpus(dataset: Dataset, examples: Iterable[Example], distractors: in
         raise ConfigError(f"distractors must be >= 0, got {distractors}")
     foreign = [ex.id for ex in examples if ex.dataset != dataset.name]
     if foreign:
-        raise ConfigError(f"subset_corpus: question {foreign[0]} is not from {dataset.name}; pass that dataset's questions")
+        raise ConfigError(
+            f"subset_corpus: question {foreign[0]} is not from {dataset.name}; pass that dataset's questions"
+        )
     docs = {d for ex in examples for d in ex.doc_ids}
     evidence = {e for ex in examples for e in ex.evidence}
     docs |= {p.doc_id for p in dataset.passages if p.id in evidence}
@@ -43,7 +46,17 @@ def subset_corpus(dataset: Dataset, examples: Iterable[Example], distractors: in
     drawn = random.Random(seed).sample(rest, min(distractors, len(rest)))
     keep = sorted(taken | {i for _, i in drawn})
     passages = tuple(dataset.passages[i] for i in keep)
-    tag = stable_hash({"questions": sorted(ex.id for ex in examples), "distractors": distractors, "seed": seed,
-                       "passages": len(passages)}, 12)
-    return replace(dataset, passages=passages,
-                   source=f"{dataset.source}#subset-{tag}({len(needed)} needed + {len(drawn)} distractor passages)")
+    tag = stable_hash(
+        {
+            "questions": sorted(ex.id for ex in examples),
+            "distractors": distractors,
+            "seed": seed,
+            "passages": len(passages),
+        },
+        12,
+    )
+    return replace(
+        dataset,
+        passages=passages,
+        source=f"{dataset.source}#subset-{tag}({len(needed)} needed + {len(drawn)} distractor passages)",
+    )

@@ -1,4 +1,5 @@
 """Fine-tuning hyperparameters: a frozen dataclass with help text, validated on creation."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,7 +26,9 @@ class FinetuneConfig:
     )
     learning_rate: float = field(default=2e-4, metadata=_help("peak AdamW learning rate"))
     lr_scheduler: str = field(default="linear", metadata=_help("learning-rate schedule: " + ", ".join(SCHEDULERS)))
-    warmup_ratio: float = field(default=0.0, metadata=_help("share of the steps spent warming the learning rate up, in [0, 1)"))
+    warmup_ratio: float = field(
+        default=0.0, metadata=_help("share of the steps spent warming the learning rate up, in [0, 1)")
+    )
     lora_r: int = field(default=16, metadata=_help("LoRA rank"))
     lora_alpha: int = field(default=32, metadata=_help("LoRA scaling numerator (scale = alpha / r)"))
     lora_dropout: float = field(default=0.05, metadata=_help("dropout on the LoRA input, in [0, 1)"))
@@ -37,7 +40,9 @@ class FinetuneConfig:
     )
     seed: int = field(default=0, metadata=_help("seed of adapter initialisation, shuffling and dropout"))
     precision: str = field(default="auto", metadata=_help("auto (bf16 where the hardware has it), bf16 or fp32"))
-    quantization: str = field(default="none", metadata=_help("none, or qlora: 4-bit NF4 base weights (CUDA + bitsandbytes)"))
+    quantization: str = field(
+        default="none", metadata=_help("none, or qlora: 4-bit NF4 base weights (CUDA + bitsandbytes)")
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "target_modules", tuple(self.target_modules))
@@ -81,22 +86,28 @@ class FinetuneConfig:
         unknown = sorted(set(data) - known - {"effective_batch_size"})
         if unknown:
             raise ConfigError(
-                f"unknown fine-tuning setting(s) {', '.join(unknown)}: use {', '.join(sorted(known | {'effective_batch_size'}))}"
+                f"unknown fine-tuning setting(s) {', '.join(unknown)}: use "
+                f"{', '.join(sorted(known | {'effective_batch_size'}))}"
             )
         if "effective_batch_size" in data:
             effective = data.pop("effective_batch_size")
             batch = data.get("per_device_batch_size", cls.per_device_batch_size)
             if not isinstance(effective, int) or isinstance(effective, bool) or effective < 1:
-                raise ConfigError(f"invalid fine-tuning config: effective_batch_size must be a whole number >= 1, "
-                                  f"got {effective!r}")
+                raise ConfigError(
+                    f"invalid fine-tuning config: effective_batch_size must be a whole number >= 1, got {effective!r}"
+                )
             if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1 or effective % batch:
-                raise ConfigError(f"invalid fine-tuning config: effective_batch_size {effective} is not a multiple of "
-                                  f"per_device_batch_size {batch!r}; choose sizes whose ratio is a whole number")
+                raise ConfigError(
+                    f"invalid fine-tuning config: effective_batch_size {effective} is not a multiple of "
+                    f"per_device_batch_size {batch!r}; choose sizes whose ratio is a whole number"
+                )
             steps = effective // batch
             if data.get("gradient_accumulation", steps) != steps:
-                raise ConfigError(f"invalid fine-tuning config: effective_batch_size {effective} with "
-                                  f"per_device_batch_size {batch} needs gradient_accumulation {steps}, not "
-                                  f"{data['gradient_accumulation']}; give one of the two")
+                raise ConfigError(
+                    f"invalid fine-tuning config: effective_batch_size {effective} with "
+                    f"per_device_batch_size {batch} needs gradient_accumulation {steps}, not "
+                    f"{data['gradient_accumulation']}; give one of the two"
+                )
             data["gradient_accumulation"] = steps
         return cls(**data)
 

@@ -14,6 +14,7 @@ machine's numeric path) names the content key it led to before (``adapters/reque
 Every hit verifies the sha256 and size of the adapter's files recorded in its manifest (once
 per process); an adapter that fails goes to the quarantine with one warning and is trained again.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,13 +28,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from evalsuite.artifacts import (Corrupt, find_request, open_entry, remember_request,
-                                  safetensors_problem, write_entry)
 from evalsuite import memory as _memory
-from evalsuite.storage import cache_dir, file_lock
+from evalsuite.artifacts import Corrupt, find_request, open_entry, remember_request, safetensors_problem, write_entry
 from evalsuite.errors import ConfigError, EvalsuiteError, SpecError
 from evalsuite.models import base_identity, capabilities, load_tokenizer, parse_spec, render_prompt, resolve_weights
 from evalsuite.records import Example, Prompt, stable_hash
+from evalsuite.storage import cache_dir, file_lock
 
 from ._config import FinetuneConfig
 
@@ -70,13 +70,22 @@ def pairs_from_file(path: str, dataset: Any, *, seed: int = 0) -> tuple[Example,
     evals = {datasets.normalize_question(ex.question) for ex in splits.split(dataset, seed=seed).eval}
     leaked = [ex.id for ex in pairs if datasets.normalize_question(ex.question) in evals]
     if leaked:
-        raise ConfigError(f"{path}: {len(leaked)} fine-tuning pair(s) ask an eval question of {dataset.name} "
-                          f"(ids {', '.join(leaked[:5])}{', ...' if len(leaked) > 5 else ''}); remove them from the file")
+        raise ConfigError(
+            f"{path}: {len(leaked)} fine-tuning pair(s) ask an eval question of {dataset.name} "
+            f"(ids {', '.join(leaked[:5])}{', ...' if len(leaked) > 5 else ''}); remove them from the file"
+        )
     return pairs
 
 
-def training_pairs(dataset: Any, size: int, dataset_path: str | None = None, *, seed: int = 0, top_k: int = 5,
-                   pairs_file: str | None = None) -> list[tuple[Example, Prompt]]:
+def training_pairs(
+    dataset: Any,
+    size: int,
+    dataset_path: str | None = None,
+    *,
+    seed: int = 0,
+    top_k: int = 5,
+    pairs_file: str | None = None,
+) -> list[tuple[Example, Prompt]]:
     """The first ``size`` examples of the pool of the ``seed`` split (the split the evaluation's
     eval set comes from), or of ``pairs_file`` when given, with their RAG prompts: the
     evaluation's template and ``top_k`` chunks retrieved from ``dataset`` (a name or a
@@ -111,7 +120,7 @@ def render_pair(tokenizer: Any, prompt: Prompt, answer: str) -> tuple[str, str]:
         messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
         full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": answer}], tokenize=False)
         if full.startswith(prompt_text):
-            return prompt_text, full[len(prompt_text):]
+            return prompt_text, full[len(prompt_text) :]
     return prompt_text, answer + (tokenizer.eos_token or "")
 
 
@@ -122,7 +131,7 @@ def encode_pair(tokenizer: Any, prompt_text: str, completion: str, max_len: int)
     truncated = len(p) + len(c) > max_len
     if truncated:
         c = c[: max_len // 2] if len(c) > max_len // 2 else c
-        p = p[len(p) - (max_len - len(c)):]
+        p = p[len(p) - (max_len - len(c)) :]
     return p + c, [-100] * len(p) + c, truncated
 
 
@@ -166,6 +175,7 @@ def answer_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = No
 
 def pad_collator(pad_id: int):
     """A collator that right-pads a batch's token rows with ``pad_id`` (labels with -100)."""
+
     def collate(rows: Sequence[dict[str, list[int]]]) -> dict[str, Any]:
         import torch
 
@@ -204,8 +214,11 @@ def _numeric_path() -> dict[str, Any]:
     """What decides the embedder's (and so the retrieval's) arithmetic on this machine, read without torch."""
     from evalsuite.device import cpu_has_bf16
 
-    return {"cpu_bf16": cpu_has_bf16(), "nvidia": os.path.exists("/proc/driver/nvidia/version"),
-            "env": {k: os.environ.get(k) for k in NUMERIC_ENV}}
+    return {
+        "cpu_bf16": cpu_has_bf16(),
+        "nvidia": os.path.exists("/proc/driver/nvidia/version"),
+        "env": {k: os.environ.get(k) for k in NUMERIC_ENV},
+    }
 
 
 def _version(name: str) -> str | None:
@@ -215,8 +228,17 @@ def _version(name: str) -> str | None:
         return None
 
 
-def request_key(base_spec: str, dataset: Any, size: int, config: FinetuneConfig, dataset_path: str | None = None, *,
-                seed: int = 0, top_k: int = 5, pairs_file: str | None = None) -> tuple[str, dict[str, Any]] | None:
+def request_key(
+    base_spec: str,
+    dataset: Any,
+    size: int,
+    config: FinetuneConfig,
+    dataset_path: str | None = None,
+    *,
+    seed: int = 0,
+    top_k: int = 5,
+    pairs_file: str | None = None,
+) -> tuple[str, dict[str, Any]] | None:
     """The key of what the caller asks for, computed without loading the dataset, the embedder
     or the model (the data by the content of its files); None when that is not cheap (a hub dataset)."""
     from evalsuite.datasets import DatasetSpec, content_digest
@@ -225,8 +247,10 @@ def request_key(base_spec: str, dataset: Any, size: int, config: FinetuneConfig,
         spec = dataset
     else:
         hub = bool(dataset_path) and str(dataset_path).startswith("hub:")
-        spec = DatasetSpec(dataset, path=(dataset_path if hub else str(Path(dataset_path).expanduser().absolute()))
-                           if dataset_path else None)
+        spec = DatasetSpec(
+            dataset,
+            path=(dataset_path if hub else str(Path(dataset_path).expanduser().absolute())) if dataset_path else None,
+        )
     if spec.hub:
         return None
     parts = {
@@ -291,8 +315,16 @@ def _result(path: Path, manifest: dict[str, Any], cached: bool, started: float) 
     )
 
 
-def stored_adapter(base_spec: str, dataset: Any, size: int, config: FinetuneConfig | None = None, *,
-                   seed: int = 0, top_k: int = 5, pairs_file: str | None = None) -> str | None:
+def stored_adapter(
+    base_spec: str,
+    dataset: Any,
+    size: int,
+    config: FinetuneConfig | None = None,
+    *,
+    seed: int = 0,
+    top_k: int = 5,
+    pairs_file: str | None = None,
+) -> str | None:
     """The folder of the adapter :func:`train_adapter` would return from the store for this request,
     or None when it would train one (looked up by request: no dataset, embedder or model is loaded)."""
     config = config or FinetuneConfig()
@@ -332,14 +364,18 @@ def train_adapter(
     if parsed.adapter is not None:
         raise SpecError(f"{base_spec}: fine-tune the base model, not one with an adapter (drop +lora:...)")
     if not capabilities(parsed).fine_tunable:
-        raise SpecError(f"{base_spec}: backend {parsed.scheme!r} cannot be fine-tuned (its capabilities do not declare "
-                        "fine_tunable): fine-tuning needs local weights: use a bundled: or hf: model")
+        raise SpecError(
+            f"{base_spec}: backend {parsed.scheme!r} cannot be fine-tuned (its capabilities do not declare "
+            "fine_tunable): fine-tuning needs local weights: use a bundled: or hf: model"
+        )
     if config.quantization == "qlora":
         _check_qlora()
 
     store = cache_dir("adapters")
     what = f"stored adapter ({base_spec}, {getattr(dataset_name, 'name', dataset_name)}, {size} pairs)"
-    request = request_key(base_spec, dataset_name, size, config, dataset_path, seed=seed, top_k=top_k, pairs_file=pairs_file)
+    request = request_key(
+        base_spec, dataset_name, size, config, dataset_path, seed=seed, top_k=top_k, pairs_file=pairs_file
+    )
     if request is not None:
         known = find_request(store, request[0])
         if known is not None:
@@ -375,7 +411,19 @@ def train_adapter(
             manifest = _open_adapter(final, what)
             cached = manifest is not None
             if manifest is None:
-                _train(final, key, key_parts, base_spec, weights.path, tokenizer, texts, pairs, dataset_name, config, progress)
+                _train(
+                    final,
+                    key,
+                    key_parts,
+                    base_spec,
+                    weights.path,
+                    tokenizer,
+                    texts,
+                    pairs,
+                    dataset_name,
+                    config,
+                    progress,
+                )
                 _memory.release()  # the training copy, its gradients and optimizer state
                 manifest = _open_adapter(final, what)
     if manifest is None:
@@ -392,8 +440,10 @@ def qlora_unavailable() -> str | None:
     import torch
 
     if not torch.cuda.is_available() or importlib.util.find_spec("bitsandbytes") is None:
-        return ("quantization='qlora' needs a CUDA GPU and bitsandbytes (pip install bitsandbytes); "
-                "use quantization='none' on this machine")
+        return (
+            "quantization='qlora' needs a CUDA GPU and bitsandbytes (pip install bitsandbytes); "
+            "use quantization='none' on this machine"
+        )
     return None
 
 
@@ -421,8 +471,19 @@ def checkpointing(device: str) -> bool:
     return device == "cpu"
 
 
-def _train(final: Path, key: str, key_parts: dict, base_spec: str, model_path: str, tokenizer: Any,
-           texts: list[tuple[str, str]], pairs: list, dataset_name: str, config: FinetuneConfig, progress: bool) -> None:
+def _train(
+    final: Path,
+    key: str,
+    key_parts: dict,
+    base_spec: str,
+    model_path: str,
+    tokenizer: Any,
+    texts: list[tuple[str, str]],
+    pairs: list,
+    dataset_name: str,
+    config: FinetuneConfig,
+    progress: bool,
+) -> None:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, PrinterCallback, Trainer, TrainingArguments
@@ -490,14 +551,16 @@ def _train(final: Path, key: str, key_parts: dict, base_spec: str, model_path: s
             remove_unused_columns=False,
             dataloader_num_workers=0,
         )
+
         class AnswerLossTrainer(Trainer):
             def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
                 if return_outputs or self.args.world_size > 1:  # wrapped for several processes: the stock loss
                     return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
                 return answer_loss(model, inputs, num_items_in_batch)
 
-        trainer = AnswerLossTrainer(model=model, args=args, train_dataset=rows,
-                                    data_collator=pad_collator(tokenizer.pad_token_id))
+        trainer = AnswerLossTrainer(
+            model=model, args=args, train_dataset=rows, data_collator=pad_collator(tokenizer.pad_token_id)
+        )
         if not progress:
             trainer.remove_callback(PrinterCallback)
         out = trainer.train()
@@ -533,6 +596,7 @@ def _train(final: Path, key: str, key_parts: dict, base_spec: str, model_path: s
             "examples_per_second": examples_seen / train_seconds,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+
         def save(tmp: Path) -> None:
             # the base is named by its spec, not by the cache folder it was read from: an adapter's
             # files (and so the identity of the tuned model) are the same on every machine and cache
@@ -546,8 +610,14 @@ def _train(final: Path, key: str, key_parts: dict, base_spec: str, model_path: s
         _store_adapter(final, save, manifest)
         from evalsuite import throughput as _throughput
 
-        _throughput.save(f"train/{'bf16' if bf16 else 'fp32'}", {
-            "tokens_per_s": manifest["tokens_per_second"], "tokens": manifest["tokens"],
-            "max_seq_length": config.max_seq_length, "model": base_spec})
+        _throughput.save(
+            f"train/{'bf16' if bf16 else 'fp32'}",
+            {
+                "tokens_per_s": manifest["tokens_per_second"],
+                "tokens": manifest["tokens"],
+                "max_seq_length": config.max_seq_length,
+                "model": base_spec,
+            },
+        )
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             trainer.accelerator.wait_for_everyone()

@@ -1,4 +1,5 @@
 """``evalsuite finetune``: train (or fetch from the store) a LoRA adapter on a dataset's fine-tune pool."""
+
 from __future__ import annotations
 
 import argparse
@@ -52,8 +53,16 @@ def run_finetune(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     progress = not (args.no_progress or args.json)
-    result = train_adapter(args.model, args.dataset, args.size, config, dataset_path=args.dataset_path,
-                           seed=args.split_seed, top_k=args.top_k, progress=progress)
+    result = train_adapter(
+        args.model,
+        args.dataset,
+        args.size,
+        config,
+        dataset_path=args.dataset_path,
+        seed=args.split_seed,
+        top_k=args.top_k,
+        progress=progress,
+    )
     row = {
         "adapter_path": result.path,
         "key": result.key,
@@ -69,7 +78,9 @@ def run_finetune(args: argparse.Namespace) -> int:
     else:
         state = "from the store" if result.cached else "trained"
         print(f"adapter {state}: {result.path}")
-        print(f"loss {result.train_loss_first:.3f} -> {result.train_loss_last:.3f}, "
-              f"{result.tokens_per_second:.0f} tokens/s, effective batch {result.manifest.get('effective_batch_size')}")
+        print(
+            f"loss {result.train_loss_first:.3f} -> {result.train_loss_last:.3f}, "
+            f"{result.tokens_per_second:.0f} tokens/s, effective batch {result.manifest.get('effective_batch_size')}"
+        )
         print(f"use it as: {args.model}+lora:{result.path}")
     return 0

@@ -14,29 +14,12 @@ Every spec resolves through one registry (``register_judge``; entry point group
 ``evalsuite.judges`` for third parties). The criteria (``CRITERIA``) are defined here once;
 ``RULE`` is the one qualification rule.
 """
+
 from evalsuite.judge._agreement import THRESHOLD_METHOD, cohen_kappa, cross_fit, roc_auc, within_question
 from evalsuite.judge._cache import JudgeCache
 from evalsuite.judge._claims import ClaimCoverage, ClaimMatch, claim_coverage, split_claims
 from evalsuite.judge._criteria import CRITERIA, Criterion, Steps, available_versions, load_steps
 from evalsuite.judge._forms import FORMS, PREFILL, JudgeItem, render
-from evalsuite.judge._human import (
-    LONG_WORDS,
-    QUALIFICATION_FILE,
-    TRAINING_FILE,
-    HumanItem,
-    HumanSet,
-    load_human,
-)
-from evalsuite.judge._judges import (
-    BEST_BUNDLED_JUDGE,
-    BUNDLED_FORMS,
-    MODES,
-    Judge,
-    Verdict,
-    geval_judge,
-    judge_factory,
-    reference_judge,
-)
 from evalsuite.judge._graded import (
     FIT_SPLIT,
     GRADED_FILE,
@@ -49,6 +32,25 @@ from evalsuite.judge._graded import (
     measure_graded,
     median_gold_words,
     select_graded,
+)
+from evalsuite.judge._human import (
+    LONG_WORDS,
+    QUALIFICATION_FILE,
+    TRAINING_FILE,
+    HumanItem,
+    HumanSet,
+    load_human,
+)
+from evalsuite.judge._items import item_from_json, load_items
+from evalsuite.judge._judges import (
+    BEST_BUNDLED_JUDGE,
+    BUNDLED_FORMS,
+    MODES,
+    Judge,
+    Verdict,
+    geval_judge,
+    judge_factory,
+    reference_judge,
 )
 from evalsuite.judge._learned import learned_claims_judge, learned_correctness_judge
 from evalsuite.judge._longform import LongFormItem, LongFormSet, build_longform
@@ -71,9 +73,14 @@ from evalsuite.judge._qualify import (
     qualification_parts,
     qualify,
 )
-from evalsuite.judge._registry import ENTRY_POINT_GROUP, make_judge, register_judge, register_model_judge, registered_judges
+from evalsuite.judge._registry import (
+    ENTRY_POINT_GROUP,
+    make_judge,
+    register_judge,
+    register_model_judge,
+    registered_judges,
+)
 from evalsuite.judge._steps_writer import generate_steps
-from evalsuite.judge._items import item_from_json, load_items
 
 # Built-in judges register the way a third party would (a package can also use the entry point group).
 register_judge("reference", reference_judge)

@@ -13,6 +13,7 @@
 
 Unscored (nan) answers are left out of AUC, kappa and accuracy and counted.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -92,8 +93,9 @@ class CrossFit:
     decisions: tuple[int | None, ...]  # per item: 1 correct, 0 wrong, None unscored
 
 
-def cross_fit(scores: Sequence[float], labels: Sequence[int], question_ids: Sequence[str],
-              folds: int = FOLDS) -> CrossFit:
+def cross_fit(
+    scores: Sequence[float], labels: Sequence[int], question_ids: Sequence[str], folds: int = FOLDS
+) -> CrossFit:
     """Decide every item with a threshold fitted only on the other folds' items."""
     s = np.asarray(scores, dtype=float)
     y = np.asarray(labels, dtype=int)

@@ -7,6 +7,7 @@ models never share a row. Each row is committed as soon as it is made, so an int
 run keeps what it finished. WAL mode and a busy timeout let pytest-xdist workers share
 the file. Schema changes are numbered migrations recorded in ``PRAGMA user_version``.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,8 @@ import threading
 import time
 from pathlib import Path
 
-from evalsuite.storage import LAST_USE_RESOLUTION, cache_dir, open_sqlite
 from evalsuite.records import stable_hash
+from evalsuite.storage import LAST_USE_RESOLUTION, cache_dir, open_sqlite
 
 _MIGRATIONS = (
     # 1: one row per judge run
@@ -62,16 +63,30 @@ class JudgeCache:
             return None
         text, score, distribution, missing, _ = row
         dist = {int(k): float(v) for k, v in json.loads(distribution).items()} if distribution else None
-        return {"text": text, "score": float("nan") if score is None else float(score), "distribution": dist,
-                "logprobs_missing": bool(missing)}
+        return {
+            "text": text,
+            "score": float("nan") if score is None else float(score),
+            "distribution": dist,
+            "logprobs_missing": bool(missing),
+        }
 
-    def put(self, key: str, *, judge: str, criterion: str, text: str, score: float,
-            distribution: dict[int, float] | None = None, logprobs_missing: bool = False) -> None:
+    def put(
+        self,
+        key: str,
+        *,
+        judge: str,
+        criterion: str,
+        text: str,
+        score: float,
+        distribution: dict[int, float] | None = None,
+        logprobs_missing: bool = False,
+    ) -> None:
         stored_score = None if score is None or score != score else float(score)
         dist = json.dumps({str(k): v for k, v in sorted(distribution.items())}) if distribution else None
         with self._lock:  # autocommit: each row is durable once put returns
             self._db.execute(
-                "INSERT OR REPLACE INTO runs (key, judge, criterion, text, score, distribution, logprobs_missing, created, used)"
+                "INSERT OR REPLACE INTO runs (key, judge, criterion, text, score, distribution, "
+                "logprobs_missing, created, used)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (key, judge, criterion, text, stored_score, dist, int(logprobs_missing), time.time(), time.time()),
             )

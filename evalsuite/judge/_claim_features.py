@@ -21,6 +21,7 @@ Accuracy, the answer's claims supported by the gold answers or the item's passag
 - ``sim_q``: mean over the answer's claims of their cosine with the question;
 - ``log_claims``: log(1 + answer claims); ``hedge``: the answer declines or hedges.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,8 +39,19 @@ from evalsuite.judge._claims import (
 )
 from evalsuite.judge._features import _HEDGE, Similarity, _numbers, _tokens
 
-CLAIM_FEATURES = ("cov_sim", "cov_lex", "cov_share", "cov_top", "sup_sim", "sup_lex", "sup_share", "contradict",
-                  "sim_q", "log_claims", "hedge")
+CLAIM_FEATURES = (
+    "cov_sim",
+    "cov_lex",
+    "cov_share",
+    "cov_top",
+    "sup_sim",
+    "sup_lex",
+    "sup_share",
+    "contradict",
+    "sim_q",
+    "log_claims",
+    "hedge",
+)
 ALIGNED_AT = 0.6  # cosine at which an answer claim speaks of the same thing as a gold claim
 
 
@@ -55,8 +67,9 @@ def _clash(answer_claim: str, gold_claim: str) -> bool:
     return negated(answer_claim) != negated(gold_claim)
 
 
-def claim_features(question: str, references: Sequence[str], context: Sequence[str], answer: str,
-                   similarity: Similarity) -> dict[str, float]:
+def claim_features(
+    question: str, references: Sequence[str], context: Sequence[str], answer: str, similarity: Similarity
+) -> dict[str, float]:
     """The claim features of one answer (see the module doc)."""
     gold = align(answer, references, similarity)
     coverage = coverage_from(gold)
@@ -92,8 +105,9 @@ def claim_features(question: str, references: Sequence[str], context: Sequence[s
     return {k: round(float(v), SCORE_DECIMALS) for k, v in out.items()}
 
 
-def claim_matrix(rows: Sequence[tuple[str, Sequence[str], Sequence[str], str]], similarity: Similarity,
-                 progress: bool = False) -> np.ndarray:
+def claim_matrix(
+    rows: Sequence[tuple[str, Sequence[str], Sequence[str], str]], similarity: Similarity, progress: bool = False
+) -> np.ndarray:
     """One row of ``CLAIM_FEATURES`` per (question, references, context, answer).
 
     Every sentence is embedded first, in one pass (fixed-shape batches), then each row is read."""
@@ -105,7 +119,8 @@ def claim_matrix(rows: Sequence[tuple[str, Sequence[str], Sequence[str], str]], 
         for ref in (*references, *context):
             texts.extend(split_claims(ref))
     similarity.vectors(list(dict.fromkeys(texts)), progress=progress)
-    out = [[f[name] for name in CLAIM_FEATURES]
-           for f in (claim_features(q, refs, ctx, a, similarity) for q, refs, ctx, a in rows)]
+    out = [
+        [f[name] for name in CLAIM_FEATURES]
+        for f in (claim_features(q, refs, ctx, a, similarity) for q, refs, ctx, a in rows)
+    ]
     return np.asarray(out, dtype=float).reshape(len(rows), len(CLAIM_FEATURES))
-

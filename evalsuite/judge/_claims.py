@@ -22,6 +22,7 @@ A claim's ``score`` is the mean of the two, and it is ``covered`` when the score
 ``COVERED_AT``. The same alignment, read the other way (the answer's claims against the gold
 claims, or retrieved passages), measures support; see :mod:`evalsuite.judge._claim_features`.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,8 @@ import numpy as np
 
 from evalsuite.judge._features import (
     EMBED_MAX_TOKENS,
-    STOP_WORDS,
     SIM_DECIMALS,
+    STOP_WORDS,
     Similarity,
     _numbers,
     _soft_in,
@@ -57,8 +58,7 @@ _BREAK = re.compile(
     r"|\s+[•‣◦]\s+"  # an inline bullet
 )
 _BULLET = re.compile(r"^(?:[-*•‣◦·]+|\(?\d{1,3}[.)])(?:\s+|$)")
-_ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|dr|mr|mrs|ms|prof|fig|approx|al)\.|\b[a-z]\.)$",
-                           re.IGNORECASE)
+_ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|dr|mr|mrs|ms|prof|fig|approx|al)\.|\b[a-z]\.)$", re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:not|no|never|none|neither|nor|cannot|without|nothing|nobody)\b|n['’]t\b", re.IGNORECASE)
 
 
@@ -66,8 +66,12 @@ def _clean(text: str) -> str:
     text = text[:MAX_CHARS] if isinstance(text, str) else ""
     text = unicodedata.normalize("NFC", text)
     # control and format characters (other than line breaks) read as spaces; lone surrogates dropped
-    return "".join(ch if ch in "\n\r\u2028\u2029" or not unicodedata.category(ch).startswith("C")
-                   else ("" if unicodedata.category(ch) == "Cs" else " ") for ch in text)
+    return "".join(
+        ch
+        if ch in "\n\r\u2028\u2029" or not unicodedata.category(ch).startswith("C")
+        else ("" if unicodedata.category(ch) == "Cs" else " ")
+        for ch in text
+    )
 
 
 def _has_word(piece: str) -> bool:
@@ -99,7 +103,7 @@ def split_claims(text: str) -> tuple[str, ...]:
 
 def _cut(sentence: str) -> list[str]:
     words = sentence.split()
-    return [" ".join(words[i:i + MAX_CLAIM_WORDS]) for i in range(0, len(words), MAX_CLAIM_WORDS)]
+    return [" ".join(words[i : i + MAX_CLAIM_WORDS]) for i in range(0, len(words), MAX_CLAIM_WORDS)]
 
 
 def gold_claims(references: Sequence[str]) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ steps a judge model wrote once for itself (G-Eval's auto chain of thought,
 they are files shipped with the package; nothing regenerates them silently. The file's
 version (and a hash of its text) is part of every verdict and every cache key.
 """
+
 from __future__ import annotations
 
 import json
@@ -100,7 +101,9 @@ def load_steps(criterion: str, version: str = "v1") -> Steps:
     data = json.loads(path.read_text(encoding="utf-8"))
     steps = tuple(str(s) for s in data["steps"])
     if data.get("criterion") != criterion or data.get("version") != version or not steps:
-        raise ConfigError(f"{path}: criterion/version fields do not match the file name or steps are empty; fix the file")
+        raise ConfigError(
+            f"{path}: criterion/version fields do not match the file name or steps are empty; fix the file"
+        )
     return Steps(criterion, version, str(data.get("source", "")), steps, stable_hash(list(steps), 12))
 
 

@@ -26,6 +26,7 @@ decimals):
 - ``sim_q``: cosine of the answer with the question alone (an answer that only restates the
   question is close to it, but not closer to question + gold).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,31 +41,71 @@ import numpy as np
 
 from evalsuite.metrics import normalize_answer
 
-LEXICAL = ("contains", "recall", "soft_recall", "precision", "new_precision", "numbers_match", "numbers_clash",
-           "hedge", "log_words", "new_share")
+LEXICAL = (
+    "contains",
+    "recall",
+    "soft_recall",
+    "precision",
+    "new_precision",
+    "numbers_match",
+    "numbers_clash",
+    "hedge",
+    "log_words",
+    "new_share",
+)
 SIMILARITY = ("sim_qref", "sim_q")
 FEATURES = LEXICAL + SIMILARITY
 SIM_REFERENCES = 3  # gold answers compared by similarity (the first ones; NQ lists 1-3, TriviaQA many aliases)
 SIM_DECIMALS = 3
 EMBED_MAX_TOKENS = 64  # word pieces read per text: the answer's claim comes first
 
-STOP_WORDS = frozenset("""
+STOP_WORDS = frozenset(
+    """
 a an the of in on at to for by with from and or but nor is are was were be been being am it its this that these
 those as which who whom whose what when where why how do does did done has have had having not no i you he she they
 we his her their our your my me him them us there here than then so such also can could would should will may might
 must shall into about over under after before during while if one ones s
-""".split())
-_NUMBER_WORDS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())}
-_NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
-                      "hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "first": 1, "second": 2,
-                      "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9,
-                      "tenth": 10, "dozen": 12})
+""".split()
+)
+_NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split()
+    )
+}
+_NUMBER_WORDS.update(
+    {
+        "thirty": 30,
+        "forty": 40,
+        "fifty": 50,
+        "sixty": 60,
+        "seventy": 70,
+        "eighty": 80,
+        "ninety": 90,
+        "hundred": 100,
+        "thousand": 1000,
+        "million": 10**6,
+        "billion": 10**9,
+        "first": 1,
+        "second": 2,
+        "third": 3,
+        "fourth": 4,
+        "fifth": 5,
+        "sixth": 6,
+        "seventh": 7,
+        "eighth": 8,
+        "ninth": 9,
+        "tenth": 10,
+        "dozen": 12,
+    }
+)
 _HEDGE = re.compile(
-    r"\b(i'?m sorry|i am sorry|sorry, i|i (?:do not|don't|cannot|can't|could not|couldn't) (?:know|find|say|determine|answer|provide)"
+    r"\b(i'?m sorry|i am sorry|sorry, i|i (?:do not|don't|cannot|can't|could not|couldn't) "
+    r"(?:know|find|say|determine|answer|provide)"
     r"|not sure|unsure|unclear|no (?:information|answer|record|way to know)|unknown|as an ai|i am not able"
-    r"|(?:is|are) not (?:known|specified|mentioned|clear|available|possible to)|there is no (?:single|definitive|way))\b",
+    r"|(?:is|are) not (?:known|specified|mentioned|clear|available|possible to)|there is no "
+    r"(?:single|definitive|way))\b",
     re.IGNORECASE,
 )
 _PARENS = re.compile(r"\s*\([^)]*\)")
@@ -120,7 +161,7 @@ def _soft_in(word: str, words: set[str], stems: set[str], numbers: set[int]) -> 
 def _contains(answer: tuple[str, ...], reference: tuple[str, ...]) -> bool:
     n = len(reference)
     first = reference[0]
-    return any(answer[i] == first and answer[i:i + n] == reference for i in range(len(answer) - n + 1))
+    return any(answer[i] == first and answer[i : i + n] == reference for i in range(len(answer) - n + 1))
 
 
 def lexical_features(question: str, references: Sequence[str], answer: str) -> dict[str, float]:
@@ -184,6 +225,8 @@ def one_torch_thread() -> Iterator[None]:
             yield
         finally:
             torch.set_num_threads(before)
+
+
 BATCH = 16  # texts per forward pass, filled with empty texts
 STORE_EVERY = 1024  # texts embedded between writes to the vector store
 
@@ -225,8 +268,9 @@ class Similarity:
         if self._embedder is None:
             from evalsuite.retrieval import DEFAULT_EMBEDDER, Embedder
 
-            self._embedder = Embedder(self.embedder_name or DEFAULT_EMBEDDER, device="cpu", precision="fp32",
-                                      max_seq_length=EMBED_MAX_TOKENS)
+            self._embedder = Embedder(
+                self.embedder_name or DEFAULT_EMBEDDER, device="cpu", precision="fp32", max_seq_length=EMBED_MAX_TOKENS
+            )
         return self._embedder
 
     @property
@@ -238,13 +282,17 @@ class Similarity:
 
         model = self.embedder.model
         tokenizer = model.tokenizer
-        lengths = [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=EMBED_MAX_TOKENS)["input_ids"]]
+        lengths = [
+            len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=EMBED_MAX_TOKENS)["input_ids"]
+        ]
         groups: dict[int, list[int]] = {}
         for i, n in enumerate(lengths):
             groups.setdefault(next(b for b in self.buckets if n <= b), []).append(i)
         dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         out = np.zeros((len(texts), dimension()), dtype=np.float32)
-        batches = [(bucket, idx[s:s + BATCH]) for bucket, idx in sorted(groups.items()) for s in range(0, len(idx), BATCH)]
+        batches = [
+            (bucket, idx[s : s + BATCH]) for bucket, idx in sorted(groups.items()) for s in range(0, len(idx), BATCH)
+        ]
         bar = None
         if progress and len(batches) > 1:
             from tqdm.auto import tqdm
@@ -254,8 +302,9 @@ class Similarity:
             with one_torch_thread():
                 for bucket, idx in batches:
                     chunk = [texts[i] for i in idx] + [""] * (BATCH - len(idx))
-                    features = tokenizer(chunk, padding="max_length", truncation=True, max_length=bucket,
-                                         return_tensors="pt")
+                    features = tokenizer(
+                        chunk, padding="max_length", truncation=True, max_length=bucket, return_tensors="pt"
+                    )
                     with torch.inference_mode():
                         vectors = model(dict(features))["sentence_embedding"].float().numpy()
                     out[idx] = vectors[: len(idx)]
@@ -279,7 +328,7 @@ class Similarity:
             bar = tqdm(total=len(missing), desc="embed", unit="text")
         try:
             for start in range(0, len(missing), STORE_EVERY):  # stored as it goes: an interrupted run resumes
-                chunk = missing[start:start + STORE_EVERY]
+                chunk = missing[start : start + STORE_EVERY]
                 fresh = dict(zip(chunk, self._encode(chunk, progress=progress and bar is None)))
                 self._vectors.update(fresh)
                 if self.store is not None:
@@ -293,7 +342,9 @@ class Similarity:
 
     def features(self, rows: Sequence[tuple[str, Sequence[str], str]], progress: bool = False) -> np.ndarray:
         """(sim_qref, sim_q) per (question, references, answer) row, rounded to ``SIM_DECIMALS``."""
-        plans = [(" ".join(a.split()) or "(empty)", " ".join(q.split()), reference_texts(q, refs)) for q, refs, a in rows]
+        plans = [
+            (" ".join(a.split()) or "(empty)", " ".join(q.split()), reference_texts(q, refs)) for q, refs, a in rows
+        ]
         texts = [t for answer, question, refs in plans for t in (answer, question, *refs)]
         vectors = self.vectors(texts, progress=progress)
         out = np.zeros((len(rows), len(SIMILARITY)))
@@ -304,9 +355,11 @@ class Similarity:
         return np.round(out, SIM_DECIMALS)
 
 
-def feature_matrix(rows: Sequence[tuple[str, Sequence[str], str]], similarity: Similarity,
-                   progress: bool = False) -> np.ndarray:
+def feature_matrix(
+    rows: Sequence[tuple[str, Sequence[str], str]], similarity: Similarity, progress: bool = False
+) -> np.ndarray:
     """One row of ``FEATURES`` per (question, references, answer)."""
-    lexical = np.asarray([[f[name] for name in LEXICAL] for f in (lexical_features(q, refs, a) for q, refs, a in rows)],
-                         dtype=float).reshape(len(rows), len(LEXICAL))
+    lexical = np.asarray(
+        [[f[name] for name in LEXICAL] for f in (lexical_features(q, refs, a) for q, refs, a in rows)], dtype=float
+    ).reshape(len(rows), len(LEXICAL))
     return np.hstack([np.round(lexical, 6), similarity.features(rows, progress=progress)])

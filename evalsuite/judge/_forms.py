@@ -13,6 +13,7 @@ Forms (``FORMS``):
   models follow the pattern of the examples better than the instruction.
 - ``fewshot-chat``: the same text as ``fewshot`` sent as one chat turn.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -63,27 +64,46 @@ def _item_block(item: JudgeItem) -> str:
 # the human-labelled judge data, so what a judge is measured on stays unseen. Scores per criterion.
 _EXAMPLES = (
     (
-        JudgeItem("ex1", "What is the capital of Australia?", ("Canberra",),
-                  ("Canberra is the capital city of Australia, chosen in 1908 as a compromise between Sydney and Melbourne.",),
-                  "The capital of Australia is Canberra."),
+        JudgeItem(
+            "ex1",
+            "What is the capital of Australia?",
+            ("Canberra",),
+            (
+                "Canberra is the capital city of Australia, chosen in 1908 as a compromise between Sydney and "
+                "Melbourne.",
+            ),
+            "The capital of Australia is Canberra.",
+        ),
         {"accuracy": 5, "completeness": 5},
     ),
     (
-        JudgeItem("ex2", "Who wrote the novel Frankenstein?", ("Mary Shelley",),
-                  ("Frankenstein; or, The Modern Prometheus is an 1818 novel written by the English author Mary Shelley.",),
-                  "Frankenstein was written by Charles Dickens."),
+        JudgeItem(
+            "ex2",
+            "Who wrote the novel Frankenstein?",
+            ("Mary Shelley",),
+            ("Frankenstein; or, The Modern Prometheus is an 1818 novel written by the English author Mary Shelley.",),
+            "Frankenstein was written by Charles Dickens.",
+        ),
         {"accuracy": 1, "completeness": 1},
     ),
     (
-        JudgeItem("ex3", "What are the three primary colours of light?", ("red, green and blue",),
-                  ("The additive primary colours of light are red, green and blue.",),
-                  "Red and green."),
+        JudgeItem(
+            "ex3",
+            "What are the three primary colours of light?",
+            ("red, green and blue",),
+            ("The additive primary colours of light are red, green and blue.",),
+            "Red and green.",
+        ),
         {"accuracy": 4, "completeness": 2},
     ),
     (
-        JudgeItem("ex4", "When did the Berlin Wall fall?", ("9 November 1989",),
-                  ("The Berlin Wall fell on 9 November 1989, when the East German government opened the border crossings.",),
-                  "The Berlin Wall fell in 1975."),
+        JudgeItem(
+            "ex4",
+            "When did the Berlin Wall fall?",
+            ("9 November 1989",),
+            ("The Berlin Wall fell on 9 November 1989, when the East German government opened the border crossings.",),
+            "The Berlin Wall fell in 1975.",
+        ),
         {"accuracy": 1, "completeness": 1},
     ),
 )
@@ -114,7 +134,9 @@ def _fewshot_text(criterion: Criterion, steps: Steps, item: JudgeItem) -> str:
 
 
 def fewshot(criterion: Criterion, steps: Steps, item: JudgeItem) -> Prompt:
-    return Prompt(messages=(Message("user", _fewshot_text(criterion, steps, item) + "\n"),), prefill=PREFILL, chat=False)
+    return Prompt(
+        messages=(Message("user", _fewshot_text(criterion, steps, item) + "\n"),), prefill=PREFILL, chat=False
+    )
 
 
 def fewshot_chat(criterion: Criterion, steps: Steps, item: JudgeItem) -> Prompt:
@@ -126,13 +148,25 @@ def fewshot_chat(criterion: Criterion, steps: Steps, item: JudgeItem) -> Prompt:
 _SHORT_EXAMPLES = (
     ("What is the capital of Australia?", "Canberra", "Canberra", {"accuracy": 5, "completeness": 5}),
     ("Who wrote the novel Frankenstein?", "Mary Shelley", "Charles Dickens", {"accuracy": 1, "completeness": 1}),
-    ("What are the three primary colours of light?", "red, green and blue", "red and green",
-     {"accuracy": 4, "completeness": 3}),
+    (
+        "What are the three primary colours of light?",
+        "red, green and blue",
+        "red and green",
+        {"accuracy": 4, "completeness": 3},
+    ),
     ("When did the Berlin Wall fall?", "9 November 1989", "in 1975", {"accuracy": 1, "completeness": 1}),
-    ("Which gas do plants absorb from the air?", "carbon dioxide", "carbon dioxide",
-     {"accuracy": 5, "completeness": 5}),
-    ("Which ocean lies between Europe and America?", "the Atlantic Ocean", "the Pacific Ocean",
-     {"accuracy": 1, "completeness": 1}),
+    (
+        "Which gas do plants absorb from the air?",
+        "carbon dioxide",
+        "carbon dioxide",
+        {"accuracy": 5, "completeness": 5},
+    ),
+    (
+        "Which ocean lies between Europe and America?",
+        "the Atlantic Ocean",
+        "the Pacific Ocean",
+        {"accuracy": 1, "completeness": 1},
+    ),
 )
 
 
@@ -155,7 +189,8 @@ def compact(criterion: Criterion, steps: Steps, item: JudgeItem) -> Prompt:
     refs = " | ".join(_clip(" ".join(r.split()), MAX_REFERENCE_CHARS) for r in item.references) or "(none)"
     context = " ".join(" ".join(item.context).split())[:300]
     text = (
-        f"{criterion.description}\nScore from 1 (worst) to 5 (best).\n\nEvaluation steps:\n{steps.text()}\n\n{shots}\n\n"
+        f"{criterion.description}\nScore from 1 (worst) to 5 (best).\n\nEvaluation "
+        f"steps:\n{steps.text()}\n\n{shots}\n\n"
         f"Question: {' '.join(item.question.split())}\nContext: {context}\nReference answer: {refs}\n"
         f"Answer: {' '.join(item.answer.split()) or '(empty)'}\n"
     )

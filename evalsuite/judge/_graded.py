@@ -17,6 +17,7 @@ the answers of one question are not independent. The judge scores each answer ag
 the question's reference answers as gold answers, with no context; the question is the assessors'
 paraphrase, or the consumer's own message where the file has no paraphrase.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,9 +43,11 @@ CORRECT_GRADE = 3  # correct = grade >= 3
 EXCELLENT_GRADE = 4
 BOOTSTRAP = 2000  # question resamples per interval
 LEVEL = 0.95
-GRADED_SUBSET_RULE = ("questions in the order of sha256('graded:' + question_id), each taken whole while the total "
-                      "stays within the limit, the last one cut to fill it (its answers in the order of "
-                      "sha256('graded:' + id))")
+GRADED_SUBSET_RULE = (
+    "questions in the order of sha256('graded:' + question_id), each taken whole while the total "
+    "stays within the limit, the last one cut to fill it (its answers in the order of "
+    "sha256('graded:' + id))"
+)
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,10 @@ def graded_path(name: str = GRADED_FILE) -> Path:
 
 
 def _fail(path: Path, number: int, field: str, problem: str) -> None:
-    raise DataError(f"{path}: line {number}: field {field!r}: {problem}; fix the line "
-                    f"(or restore the released file with `evalsuite datasets download {GRADED_DATASET}`)")
+    raise DataError(
+        f"{path}: line {number}: field {field!r}: {problem}; fix the line "
+        f"(or restore the released file with `evalsuite datasets download {GRADED_DATASET}`)"
+    )
 
 
 def _text(data: dict, name: str, path: Path, number: int, *, empty_ok: bool = False) -> str:
@@ -142,10 +147,15 @@ def answer_from_line(data: object, path: Path, number: int) -> GradedAnswer:
     if not question.strip():
         _fail(path, number, "question", "empty, and no consumer_question")
     return GradedAnswer(
-        id=_text(data, "id", path, number), question_id=_text(data, "question_id", path, number),
-        question=question, consumer_question=consumer,
-        references=references, answer=_text(data, "answer", path, number, empty_ok=True), grade=grade,
-        grades=all_grades, source=_text(data, "source", path, number, empty_ok=True) if "source" in data else "",
+        id=_text(data, "id", path, number),
+        question_id=_text(data, "question_id", path, number),
+        question=question,
+        consumer_question=consumer,
+        references=references,
+        answer=_text(data, "answer", path, number, empty_ok=True),
+        grade=grade,
+        grades=all_grades,
+        source=_text(data, "source", path, number, empty_ok=True) if "source" in data else "",
         split=str(split),
     )
 
@@ -165,8 +175,9 @@ def load_graded(path: str | Path | None = None) -> GradedSet:
     if key not in _memo:
         items = read_json_lines(path, answer_from_line, _fail)
         if not items:
-            raise DataError(f"{path}: no lines; restore the released file with "
-                            f"`evalsuite datasets download {GRADED_DATASET}`")
+            raise DataError(
+                f"{path}: no lines; restore the released file with `evalsuite datasets download {GRADED_DATASET}`"
+            )
         seen: set[str] = set()
         split_of: dict[str, str] = {}
         for item in items:
@@ -174,8 +185,10 @@ def load_graded(path: str | Path | None = None) -> GradedSet:
                 raise DataError(f"{path}: field 'id': {item.id!r} repeats; give each line its own id")
             seen.add(item.id)
             if split_of.setdefault(item.question_id, item.split) != item.split:
-                raise DataError(f"{path}: field 'split': question {item.question_id!r} has answers in both "
-                                f"{split_of[item.question_id]!r} and {item.split!r}; the split is by question")
+                raise DataError(
+                    f"{path}: field 'split': question {item.question_id!r} has answers in both "
+                    f"{split_of[item.question_id]!r} and {item.split!r}; the split is by question"
+                )
         _memo[key] = GradedSet(path.name, file_sha256(path), tuple(items))
     return _memo[key]
 
@@ -243,8 +256,10 @@ class GradedAgreement:
     def as_json(self) -> dict:
         """Plain data for JSON, nan as null."""
         data = to_dict(self)
-        data["criteria"] = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in c.items()}
-                            for c in data["criteria"]]
+        data["criteria"] = [
+            {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in c.items()}
+            for c in data["criteria"]
+        ]
         return data
 
 
@@ -277,8 +292,15 @@ def _interval(values: list[float]) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def bootstrap_figures(scores: Sequence[float], grades: Sequence[int], question_ids: Sequence[str], *,
-                      auc_of: str, seed: int = 0, n_boot: int = BOOTSTRAP) -> dict:
+def bootstrap_figures(
+    scores: Sequence[float],
+    grades: Sequence[int],
+    question_ids: Sequence[str],
+    *,
+    auc_of: str,
+    seed: int = 0,
+    n_boot: int = BOOTSTRAP,
+) -> dict:
     """AUC (``auc_of`` = "correct" or "excellent") and Spearman with the grade, each with a question-bootstrap interval.
 
     Unscored (nan) answers are left out; the bootstrap draws questions with replacement and takes
@@ -310,42 +332,83 @@ def bootstrap_figures(scores: Sequence[float], grades: Sequence[int], question_i
             rhos.append(_spearman(s[idx], g[idx].astype(float)))
     auc_low, auc_high = _interval(aucs)
     rho_low, rho_high = _interval(rhos)
-    return {"auc": auc, "auc_low": auc_low, "auc_high": auc_high, "auc_answers": int(in_auc.sum()),
-            "auc_positives": int(labels[in_auc].sum()), "auc_questions": len(set(q[in_auc].tolist())),
-            "spearman": rho, "spearman_low": rho_low, "spearman_high": rho_high}
+    return {
+        "auc": auc,
+        "auc_low": auc_low,
+        "auc_high": auc_high,
+        "auc_answers": int(in_auc.sum()),
+        "auc_positives": int(labels[in_auc].sum()),
+        "auc_questions": len(set(q[in_auc].tolist())),
+        "spearman": rho,
+        "spearman_low": rho_low,
+        "spearman_high": rho_high,
+    }
 
 
 AUC_OF = {"accuracy": "correct", "completeness": "excellent"}
 
 
-def graded_criterion(criterion: str, scores: Sequence[float], items: Sequence[GradedAnswer], *,
-                     seed: int = 0, n_boot: int = BOOTSTRAP) -> GradedCriterion:
-    figures = bootstrap_figures(scores, [x.grade for x in items], [x.question_id for x in items],
-                                auc_of=AUC_OF[criterion], seed=seed, n_boot=n_boot)
+def graded_criterion(
+    criterion: str, scores: Sequence[float], items: Sequence[GradedAnswer], *, seed: int = 0, n_boot: int = BOOTSTRAP
+) -> GradedCriterion:
+    figures = bootstrap_figures(
+        scores,
+        [x.grade for x in items],
+        [x.question_id for x in items],
+        auc_of=AUC_OF[criterion],
+        seed=seed,
+        n_boot=n_boot,
+    )
     return GradedCriterion(criterion=criterion, unscored=sum(not math.isfinite(v) for v in scores), **figures)
 
 
-def graded_agreement(verdicts: Sequence, items: Sequence[GradedAnswer], graded: GradedSet, split: str, *,
-                     limit: int | None = None, seed: int = 0, n_boot: int = BOOTSTRAP) -> GradedAgreement:
+def graded_agreement(
+    verdicts: Sequence,
+    items: Sequence[GradedAnswer],
+    graded: GradedSet,
+    split: str,
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    n_boot: int = BOOTSTRAP,
+) -> GradedAgreement:
     """The agreement of ``verdicts`` (one per item of ``items``, rows of ``split``) with the grades."""
     from evalsuite.judge._criteria import CRITERIA
 
     if any(x.split != split for x in items):
         raise ConfigError(f"graded agreement on the {split!r} split was given rows of another split")
     total = len(graded.split(split))
-    criteria = tuple(graded_criterion(c, [float(getattr(v, c)) for v in verdicts], items, seed=seed, n_boot=n_boot)
-                     for c in CRITERIA)
+    criteria = tuple(
+        graded_criterion(c, [float(getattr(v, c)) for v in verdicts], items, seed=seed, n_boot=n_boot) for c in CRITERIA
+    )
     return GradedAgreement(
-        file=graded.file, sha256=graded.sha256, split=split, answers=len(items), answers_total=total,
-        questions=len({x.question_id for x in items}), correct=sum(x.correct for x in items),
-        excellent=sum(x.excellent for x in items), limit=limit, subset=len(items) < total,
-        subset_rule=GRADED_SUBSET_RULE if len(items) < total else "", bootstrap=n_boot, seed=seed,
-        ids_digest=stable_hash([x.id for x in items], 32), criteria=criteria,
+        file=graded.file,
+        sha256=graded.sha256,
+        split=split,
+        answers=len(items),
+        answers_total=total,
+        questions=len({x.question_id for x in items}),
+        correct=sum(x.correct for x in items),
+        excellent=sum(x.excellent for x in items),
+        limit=limit,
+        subset=len(items) < total,
+        subset_rule=GRADED_SUBSET_RULE if len(items) < total else "",
+        bootstrap=n_boot,
+        seed=seed,
+        ids_digest=stable_hash([x.id for x in items], 32),
+        criteria=criteria,
     )
 
 
-def measure_graded(judge, *, split: str = QUALIFY_SPLIT, limit: int | None = None, seed: int = 0,
-                   graded: GradedSet | None = None, progress: bool = False) -> GradedAgreement:
+def measure_graded(
+    judge,
+    *,
+    split: str = QUALIFY_SPLIT,
+    limit: int | None = None,
+    seed: int = 0,
+    graded: GradedSet | None = None,
+    progress: bool = False,
+) -> GradedAgreement:
     """Score the ``split`` rows of the graded file (or a ``limit`` subset by question) with ``judge``."""
     graded = graded or load_graded()
     items = select_graded(graded.split(split), limit)

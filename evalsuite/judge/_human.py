@@ -5,6 +5,7 @@ human labels and the published evaluators' decisions: the qualification set) and
 ``evouna_tq.jsonl`` (9,690 TriviaQA answers: the only data a learned judge may be fitted on).
 Each line is validated; a bad line is a :class:`DataError` naming file, line and field.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -69,8 +70,10 @@ def human_path(name: str = QUALIFICATION_FILE) -> Path:
 
 
 def _fail(path: Path, number: int, field: str, problem: str) -> None:
-    raise DataError(f"{path}: line {number}: field {field!r}: {problem}; fix the line "
-                    f"(or restore the released file with `evalsuite datasets download {HUMAN_DATASET}`)")
+    raise DataError(
+        f"{path}: line {number}: field {field!r}: {problem}; fix the line "
+        f"(or restore the released file with `evalsuite datasets download {HUMAN_DATASET}`)"
+    )
 
 
 def _text(data: dict, name: str, path: Path, number: int, *, empty_ok: bool = False) -> str:
@@ -110,8 +113,9 @@ def item_from_line(data: object, path: Path, number: int) -> HumanItem:
     source = data.get("source_model", "")
     if not isinstance(source, str):
         _fail(path, number, "source_model", "expected a string")
-    return HumanItem(item_id, question_id, question, references, answer, int(human), source,
-                     tuple(sorted(auto.items())))
+    return HumanItem(
+        item_id, question_id, question, references, answer, int(human), source, tuple(sorted(auto.items()))
+    )
 
 
 _memo: dict[tuple, HumanSet] = {}
@@ -144,7 +148,9 @@ def load_human(name: str = QUALIFICATION_FILE, path: str | Path | None = None) -
     if key not in _memo:
         items = read_json_lines(path, item_from_line)
         if not items:
-            raise DataError(f"{path}: no lines; restore the released file with `evalsuite datasets download {HUMAN_DATASET}`")
+            raise DataError(
+                f"{path}: no lines; restore the released file with `evalsuite datasets download {HUMAN_DATASET}`"
+            )
         seen: set[str] = set()
         for number, item in enumerate(items, start=1):
             if item.id in seen:

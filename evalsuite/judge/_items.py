@@ -1,4 +1,5 @@
 """Judge input files: JSON lines of question, references, context, answer (optional id, label, question_id)."""
+
 from __future__ import annotations
 
 import json

@@ -12,6 +12,7 @@ built-in judges register the same way a third party would.
   filling, scored by sampling (``sample``) or by the probability-weighted score of the
   first score token (``logprobs``). Results are cached per run in sqlite.
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,13 +23,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from evalsuite.errors import ConfigError, SpecError
-from evalsuite.records import stable_hash
 from evalsuite.judge._cache import JudgeCache, run_key
 from evalsuite.judge._criteria import CRITERIA, Steps, load_steps
 from evalsuite.judge._forms import FORMS, JudgeItem, render
 from evalsuite.judge._parse import mean_std, parse_score, score_distribution, weighted_score
 from evalsuite.metrics import token_precision, token_recall
 from evalsuite.models import BackendCapabilities, capabilities
+from evalsuite.records import stable_hash
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,14 @@ class Judge:
     @property
     def identity(self) -> str:
         """What changes this judge's verdicts: its name, steps version and configuration (hashed)."""
-        return stable_hash({"name": self.name, "steps": self.steps_version,
-                            "config": {k: v for k, v in self.config.items() if k not in ("cache", "cache_path")}}, 32)
+        return stable_hash(
+            {
+                "name": self.name,
+                "steps": self.steps_version,
+                "config": {k: v for k, v in self.config.items() if k not in ("cache", "cache_path")},
+            },
+            32,
+        )
 
     def __repr__(self) -> str:
         return f"<Judge {self.name}>"
@@ -135,8 +142,22 @@ class _ReferenceJudge(Judge):
             recall = token_recall(item.answer, item.references)
             accuracy, completeness = 1.0 + 4.0 * precision, 1.0 + 4.0 * recall
             unscored = int(math.isnan(accuracy)) + int(math.isnan(completeness))
-            verdicts.append(Verdict(item.id, self.name, self.steps_version, accuracy, completeness, 0.0, 0.0,
-                                    unscored, 1, (), False, "deterministic"))
+            verdicts.append(
+                Verdict(
+                    item.id,
+                    self.name,
+                    self.steps_version,
+                    accuracy,
+                    completeness,
+                    0.0,
+                    0.0,
+                    unscored,
+                    1,
+                    (),
+                    False,
+                    "deterministic",
+                )
+            )
         self.stats["items"] += len(items)
         return verdicts
 
@@ -151,9 +172,22 @@ def reference_judge() -> Judge:
 
 
 class _GEvalJudge(Judge):
-    def __init__(self, model: str, *, mode: str, repeats: int, temperature: float, form: str,
-                 steps_version: str, retries: int, max_new_tokens: int, top_logprobs: int,
-                 cache: bool, cache_path: str | None, model_options: dict | None) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        mode: str,
+        repeats: int,
+        temperature: float,
+        form: str,
+        steps_version: str,
+        retries: int,
+        max_new_tokens: int,
+        top_logprobs: int,
+        cache: bool,
+        cache_path: str | None,
+        model_options: dict | None,
+    ) -> None:
         super().__init__()
         self.model_spec = model
         self.mode, self.repeats, self.temperature, self.form = mode, repeats, temperature, form
@@ -183,10 +217,19 @@ class _GEvalJudge(Judge):
     def _key(self, item: JudgeItem, criterion: str, prompt, mode: str, repeat: int, attempt: int) -> str:
         steps = self.steps[criterion]
         return run_key(
-            judge=self.model.identity, steps=f"{steps.version}:{steps.text_hash}", criterion=criterion,
-            form=self.form, prompt=prompt.key(), question=item.question, references=list(item.references),
-            context=list(item.context), answer=item.answer, mode=mode,
-            temperature=self.temperature if mode == "sample" else 0.0, repeat=repeat, attempt=attempt,
+            judge=self.model.identity,
+            steps=f"{steps.version}:{steps.text_hash}",
+            criterion=criterion,
+            form=self.form,
+            prompt=prompt.key(),
+            question=item.question,
+            references=list(item.references),
+            context=list(item.context),
+            answer=item.answer,
+            mode=mode,
+            temperature=self.temperature if mode == "sample" else 0.0,
+            repeat=repeat,
+            attempt=attempt,
             max_new_tokens=self.max_new_tokens if mode == "sample" else 1,
             top_logprobs=self.top_logprobs if mode == "logprobs" else 0,
         )
@@ -210,8 +253,15 @@ class _GEvalJudge(Judge):
 
     def _store(self, key: str, criterion: str, row: dict) -> None:
         if self._cache is not None:
-            self._cache.put(key, judge=self.model.identity, criterion=criterion, text=row["text"], score=row["score"],
-                            distribution=row.get("distribution"), logprobs_missing=row.get("logprobs_missing", False))
+            self._cache.put(
+                key,
+                judge=self.model.identity,
+                criterion=criterion,
+                text=row["text"],
+                score=row["score"],
+                distribution=row.get("distribution"),
+                logprobs_missing=row.get("logprobs_missing", False),
+            )
 
     # -- logprobs: one greedy step, distribution of the first score token
     def _logprob_runs(self, jobs, progress) -> dict:
@@ -244,57 +294,6 @@ class _GEvalJudge(Judge):
     # -- sample: n seeded runs, each parsed, unparseable runs retried up to `retries` times.
     # The open runs of one prompt are drawn together (Model.sample: one pass over the prompt,
     # one generator per run); run r of attempt a uses seed r + 100000 * a.
-    def _sample_runs(self, jobs, progress) -> dict:
-        from evalsuite.models import GenerationSettings
-
-        results: dict[tuple[str, str, int], dict] = {}
-        open_runs = {id(job): list(range(self.repeats)) for job in jobs}
-        retries = self.retries if self.temperature > 0 else 0  # greedy output would repeat itself
-        settings = GenerationSettings(max_new_tokens=self.max_new_tokens, temperature=self.temperature)
-        bar = None
-        for attempt in range(retries + 1):
-            pending = []
-            for job in jobs:
-                item, criterion, prompt = job
-                todo = []
-                for r in open_runs[id(job)]:
-                    key = self._key(item, criterion, prompt, "sample", r, attempt)
-                    row = self._lookup(key)
-                    if row is None:
-                        todo.append((r, key))
-                    else:
-                        results[(item.id, criterion, r)] = row
-                if todo:
-                    pending.append((job, todo))
-            if progress and pending:
-                from tqdm.auto import tqdm
-
-                bar = tqdm(total=len(pending), desc=f"judge {self.name}" + (f" retry {attempt}" if attempt else ""),
-                           unit="prompt")
-            try:
-                for job, todo in pending:
-                    item, criterion, prompt = job
-                    seeds = [r + 100_000 * attempt for r, _ in todo]
-                    generations = self._count(self.model.sample(prompt, settings, seeds))
-                    for (r, key), gen in zip(todo, generations):
-                        score = parse_score(gen.text)
-                        row = {"text": gen.text, "score": float("nan") if score is None else score, "distribution": None}
-                        self._store(key, criterion, row)
-                        results[(item.id, criterion, r)] = row
-                    if bar is not None:
-                        bar.update(1)
-            finally:
-                if bar is not None:
-                    bar.close()
-                    bar = None
-            for job in jobs:
-                item, criterion, _ = job
-                open_runs[id(job)] = [r for r in open_runs[id(job)]
-                                      if math.isnan(results[(item.id, criterion, r)]["score"])]
-            if not any(open_runs.values()):
-                break
-        return results
-
     def judge(self, items: Sequence[JudgeItem], progress: bool = False) -> list[Verdict]:
         ids = [item.id for item in items]
         if len(set(ids)) != len(ids):
@@ -315,15 +314,21 @@ class _GEvalJudge(Judge):
                 else:
                     per_item[item.id][criterion] = ([row["score"]], [f"{criterion}#0: {row['text']}"])
             if logprobs_missing:
-                log.warning("%s: the server returned no log-probabilities for %d items; they are scored by "
-                            "sampling (%d runs) and their verdicts say logprobs_missing=True",
-                            self.name, len(logprobs_missing), self.repeats)
+                log.warning(
+                    "%s: the server returned no log-probabilities for %d items; they are scored by "
+                    "sampling (%d runs) and their verdicts say logprobs_missing=True",
+                    self.name,
+                    len(logprobs_missing),
+                    self.repeats,
+                )
         if sample_jobs:
-            rows = self._sample_runs(sample_jobs, progress)
+            rows = _sample_runs(self, sample_jobs, progress)
             for item, criterion, _ in sample_jobs:
                 runs = [rows[(item.id, criterion, r)] for r in range(self.repeats)]
-                per_item[item.id][criterion] = ([row["score"] for row in runs],
-                                                [f"{criterion}#{r}: {row['text']}" for r, row in enumerate(runs)])
+                per_item[item.id][criterion] = (
+                    [row["score"] for row in runs],
+                    [f"{criterion}#{r}: {row['text']}" for r, row in enumerate(runs)],
+                )
         verdicts = []
         for item in items:
             acc_scores, acc_raw = per_item[item.id]["accuracy"]
@@ -332,11 +337,84 @@ class _GEvalJudge(Judge):
             comp, comp_std, comp_missing = mean_std(comp_scores)
             missing = item.id in logprobs_missing
             mode = "sample" if (self.mode == "sample" or missing) else "logprobs"
-            verdicts.append(Verdict(item.id, self.name, self.steps_version, acc, comp, acc_std, comp_std,
-                                    acc_missing + comp_missing, len(acc_scores), tuple(acc_raw + comp_raw),
-                                    missing, mode))
+            verdicts.append(
+                Verdict(
+                    item.id,
+                    self.name,
+                    self.steps_version,
+                    acc,
+                    comp,
+                    acc_std,
+                    comp_std,
+                    acc_missing + comp_missing,
+                    len(acc_scores),
+                    tuple(acc_raw + comp_raw),
+                    missing,
+                    mode,
+                )
+            )
         self.stats["items"] += len(items)
         return verdicts
+
+
+def _sample_runs(self: "_GEvalJudge", jobs, progress) -> dict:
+    from evalsuite.models import GenerationSettings
+
+    results: dict[tuple[str, str, int], dict] = {}
+    open_runs = {id(job): list(range(self.repeats)) for job in jobs}
+    retries = self.retries if self.temperature > 0 else 0  # greedy output would repeat itself
+    settings = GenerationSettings(max_new_tokens=self.max_new_tokens, temperature=self.temperature)
+    bar = None
+    for attempt in range(retries + 1):
+        pending = []
+        for job in jobs:
+            item, criterion, prompt = job
+            todo = []
+            for r in open_runs[id(job)]:
+                key = self._key(item, criterion, prompt, "sample", r, attempt)
+                row = self._lookup(key)
+                if row is None:
+                    todo.append((r, key))
+                else:
+                    results[(item.id, criterion, r)] = row
+            if todo:
+                pending.append((job, todo))
+        if progress and pending:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(
+                total=len(pending),
+                desc=f"judge {self.name}" + (f" retry {attempt}" if attempt else ""),
+                unit="prompt",
+            )
+        try:
+            for job, todo in pending:
+                item, criterion, prompt = job
+                seeds = [r + 100_000 * attempt for r, _ in todo]
+                generations = self._count(self.model.sample(prompt, settings, seeds))
+                for (r, key), gen in zip(todo, generations):
+                    score = parse_score(gen.text)
+                    row = {
+                        "text": gen.text,
+                        "score": float("nan") if score is None else score,
+                        "distribution": None,
+                    }
+                    self._store(key, criterion, row)
+                    results[(item.id, criterion, r)] = row
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+                bar = None
+        for job in jobs:
+            item, criterion, _ = job
+            open_runs[id(job)] = [
+                r for r in open_runs[id(job)] if math.isnan(results[(item.id, criterion, r)]["score"])
+            ]
+        if not any(open_runs.values()):
+            break
+    return results
 
 
 def _model_capabilities(model: str) -> BackendCapabilities:
@@ -355,10 +433,21 @@ def _default_top_logprobs(caps: BackendCapabilities) -> int:
 
 
 @judge_factory("geval")
-def geval_judge(model: str = "bundled:smollm2-135m-instruct", *, mode: str = "logprobs", repeats: int = 10,
-                temperature: float = 0.7, form: str | None = None, steps_version: str = "v1", retries: int = 2,
-                max_new_tokens: int = 4, top_logprobs: int | None = None, cache: bool = True,
-                cache_path: str | None = None, model_options: dict | None = None) -> Judge:
+def geval_judge(
+    model: str = "bundled:smollm2-135m-instruct",
+    *,
+    mode: str = "logprobs",
+    repeats: int = 10,
+    temperature: float = 0.7,
+    form: str | None = None,
+    steps_version: str = "v1",
+    retries: int = 2,
+    max_new_tokens: int = 4,
+    top_logprobs: int | None = None,
+    cache: bool = True,
+    cache_path: str | None = None,
+    model_options: dict | None = None,
+) -> Judge:
     """G-Eval judge backed by model spec ``model`` (see evalsuite.models.load_model)."""
     if mode not in MODES:
         raise ConfigError(f"unknown judge mode {mode!r}: choose one of {', '.join(MODES)}")
@@ -374,7 +463,17 @@ def geval_judge(model: str = "bundled:smollm2-135m-instruct", *, mode: str = "lo
         model_options = {"batch_size": 1, **(model_options or {})}
     if form not in FORMS:
         raise ConfigError(f"unknown judge form {form!r}: choose one of {', '.join(FORMS)}")
-    return _GEvalJudge(model, mode=mode, repeats=repeats, temperature=temperature, form=form,
-                       steps_version=steps_version, retries=retries, max_new_tokens=max_new_tokens,
-                       top_logprobs=top_logprobs or _default_top_logprobs(caps), cache=cache,
-                       cache_path=cache_path, model_options=model_options)
+    return _GEvalJudge(
+        model,
+        mode=mode,
+        repeats=repeats,
+        temperature=temperature,
+        form=form,
+        steps_version=steps_version,
+        retries=retries,
+        max_new_tokens=max_new_tokens,
+        top_logprobs=top_logprobs or _default_top_logprobs(caps),
+        cache=cache,
+        cache_path=cache_path,
+        model_options=model_options,
+    )

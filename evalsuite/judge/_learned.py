@@ -25,6 +25,7 @@ alone; accuracy = 1 + 4 p(correct) (mean of the ordinal models), completeness = 
 p(excellent | correct). Items with short gold answers get ``learned-correctness``'s verdict.
 Each long verdict's ``raw`` counts the gold claims covered and names the first ones missing.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,11 +48,17 @@ COMPLETENESS = "soft_recall"
 
 
 def weights_path(name: str | None = None, refit: str = "fit_learned") -> Path:
-    path = Path(name) if name and (Path(name).is_absolute() or Path(name).exists()) else WEIGHTS_DIR / (name or DEFAULT_WEIGHTS)
+    path = (
+        Path(name)
+        if name and (Path(name).is_absolute() or Path(name).exists())
+        else WEIGHTS_DIR / (name or DEFAULT_WEIGHTS)
+    )
     if not path.is_file():
         available = sorted(p.name for p in WEIGHTS_DIR.glob("*.json") if "selection" not in p.name)
-        raise ConfigError(f"no learned-judge weights {path}; pass weights= one of {available} or write them with "
-                          f"`python -m evalsuite.judge.{refit}`")
+        raise ConfigError(
+            f"no learned-judge weights {path}; pass weights= one of {available} or write them with "
+            f"`python -m evalsuite.judge.{refit}`"
+        )
     return path
 
 
@@ -65,12 +72,16 @@ def load_weights(path: Path) -> dict:
         float(head["intercept"])
         data["training"]["file"], data["training"]["sha256"]
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ConfigError(f"{path}: not a learned-judge weights file ({type(err).__name__}: {err}); "
-                          f"rewrite it with `python -m evalsuite.judge.fit_learned`") from None
+        raise ConfigError(
+            f"{path}: not a learned-judge weights file ({type(err).__name__}: {err}); "
+            f"rewrite it with `python -m evalsuite.judge.fit_learned`"
+        ) from None
     unknown = [n for n in names if n not in FEATURES]
     if unknown or len(coef) != len(names):
-        raise ConfigError(f"{path}: features {unknown} are not computed by this version; "
-                          f"rewrite the file with `python -m evalsuite.judge.fit_learned`")
+        raise ConfigError(
+            f"{path}: features {unknown} are not computed by this version; "
+            f"rewrite the file with `python -m evalsuite.judge.fit_learned`"
+        )
     return data
 
 
@@ -94,10 +105,16 @@ class _LearnedJudge(Judge):
         self.intercept = float(head["intercept"])
         self.steps_version = f"{self.weights['version']}+{self.weights_sha256[:12]}"
         training = self.weights["training"]
-        self.config = {"weights_file": path.name, "weights_sha256": self.weights_sha256,
-                       "training_file": training["file"], "training_sha256": training["sha256"]}
-        self.provenance = (f"judge: learned-correctness, weights {path.name} sha256 {self.weights_sha256}, "
-                           f"fitted on {training['file']} sha256 {training['sha256']}")
+        self.config = {
+            "weights_file": path.name,
+            "weights_sha256": self.weights_sha256,
+            "training_file": training["file"],
+            "training_sha256": training["sha256"],
+        }
+        self.provenance = (
+            f"judge: learned-correctness, weights {path.name} sha256 {self.weights_sha256}, "
+            f"fitted on {training['file']} sha256 {training['sha256']}"
+        )
         self.similarity = Similarity(store=store)
         self.texts_embedded_per_item = 2 + SIM_REFERENCES  # the answer, the question, question + each gold answer
 
@@ -106,8 +123,12 @@ class _LearnedJudge(Judge):
         rows = [(item.question, item.references, item.answer) for item in items]
         matrix = feature_matrix(rows, self.similarity, progress=progress)
         # summed in a fixed order, row by row: a matrix product's rounding moves with the batch's shape
-        logits = np.asarray([math.fsum([self.intercept, *(float(x) * w for x, w in zip(row[self.columns], self.coef))])
-                             for row in matrix])
+        logits = np.asarray(
+            [
+                math.fsum([self.intercept, *(float(x) * w for x, w in zip(row[self.columns], self.coef))])
+                for row in matrix
+            ]
+        )
         return _sigmoid(logits), matrix
 
     def judge(self, items: Sequence[JudgeItem], progress: bool = False) -> list[Verdict]:
@@ -120,11 +141,29 @@ class _LearnedJudge(Judge):
             accuracy = 1.0 + 4.0 * float(prob)
             completeness = 1.0 + 4.0 * float(row[soft])
             values = " ".join(f"{name}={row[i]:.4g}" for i, name in enumerate(FEATURES))
-            raw = (f"p_correct={float(prob):.6f}", f"features: {values}",
-                   f"completeness = 1 + 4 * {COMPLETENESS} ({row[soft]:.4g})", self.provenance)
+            raw = (
+                f"p_correct={float(prob):.6f}",
+                f"features: {values}",
+                f"completeness = 1 + 4 * {COMPLETENESS} ({row[soft]:.4g})",
+                self.provenance,
+            )
             unscored = int(math.isnan(accuracy)) + int(math.isnan(completeness))
-            verdicts.append(Verdict(item.id, self.name, self.steps_version, accuracy, completeness, 0.0, 0.0,
-                                    unscored, 1, raw, False, "deterministic"))
+            verdicts.append(
+                Verdict(
+                    item.id,
+                    self.name,
+                    self.steps_version,
+                    accuracy,
+                    completeness,
+                    0.0,
+                    0.0,
+                    unscored,
+                    1,
+                    raw,
+                    False,
+                    "deterministic",
+                )
+            )
         self.stats["items"] += len(items)
         return verdicts
 
@@ -172,20 +211,25 @@ def load_claim_weights(path: Path) -> dict:
             heads[criterion] = (tuple(names), models)
         data["training"]["file"], data["training"]["sha256"]
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ConfigError(f"{path}: not a claim-judge weights file ({type(err).__name__}: {err}); "
-                          f"rewrite it with `python -m evalsuite.judge.fit_claims`") from None
+        raise ConfigError(
+            f"{path}: not a claim-judge weights file ({type(err).__name__}: {err}); "
+            f"rewrite it with `python -m evalsuite.judge.fit_claims`"
+        ) from None
     unknown = [n for names, _ in heads.values() for n in names if n not in known]
     if unknown:
-        raise ConfigError(f"{path}: features {unknown} are not computed by this version; "
-                          f"rewrite the file with `python -m evalsuite.judge.fit_claims`")
+        raise ConfigError(
+            f"{path}: features {unknown} are not computed by this version; "
+            f"rewrite the file with `python -m evalsuite.judge.fit_claims`"
+        )
     data["_heads"] = heads
     return data
 
 
 def _mean_probability(row: dict[str, float], models: list[tuple[float, list[float]]], names: Sequence[str]) -> float:
     # summed in a fixed order: the same row gives the same probability whatever batch it came in
-    return math.fsum(1.0 / (1.0 + math.exp(-math.fsum([b, *(row[n] * w for n, w in zip(names, coef))])))
-                     for b, coef in models) / len(models)
+    return math.fsum(
+        1.0 / (1.0 + math.exp(-math.fsum([b, *(row[n] * w for n, w in zip(names, coef))]))) for b, coef in models
+    ) / len(models)
 
 
 class _ClaimsJudge(Judge):
@@ -202,19 +246,30 @@ class _ClaimsJudge(Judge):
         self.heads = self.weights.pop("_heads")
         self.steps_version = f"{self.weights['version']}+{self.weights_sha256[:12]}+{short.steps_version}"
         training = self.weights["training"]
-        self.config = {"weights_file": path.name, "weights_sha256": self.weights_sha256,
-                       "training_file": training["file"], "training_sha256": training["sha256"],
-                       "short_weights_file": short.path.name, "short_weights_sha256": short.weights_sha256}
-        self.provenance = (f"judge: learned-claims, weights {path.name} sha256 {self.weights_sha256}, fitted on "
-                           f"{training['file']} ({training['split']} rows) sha256 {training['sha256']}")
+        self.config = {
+            "weights_file": path.name,
+            "weights_sha256": self.weights_sha256,
+            "training_file": training["file"],
+            "training_sha256": training["sha256"],
+            "short_weights_file": short.path.name,
+            "short_weights_sha256": short.weights_sha256,
+        }
+        self.provenance = (
+            f"judge: learned-claims, weights {path.name} sha256 {self.weights_sha256}, fitted on "
+            f"{training['file']} ({training['split']} rows) sha256 {training['sha256']}"
+        )
         from evalsuite.judge._claims import CLAIM_BUCKETS
 
         self.similarity = Similarity(store=short.similarity.store, buckets=CLAIM_BUCKETS)
         # the short-answer judge's features enter only when a fitted head names them
         cv = self.weights.get("cross_validation", {})
         # held-out figures of the fit, by question (folds, by, and per criterion AUC and Spearman with intervals)
-        self.fit_split_cross_validation = {"folds": cv.get("n"), "by": cv.get("by"), "file": training["file"],
-                                           **{c: cv[c] for c in ("accuracy", "completeness") if c in cv}}
+        self.fit_split_cross_validation = {
+            "folds": cv.get("n"),
+            "by": cv.get("by"),
+            "file": training["file"],
+            **{c: cv[c] for c in ("accuracy", "completeness") if c in cv},
+        }
         self.needs_answer_features = any(n in FEATURES for names, _ in self.heads.values() for n in names)
         self.stats["long_items"] = 0
 
@@ -222,12 +277,14 @@ class _ClaimsJudge(Judge):
         from evalsuite.judge._claim_features import CLAIM_FEATURES, claim_matrix
         from evalsuite.judge._claims import align, coverage_from
 
-        claims = claim_matrix([(x.question, x.references, x.context, x.answer) for x in items], self.similarity,
-                              progress=progress)
+        claims = claim_matrix(
+            [(x.question, x.references, x.context, x.answer) for x in items], self.similarity, progress=progress
+        )
         names = CLAIM_FEATURES + FEATURES
         if self.needs_answer_features:
-            answer = feature_matrix([(x.question, x.references, x.answer) for x in items], self.short.similarity,
-                                    progress=progress)
+            answer = feature_matrix(
+                [(x.question, x.references, x.answer) for x in items], self.short.similarity, progress=progress
+            )
         else:
             answer = np.full((len(items), len(FEATURES)), np.nan)
         verdicts = []
@@ -238,13 +295,31 @@ class _ClaimsJudge(Judge):
             coverage = coverage_from(align(item.answer, item.references, self.similarity))
             missing = "; ".join(m[:80] for m in coverage.missing[:3])
             values = " ".join(f"{n}={row[n]:.4g}" for n in CLAIM_FEATURES)
-            raw = (f"p_correct={p_correct:.6f} p_complete={p_excellent:.6f}", f"claim features: {values}",
-                   f"gold claims covered {sum(c.covered for c in coverage.claims)}/{len(coverage.claims)}"
-                   + (f"; missing: {missing}" if missing else ""), self.provenance)
+            raw = (
+                f"p_correct={p_correct:.6f} p_complete={p_excellent:.6f}",
+                f"claim features: {values}",
+                f"gold claims covered {sum(c.covered for c in coverage.claims)}/{len(coverage.claims)}"
+                + (f"; missing: {missing}" if missing else ""),
+                self.provenance,
+            )
             accuracy, completeness = 1.0 + 4.0 * p_correct, 1.0 + 4.0 * p_excellent
             unscored = int(math.isnan(accuracy)) + int(math.isnan(completeness))
-            verdicts.append(Verdict(item.id, self.name, self.steps_version, accuracy, completeness, 0.0, 0.0,
-                                    unscored, 1, raw, False, "deterministic"))
+            verdicts.append(
+                Verdict(
+                    item.id,
+                    self.name,
+                    self.steps_version,
+                    accuracy,
+                    completeness,
+                    0.0,
+                    0.0,
+                    unscored,
+                    1,
+                    raw,
+                    False,
+                    "deterministic",
+                )
+            )
         return verdicts
 
     def judge(self, items: Sequence[JudgeItem], progress: bool = False) -> list[Verdict]:
@@ -265,8 +340,9 @@ class _ClaimsJudge(Judge):
 
 
 @judge_factory("learned-claims")
-def learned_claims_judge(weights: str = CLAIM_WEIGHTS, short_weights: str = DEFAULT_WEIGHTS, *,
-                         cache: bool = True) -> Judge:
+def learned_claims_judge(
+    weights: str = CLAIM_WEIGHTS, short_weights: str = DEFAULT_WEIGHTS, *, cache: bool = True
+) -> Judge:
     """Claim-level judge of long answers (see :mod:`evalsuite.judge.fit_claims`); short ones as ``learned-correctness``.
 
     ``weights``: the long-answer weights, ``short_weights``: the short-answer ones (files in

@@ -11,7 +11,8 @@ references:
 - wrong: on topic and sharing vocabulary: the answer to another pool question on the same
   paper (Qasper) or sharing a PubMed document (BioASQ); when none shares a document, the
   answer to the pool question of the same dataset that shares the most content words with
-  this question. Lent answers have at least two words; a candidate that overlaps this question's references (token F1 > 0.5) is
+  this question. Lent answers have at least two words; a candidate that overlaps this question's references (token
+  F1 > 0.5) is
   skipped, so "wrong" is not secretly right.
 - partial, where the data allows: the first half of the good answer's comma-separated spans
   (Qasper) or sentences; for a one-sentence BioASQ list answer, half the listed items.
@@ -21,6 +22,7 @@ are taken in a seeded order, at most ``PER_DATASET`` per dataset. The set depend
 the data files and the seed; ``LongFormSet.questions`` names every question it used (judged
 or lending its answer as the wrong one), so a test can check none is in the eval split.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,9 +42,11 @@ WRONG_MAX_F1 = 0.5  # a wrong answer this close to a reference might be right
 LABELS = ("good", "partial", "wrong")
 _NO_ANSWER = {"unanswerable", "yes", "no"}
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
-_STOP = frozenset("a an the of in on at to for by with from and or is are was were be been what which who whom how why "
-                  "when where do does did has have had it its this that these those as their they them can could "
-                  "there than into about".split())
+_STOP = frozenset(
+    "a an the of in on at to for by with from and or is are was were be been what which who whom how why "
+    "when where do does did has have had it its this that these those as their they them can could "
+    "there than into about".split()
+)
 
 
 @dataclass(frozen=True)
@@ -146,8 +150,9 @@ def _partial(ex: Example, good: str) -> str | None:
     return half
 
 
-def _wrong(ex: Example, references: Sequence[str], pool: Sequence[tuple[Example, str, set[str]]],
-           seed: int) -> tuple[str, str] | None:
+def _wrong(
+    ex: Example, references: Sequence[str], pool: Sequence[tuple[Example, str, set[str]]], seed: int
+) -> tuple[str, str] | None:
     """(wrong answer, id of the question it answers): same document first, else the most shared words.
 
     ``pool`` holds (question, the answer it lends, its question's content words).
@@ -160,8 +165,13 @@ def _wrong(ex: Example, references: Sequence[str], pool: Sequence[tuple[Example,
         if other.id == ex.id or other.question.strip().lower() == question:
             continue
         shares_doc = bool(docs & set(other.doc_ids))
-        ranked.append(((not shares_doc, 0 if shares_doc else -len(words & other_words),
-                        _rank(seed, ex.id + "|" + other.id)), other, answer))
+        ranked.append(
+            (
+                (not shares_doc, 0 if shares_doc else -len(words & other_words), _rank(seed, ex.id + "|" + other.id)),
+                other,
+                answer,
+            )
+        )
     ranked.sort(key=lambda r: r[0])
     for _, other, answer in ranked:
         if token_f1(answer, list(references) + [ex.question]) <= WRONG_MAX_F1:
@@ -187,8 +197,12 @@ def build_longform(seed: int = 0, *, per_dataset: int = PER_DATASET, datasets: S
         dataset = load(name)
         pool = split(dataset, seed).pool
         passages = {p.id: p.text for p in dataset.passages}
-        lenders = [(other, answer, _content_words(other.question)) for other in pool
-                   for answer in [_usable_answer(other)] if answer is not None and len(answer.split()) >= 2]
+        lenders = [
+            (other, answer, _content_words(other.question))
+            for other in pool
+            for answer in [_usable_answer(other)]
+            if answer is not None and len(answer.split()) >= 2
+        ]
         taken = 0
         for ex in sorted(pool, key=lambda e: _rank(seed, e.id)):
             if taken == per_dataset:

@@ -6,6 +6,7 @@ running the judges again. ``python -m benchmarks.judge_agreement --judge SPEC --
 --record`` rewrites an entry; ``--record-graded`` measures only the graded long answers and adds
 them to the entry's qualification (``graded``), with that command beside it (``graded_command``).
 """
+
 from __future__ import annotations
 
 import json
@@ -47,15 +48,22 @@ def machine() -> str:
         cpu = names[0] if names else cpu
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
 
 
 def record_measured(spec: str, qualification: dict, command: str, note: str = "", path: Path = MEASURED_FILE) -> None:
     """Write (or replace) ``spec``'s entry, stamped with today's date and this machine."""
     data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     judges = data.get("judges", {})
-    judges[spec] = {"command": command, "date": date.today().isoformat(), "machine": machine(), "note": note,
-                    "qualification": qualification}
+    judges[spec] = {
+        "command": command,
+        "date": date.today().isoformat(),
+        "machine": machine(),
+        "note": note,
+        "qualification": qualification,
+    }
     atomic_write_json(path, {"about": __doc__.strip().splitlines()[0], "judges": dict(sorted(judges.items()))})
 
 
@@ -66,10 +74,20 @@ def record_measured_graded(spec: str, graded: dict, command: str, note: str = ""
     if spec not in judges:
         from evalsuite.errors import ConfigError
 
-        raise ConfigError(f"{path}: no recorded qualification of {spec}; record it first with "
-                          f"`python -m benchmarks.judge_agreement --judge {spec} --limit 300 --record`")
+        raise ConfigError(
+            f"{path}: no recorded qualification of {spec}; record it first with "
+            f"`python -m benchmarks.judge_agreement --judge {spec} --limit 300 --record`"
+        )
     entry = judges[spec]
     entry["qualification"]["graded"] = graded
-    entry.update({"graded_command": command, "graded_date": date.today().isoformat(), "graded_machine": machine(),
-                  "graded_note": note})
-    atomic_write_json(path, {"about": data.get("about", __doc__.strip().splitlines()[0]), "judges": dict(sorted(judges.items()))})
+    entry.update(
+        {
+            "graded_command": command,
+            "graded_date": date.today().isoformat(),
+            "graded_machine": machine(),
+            "graded_note": note,
+        }
+    )
+    atomic_write_json(
+        path, {"about": data.get("about", __doc__.strip().splitlines()[0]), "judges": dict(sorted(judges.items()))}
+    )

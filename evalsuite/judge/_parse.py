@@ -1,4 +1,5 @@
 """Reading a score out of a judge's output: sampled text or the first token's distribution."""
+
 from __future__ import annotations
 
 import math

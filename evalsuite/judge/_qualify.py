@@ -11,6 +11,7 @@ expert grade, with question-bootstrap intervals). ``RULE`` says when that is eno
 short and of long gold answers (:func:`gating_decision`); it is stated once, here, and every
 caller (matrix, CLI, benchmark) uses it. Results are cached on disk, keyed by what changes them.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,11 +21,10 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
-from evalsuite.storage import atomic_write_json, cache_dir, file_lock
 from evalsuite.judge._agreement import (
     THRESHOLD_METHOD,
-    cross_fit,
     balanced_accuracy,
+    cross_fit,
     decision_agreement,
     roc_auc,
     within_question,
@@ -44,6 +44,7 @@ from evalsuite.judge._human import LONG_WORDS, QUALIFICATION_FILE, HumanItem, Hu
 from evalsuite.judge._judges import Judge, Verdict
 from evalsuite.judge._longform import PER_DATASET, LongFormSet, build_longform
 from evalsuite.records import stable_hash, to_dict
+from evalsuite.storage import atomic_write_json, cache_dir, file_lock
 
 QUALIFY_VERSION = 2  # bump when the measurement itself changes: cached qualifications are then redone
 
@@ -69,14 +70,16 @@ class Rule:
         return {"accuracy": self.min_graded_accuracy_auc, "completeness": self.min_graded_completeness_auc}[criterion]
 
     def text(self) -> str:
-        return (f"a judge gates only when its accuracy ROC AUC against people is >= {self.min_auc:.2f} on all answers "
-                f"and >= {self.min_auc_long:.2f} on answers of {self.long_words}+ words, it ranks the good long-form "
-                f"answer above the wrong one in >= {self.min_longform_share:.0%} of questions, and it leaves at most "
-                f"{self.max_unscored:.0%} of answers unscored; a criterion of such a judge gates when its own AUCs "
-                f"meet the same bars; on a dataset whose gold answers have a median of {self.long_gold_words}+ words, "
-                f"a criterion gates only when, besides, its ROC AUC on the graded long answers (qualify split) is "
-                f">= {self.min_graded_accuracy_auc:.2f} (accuracy: correct vs not) or "
-                f">= {self.min_graded_completeness_auc:.2f} (completeness: excellent vs incomplete)")
+        return (
+            f"a judge gates only when its accuracy ROC AUC against people is >= {self.min_auc:.2f} on all answers "
+            f"and >= {self.min_auc_long:.2f} on answers of {self.long_words}+ words, it ranks the good long-form "
+            f"answer above the wrong one in >= {self.min_longform_share:.0%} of questions, and it leaves at most "
+            f"{self.max_unscored:.0%} of answers unscored; a criterion of such a judge gates when its own AUCs "
+            f"meet the same bars; on a dataset whose gold answers have a median of {self.long_gold_words}+ words, "
+            f"a criterion gates only when, besides, its ROC AUC on the graded long answers (qualify split) is "
+            f">= {self.min_graded_accuracy_auc:.2f} (accuracy: correct vs not) or "
+            f">= {self.min_graded_completeness_auc:.2f} (completeness: excellent vs incomplete)"
+        )
 
 
 RULE = Rule()
@@ -212,8 +215,10 @@ def _graded_reason(rule: Rule, name: str, c: GradedCriterion | None, split: str 
     if c is None or not math.isfinite(c.auc):
         return False, f"not measured on the graded long answers ({split} split)"
     ok = c.auc >= bar
-    return ok, (f"ROC AUC {_fmt(c.auc)} [{_fmt(c.auc_low)}, {_fmt(c.auc_high)}] on the graded long answers ({what}, "
-                f"{c.auc_answers} answers) {'>=' if ok else 'below'} {bar:.2f}")
+    return ok, (
+        f"ROC AUC {_fmt(c.auc)} [{_fmt(c.auc_low)}, {_fmt(c.auc_high)}] on the graded long answers ({what}, "
+        f"{c.auc_answers} answers) {'>=' if ok else 'below'} {bar:.2f}"
+    )
 
 
 def gating_decision(qualification: Qualification, *, long_answers: bool, rule: Rule | None = None) -> Gating:
@@ -247,14 +252,17 @@ def gating_decision(qualification: Qualification, *, long_answers: bool, rule: R
 
 
 def gating_criteria(qualification: Qualification, *, long_answers: bool, rule: Rule | None = None) -> tuple[str, ...]:
-    """The criteria that gate a dataset of long (``long_answers``) or short gold answers (see :func:`gating_decision`)."""
+    """The criteria that gate a dataset of long (``long_answers``) or short gold answers (see
+    :func:`gating_decision`)."""
     return gating_decision(qualification, long_answers=long_answers, rule=rule).criteria
 
 
 # --------------------------------------------------------------------------- items
 
-SUBSET_RULE = ("whole questions in the order of sha256('subset:' + question_id), each taken while the total "
-               "stays within the limit; the long-form check takes its first limit // 5 questions per dataset")
+SUBSET_RULE = (
+    "whole questions in the order of sha256('subset:' + question_id), each taken while the total "
+    "stays within the limit; the long-form check takes its first limit // 5 questions per dataset"
+)
 ITEMS_PER_LONGFORM_QUESTION = 5  # --limit N keeps the long-form check to about N answers too
 _ANCHOR_FIELDS = frozenset(f.name for f in dataclasses.fields(Anchor))  # a stored file's older keys are left out
 ANCHORS = (
@@ -309,10 +317,19 @@ def criterion_agreement(criterion: str, scores: Sequence[float], items: Sequence
     long_qids = [q for q, is_long in zip(qids, long) if is_long]
     within_long, pairs_long = within_question(long_scores, long_labels, long_qids)
     return CriterionAgreement(
-        criterion=criterion, auc=roc_auc(scores, labels), auc_long=roc_auc(long_scores, long_labels),
-        kappa=kappa, accuracy=acc, kappa_long=kappa_long, accuracy_long=acc_long, thresholds=fit.thresholds,
-        within_question=within, within_question_pairs=pairs, within_question_long=within_long,
-        within_question_long_pairs=pairs_long, unscored=sum(not math.isfinite(s) for s in scores),
+        criterion=criterion,
+        auc=roc_auc(scores, labels),
+        auc_long=roc_auc(long_scores, long_labels),
+        kappa=kappa,
+        accuracy=acc,
+        kappa_long=kappa_long,
+        accuracy_long=acc_long,
+        thresholds=fit.thresholds,
+        within_question=within,
+        within_question_pairs=pairs,
+        within_question_long=within_long,
+        within_question_long_pairs=pairs_long,
+        unscored=sum(not math.isfinite(s) for s in scores),
     )
 
 
@@ -325,12 +342,14 @@ def anchors(items: Sequence[HumanItem]) -> tuple[Anchor, ...]:
         if not decided:
             continue
         acc, kappa, n = decision_agreement([d for d, _, _ in decided], [y for _, y, _ in decided])
-        acc_long, kappa_long, n_long = decision_agreement([d for d, _, long in decided if long],
-                                                          [y for _, y, long in decided if long])
+        acc_long, kappa_long, n_long = decision_agreement(
+            [d for d, _, long in decided if long], [y for _, y, long in decided if long]
+        )
         bal = balanced_accuracy([d for d, _, _ in decided], [y for _, y, _ in decided])
         bal_long = balanced_accuracy([d for d, _, long in decided if long], [y for _, y, long in decided if long])
-        source = (f"computed from the file's auto.{name} decisions; balanced accuracy = the ROC AUC of these "
-                  "binary decisions")
+        source = (
+            f"computed from the file's auto.{name} decisions; balanced accuracy = the ROC AUC of these binary decisions"
+        )
         out.append(Anchor(name, label, source, acc, kappa, n, acc_long, kappa_long, n_long, bal, bal_long))
     return tuple(out)
 
@@ -344,23 +363,30 @@ def longform_result(verdicts: Sequence[Verdict], longform: LongFormSet) -> LongF
         return v.overall if score == "overall" else _score(v, score)
 
     def share(better: str, worse: str, score: str) -> float:
-        wins = [value(g[better], score) > value(g[worse], score)  # nan never wins
-                for g in by_question.values() if better in g and worse in g]
+        wins = [
+            value(g[better], score) > value(g[worse], score)  # nan never wins
+            for g in by_question.values()
+            if better in g and worse in g
+        ]
         return sum(wins) / len(wins) if wins else float("nan")
 
-    shares = tuple(LongFormShare(score, share("good", "wrong", score), share("good", "partial", score))
-                   for score in ("overall", *CRITERIA))
+    shares = tuple(
+        LongFormShare(score, share("good", "wrong", score), share("good", "partial", score))
+        for score in ("overall", *CRITERIA)
+    )
     unscored = sum(not math.isfinite(v.overall) for v in verdicts)
-    return LongFormResult(shares, longform.pairs("good", "wrong"), longform.pairs("good", "partial"),
-                          len(longform.items), unscored)
+    return LongFormResult(
+        shares, longform.pairs("good", "wrong"), longform.pairs("good", "partial"), len(longform.items), unscored
+    )
 
 
 def _fmt(x: float, digits: int = 3) -> str:
     return "nan" if not math.isfinite(x) else f"{x:.{digits}f}"
 
 
-def decide(rule: Rule, criteria: Sequence[CriterionAgreement], longform: LongFormResult, items_scored: int,
-           items_long: int) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
+def decide(
+    rule: Rule, criteria: Sequence[CriterionAgreement], longform: LongFormResult, items_scored: int, items_long: int
+) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
     """(qualified, gating criteria, reasons in words) under ``rule``."""
     by_name = {c.criterion: c for c in criteria}
     accuracy = by_name["accuracy"]
@@ -370,41 +396,57 @@ def decide(rule: Rule, criteria: Sequence[CriterionAgreement], longform: LongFor
     def bar(ok: bool, words: str) -> None:
         (passed if ok else failed).append(words)
 
-    bar(accuracy.auc >= rule.min_auc,
+    bar(
+        accuracy.auc >= rule.min_auc,
         f"accuracy ROC AUC against people {_fmt(accuracy.auc)} on {items_scored} answers "
-        f"({'>=' if accuracy.auc >= rule.min_auc else 'below the bar'} {rule.min_auc:.2f})")
-    bar(accuracy.auc_long >= rule.min_auc_long,
+        f"({'>=' if accuracy.auc >= rule.min_auc else 'below the bar'} {rule.min_auc:.2f})",
+    )
+    bar(
+        accuracy.auc_long >= rule.min_auc_long,
         f"accuracy ROC AUC {_fmt(accuracy.auc_long)} on the {items_long} answers of {rule.long_words}+ words "
-        f"({'>=' if accuracy.auc_long >= rule.min_auc_long else 'below the bar'} {rule.min_auc_long:.2f})")
-    bar(overall >= rule.min_longform_share,
+        f"({'>=' if accuracy.auc_long >= rule.min_auc_long else 'below the bar'} {rule.min_auc_long:.2f})",
+    )
+    bar(
+        overall >= rule.min_longform_share,
         f"good long-form answer above the wrong one in {_fmt(overall * 100, 0)}% of {longform.pairs_good_wrong} "
         f"questions ({'>=' if overall >= rule.min_longform_share else 'below the bar'} "
-        f"{rule.min_longform_share:.0%})")
+        f"{rule.min_longform_share:.0%})",
+    )
     scored = items_scored + longform.items
     unscored = (max(c.unscored for c in criteria) if criteria else 0) + longform.unscored
     share_unscored = unscored / scored if scored else 1.0
-    bar(share_unscored <= rule.max_unscored,
+    bar(
+        share_unscored <= rule.max_unscored,
         f"{unscored} of {scored} answers unscored ({share_unscored:.1%}; "
-        f"{'within' if share_unscored <= rule.max_unscored else 'above'} the {rule.max_unscored:.0%} allowed)")
+        f"{'within' if share_unscored <= rule.max_unscored else 'above'} the {rule.max_unscored:.0%} allowed)",
+    )
     qualified = not failed
     reasons: list[str] = []
     if qualified:
         reasons.append("qualifies to gate: " + "; ".join(passed))
     else:
-        reasons.append("does not qualify, so it reports but never gates: " + "; ".join(failed)
-                       + (f" (met: {'; '.join(passed)})" if passed else ""))
+        reasons.append(
+            "does not qualify, so it reports but never gates: "
+            + "; ".join(failed)
+            + (f" (met: {'; '.join(passed)})" if passed else "")
+        )
     gating: list[str] = []
     for name in CRITERIA:
         c = by_name[name]
         ok = c.auc >= rule.min_auc and c.auc_long >= rule.min_auc_long
         if qualified and ok:
             gating.append(name)
-            reasons.append(f"{name} gates: its ROC AUC {_fmt(c.auc)} >= {rule.min_auc:.2f} and "
-                           f"{_fmt(c.auc_long)} >= {rule.min_auc_long:.2f} on answers of {rule.long_words}+ words")
+            reasons.append(
+                f"{name} gates: its ROC AUC {_fmt(c.auc)} >= {rule.min_auc:.2f} and "
+                f"{_fmt(c.auc_long)} >= {rule.min_auc_long:.2f} on answers of {rule.long_words}+ words"
+            )
         elif qualified:
             low = [f"ROC AUC {_fmt(c.auc)} below {rule.min_auc:.2f}"] if not c.auc >= rule.min_auc else []
-            low += ([f"ROC AUC {_fmt(c.auc_long)} on answers of {rule.long_words}+ words below {rule.min_auc_long:.2f}"]
-                    if not c.auc_long >= rule.min_auc_long else [])
+            low += (
+                [f"ROC AUC {_fmt(c.auc_long)} on answers of {rule.long_words}+ words below {rule.min_auc_long:.2f}"]
+                if not c.auc_long >= rule.min_auc_long
+                else []
+            )
             reasons.append(f"{name} does not gate: its " + " and ".join(low))
     return qualified, tuple(gating), tuple(reasons)
 
@@ -412,8 +454,16 @@ def decide(rule: Rule, criteria: Sequence[CriterionAgreement], longform: LongFor
 # --------------------------------------------------------------------------- qualify
 
 
-def measure(judge: Judge, human: HumanSet, longform: LongFormSet, *, limit: int | None = None,
-            rule: Rule = RULE, progress: bool = False, graded: GradedSet | None = None) -> Qualification:
+def measure(
+    judge: Judge,
+    human: HumanSet,
+    longform: LongFormSet,
+    *,
+    limit: int | None = None,
+    rule: Rule = RULE,
+    progress: bool = False,
+    graded: GradedSet | None = None,
+) -> Qualification:
     """Score the human set (or its ``limit`` subset), the long-form set and the ``qualify`` rows of the
     graded long answers (or a ``limit`` subset by question) with ``judge``; no cache."""
     items = select_items(human.items, limit)
@@ -436,30 +486,66 @@ def measure(judge: Judge, human: HumanSet, longform: LongFormSet, *, limit: int 
             graded_speed = len(graded_items) / graded_seconds
         graded_result = graded_agreement(graded_verdicts, graded_items, graded, QUALIFY_SPLIT, limit=limit)
     data = QualificationData(
-        human_file=human.file, human_sha256=human.sha256, items_scored=len(items), items_total=len(human.items),
-        items_long=items_long, questions=len({i.question_id for i in items}), limit=limit,
-        subset=len(items) < len(human.items), subset_rule=SUBSET_RULE if len(items) < len(human.items) else "",
-        longform_items=len(longform.items), longform_pairs=lf.pairs_good_wrong,
-        longform_questions=len(longform.questions), longform_digest=longform.digest, seed=longform.seed,
+        human_file=human.file,
+        human_sha256=human.sha256,
+        items_scored=len(items),
+        items_total=len(human.items),
+        items_long=items_long,
+        questions=len({i.question_id for i in items}),
+        limit=limit,
+        subset=len(items) < len(human.items),
+        subset_rule=SUBSET_RULE if len(items) < len(human.items) else "",
+        longform_items=len(longform.items),
+        longform_pairs=lf.pairs_good_wrong,
+        longform_questions=len(longform.questions),
+        longform_digest=longform.digest,
+        seed=longform.seed,
         threshold_method=THRESHOLD_METHOD,
     )
-    q = Qualification(judge=judge.name, judge_identity=judge.identity, rule=rule, criteria=criteria, longform=lf,
-                      anchors=anchors(items), items_per_second=len(items) / seconds if seconds > 0 else float("inf"),
-                      qualified=qualified, gating_criteria=gating, reasons=reasons, data=data, graded=graded_result,
-                      graded_items_per_second=graded_speed)
+    q = Qualification(
+        judge=judge.name,
+        judge_identity=judge.identity,
+        rule=rule,
+        criteria=criteria,
+        longform=lf,
+        anchors=anchors(items),
+        items_per_second=len(items) / seconds if seconds > 0 else float("inf"),
+        qualified=qualified,
+        gating_criteria=gating,
+        reasons=reasons,
+        data=data,
+        graded=graded_result,
+        graded_items_per_second=graded_speed,
+    )
     if graded_result is not None:  # the long-answer verdict, in words, beside the short-answer one
         long = gating_decision(q, long_answers=True, rule=rule)
-        q = dataclasses.replace(q, reasons=reasons + tuple(
-            f"on datasets of long gold answers (median {rule.long_gold_words}+ words): {why}"
-            for name, why in long.reasons if name in gating))
+        q = dataclasses.replace(
+            q,
+            reasons=reasons
+            + tuple(
+                f"on datasets of long gold answers (median {rule.long_gold_words}+ words): {why}"
+                for name, why in long.reasons
+                if name in gating
+            ),
+        )
     return q
 
 
-def cache_key(judge: Judge, human: HumanSet, longform: LongFormSet, limit: int | None, rule: Rule,
-              graded: GradedSet | None = None) -> str:
-    return stable_hash({"version": QUALIFY_VERSION, "judge": judge.identity, "human": human.sha256,
-                        "longform": longform.digest, "limit": limit, "rule": to_dict(rule),
-                        "graded": graded.sha256 if graded is not None else None}, 32)
+def cache_key(
+    judge: Judge, human: HumanSet, longform: LongFormSet, limit: int | None, rule: Rule, graded: GradedSet | None = None
+) -> str:
+    return stable_hash(
+        {
+            "version": QUALIFY_VERSION,
+            "judge": judge.identity,
+            "human": human.sha256,
+            "longform": longform.digest,
+            "limit": limit,
+            "rule": to_dict(rule),
+            "graded": graded.sha256 if graded is not None else None,
+        },
+        32,
+    )
 
 
 def _from_dict(data: dict) -> Qualification:
@@ -471,19 +557,31 @@ def _from_dict(data: dict) -> Qualification:
     def num(x):
         return nan if x is None else x
 
-    criteria = tuple(CriterionAgreement(**{k: (tup(v) if k == "thresholds" else num(v)) for k, v in c.items()})
-                     for c in data["criteria"])
+    criteria = tuple(
+        CriterionAgreement(**{k: (tup(v) if k == "thresholds" else num(v)) for k, v in c.items()})
+        for c in data["criteria"]
+    )
     longform = data["longform"]
-    lf = LongFormResult(tuple(LongFormShare(**{k: num(v) for k, v in s.items()}) for s in longform["shares"]),
-                        longform["pairs_good_wrong"], longform["pairs_good_partial"], longform["items"],
-                        longform["unscored"])
+    lf = LongFormResult(
+        tuple(LongFormShare(**{k: num(v) for k, v in s.items()}) for s in longform["shares"]),
+        longform["pairs_good_wrong"],
+        longform["pairs_good_partial"],
+        longform["items"],
+        longform["unscored"],
+    )
     return Qualification(
-        judge=data["judge"], judge_identity=data["judge_identity"], rule=Rule(**data["rule"]), criteria=criteria,
-        longform=lf, anchors=tuple(Anchor(**{k: num(v) for k, v in a.items() if k in _ANCHOR_FIELDS})
-                                        for a in data["anchors"]),
-        items_per_second=num(data["items_per_second"]), qualified=data["qualified"],
-        gating_criteria=tuple(data["gating_criteria"]), reasons=tuple(data["reasons"]),
-        data=QualificationData(**data["data"]), graded=_graded_from_dict(data.get("graded")),
+        judge=data["judge"],
+        judge_identity=data["judge_identity"],
+        rule=Rule(**data["rule"]),
+        criteria=criteria,
+        longform=lf,
+        anchors=tuple(Anchor(**{k: num(v) for k, v in a.items() if k in _ANCHOR_FIELDS}) for a in data["anchors"]),
+        items_per_second=num(data["items_per_second"]),
+        qualified=data["qualified"],
+        gating_criteria=tuple(data["gating_criteria"]),
+        reasons=tuple(data["reasons"]),
+        data=QualificationData(**data["data"]),
+        graded=_graded_from_dict(data.get("graded")),
         graded_items_per_second=num(data.get("graded_items_per_second")),
     )
 
@@ -518,14 +616,28 @@ def qualification_parts(seed: int = 0, limit: int | None = None) -> list[tuple[s
     human = load_human(QUALIFICATION_FILE)
     longform = build_longform(seed, per_dataset=longform_per_dataset(limit))
     graded = load_graded()
-    return [(f"human-labelled short answers ({human.file})", [item.judge_item() for item in select_items(human.items, limit)]),
-            ("long-form check (fine-tune pools)", [x.item for x in longform.items]),
-            (f"graded long answers ({graded.file}, {QUALIFY_SPLIT} split)",
-             [x.judge_item() for x in select_graded(graded.split(QUALIFY_SPLIT), limit)])]
+    return [
+        (
+            f"human-labelled short answers ({human.file})",
+            [item.judge_item() for item in select_items(human.items, limit)],
+        ),
+        ("long-form check (fine-tune pools)", [x.item for x in longform.items]),
+        (
+            f"graded long answers ({graded.file}, {QUALIFY_SPLIT} split)",
+            [x.judge_item() for x in select_graded(graded.split(QUALIFY_SPLIT), limit)],
+        ),
+    ]
 
 
-def qualify(judge: Judge, *, seed: int = 0, limit: int | None = None, progress: bool = False,
-            rule: Rule = RULE, cache: bool = True) -> Qualification:
+def qualify(
+    judge: Judge,
+    *,
+    seed: int = 0,
+    limit: int | None = None,
+    progress: bool = False,
+    rule: Rule = RULE,
+    cache: bool = True,
+) -> Qualification:
     """May ``judge`` gate? Scores the human set (all answers, or a ``limit`` subset of whole questions)
     and the long-form set of the ``seed`` pools (with ``limit``, ``limit // 5`` questions per dataset
     at most) and the ``qualify`` rows of the graded long answers (with ``limit``, about ``limit`` of

@@ -9,6 +9,7 @@ point in the group ``evalsuite.judges`` (name = judge name or scheme, value = fa
 loaded when its spec is first asked for. Any other scheme that names a model backend
 (``evalsuite.models.backends()`` or the ``evalsuite.backends`` entry points) is a G-Eval judge.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -50,8 +51,10 @@ def _entry_point(key: str) -> Callable[..., Any] | None:
             try:
                 factory = ep.load()
             except ImportError as err:
-                raise SpecError(f"judge {key!r} (entry point {ep.value}) cannot be imported: {err}; "
-                                f"install the package that provides it") from None
+                raise SpecError(
+                    f"judge {key!r} (entry point {ep.value}) cannot be imported: {err}; "
+                    f"install the package that provides it"
+                ) from None
             register_judge(key, factory)
             return factory
     return None
@@ -78,10 +81,14 @@ def _call(factory: Callable[..., Any], args: tuple, options: dict[str, Any], spe
     if not takes_any:
         unknown = [k for k in options if k not in params and k not in COMMON_OPTIONS]
         if unknown:
-            known = ", ".join(k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY
-                              or (p.default is not inspect.Parameter.empty))
-            raise ConfigError(f"judge {spec!r} takes no option {', '.join(map(repr, unknown))}; "
-                              f"its options: {known or 'none'}")
+            known = ", ".join(
+                k
+                for k, p in params.items()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY or (p.default is not inspect.Parameter.empty)
+            )
+            raise ConfigError(
+                f"judge {spec!r} takes no option {', '.join(map(repr, unknown))}; its options: {known or 'none'}"
+            )
         options = {k: v for k, v in options.items() if k in params}
     return factory(*args, **options)
 
@@ -92,8 +99,10 @@ def make_judge(spec: str, *, engine: str = "native", **options: Any) -> Any:
     ``engine="deepeval"`` is ``make_judge("deepeval:" + spec)``: deepeval's GEval on that model.
     """
     if not isinstance(spec, str) or not spec.strip():
-        raise SpecError("empty judge spec; pass --judge reference, learned-correctness, learned-claims or a model spec "
-                        "such as bundled:smollm2-135m-instruct")
+        raise SpecError(
+            "empty judge spec; pass --judge reference, learned-correctness, learned-claims or a model spec "
+            "such as bundled:smollm2-135m-instruct"
+        )
     spec = spec.strip()
     if engine not in ENGINES:
         raise ConfigError(f"unknown judge engine {engine!r}: choose {' or '.join(ENGINES)}")
@@ -103,15 +112,20 @@ def make_judge(spec: str, *, engine: str = "native", **options: Any) -> Any:
         factory = _FACTORIES.get(spec) or _entry_point(spec)
         if factory is None:
             names = ", ".join(k for k in registered_judges())
-            raise SpecError(f"unknown judge {spec!r}: registered names and schemes are {names} (a scheme is written "
-                            f"<scheme>:<rest>, e.g. bundled:smollm2-135m-instruct)")
+            raise SpecError(
+                f"unknown judge {spec!r}: registered names and schemes are {names} (a scheme is written "
+                f"<scheme>:<rest>, e.g. bundled:smollm2-135m-instruct)"
+            )
         return _call(factory, (), options, spec)
     scheme = spec.split(":", 1)[0]
     factory = _FACTORIES.get(scheme) or _entry_point(scheme)
     if factory is None and _MODEL_JUDGE and _is_model_scheme(scheme):
         factory = _MODEL_JUDGE[0]  # a G-Eval judge on any model backend
     if factory is None:
-        raise SpecError(f"unknown judge scheme {scheme!r} in {spec!r}: use reference, learned-correctness, learned-claims, a model spec "
-                        f"(bundled:, hf:, openai:), deepeval:<model spec>, or install the package that registers it "
-                        f"(entry point group {ENTRY_POINT_GROUP})")
+        raise SpecError(
+            f"unknown judge scheme {scheme!r} in {spec!r}: use reference, learned-correctness, learned-claims, "
+            f"a model spec "
+            f"(bundled:, hf:, openai:), deepeval:<model spec>, or install the package that registers it "
+            f"(entry point group {ENTRY_POINT_GROUP})"
+        )
     return _call(factory, (spec,), options, spec)

@@ -5,15 +5,16 @@ on read from that file (``steps_version="<model slug>.<version>"``). An existing
 never overwritten: a new set of steps needs a new version, so old verdicts keep
 pointing at the steps that produced them.
 """
+
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from evalsuite.storage import atomic_write_json
 from evalsuite.errors import ConfigError
 from evalsuite.judge._criteria import CRITERIA, STEPS_DIR, model_slug
 from evalsuite.records import Message, Prompt
+from evalsuite.storage import atomic_write_json
 
 _NUMBERED = re.compile(r"^\s*(?:step\s*)?\d+[.):]\s*(.+?)\s*$", re.IGNORECASE)
 
@@ -38,8 +39,9 @@ def parse_steps(text: str) -> list[str]:
     return steps[:8]
 
 
-def generate_steps(criterion: str, model: str, *, version: str = "v1", out_dir: str | Path | None = None,
-                   max_new_tokens: int = 200) -> Path:
+def generate_steps(
+    criterion: str, model: str, *, version: str = "v1", out_dir: str | Path | None = None, max_new_tokens: int = 200
+) -> Path:
     """Have ``model`` write the evaluation steps of ``criterion`` once; returns the file written."""
     if criterion not in CRITERIA:
         raise ConfigError(f"unknown criterion {criterion!r}: choose one of {', '.join(CRITERIA)}")
@@ -57,6 +59,14 @@ def generate_steps(criterion: str, model: str, *, version: str = "v1", out_dir: 
             f"{model} wrote no usable numbered steps for {criterion} ({generation.text[:80]!r}); "
             "use the hand-written steps (steps_version='v1') with this model"
         )
-    atomic_write_json(path, {"criterion": criterion, "version": full_version, "source": model,
-                             "model_identity": judge_model.identity, "steps": steps})
+    atomic_write_json(
+        path,
+        {
+            "criterion": criterion,
+            "version": full_version,
+            "source": model,
+            "model_identity": judge_model.identity,
+            "steps": steps,
+        },
+    )
     return path

@@ -5,6 +5,7 @@ rerun of the fit (or of a qualification) reads them back. The key hashes the emb
 identity (model, dtype, length, thread count) and the text, so another embedder never
 reads these vectors.
 """
+
 from __future__ import annotations
 
 import threading
@@ -13,8 +14,8 @@ from typing import Iterable
 
 import numpy as np
 
-from evalsuite.storage import cache_dir, open_sqlite
 from evalsuite.records import stable_hash
+from evalsuite.storage import cache_dir, open_sqlite
 
 _MIGRATIONS = (
     """
@@ -41,10 +42,12 @@ class VectorStore:
         texts = list(texts)
         with self._lock:
             for start in range(0, len(texts), 500):
-                chunk = texts[start:start + 500]
+                chunk = texts[start : start + 500]
                 keys = {self._key(identity, t): t for t in chunk}
                 marks = ",".join("?" * len(keys))
-                for key, blob in self._db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({marks})", list(keys)):
+                for key, blob in self._db.execute(
+                    f"SELECT key, vector FROM vectors WHERE key IN ({marks})", list(keys)
+                ):
                     out[keys[key]] = np.frombuffer(blob, dtype=np.float32).copy()
         return out
 

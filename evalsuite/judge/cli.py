@@ -15,6 +15,7 @@ judge_longform/liveqa_med.jsonl, and prints the agreement tables with the publis
 alongside and the rule's verdict per criterion on datasets of short and of long gold answers.
 --dry-run prices a qualification (calls, tokens, seconds, cost) without scoring anything.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,36 +30,65 @@ from evalsuite.errors import ConfigError
 
 def add_cli(subparsers) -> None:
     parser = subparsers.add_parser(
-        "judge", help="score answers on accuracy and completeness with a judge, or qualify a judge against people",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "judge",
+        help="score answers on accuracy and completeness with a judge, or qualify a judge against people",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--judge", default="reference",
-                        help="reference, learned-correctness, learned-claims, a model spec (bundled:gemma3-270m, openai:gpt-4o) "
-                             "or deepeval:<model spec>")
+    parser.add_argument(
+        "--judge",
+        default="reference",
+        help="reference, learned-correctness, learned-claims, a model spec (bundled:gemma3-270m, openai:gpt-4o) "
+        "or deepeval:<model spec>",
+    )
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--input", type=Path, help="JSON-lines file of items to judge")
-    what.add_argument("--qualify", action="store_true",
-                      help="measure the judge against human labels and on the long-form check, and say whether it gates")
-    what.add_argument("--write-steps", action="store_true",
-                      help="have the judge model write its evaluation steps once (frozen files)")
-    parser.add_argument("--limit", type=int, default=None,
-                        help="--qualify: score a deterministic subset of about N answers of each set, whole questions "
-                             "(API judges); the graded long answers take N of their qualify rows, by question")
-    parser.add_argument("--seed", type=int, default=0, help="--qualify: split seed of the pools the long-form check uses")
+    what.add_argument(
+        "--qualify",
+        action="store_true",
+        help="measure the judge against human labels and on the long-form check, and say whether it gates",
+    )
+    what.add_argument(
+        "--write-steps", action="store_true", help="have the judge model write its evaluation steps once (frozen files)"
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="--qualify: score a deterministic subset of about N answers of each set, whole questions "
+        "(API judges); the graded long answers take N of their qualify rows, by question",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="--qualify: split seed of the pools the long-form check uses"
+    )
     parser.add_argument("--mode", choices=("logprobs", "sample"), default="logprobs")
     parser.add_argument("--repeats", type=int, default=10, help="runs per item in sample mode")
     parser.add_argument("--temperature", type=float, default=0.7, help="sampling temperature in sample mode")
-    parser.add_argument("--engine", choices=("native", "deepeval"), default="native",
-                        help="deepeval: deepeval's GEval on the model (the same as --judge deepeval:<model spec>)")
+    parser.add_argument(
+        "--engine",
+        choices=("native", "deepeval"),
+        default="native",
+        help="deepeval: deepeval's GEval on the model (the same as --judge deepeval:<model spec>)",
+    )
     parser.add_argument("--form", default=None, help="prompt form: geval-chat, compact, fewshot, fewshot-chat")
     parser.add_argument("--steps-version", default="v1", help="frozen evaluation steps to use (or to write)")
     parser.add_argument("--max-new-tokens", type=int, default=4, help="tokens a sampled judge run may write")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="--qualify: print what the qualification would cost (model calls, tokens, seconds, cost) "
-                             "and score nothing")
-    parser.add_argument("--prices", type=Path, default=None, metavar="MATRIX_TOML",
-                        help="--dry-run: the [prices] table of this matrix file costs the judge model's tokens")
-    parser.add_argument("--no-cache", action="store_true", help="do not read or write the judge and qualification caches")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="--qualify: print what the qualification would cost (model calls, tokens, seconds, cost) "
+        "and score nothing",
+    )
+    parser.add_argument(
+        "--prices",
+        type=Path,
+        default=None,
+        metavar="MATRIX_TOML",
+        help="--dry-run: the [prices] table of this matrix file costs the judge model's tokens",
+    )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="do not read or write the judge and qualification caches"
+    )
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=run)
@@ -135,23 +165,49 @@ def judge_file(args, items, labels, question_ids) -> dict:
     if any(label is not None for label in labels):
         summary.update(_pair_shares(verdicts, labels, question_ids))
     rows = [
-        {"id": v.item_id, "accuracy": _num(v.accuracy), "completeness": _num(v.completeness),
-         "accuracy_std": _num(v.accuracy_std), "completeness_std": _num(v.completeness_std),
-         "unscored": v.unscored, "raw": list(v.raw), "mode": v.mode, "logprobs_missing": v.logprobs_missing}
+        {
+            "id": v.item_id,
+            "accuracy": _num(v.accuracy),
+            "completeness": _num(v.completeness),
+            "accuracy_std": _num(v.accuracy_std),
+            "completeness_std": _num(v.completeness_std),
+            "unscored": v.unscored,
+            "raw": list(v.raw),
+            "mode": v.mode,
+            "logprobs_missing": v.logprobs_missing,
+        }
         for v in verdicts
     ]
-    return {"judge": judge.name, "config": {k: v for k, v in judge.config.items() if k != "model_options"},
-            "steps_version": judge.steps_version, "items": rows, "summary": summary}
+    return {
+        "judge": judge.name,
+        "config": {k: v for k, v in judge.config.items() if k != "model_options"},
+        "steps_version": judge.steps_version,
+        "items": rows,
+        "summary": summary,
+    }
 
 
 def _print_items(result: dict) -> None:
     s = result["summary"]
     print(f"judge: {s['judge']}  (steps {result['steps_version']})")
     for row in result["items"]:
-        print(f"  {row['id']}: accuracy {row['accuracy']}  completeness {row['completeness']}"
-              f"  (std {row['accuracy_std']}/{row['completeness_std']}, unscored {row['unscored']})")
-    keys = ("items", "unscored", "model_calls", "cache_hits", "mean_accuracy", "mean_completeness",
-            "mean_repeat_std", "spearman_vs_f1", "good_over_wrong", "good_over_partial", "items_per_second")
+        print(
+            f"  {row['id']}: accuracy {row['accuracy']}  completeness {row['completeness']}"
+            f"  (std {row['accuracy_std']}/{row['completeness_std']}, unscored {row['unscored']})"
+        )
+    keys = (
+        "items",
+        "unscored",
+        "model_calls",
+        "cache_hits",
+        "mean_accuracy",
+        "mean_completeness",
+        "mean_repeat_std",
+        "spearman_vs_f1",
+        "good_over_wrong",
+        "good_over_partial",
+        "items_per_second",
+    )
     print("  ".join(f"{k}={s[k]}" for k in keys if k in s))
     print("whether this judge may gate: evalsuite judge --judge SPEC --qualify")
 
@@ -177,18 +233,24 @@ def qualification_table(q) -> str:
         f"{'':26}{'all':>7}{'5+w':>7}{'all':>7}{'5+w':>7}{'all':>7}{'5+w':>7}   {'all':>13} {'5+w':>13}",
     ]
     for c in q.criteria:
-        lines.append(f"{'this judge: ' + c.criterion:26}{_f(c.auc):>7}{_f(c.auc_long):>7}{_f(c.kappa):>7}"
-                     f"{_f(c.kappa_long):>7}{_f(c.accuracy):>7}{_f(c.accuracy_long):>7}   "
-                     f"{_f(c.within_question):>6} ({c.within_question_pairs:>4}) "
-                     f"{_f(c.within_question_long):>6} ({c.within_question_long_pairs:>4})")
+        lines.append(
+            f"{'this judge: ' + c.criterion:26}{_f(c.auc):>7}{_f(c.auc_long):>7}{_f(c.kappa):>7}"
+            f"{_f(c.kappa_long):>7}{_f(c.accuracy):>7}{_f(c.accuracy_long):>7}   "
+            f"{_f(c.within_question):>6} ({c.within_question_pairs:>4}) "
+            f"{_f(c.within_question_long):>6} ({c.within_question_long_pairs:>4})"
+        )
     lines.append("published evaluators on the same answers (their 0/1 decisions; Kamalloo et al. 2023):")
     for a in q.anchors:
         auc = f"{a.balanced_accuracy:.3f}b" if math.isfinite(a.balanced_accuracy) else "  -  "
         name = a.label.split(" (")[0]
-        lines.append(f"  {name[:24]:24}{auc:>7}{'':>7}{_f(a.kappa):>7}{_f(a.kappa_long):>7}{_f(a.accuracy):>7}"
-                     f"{_f(a.accuracy_long):>7}   n={a.n}, {a.n_long} of 5+ words")
-    lines.append("  (b = balanced accuracy of the published binary decisions, the ROC AUC of a 0/1 score; "
-                 "computed from the file)")
+        lines.append(
+            f"  {name[:24]:24}{auc:>7}{'':>7}{_f(a.kappa):>7}{_f(a.kappa_long):>7}{_f(a.accuracy):>7}"
+            f"{_f(a.accuracy_long):>7}   n={a.n}, {a.n_long} of 5+ words"
+        )
+    lines.append(
+        "  (b = balanced accuracy of the published binary decisions, the ROC AUC of a 0/1 score; "
+        "computed from the file)"
+    )
     lf = q.longform
     shares = "; ".join(f"{s.score} {_f(s.good_over_wrong, 2)}" for s in lf.shares)
     partial = "; ".join(f"{s.score} {_f(s.good_over_partial, 2)}" for s in lf.shares)
@@ -229,12 +291,16 @@ def graded_table(q) -> list[str]:
     ]
     for c in g.criteria:
         what = "correct vs not" if c.criterion == "accuracy" else "excellent vs incomplete"
-        lines.append(f"{'this judge: ' + c.criterion:26}{_ci(c.auc, c.auc_low, c.auc_high):>26}{c.auc_answers:>9}"
-                     f"{_ci(c.spearman, c.spearman_low, c.spearman_high):>28}{q.rule.graded_bar(c.criterion):>6.2f}"
-                     f"  ({what}; {c.unscored} unscored)")
+        lines.append(
+            f"{'this judge: ' + c.criterion:26}{_ci(c.auc, c.auc_low, c.auc_high):>26}{c.auc_answers:>9}"
+            f"{_ci(c.spearman, c.spearman_low, c.spearman_high):>28}{q.rule.graded_bar(c.criterion):>6.2f}"
+            f"  ({what}; {c.unscored} unscored)"
+        )
     lines += ["", "the rule's verdict per criterion and dataset:"]
-    for long, words in ((False, f"short gold answers (median under {q.rule.long_gold_words} words)"),
-                        (True, f"long gold answers (median {q.rule.long_gold_words}+ words: Qasper, BioASQ)")):
+    for long, words in (
+        (False, f"short gold answers (median under {q.rule.long_gold_words} words)"),
+        (True, f"long gold answers (median {q.rule.long_gold_words}+ words: Qasper, BioASQ)"),
+    ):
         decision = gating_decision(q, long_answers=long)
         lines.append(f"  {words}: gating criteria: {', '.join(decision.criteria) or 'none'}")
         lines += [f"    - {why}" for _, why in decision.reasons]
@@ -252,27 +318,46 @@ def dry_run(args) -> int:
     rows = qualification_costs(judge, seed=args.seed, limit=args.limit, prices=prices)
     seconds = [r.seconds for r in rows]
     costs = [r.cost for r in rows if r.cost is not None]
-    total = {"calls": sum(r.calls for r in rows), "prompt_tokens": sum(r.prompt_tokens for r in rows),
-             "completion_tokens": sum(r.completion_tokens for r in rows),
-             "seconds": None if any(x is None for x in seconds) else round(sum(seconds), 1),
-             "cost": sum(costs) if costs else None}
+    total = {
+        "calls": sum(r.calls for r in rows),
+        "prompt_tokens": sum(r.prompt_tokens for r in rows),
+        "completion_tokens": sum(r.completion_tokens for r in rows),
+        "seconds": None if any(x is None for x in seconds) else round(sum(seconds), 1),
+        "cost": sum(costs) if costs else None,
+    }
     if args.json:
-        json.dump({"judge": judge.name, "limit": args.limit, "seed": args.seed, "parts": [asdict(r) for r in rows],
-                   "total": total}, sys.stdout, ensure_ascii=False, indent=1)
+        json.dump(
+            {
+                "judge": judge.name,
+                "limit": args.limit,
+                "seed": args.seed,
+                "parts": [asdict(r) for r in rows],
+                "total": total,
+            },
+            sys.stdout,
+            ensure_ascii=False,
+            indent=1,
+        )
         sys.stdout.write("\n")
         return 0
-    print(f"dry run: qualifying {judge.name}" + (f" (--limit {args.limit})" if args.limit else "") + "; nothing is scored")
+    print(
+        f"dry run: qualifying {judge.name}" + (f" (--limit {args.limit})" if args.limit else "") + "; nothing is scored"
+    )
     print(f"{'set':58}{'answers':>8}{'calls':>8}{'prompt tok':>12}{'answer tok':>11}{'seconds':>9}{'cost':>9}")
     for r in rows:
         what = r.model.split(": ", 1)[-1]
         answers = r.token_method.rsplit("; ", 1)[-1].split()[0]
-        print(f"{what[:57]:58}{answers:>8}{r.calls:>8}{r.prompt_tokens:>12}{r.completion_tokens:>11}"
-              f"{'-' if r.seconds is None else f'{r.seconds:.0f}':>9}{'-' if r.cost is None else f'{r.cost:.2f}':>9}")
+        print(
+            f"{what[:57]:58}{answers:>8}{r.calls:>8}{r.prompt_tokens:>12}{r.completion_tokens:>11}"
+            f"{'-' if r.seconds is None else f'{r.seconds:.0f}':>9}{'-' if r.cost is None else f'{r.cost:.2f}':>9}"
+        )
         print(f"  seconds: {r.source}; tokens: {r.token_method}")
     total_seconds = "-" if total["seconds"] is None else f"{total['seconds']:.0f}"
     total_cost = "-" if total["cost"] is None else f"{total['cost']:.2f}"
-    print(f"{'total':58}{'':>8}{total['calls']:>8}{total['prompt_tokens']:>12}{total['completion_tokens']:>11}"
-          f"{total_seconds:>9}{total_cost:>9}")
+    print(
+        f"{'total':58}{'':>8}{total['calls']:>8}{total['prompt_tokens']:>12}{total['completion_tokens']:>11}"
+        f"{total_seconds:>9}{total_cost:>9}"
+    )
     if not prices and judge.config.get("factory") not in ("reference", "learned-correctness", "learned-claims"):
         print("cost: no [prices] given (pass --prices MATRIX_TOML with a [prices] line for the judge model)")
     return 0

@@ -17,14 +17,19 @@ imports deepeval, unless the user set them: DEEPEVAL_TELEMETRY_OPT_OUT=YES,
 TELEMETRY_OPT_OUT=YES, ERROR_REPORTING=NO, DEEPEVAL_UPDATE_WARNING_OPT_IN=NO.
 deepeval also creates a ``.deepeval/`` folder in the working directory.
 """
+
 from __future__ import annotations
 
 import asyncio
 import math
 import os
 
-for _name, _value in (("DEEPEVAL_TELEMETRY_OPT_OUT", "YES"), ("TELEMETRY_OPT_OUT", "YES"),
-                      ("ERROR_REPORTING", "NO"), ("DEEPEVAL_UPDATE_WARNING_OPT_IN", "NO")):
+for _name, _value in (
+    ("DEEPEVAL_TELEMETRY_OPT_OUT", "YES"),
+    ("TELEMETRY_OPT_OUT", "YES"),
+    ("ERROR_REPORTING", "NO"),
+    ("DEEPEVAL_UPDATE_WARNING_OPT_IN", "NO"),
+):
     os.environ.setdefault(_name, _value)
 
 from typing import Any, Sequence  # noqa: E402
@@ -71,8 +76,9 @@ def item_from_test_case(test_case: LLMTestCase) -> JudgeItem:
         raise EvalsuiteError("the test case has no expected_output; set it to the reference answer")
     context = tuple(test_case.retrieval_context or test_case.context or ())
     fields = [test_case.input, test_case.expected_output, list(context), test_case.actual_output]
-    return JudgeItem(stable_hash(fields), test_case.input, (test_case.expected_output,), context,
-                     test_case.actual_output or "")
+    return JudgeItem(
+        stable_hash(fields), test_case.input, (test_case.expected_output,), context, test_case.actual_output or ""
+    )
 
 
 class _CriterionMetric(BaseMetric):
@@ -93,13 +99,17 @@ class _CriterionMetric(BaseMetric):
         std = getattr(self.verdict, f"{self.criterion}_std")
         if math.isnan(score):
             self.score, self.success = score, False
-            self.error = f"{self.judge.name} could not score {self.criterion} ({self.verdict.unscored} unparseable runs)"
+            self.error = (
+                f"{self.judge.name} could not score {self.criterion} ({self.verdict.unscored} unparseable runs)"
+            )
             self.reason = self.error
             return score
         self.score = float(score)
         self.success = self.score >= self.threshold
-        self.reason = (f"{self.judge.name}: {self.criterion} {self.score:.2f} / 5 (std {std:.2f} over "
-                       f"{self.verdict.runs} runs), threshold {self.threshold}")
+        self.reason = (
+            f"{self.judge.name}: {self.criterion} {self.score:.2f} / 5 (std {std:.2f} over "
+            f"{self.verdict.runs} runs), threshold {self.threshold}"
+        )
         return self.score
 
     async def a_measure(self, test_case: LLMTestCase, *args: Any, **kwargs: Any) -> float:
@@ -140,8 +150,15 @@ class EvalsuiteLLM(DeepEvalBaseLLM):
     local models that cannot write JSON still answer; the rest of the text is the reason.
     """
 
-    def __init__(self, spec: str = "bundled:smollm2-135m-instruct", *, temperature: float = 0.0, seed: int = 0,
-                 max_new_tokens: int = 4, **model_options: Any) -> None:
+    def __init__(
+        self,
+        spec: str = "bundled:smollm2-135m-instruct",
+        *,
+        temperature: float = 0.0,
+        seed: int = 0,
+        max_new_tokens: int = 4,
+        **model_options: Any,
+    ) -> None:
         self.spec = spec
         self.temperature, self.seed, self.max_new_tokens = temperature, seed, max_new_tokens
         self.model_options = model_options
@@ -182,8 +199,9 @@ class EvalsuiteLLM(DeepEvalBaseLLM):
         return f"evalsuite:{self.spec}"
 
 
-def geval_metric(criterion: str, llm: DeepEvalBaseLLM | str | None, steps: Steps | None = None,
-                 threshold: float = 0.35) -> GEval:
+def geval_metric(
+    criterion: str, llm: DeepEvalBaseLLM | str | None, steps: Steps | None = None, threshold: float = 0.35
+) -> GEval:
     """deepeval's GEval for one of our criteria, with our rubric and frozen steps (no step generation).
 
     deepeval reports GEval scores divided by 10, so 1-5 becomes 0.1-0.5 (``threshold`` on that scale).
@@ -192,8 +210,12 @@ def geval_metric(criterion: str, llm: DeepEvalBaseLLM | str | None, steps: Steps
     steps = steps or load_steps(criterion)
     return GEval(
         name=criterion.capitalize(),
-        evaluation_params=[LLMTestCaseParams.INPUT, LLMTestCaseParams.EXPECTED_OUTPUT,
-                           LLMTestCaseParams.RETRIEVAL_CONTEXT, LLMTestCaseParams.ACTUAL_OUTPUT],
+        evaluation_params=[
+            LLMTestCaseParams.INPUT,
+            LLMTestCaseParams.EXPECTED_OUTPUT,
+            LLMTestCaseParams.RETRIEVAL_CONTEXT,
+            LLMTestCaseParams.ACTUAL_OUTPUT,
+        ],
         evaluation_steps=list(steps.steps),
         rubric=[Rubric(score_range=(score, score), expected_outcome=text) for score, text in spec.rubric],
         model=llm,
@@ -203,8 +225,19 @@ def geval_metric(criterion: str, llm: DeepEvalBaseLLM | str | None, steps: Steps
 
 
 class _DeepEvalGEvalJudge(Judge):
-    def __init__(self, model: str, *, repeats: int, temperature: float, steps_version: str, retries: int,
-                 max_new_tokens: int, cache: bool, cache_path: str | None, model_options: dict | None) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        repeats: int,
+        temperature: float,
+        steps_version: str,
+        retries: int,
+        max_new_tokens: int,
+        cache: bool,
+        cache_path: str | None,
+        model_options: dict | None,
+    ) -> None:
         super().__init__()
         self.model_spec, self.repeats, self.temperature, self.retries = model, repeats, temperature, retries
         self.steps = {c: load_steps(c, steps_version) for c in CRITERIA}
@@ -222,10 +255,20 @@ class _DeepEvalGEvalJudge(Judge):
         steps = self.steps[criterion]
         retries = self.retries if self.temperature > 0 else 0  # greedy output would repeat itself
         for attempt in range(retries + 1):
-            key = run_key(judge=self.llm.model.identity, engine="deepeval", steps=f"{steps.version}:{steps.text_hash}",
-                          criterion=criterion, question=item.question, references=list(item.references),
-                          context=list(item.context), answer=item.answer, mode="sample", temperature=self.temperature,
-                          repeat=repeat, attempt=attempt)
+            key = run_key(
+                judge=self.llm.model.identity,
+                engine="deepeval",
+                steps=f"{steps.version}:{steps.text_hash}",
+                criterion=criterion,
+                question=item.question,
+                references=list(item.references),
+                context=list(item.context),
+                answer=item.answer,
+                mode="sample",
+                temperature=self.temperature,
+                repeat=repeat,
+                attempt=attempt,
+            )
             row = self._cache.get(key) if self._cache is not None else None
             if row is not None:
                 self.stats["cache_hits"] += 1
@@ -233,9 +276,12 @@ class _DeepEvalGEvalJudge(Judge):
             else:
                 self.llm.seed = repeat + 100_000 * attempt
                 metric = self.metrics[criterion]
-                case = LLMTestCase(input=item.question, actual_output=item.answer,
-                                   expected_output=" | ".join(item.references),
-                                   retrieval_context=list(item.context) or ["(none)"])
+                case = LLMTestCase(
+                    input=item.question,
+                    actual_output=item.answer,
+                    expected_output=" | ".join(item.references),
+                    retrieval_context=list(item.context) or ["(none)"],
+                )
                 calls = self.llm.calls
                 try:
                     metric.measure(case, _show_indicator=False)
@@ -248,13 +294,15 @@ class _DeepEvalGEvalJudge(Judge):
                     raise EvalsuiteError(
                         f"{self.model_spec}: deepeval's GEval failed on item {item.id} ({type(err).__name__}: "
                         f"{str(err).splitlines()[0] if str(err) else ''}); nothing was cached: check the model spec, "
-                        f"its key or server, and rerun") from err
+                        f"its key or server, and rerun"
+                    ) from err
                 self.stats["model_calls"] += self.llm.calls - calls
                 self.stats["cache_hits"] += 1 - (self.llm.calls - calls)
                 row = {"text": self.llm.last_text, "score": score}
                 if self._cache is not None:
-                    self._cache.put(key, judge=self.llm.model.identity, criterion=criterion, text=row["text"],
-                                    score=score)
+                    self._cache.put(
+                        key, judge=self.llm.model.identity, criterion=criterion, text=row["text"], score=score
+                    )
             if not math.isnan(row["score"]):
                 break
         return row["score"], row["text"]
@@ -272,16 +320,39 @@ class _DeepEvalGEvalJudge(Judge):
                     raw.append(f"{criterion}#{repeat}: {text}")
             acc, acc_std, acc_missing = mean_std(scores["accuracy"])
             comp, comp_std, comp_missing = mean_std(scores["completeness"])
-            verdicts.append(Verdict(item.id, self.name, self.steps_version, acc, comp, acc_std, comp_std,
-                                    acc_missing + comp_missing, self.repeats, tuple(raw), False, "sample"))
+            verdicts.append(
+                Verdict(
+                    item.id,
+                    self.name,
+                    self.steps_version,
+                    acc,
+                    comp,
+                    acc_std,
+                    comp_std,
+                    acc_missing + comp_missing,
+                    self.repeats,
+                    tuple(raw),
+                    False,
+                    "sample",
+                )
+            )
         self.stats["items"] += len(items)
         return verdicts
 
 
 @judge_factory("deepeval-geval")
-def deepeval_geval_judge(model: str = "bundled:smollm2-135m-instruct", *, repeats: int = 1, temperature: float = 0.0,
-                         steps_version: str = "v1", retries: int = 2, max_new_tokens: int = 4, cache: bool = True,
-                         cache_path: str | None = None, model_options: dict | None = None) -> Judge:
+def deepeval_geval_judge(
+    model: str = "bundled:smollm2-135m-instruct",
+    *,
+    repeats: int = 1,
+    temperature: float = 0.0,
+    steps_version: str = "v1",
+    retries: int = 2,
+    max_new_tokens: int = 4,
+    cache: bool = True,
+    cache_path: str | None = None,
+    model_options: dict | None = None,
+) -> Judge:
     """Judge that scores with deepeval's GEval (our criteria, rubric and frozen steps) on an evalsuite model.
 
     deepeval's GEval samples one JSON answer per run (no log-probabilities for custom models),
@@ -289,14 +360,22 @@ def deepeval_geval_judge(model: str = "bundled:smollm2-135m-instruct", *, repeat
     """
     if repeats > 1 and temperature <= 0:
         raise EvalsuiteError("deepeval engine with repeats > 1 needs temperature > 0; pass --temperature 0.7")
-    return _DeepEvalGEvalJudge(model, repeats=repeats, temperature=temperature, steps_version=steps_version,
-                               retries=retries, max_new_tokens=max_new_tokens, cache=cache, cache_path=cache_path,
-                               model_options=model_options)
+    return _DeepEvalGEvalJudge(
+        model,
+        repeats=repeats,
+        temperature=temperature,
+        steps_version=steps_version,
+        retries=retries,
+        max_new_tokens=max_new_tokens,
+        cache=cache,
+        cache_path=cache_path,
+        model_options=model_options,
+    )
 
 
 def deepeval_judge(spec: str, **options: Any) -> Judge:
     """The ``deepeval:<model spec>`` judge scheme (entry point ``deepeval`` in ``evalsuite.judges``)."""
-    model = spec[len(SCHEME) + 1:] if spec.startswith(f"{SCHEME}:") else spec
+    model = spec[len(SCHEME) + 1 :] if spec.startswith(f"{SCHEME}:") else spec
     if not model.strip():
         raise SpecError(f"judge spec {spec!r} names no model: write deepeval:<model spec>, e.g. deepeval:openai:gpt-4o")
     for name in ("mode",):  # deepeval's GEval samples; it has no logprobs mode of ours

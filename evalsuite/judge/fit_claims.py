@@ -36,6 +36,7 @@ rule out; the margin asks the smaller set to be shown close. The chosen candidat
 baselines (IDF-weighted word recall of the gold claims, sentence-vector coverage) are recorded
 beside them on the same folds.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -76,8 +77,9 @@ def fit_rows(graded) -> list:
 
 def features(items, similarity: Similarity, claim_similarity: Similarity, progress: bool = False) -> np.ndarray:
     """One row of ``ALL_FEATURES`` per graded answer (judged against its references, no context)."""
-    claims = claim_matrix([(x.question, x.references, (), x.answer) for x in items], claim_similarity,
-                          progress=progress)
+    claims = claim_matrix(
+        [(x.question, x.references, (), x.answer) for x in items], claim_similarity, progress=progress
+    )
     answer = feature_matrix([(x.question, x.references, x.answer) for x in items], similarity, progress=progress)
     return np.hstack([claims, answer])
 
@@ -110,8 +112,10 @@ def _diffs(candidates: list[dict], auc_of, groups: np.ndarray, seed: int, resamp
     questions = sorted(set(groups.tolist()))
     rows_of = {q: np.flatnonzero(groups == q) for q in questions}
     rng = np.random.default_rng(seed)
-    draws = [np.concatenate([rows_of[questions[i]] for i in rng.integers(0, len(questions), len(questions))])
-             for _ in range(resamples)]
+    draws = [
+        np.concatenate([rows_of[questions[i]] for i in rng.integers(0, len(questions), len(questions))])
+        for _ in range(resamples)
+    ]
     best_aucs = [auc_of(best["scores"], idx) for idx in draws]
     for cand in candidates:
         diffs = [auc_of(cand["scores"], idx) - b for idx, b in zip(draws, best_aucs)]
@@ -127,13 +131,25 @@ def _columns(names) -> list[int]:
 
 def _figures(scores: np.ndarray, grades: np.ndarray, groups: list[str], auc_of: str, seed: int, n_boot: int) -> dict:
     f = bootstrap_figures(scores, grades, groups, auc_of=auc_of, seed=seed, n_boot=n_boot)
-    return {"auc": round(f["auc"], 4), "auc_ci95": [round(f["auc_low"], 4), round(f["auc_high"], 4)],
-            "spearman": round(f["spearman"], 4), "spearman_ci95": [round(f["spearman_low"], 4), round(f["spearman_high"], 4)],
-            "answers": f["auc_answers"], "questions": f["auc_questions"]}
+    return {
+        "auc": round(f["auc"], 4),
+        "auc_ci95": [round(f["auc_low"], 4), round(f["auc_high"], 4)],
+        "spearman": round(f["spearman"], 4),
+        "spearman_ci95": [round(f["spearman_low"], 4), round(f["spearman_high"], 4)],
+        "answers": f["auc_answers"],
+        "questions": f["auc_questions"],
+    }
 
 
-def select(matrix: np.ndarray, grades: np.ndarray, groups: list[str], *, seed: int = 0, resamples: int = RESAMPLES,
-           interval_resamples: int = INTERVAL_RESAMPLES) -> dict:
+def select(
+    matrix: np.ndarray,
+    grades: np.ndarray,
+    groups: list[str],
+    *,
+    seed: int = 0,
+    resamples: int = RESAMPLES,
+    interval_resamples: int = INTERVAL_RESAMPLES,
+) -> dict:
     """Choose the accuracy and completeness models by question-grouped cross-validation (see the module doc)."""
     g = np.asarray(groups)
     correct = (grades >= 3).astype(int)
@@ -142,12 +158,22 @@ def select(matrix: np.ndarray, grades: np.ndarray, groups: list[str], *, seed: i
         for target, thresholds in TARGETS.items():
             for c in PENALTIES:
                 scores = held_out(matrix[:, _columns(names)], grades, groups, thresholds, c)
-                accuracy.append({"features": set_name, "target": target, "C": c, "n_features": len(names),
-                                 "scores": scores, "cv_auc": roc_auc(scores, correct),
-                                 "cv_spearman": _spearman(scores, grades.astype(float))})
+                accuracy.append(
+                    {
+                        "features": set_name,
+                        "target": target,
+                        "C": c,
+                        "n_features": len(names),
+                        "scores": scores,
+                        "cv_auc": roc_auc(scores, correct),
+                        "cv_spearman": _spearman(scores, grades.astype(float)),
+                    }
+                )
     _diffs(accuracy, lambda s, idx: roc_auc(s[idx], correct[idx]), g, seed, resamples)
-    chosen_acc = min((c for c in accuracy if c["within_margin"]),
-                     key=lambda c: (c["n_features"], -c["cv_spearman"], abs(np.log10(c["C"]))))
+    chosen_acc = min(
+        (c for c in accuracy if c["within_margin"]),
+        key=lambda c: (c["n_features"], -c["cv_spearman"], abs(np.log10(c["C"]))),
+    )
 
     among = grades >= 3
     sub_grades, sub_groups = grades[among], [q for q, keep in zip(groups, among) if keep]
@@ -157,43 +183,63 @@ def select(matrix: np.ndarray, grades: np.ndarray, groups: list[str], *, seed: i
         for c in PENALTIES:
             x = matrix[among][:, _columns(names)]
             scores = held_out(x, sub_grades, sub_groups, (4,), c)
-            completeness.append({"features": set_name, "C": c, "n_features": len(names), "scores": scores,
-                                 "cv_auc": roc_auc(scores, excellent)})
+            completeness.append(
+                {
+                    "features": set_name,
+                    "C": c,
+                    "n_features": len(names),
+                    "scores": scores,
+                    "cv_auc": roc_auc(scores, excellent),
+                }
+            )
     _diffs(completeness, lambda s, idx: roc_auc(s[idx], excellent[idx]), np.asarray(sub_groups), seed, resamples)
-    chosen_comp = min((c for c in completeness if c["within_margin"]),
-                      key=lambda c: (c["n_features"], abs(np.log10(c["C"]))))
+    chosen_comp = min(
+        (c for c in completeness if c["within_margin"]), key=lambda c: (c["n_features"], abs(np.log10(c["C"])))
+    )
     baselines = {}
     for name, feature in BASELINES.items():
         column = matrix[:, ALL_FEATURES.index(feature)]
-        baselines[name] = {"feature": feature,
-                           "completeness": _figures(column, grades, groups, "excellent", seed, interval_resamples),
-                           "accuracy": _figures(column, grades, groups, "correct", seed, interval_resamples)}
+        baselines[name] = {
+            "feature": feature,
+            "completeness": _figures(column, grades, groups, "excellent", seed, interval_resamples),
+            "accuracy": _figures(column, grades, groups, "correct", seed, interval_resamples),
+        }
 
     def public(cands):
-        return [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in cand.items() if k != "scores"}
-                for cand in cands]
+        return [
+            {k: (round(v, 4) if isinstance(v, float) else v) for k, v in cand.items() if k != "scores"}
+            for cand in cands
+        ]
 
     return {
-        "file": GRADED_FILE, "split": FIT_SPLIT,
+        "file": GRADED_FILE,
+        "split": FIT_SPLIT,
         "purpose": "fitting and choosing; the qualify rows are not read",
         "folds": {"n": CV_FOLDS, "by": "sha256(question_id) mod 5"},
-        "accuracy": {"metric": "held-out ROC AUC of correct (grade >= 3), every fit answer",
-                     "rule": f"of the candidates within {MARGIN} of the best (the lower end of the 95% "
-                             "question-bootstrap interval of the difference from the best is >= -margin), the fewest "
-                             "features, then the higher held-out Spearman with the grade, then the penalty closest "
-                             "to C = 1",
-                     "candidates": public(accuracy),
-                     "chosen": {k: chosen_acc[k] for k in ("features", "target", "C")},
-                     "held_out": _figures(chosen_acc["scores"], grades, groups, "correct", seed, interval_resamples)},
-        "completeness": {"metric": "held-out ROC AUC of excellent (4) vs incomplete (3) among the correct fit answers",
-                         "rule": f"of the candidates within {MARGIN} of the best (as for accuracy), the fewest "
-                                 "features, then the penalty closest to C = 1",
-                         "candidates": public(completeness),
-                         "chosen": {k: chosen_comp[k] for k in ("features", "C")},
-                         "held_out": _figures(_place(chosen_comp["scores"], among), grades, groups, "excellent",
-                                              seed, interval_resamples)},
+        "accuracy": {
+            "metric": "held-out ROC AUC of correct (grade >= 3), every fit answer",
+            "rule": f"of the candidates within {MARGIN} of the best (the lower end of the 95% "
+            "question-bootstrap interval of the difference from the best is >= -margin), the fewest "
+            "features, then the higher held-out Spearman with the grade, then the penalty closest "
+            "to C = 1",
+            "candidates": public(accuracy),
+            "chosen": {k: chosen_acc[k] for k in ("features", "target", "C")},
+            "held_out": _figures(chosen_acc["scores"], grades, groups, "correct", seed, interval_resamples),
+        },
+        "completeness": {
+            "metric": "held-out ROC AUC of excellent (4) vs incomplete (3) among the correct fit answers",
+            "rule": f"of the candidates within {MARGIN} of the best (as for accuracy), the fewest "
+            "features, then the penalty closest to C = 1",
+            "candidates": public(completeness),
+            "chosen": {k: chosen_comp[k] for k in ("features", "C")},
+            "held_out": _figures(
+                _place(chosen_comp["scores"], among), grades, groups, "excellent", seed, interval_resamples
+            ),
+        },
         "baselines_unfitted": baselines,
-        "resamples": resamples, "interval_resamples": interval_resamples, "seed": seed,
+        "resamples": resamples,
+        "interval_resamples": interval_resamples,
+        "seed": seed,
     }
 
 
@@ -204,13 +250,25 @@ def _place(scores: np.ndarray, among: np.ndarray) -> np.ndarray:
 
 
 def _head(names, models, target_rule: str) -> dict:
-    return {"features": list(names), "target": target_rule,
-            "models": [{"intercept": round(b, DECIMALS),
-                        "weights": {n: round(float(w), DECIMALS) for n, w in zip(names, coef)}} for b, coef in models]}
+    return {
+        "features": list(names),
+        "target": target_rule,
+        "models": [
+            {"intercept": round(b, DECIMALS), "weights": {n: round(float(w), DECIMALS) for n, w in zip(names, coef)}}
+            for b, coef in models
+        ],
+    }
 
 
-def build(path: str | Path | None = None, *, progress: bool = False, vector_cache: bool = True,
-          seed: int = 0, resamples: int = RESAMPLES, interval_resamples: int = INTERVAL_RESAMPLES) -> tuple[dict, dict]:
+def build(
+    path: str | Path | None = None,
+    *,
+    progress: bool = False,
+    vector_cache: bool = True,
+    seed: int = 0,
+    resamples: int = RESAMPLES,
+    interval_resamples: int = INTERVAL_RESAMPLES,
+) -> tuple[dict, dict]:
     """``(weights, selection)`` from the fit rows of the graded file (default: the data root's)."""
     graded = load_graded(path)
     items = fit_rows(graded)
@@ -233,19 +291,31 @@ def build(path: str | Path | None = None, *, progress: bool = False, vector_cach
     comp_models = _fit(matrix[among][:, _columns(comp_names)], grades[among], (4,), comp["C"])
     weights = {
         "version": VERSION,
-        "accuracy": {**_head(acc_names, acc_models, " / ".join(f"grade >= {t}" for t in thresholds)),
-                     "model": "mean over the models of 1 / (1 + exp(-(intercept + sum(weight * feature))))",
-                     "fit": {"penalty": "l2", "C": acc["C"], "class_weight": "balanced", "solver": "newton"}},
-        "completeness": {**_head(comp_names, comp_models, "grade 4 vs grade 3, correct answers only"),
-                         "model": "1 / (1 + exp(-(intercept + sum(weight * feature))))",
-                         "fit": {"penalty": "l2", "C": comp["C"], "class_weight": "balanced", "solver": "newton"}},
+        "accuracy": {
+            **_head(acc_names, acc_models, " / ".join(f"grade >= {t}" for t in thresholds)),
+            "model": "mean over the models of 1 / (1 + exp(-(intercept + sum(weight * feature))))",
+            "fit": {"penalty": "l2", "C": acc["C"], "class_weight": "balanced", "solver": "newton"},
+        },
+        "completeness": {
+            **_head(comp_names, comp_models, "grade 4 vs grade 3, correct answers only"),
+            "model": "1 / (1 + exp(-(intercept + sum(weight * feature))))",
+            "fit": {"penalty": "l2", "C": comp["C"], "class_weight": "balanced", "solver": "newton"},
+        },
         "embedder": claim_similarity.identity,
         "embedder_short_features": similarity.identity,
-        "training": {"file": graded.file, "sha256": graded.sha256, "split": FIT_SPLIT, "answers": len(items),
-                     "questions": len(set(groups)),
-                     "ids_sha256": hashlib.sha256("\n".join(x.id for x in items).encode("utf-8")).hexdigest()},
-        "cross_validation": {"accuracy": selection["accuracy"]["held_out"],
-                             "completeness": selection["completeness"]["held_out"], **selection["folds"]},
+        "training": {
+            "file": graded.file,
+            "sha256": graded.sha256,
+            "split": FIT_SPLIT,
+            "answers": len(items),
+            "questions": len(set(groups)),
+            "ids_sha256": hashlib.sha256("\n".join(x.id for x in items).encode("utf-8")).hexdigest(),
+        },
+        "cross_validation": {
+            "accuracy": selection["accuracy"]["held_out"],
+            "completeness": selection["completeness"]["held_out"],
+            **selection["folds"],
+        },
         "short_answers": "learned-correctness weights (correctness.v1.json, fitted on judge_human/evouna_tq.jsonl)",
         "command": "python -m evalsuite.judge.fit_claims",
     }
@@ -253,8 +323,15 @@ def build(path: str | Path | None = None, *, progress: bool = False, vector_cach
 
 
 def main(argv: list[str] | None = None) -> int:
-    return fit_command("evalsuite.judge.fit_claims", __doc__, build, WEIGHTS_DIR / CLAIM_WEIGHTS, SELECTION_FILE,
-                       "graded file (default: the data root's liveqa_med.jsonl)", argv)
+    return fit_command(
+        "evalsuite.judge.fit_claims",
+        __doc__,
+        build,
+        WEIGHTS_DIR / CLAIM_WEIGHTS,
+        SELECTION_FILE,
+        "graded file (default: the data root's liveqa_med.jsonl)",
+        argv,
+    )
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ of this judge; all-MiniLM-L6-v2 fine-tuned as a cross-encoder on four fifths of 
 0.816 on the held-out fifth. A candidate enters the shipped judge only through
 :func:`select_model`, on this file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -130,8 +131,7 @@ def held_out_scores(matrix: np.ndarray, labels: np.ndarray, groups: list[str], c
     return scores
 
 
-def select_model(matrix: np.ndarray, labels: np.ndarray, groups: list[str], names: list[str], *,
-                 seed: int = 0) -> dict:
+def select_model(matrix: np.ndarray, labels: np.ndarray, groups: list[str], names: list[str], *, seed: int = 0) -> dict:
     """Choose the feature set and penalty by cross-validation on the training file (see the module doc)."""
     view = np.asarray(names) == "gold1"
     y, g = labels[view], np.asarray(groups)[view]
@@ -140,14 +140,23 @@ def select_model(matrix: np.ndarray, labels: np.ndarray, groups: list[str], name
         columns = [FEATURES.index(f) for f in features]
         for c in PENALTIES:
             scores = held_out_scores(matrix[:, columns], labels, groups, c)[view]
-            candidates.append({"features": set_name, "C": c, "n_features": len(features), "scores": scores,
-                               "cv_auc": roc_auc(scores, y)})
+            candidates.append(
+                {
+                    "features": set_name,
+                    "C": c,
+                    "n_features": len(features),
+                    "scores": scores,
+                    "cv_auc": roc_auc(scores, y),
+                }
+            )
     best = max(candidates, key=lambda cand: cand["cv_auc"])
     questions = sorted(set(g))
     rows_of = {q: np.flatnonzero(g == q) for q in questions}
     rng = np.random.default_rng(seed)
-    draws = [np.concatenate([rows_of[questions[i]] for i in rng.integers(0, len(questions), len(questions))])
-             for _ in range(SELECTION_RESAMPLES)]
+    draws = [
+        np.concatenate([rows_of[questions[i]] for i in rng.integers(0, len(questions), len(questions))])
+        for _ in range(SELECTION_RESAMPLES)
+    ]
     for cand in candidates:
         diffs = [roc_auc(cand["scores"][idx], y[idx]) - roc_auc(best["scores"][idx], y[idx]) for idx in draws]
         low, high = np.quantile(diffs, [0.025, 0.975])
@@ -157,28 +166,35 @@ def select_model(matrix: np.ndarray, labels: np.ndarray, groups: list[str], name
     eligible = [cand for cand in candidates if cand["not_worse"]]
     chosen = min(eligible, key=lambda cand: (cand["n_features"], abs(np.log10(cand["C"]))))
     return {
-        "file": TRAINING_FILE, "purpose": "fitting and choosing; the qualification set is not read",
+        "file": TRAINING_FILE,
+        "purpose": "fitting and choosing; the qualification set is not read",
         "metric": "ROC AUC of held-out answers against their first gold answer alone, 5 folds by question",
         "rule": "of the candidates not shown worse than the best (95% question-bootstrap interval of the "
-                "difference includes 0), the fewest features, then the penalty closest to C = 1",
-        "resamples": SELECTION_RESAMPLES, "seed": seed,
-        "candidates": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in cand.items() if k != "scores"}
-                       for cand in candidates],
+        "difference includes 0), the fewest features, then the penalty closest to C = 1",
+        "resamples": SELECTION_RESAMPLES,
+        "seed": seed,
+        "candidates": [
+            {k: (round(v, 4) if isinstance(v, float) else v) for k, v in cand.items() if k != "scores"}
+            for cand in candidates
+        ],
         "chosen": {"features": chosen["features"], "C": chosen["C"]},
     }
 
 
-def cross_validate(matrix: np.ndarray, labels: np.ndarray, groups: list[str], names: list[str],
-                   long: np.ndarray) -> dict:
+def cross_validate(
+    matrix: np.ndarray, labels: np.ndarray, groups: list[str], names: list[str], long: np.ndarray
+) -> dict:
     """Held-out ROC AUC per view (all gold answers, first gold answer alone), all answers and 5+ words."""
     names_arr = np.asarray(names)
     scores = held_out_scores(matrix, labels, groups)
     out = {}
     for view in ("all", "gold1"):
         mask = names_arr == view
-        out[view] = {"auc": round(roc_auc(scores[mask], labels[mask]), 4),
-                     "auc_5_words": round(roc_auc(scores[mask & long], labels[mask & long]), 4),
-                     "answers": int(mask.sum())}
+        out[view] = {
+            "auc": round(roc_auc(scores[mask], labels[mask]), 4),
+            "auc_5_words": round(roc_auc(scores[mask & long], labels[mask & long]), 4),
+            "answers": int(mask.sum()),
+        }
     return {"folds": CV_FOLDS, "by": "sha256(question_id) mod 5", "views": out}
 
 
@@ -200,8 +216,10 @@ def build(path: str | Path | None = None, *, progress: bool = False, vector_cach
     matrix = feature_matrix(rows, similarity, progress=progress)
     selection = select_model(matrix, labels, groups, names)
     if (selection["chosen"]["features"], selection["chosen"]["C"]) != ("lexical+similarity", C):
-        raise EvalsuiteError(f"the cross-validated selection chose {selection['chosen']}, not the features and "
-                             f"penalty of {VERSION}: write a new weights version for it (VERSION, FEATURES, C)")
+        raise EvalsuiteError(
+            f"the cross-validated selection chose {selection['chosen']}, not the features and "
+            f"penalty of {VERSION}: write a new weights version for it (VERSION, FEATURES, C)"
+        )
     intercept, coef = fit_logistic(matrix, labels)
     questions = len({item.question_id for item in human.items})
     return {
@@ -211,13 +229,24 @@ def build(path: str | Path | None = None, *, progress: bool = False, vector_cach
             "features": list(FEATURES),
             "weights": {name: round(float(w), DECIMALS) for name, w in zip(FEATURES, coef)},
             "intercept": round(intercept, DECIMALS),
-            "fit": {"penalty": "l2", "C": C, "class_weight": "balanced", "solver": "newton",
-                    "views": ["all gold answers"] + [f"gold answer {k + 1} alone" for k in range(SINGLE_GOLD_VIEWS)]},
+            "fit": {
+                "penalty": "l2",
+                "C": C,
+                "class_weight": "balanced",
+                "solver": "newton",
+                "views": ["all gold answers"] + [f"gold answer {k + 1} alone" for k in range(SINGLE_GOLD_VIEWS)],
+            },
         },
         "completeness": {"rule": "1 + 4 * soft_recall (not fitted: no data labels completeness)"},
         "embedder": similarity.identity,
-        "training": {"file": human.file, "sha256": human.sha256, "answers": len(human.items), "questions": questions,
-                     "correct": int(sum(item.human for item in human.items)), "rows": len(rows)},
+        "training": {
+            "file": human.file,
+            "sha256": human.sha256,
+            "answers": len(human.items),
+            "questions": questions,
+            "correct": int(sum(item.human for item in human.items)),
+            "rows": len(rows),
+        },
         "cross_validation": cross_validate(matrix, labels, groups, names, long),
         "command": "python -m evalsuite.judge.fit_learned",
     }, selection
@@ -227,12 +256,14 @@ def render(weights: dict) -> str:
     return json.dumps(weights, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def fit_command(prog: str, doc: str, build_fn, default_out: Path, selection_file: str, data_help: str,
-                argv: list[str] | None = None) -> int:
+def fit_command(
+    prog: str, doc: str, build_fn, default_out: Path, selection_file: str, data_help: str, argv: list[str] | None = None
+) -> int:
     """The command line of a fit module: fit with ``build_fn(data, progress=)``, then write (or ``--check``) the
     weights file and its selection file."""
-    parser = argparse.ArgumentParser(prog=f"python -m {prog}", description=doc,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {prog}", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=None, help=data_help)
     parser.add_argument("--out", type=Path, default=default_out, help="weights file to write")
     parser.add_argument("--check", action="store_true", help="refit and compare with --out instead of writing it")
@@ -247,8 +278,9 @@ def fit_command(prog: str, doc: str, build_fn, default_out: Path, selection_file
         return 2
     outputs = {args.out: render(weights), args.out.parent / selection_file: render(selection)}
     if args.check:
-        differs = [path for path, text in outputs.items()
-                   if not (path.is_file() and path.read_text(encoding="utf-8") == text)]
+        differs = [
+            path for path, text in outputs.items() if not (path.is_file() and path.read_text(encoding="utf-8") == text)
+        ]
         for path in outputs:
             print(f"{path}: {'DIFFERS from the refit' if path in differs else 'reproduced'}", file=sys.stderr)
         return 1 if differs else 0
@@ -259,8 +291,15 @@ def fit_command(prog: str, doc: str, build_fn, default_out: Path, selection_file
 
 
 def main(argv: list[str] | None = None) -> int:
-    return fit_command("evalsuite.judge.fit_learned", __doc__, build, WEIGHTS_DIR / DEFAULT_WEIGHTS, SELECTION_FILE,
-                       "training file (default: the data root's evouna_tq.jsonl)", argv)
+    return fit_command(
+        "evalsuite.judge.fit_learned",
+        __doc__,
+        build,
+        WEIGHTS_DIR / DEFAULT_WEIGHTS,
+        SELECTION_FILE,
+        "training file (default: the data root's evouna_tq.jsonl)",
+        argv,
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Nothing here touches the network. A model spec is checked by its backend's decla
 local Hugging Face cache or a local folder, an ``openai:`` model without an explicit endpoint needs
 ``OPENAI_API_KEY``), and a ``+lora:`` adapter needs its folder.
 """
+
 from __future__ import annotations
 
 from evalsuite.models import unavailable_reason as model_unavailable_reason
@@ -17,5 +18,5 @@ def unavailable_reason(spec: str) -> str | None:
     if ":" not in spec:  # a judge by name (reference, learned-correctness): nothing to fetch
         return None
     if spec.startswith(DEEPEVAL):  # deepeval's GEval on a model spec: that model must be available
-        spec = spec[len(DEEPEVAL):]
+        spec = spec[len(DEEPEVAL) :]
     return model_unavailable_reason(spec)

@@ -4,6 +4,7 @@ A baseline file keeps the per-question scores of every baseline cell of a run, s
 run can gate a fine-tune or a candidate against it (``--baseline FILE``) without generating
 the baseline answers again. Files are only ever added, never rewritten.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -23,15 +24,24 @@ def _slim(cell: Mapping[str, Any]) -> dict[str, Any]:
     items = []
     for item in cell.get("items", []):
         item = {k: v for k, v in item.items() if k != "passages"}
-        item["verdicts"] = {name: {k: v for k, v in (verdict or {}).items() if k != "raw"}
-                            for name, verdict in (item.get("verdicts") or {}).items()}
+        item["verdicts"] = {
+            name: {k: v for k, v in (verdict or {}).items() if k != "raw"}
+            for name, verdict in (item.get("verdicts") or {}).items()
+        }
         items.append(item)
     out["items"] = items
     return out
 
 
-def write_baseline(baselines_dir: str | Path, *, run_id: str, cells: Iterable[Mapping[str, Any]],
-                   config: Mapping[str, Any], provenance: Mapping[str, Any], now: _dt.datetime | None = None) -> Path:
+def write_baseline(
+    baselines_dir: str | Path,
+    *,
+    run_id: str,
+    cells: Iterable[Mapping[str, Any]],
+    config: Mapping[str, Any],
+    provenance: Mapping[str, Any],
+    now: _dt.datetime | None = None,
+) -> Path:
     """Add a new baseline file (never overwrite one) and return its path."""
     baselines_dir = Path(baselines_dir)
     baselines_dir.mkdir(parents=True, exist_ok=True)
@@ -39,15 +49,17 @@ def write_baseline(baselines_dir: str | Path, *, run_id: str, cells: Iterable[Ma
     kept = [_slim(c) for c in cells if c.get("kind") == "baseline" and is_reusable(c)]
     if not kept:
         raise ConfigError("no finished baseline cell in this run to store; run the ft0 cells first (e.g. -k ft0)")
-    data = scrub({
-        "run_id": run_id,
-        "created": now.isoformat(timespec="seconds"),
-        "config": dict(config),
-        "provenance": dict(provenance),
-        "models": sorted({(c["model"], c["model_spec"], c.get("model_identity")) for c in kept}),
-        "datasets": sorted({(c["dataset"], c.get("dataset_source"), c.get("dataset_fingerprint")) for c in kept}),
-        "cells": kept,
-    })
+    data = scrub(
+        {
+            "run_id": run_id,
+            "created": now.isoformat(timespec="seconds"),
+            "config": dict(config),
+            "provenance": dict(provenance),
+            "models": sorted({(c["model"], c["model_spec"], c.get("model_identity")) for c in kept}),
+            "datasets": sorted({(c["dataset"], c.get("dataset_source"), c.get("dataset_fingerprint")) for c in kept}),
+            "cells": kept,
+        }
+    )
     stem = f"{now.strftime('%Y%m%dT%H%M%SZ')}-{run_id}"
     for n in range(1000):
         path = baselines_dir / (f"{stem}.json" if n == 0 else f"{stem}-{n}.json")
@@ -106,8 +118,13 @@ def _judge_view(config: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (config or {}).items() if k not in _JUDGE_KEYS_IGNORED}
 
 
-def differences(stored: Mapping[str, Any], *, fingerprint: str, generation: Mapping[str, Any],
-                judge_configs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def differences(
+    stored: Mapping[str, Any],
+    *,
+    fingerprint: str,
+    generation: Mapping[str, Any],
+    judge_configs: Mapping[str, Mapping[str, Any]],
+) -> list[str]:
     """What makes a stored baseline cell incomparable with this run's cells (empty: comparable).
 
     Compared: the dataset fingerprint (eval questions, retrieved passages and prompts), the
@@ -115,8 +132,10 @@ def differences(stored: Mapping[str, Any], *, fingerprint: str, generation: Mapp
     """
     out = []
     if stored.get("dataset_fingerprint") != fingerprint:
-        out.append(f"dataset fingerprint {stored.get('dataset_fingerprint')} vs this run's {fingerprint} "
-                   "(other eval questions, retrieved passages or prompt template)")
+        out.append(
+            f"dataset fingerprint {stored.get('dataset_fingerprint')} vs this run's {fingerprint} "
+            "(other eval questions, retrieved passages or prompt template)"
+        )
     theirs = dict(stored.get("generation") or {})
     for key in sorted(set(theirs) | set(generation)):
         if theirs.get(key) != generation.get(key):

@@ -6,6 +6,7 @@ written), so every pytest-xdist worker collects the same list. Ids read like
 a user-supplied candidate is ``nq-candidate``. A profile with named fine-tuning recipes trains
 every size once per recipe, ``qasper-smollm2-ft100-r64e3``, all against the one ``ft0``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -65,12 +66,31 @@ def expand_cells(config: MatrixConfig) -> list[Cell]:
             for size in config.sizes:
                 if size > 0:
                     for recipe in recipes:
-                        cells.append(Cell(cell_id(dataset, m.name, size, recipe), dataset, m.name, m.spec, size,
-                                          FINETUNED, base_id, recipe))
+                        cells.append(
+                            Cell(
+                                cell_id(dataset, m.name, size, recipe),
+                                dataset,
+                                m.name,
+                                m.spec,
+                                size,
+                                FINETUNED,
+                                base_id,
+                                recipe,
+                            )
+                        )
         if config.candidate:
             base = candidate_base(config)
-            cells.append(Cell(f"{dataset}-candidate", dataset, "candidate", config.candidate, 0, CANDIDATE,
-                              cell_id(dataset, base, 0)))
+            cells.append(
+                Cell(
+                    f"{dataset}-candidate",
+                    dataset,
+                    "candidate",
+                    config.candidate,
+                    0,
+                    CANDIDATE,
+                    cell_id(dataset, base, 0),
+                )
+            )
     return cells
 
 

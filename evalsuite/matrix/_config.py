@@ -11,6 +11,7 @@ One top-level table is not a profile: ``[prices]``, what an API model's tokens c
     [prices]                     # currency units per million tokens; none is built in
     "openai:gpt-4" = {prompt = 30.0, completion = 60.0}
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from evalsuite.redaction import scrub
 from evalsuite.datasets import SUBSET_OPTION, DatasetSpec
 from evalsuite.errors import ConfigError, EvalsuiteError, SpecError
 from evalsuite.models import parse_spec
 from evalsuite.records import stable_hash
+from evalsuite.redaction import scrub
 
 DATASETS = ("qasper", "nq", "bioasq")  # the study's datasets, read from the data root
 JUDGE_MODES = ("logprobs", "sample")
@@ -80,10 +81,16 @@ class ServeConfig:
         return model.spec.split(":", 1)[1], self.url  # hf:<hub id>: vLLM serves it under the id
 
     def to_dict(self) -> dict[str, Any]:
-        return {"url": self.url, "adapter_path": self.adapter_path, "api_key_env": self.api_key_env,
-                "timeout": self.timeout, "concurrency": self.concurrency,
-                "models": {name: (served if url is None else {"name": served, "url": url})
-                           for name, served, url in self.models}}
+        return {
+            "url": self.url,
+            "adapter_path": self.adapter_path,
+            "api_key_env": self.api_key_env,
+            "timeout": self.timeout,
+            "concurrency": self.concurrency,
+            "models": {
+                name: (served if url is None else {"name": served, "url": url}) for name, served, url in self.models
+            },
+        }
 
 
 def _serve_config(raw: Any, where: str) -> ServeConfig | None:
@@ -98,38 +105,53 @@ def _serve_config(raw: Any, where: str) -> ServeConfig | None:
 
     def url_of(value: Any, key: str) -> str:
         if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-            raise ConfigError(f"{where}: serve {key} = {scrub(value)!r} must be the http(s) base URL of the "
-                              f"server's API; {fix}")
+            raise ConfigError(
+                f"{where}: serve {key} = {scrub(value)!r} must be the http(s) base URL of the server's API; {fix}"
+            )
         return value.rstrip("/")
 
     url = url_of(raw.get("url"), "url")
     models = []
     table = raw.get("models") or {}
     if not isinstance(table, Mapping):
-        raise ConfigError(f"{where}: serve models must be a table of <model name> = \"<served name>\"")
+        raise ConfigError(f'{where}: serve models must be a table of <model name> = "<served name>"')
     for name, entry in table.items():
         if isinstance(entry, str) and entry:
             models.append((name, entry, None))
         elif isinstance(entry, Mapping) and isinstance(entry.get("name"), str) and set(entry) <= {"name", "url"}:
-            models.append((name, entry["name"], url_of(entry["url"], f"models.{name}.url") if entry.get("url") else None))
+            models.append(
+                (name, entry["name"], url_of(entry["url"], f"models.{name}.url") if entry.get("url") else None)
+            )
         else:
-            raise ConfigError(f"{where}: serve models.{name} must be the name the server serves that model under, "
-                              'or {name = "<served name>", url = "http://<host>:<port>/v1"}')
+            raise ConfigError(
+                f"{where}: serve models.{name} must be the name the server serves that model under, "
+                'or {name = "<served name>", url = "http://<host>:<port>/v1"}'
+            )
     adapter_path = raw.get("adapter_path")
     if adapter_path is not None and (not isinstance(adapter_path, str) or not adapter_path.startswith("/")):
-        raise ConfigError(f"{where}: serve adapter_path = {adapter_path!r} must be the absolute path at which the "
-                          "server reads this machine's adapter store")
+        raise ConfigError(
+            f"{where}: serve adapter_path = {adapter_path!r} must be the absolute path at which the "
+            "server reads this machine's adapter store"
+        )
     api_key_env = raw.get("api_key_env", "OPENAI_API_KEY")
     if not isinstance(api_key_env, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", api_key_env):
-        raise ConfigError(f"{where}: serve api_key_env must name an environment variable (the key itself never "
-                          "goes into a matrix file)")
+        raise ConfigError(
+            f"{where}: serve api_key_env must name an environment variable (the key itself never "
+            "goes into a matrix file)"
+        )
     timeout, concurrency = raw.get("timeout", 600.0), raw.get("concurrency", 8)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise ConfigError(f"{where}: serve timeout = {timeout!r} must be a number of seconds > 0")
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ConfigError(f"{where}: serve concurrency = {concurrency!r} must be a whole number >= 1")
-    return ServeConfig(url, tuple(sorted(models)), adapter_path.rstrip("/") if adapter_path else None, api_key_env,
-                       float(timeout), concurrency)
+    return ServeConfig(
+        url,
+        tuple(sorted(models)),
+        adapter_path.rstrip("/") if adapter_path else None,
+        api_key_env,
+        float(timeout),
+        concurrency,
+    )
 
 
 @dataclass(frozen=True)
@@ -151,7 +173,9 @@ class MatrixConfig:
     judges: tuple[str, ...] = ("learned-correctness", "reference")
     judge_mode: str = "logprobs"
     judge_repeats: int = 1
-    qualify_limit: int | None = None  # score only this many answers of the human set (an API judge's budget); None = all
+    qualify_limit: int | None = (
+        None  # score only this many answers of the human set (an API judge's budget); None = all
+    )
     margin: float | str = DEFAULT_MARGIN  # a number, or "auto" = twice the judge's measured repeat std
     max_unscored: float = 0.2  # a baseline is invalid when a larger share of its verdicts is unscored
     # a gated comparison needs this many questions scored in both arms (and at most 5% unscored in either)
@@ -169,71 +193,7 @@ class MatrixConfig:
     baseline_from: str | None = None  # a stored run or baseline file used instead of computing baselines
 
     def __post_init__(self) -> None:
-        if not self.models:
-            raise ConfigError(f"profile {self.profile!r}: 'models' is empty; name at least one model spec")
-        names = [m.name for m in self.models]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"profile {self.profile!r}: two models share a short name in {names}; give each a distinct 'name'")
-        for name in names:
-            if not re.fullmatch(r"[a-z0-9][a-z0-9_.]*", name):
-                raise ConfigError(f"profile {self.profile!r}: model name {name!r} must be lower-case letters, digits, '_' or '.' (it goes into cell ids)")
-        if not self.datasets:
-            raise ConfigError(f"profile {self.profile!r}: 'datasets' is empty; name one of {', '.join(DATASETS)} "
-                              "or a file of your own ({name = ..., path = ...})")
-        object.__setattr__(self, "datasets", tuple(d if isinstance(d, DatasetSpec) else DatasetSpec.parse(d)
-                                                   for d in self.datasets))
-        if len(set(self.dataset_names)) != len(self.datasets):
-            raise ConfigError(f"profile {self.profile!r}: a dataset name is listed twice in {list(self.dataset_names)}")
-        for size in self.sizes:
-            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-                raise ConfigError(f"profile {self.profile!r}: fine-tuning size {size!r} must be a whole number >= 0")
-        if len(set(self.sizes)) != len(self.sizes):
-            raise ConfigError(f"profile {self.profile!r}: a fine-tuning size is listed twice in {list(self.sizes)}")
-        for key in ("eval_limit", "top_k", "max_new_tokens", "judge_repeats", "min_paired"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"profile {self.profile!r}: {key} = {value!r} must be a whole number >= 1")
-        if self.qualify_limit is not None and (not isinstance(self.qualify_limit, int) or isinstance(self.qualify_limit, bool)
-                                               or self.qualify_limit < 50):
-            raise ConfigError(f"profile {self.profile!r}: qualify_limit = {self.qualify_limit!r} must be a whole number "
-                              ">= 50 (answers of the human set a judge is qualified on), or left out for all of them")
-        if self.corpus_subset is not None and (not isinstance(self.corpus_subset, int) or isinstance(self.corpus_subset, bool)
-                                               or self.corpus_subset < 0):
-            raise ConfigError(f"profile {self.profile!r}: corpus_subset = {self.corpus_subset!r} must be a whole number "
-                              ">= 0 (distractor passages indexed beside the ones the run's questions need), or false "
-                              "for the whole corpus")
-        if not self.judges:
-            raise ConfigError(f"profile {self.profile!r}: 'judges' is empty; add at least 'reference'")
-        if self.judge_mode not in JUDGE_MODES:
-            raise ConfigError(f"profile {self.profile!r}: judge_mode {self.judge_mode!r} must be one of {', '.join(JUDGE_MODES)}")
-        if isinstance(self.margin, str):
-            if self.margin != "auto":
-                raise ConfigError(f"profile {self.profile!r}: margin {self.margin!r} must be a number >= 0 or 'auto'")
-        elif isinstance(self.margin, bool) or not isinstance(self.margin, (int, float)) or not self.margin >= 0:
-            raise ConfigError(f"profile {self.profile!r}: margin {self.margin!r} must be a number >= 0 or 'auto'")
-        if self.candidate_base is not None and not any(self.candidate_base in (m.name, m.spec) for m in self.models):
-            raise ConfigError(f"--candidate-base {self.candidate_base!r} is not a model of profile {self.profile!r}; "
-                              f"choose one of {', '.join(m.name for m in self.models)}")
-        names = [r.name for r in self.recipes]
-        for name in names:
-            if not re.fullmatch(r"[a-z0-9][a-z0-9_.]*", name):
-                raise ConfigError(f"profile {self.profile!r}: recipe name {name!r} must be lower-case letters, digits, "
-                                  "'_' or '.' (it goes into cell ids)")
-        if len(set(names)) != len(names):
-            raise ConfigError(f"profile {self.profile!r}: two recipes share the name in {names}; give each a distinct name")
-        if self.serve is not None:
-            names = {m.name for m in self.models}
-            for name, _, _ in self.serve.models:
-                if name not in names:
-                    raise ConfigError(f"profile {self.profile!r}: serve models.{name} names no model of the profile; "
-                                      f"use one of {', '.join(sorted(names))}")
-            mapped = {name for name, _, _ in self.serve.models}
-            for m in self.models:
-                if m.spec.startswith("bundled:") and not m.baseline_only and m.name not in mapped:
-                    raise ConfigError(f"profile {self.profile!r}: serve: {m.spec} has no served name; add "
-                                      f"models.{m.name} = \"<the name the server serves it under>\" to [serve]")
-        if not (isinstance(self.max_unscored, (int, float)) and 0 <= self.max_unscored <= 1):
-            raise ConfigError(f"profile {self.profile!r}: max_unscored {self.max_unscored!r} must be a share between 0 and 1")
+        _validate(self)
 
     @property
     def finetune_options(self) -> dict[str, Any]:
@@ -247,8 +207,10 @@ class MatrixConfig:
         for r in self.recipes:
             if r.name == recipe:
                 return {**self.finetune_options, **dict(r.options)}
-        raise ConfigError(f"no recipe named {recipe!r} in profile {self.profile!r}; "
-                          f"known: {', '.join(r.name for r in self.recipes) or 'none'}")
+        raise ConfigError(
+            f"no recipe named {recipe!r} in profile {self.profile!r}; "
+            f"known: {', '.join(r.name for r in self.recipes) or 'none'}"
+        )
 
     @property
     def train_file(self) -> str | None:
@@ -267,7 +229,9 @@ class MatrixConfig:
                     return d
                 subset = (self.eval_limit, max(self.sizes), self.corpus_subset, self.seed)
                 return dataclasses.replace(d, options=tuple(sorted((*d.options, (SUBSET_OPTION, subset)))))
-        raise ConfigError(f"no dataset named {name!r} in profile {self.profile!r}; known: {', '.join(self.dataset_names)}")
+        raise ConfigError(
+            f"no dataset named {name!r} in profile {self.profile!r}; known: {', '.join(self.dataset_names)}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -292,8 +256,10 @@ class MatrixConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> "MatrixConfig":
         """The configuration written by :meth:`to_dict` (e.g. the ``config`` of a ``results.json``)."""
         values = {k: v for k, v in dict(data).items() if k not in ("profile", "dataset_specs")}
-        values["datasets"] = [{k: v for k, v in spec.items() if v not in (None, {}, [])}
-                              for spec in data.get("dataset_specs") or [{"name": n} for n in data.get("datasets", [])]]
+        values["datasets"] = [
+            {k: v for k, v in spec.items() if v not in (None, {}, [])}
+            for spec in data.get("dataset_specs") or [{"name": n} for n in data.get("datasets", [])]
+        ]
         return build_config(str(data.get("profile", "default")), values, where="results.json config")
 
     def run_id(self) -> str:
@@ -313,7 +279,104 @@ class MatrixConfig:
         for m in self.models:
             if m.name == name:
                 return m
-        raise ConfigError(f"no model named {name!r} in profile {self.profile!r}; known: {', '.join(m.name for m in self.models)}")
+        raise ConfigError(
+            f"no model named {name!r} in profile {self.profile!r}; known: {', '.join(m.name for m in self.models)}"
+        )
+
+
+def _validate(self: "MatrixConfig") -> None:
+    """Every check of a profile's settings; a ConfigError names the profile and the setting."""
+    if not self.models:
+        raise ConfigError(f"profile {self.profile!r}: 'models' is empty; name at least one model spec")
+    names = [m.name for m in self.models]
+    if len(set(names)) != len(names):
+        raise ConfigError(
+            f"profile {self.profile!r}: two models share a short name in {names}; give each a distinct 'name'"
+        )
+    for name in names:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_.]*", name):
+            raise ConfigError(
+                f"profile {self.profile!r}: model name {name!r} must be lower-case letters, digits, '_' or "
+                f"'.' (it goes into cell ids)"
+            )
+    if not self.datasets:
+        raise ConfigError(
+            f"profile {self.profile!r}: 'datasets' is empty; name one of {', '.join(DATASETS)} "
+            "or a file of your own ({name = ..., path = ...})"
+        )
+    object.__setattr__(
+        self, "datasets", tuple(d if isinstance(d, DatasetSpec) else DatasetSpec.parse(d) for d in self.datasets)
+    )
+    if len(set(self.dataset_names)) != len(self.datasets):
+        raise ConfigError(f"profile {self.profile!r}: a dataset name is listed twice in {list(self.dataset_names)}")
+    for size in self.sizes:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ConfigError(f"profile {self.profile!r}: fine-tuning size {size!r} must be a whole number >= 0")
+    if len(set(self.sizes)) != len(self.sizes):
+        raise ConfigError(f"profile {self.profile!r}: a fine-tuning size is listed twice in {list(self.sizes)}")
+    for key in ("eval_limit", "top_k", "max_new_tokens", "judge_repeats", "min_paired"):
+        value = getattr(self, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"profile {self.profile!r}: {key} = {value!r} must be a whole number >= 1")
+    if self.qualify_limit is not None and (
+        not isinstance(self.qualify_limit, int) or isinstance(self.qualify_limit, bool) or self.qualify_limit < 50
+    ):
+        raise ConfigError(
+            f"profile {self.profile!r}: qualify_limit = {self.qualify_limit!r} must be a whole number "
+            ">= 50 (answers of the human set a judge is qualified on), or left out for all of them"
+        )
+    if self.corpus_subset is not None and (
+        not isinstance(self.corpus_subset, int) or isinstance(self.corpus_subset, bool) or self.corpus_subset < 0
+    ):
+        raise ConfigError(
+            f"profile {self.profile!r}: corpus_subset = {self.corpus_subset!r} must be a whole number "
+            ">= 0 (distractor passages indexed beside the ones the run's questions need), or false "
+            "for the whole corpus"
+        )
+    if not self.judges:
+        raise ConfigError(f"profile {self.profile!r}: 'judges' is empty; add at least 'reference'")
+    if self.judge_mode not in JUDGE_MODES:
+        raise ConfigError(
+            f"profile {self.profile!r}: judge_mode {self.judge_mode!r} must be one of {', '.join(JUDGE_MODES)}"
+        )
+    if isinstance(self.margin, str):
+        if self.margin != "auto":
+            raise ConfigError(f"profile {self.profile!r}: margin {self.margin!r} must be a number >= 0 or 'auto'")
+    elif isinstance(self.margin, bool) or not isinstance(self.margin, (int, float)) or not self.margin >= 0:
+        raise ConfigError(f"profile {self.profile!r}: margin {self.margin!r} must be a number >= 0 or 'auto'")
+    if self.candidate_base is not None and not any(self.candidate_base in (m.name, m.spec) for m in self.models):
+        raise ConfigError(
+            f"--candidate-base {self.candidate_base!r} is not a model of profile {self.profile!r}; "
+            f"choose one of {', '.join(m.name for m in self.models)}"
+        )
+    names = [r.name for r in self.recipes]
+    for name in names:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_.]*", name):
+            raise ConfigError(
+                f"profile {self.profile!r}: recipe name {name!r} must be lower-case letters, digits, "
+                "'_' or '.' (it goes into cell ids)"
+            )
+    if len(set(names)) != len(names):
+        raise ConfigError(f"profile {self.profile!r}: two recipes share the name in {names}; give each a distinct name")
+    if self.serve is not None:
+        names = {m.name for m in self.models}
+        for name, _, _ in self.serve.models:
+            if name not in names:
+                raise ConfigError(
+                    f"profile {self.profile!r}: serve models.{name} names no model of the profile; "
+                    f"use one of {', '.join(sorted(names))}"
+                )
+        mapped = {name for name, _, _ in self.serve.models}
+        for m in self.models:
+            if m.spec.startswith("bundled:") and not m.baseline_only and m.name not in mapped:
+                raise ConfigError(
+                    f"profile {self.profile!r}: serve: {m.spec} has no served name; add "
+                    f'models.{m.name} = "<the name the server serves it under>" to [serve]'
+                )
+    if not (isinstance(self.max_unscored, (int, float)) and 0 <= self.max_unscored <= 1):
+        raise ConfigError(
+            f"profile {self.profile!r}: max_unscored {self.max_unscored!r} must be a share between 0 and 1"
+        )
 
 
 _RUN_ONLY = ("candidate", "candidate_base", "baseline_from")  # options of a run, not keys of a matrix file
@@ -345,11 +408,16 @@ def _model_entry(raw: Any, where: str) -> ModelEntry:
     if isinstance(raw, Mapping):
         unknown = sorted(set(raw) - _MODEL_KEYS)
         if unknown:
-            raise ConfigError(f"{where}: unknown key {unknown[0]!r} in a model entry; allowed: {', '.join(sorted(_MODEL_KEYS))}")
+            raise ConfigError(
+                f"{where}: unknown key {unknown[0]!r} in a model entry; allowed: {', '.join(sorted(_MODEL_KEYS))}"
+            )
         if not isinstance(raw.get("spec"), str):
-            raise ConfigError(f"{where}: a model entry needs spec = \"...\" (e.g. \"bundled:smollm2-135m-instruct\")")
-        return ModelEntry(spec=raw["spec"], name=str(raw.get("name") or short_name(raw["spec"])),
-                          baseline_only=bool(raw.get("baseline_only", False)))
+            raise ConfigError(f'{where}: a model entry needs spec = "..." (e.g. "bundled:smollm2-135m-instruct")')
+        return ModelEntry(
+            spec=raw["spec"],
+            name=str(raw.get("name") or short_name(raw["spec"])),
+            baseline_only=bool(raw.get("baseline_only", False)),
+        )
     raise ConfigError(f"{where}: a model must be a spec string or a table {{spec = ..., name = ...}}, not {raw!r}")
 
 
@@ -375,7 +443,9 @@ def read_profiles(path: str | Path) -> dict[str, dict[str, Any]]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"matrix file {path} not found; pass --matrix FILE or create test_cases/matrix.toml") from None
+        raise ConfigError(
+            f"matrix file {path} not found; pass --matrix FILE or create test_cases/matrix.toml"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
     if "default" not in data:
@@ -384,7 +454,9 @@ def read_profiles(path: str | Path) -> dict[str, dict[str, Any]]:
     profiles: dict[str, dict[str, Any]] = {}
     for name, table in data.items():
         if not isinstance(table, dict):
-            raise ConfigError(f"{path}: unknown top-level key {name!r}; each top-level table is a profile ([default], [smoke], ...)")
+            raise ConfigError(
+                f"{path}: unknown top-level key {name!r}; each top-level table is a profile ([default], [smoke], ...)"
+            )
         _check_keys(table, f"{path} [{name}]")
         if "finetune" in table and not isinstance(table["finetune"], dict):
             raise ConfigError(f"{path} [{name}]: 'finetune' must be a table ([{name}.finetune])")
@@ -419,7 +491,9 @@ def read_prices(path: str | Path) -> dict[str, Price]:
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8")).get(PRICES, {})
     except FileNotFoundError:
-        raise ConfigError(f"matrix file {path} not found; pass --matrix FILE or create test_cases/matrix.toml") from None
+        raise ConfigError(
+            f"matrix file {path} not found; pass --matrix FILE or create test_cases/matrix.toml"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
     if not isinstance(table, dict):
@@ -428,7 +502,9 @@ def read_prices(path: str | Path) -> dict[str, Price]:
     for spec, entry in table.items():
         where = f"{path} [prices] {spec!r}"
         if not isinstance(entry, dict):
-            raise ConfigError(f"{where}: write {{prompt = <per million prompt tokens>, completion = <per million completion tokens>}}")
+            raise ConfigError(
+                f"{where}: write {{prompt = <per million prompt tokens>, completion = <per million completion tokens>}}"
+            )
         unknown = sorted(set(entry) - {"prompt", "completion"})
         if unknown:
             raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed: completion, prompt")
@@ -436,14 +512,17 @@ def read_prices(path: str | Path) -> dict[str, Price]:
         for key in ("prompt", "completion"):
             value = entry.get(key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-                raise ConfigError(f"{where}: {key} = {value!r} must be a number >= 0 (currency units per million tokens)")
+                raise ConfigError(
+                    f"{where}: {key} = {value!r} must be a number >= 0 (currency units per million tokens)"
+                )
             values[key] = float(value)
         prices[spec] = Price(**values)
     return prices
 
 
-def build_config(profile: str, values: Mapping[str, Any], *, where: str = "<options>",
-                 base_dir: str | Path = ".") -> MatrixConfig:
+def build_config(
+    profile: str, values: Mapping[str, Any], *, where: str = "<options>", base_dir: str | Path = "."
+) -> MatrixConfig:
     """A validated :class:`MatrixConfig` from plain values (as read from TOML or options);
     relative dataset and ``train_file`` paths resolve against ``base_dir`` (the matrix file's folder)."""
     values = dict(values)
@@ -458,8 +537,10 @@ def build_config(profile: str, values: Mapping[str, Any], *, where: str = "<opti
             value = dict(value)
             if value.get("train_file") is not None:
                 if not isinstance(value["train_file"], str):
-                    raise ConfigError(f"{where}: [finetune] train_file must be a path to a JSON-lines or CSV file of "
-                                      "question/answers pairs")
+                    raise ConfigError(
+                        f"{where}: [finetune] train_file must be a path to a JSON-lines or CSV file of "
+                        "question/answers pairs"
+                    )
                 path = (Path(base_dir).expanduser() / value["train_file"]).absolute()
                 if not path.is_file():
                     raise ConfigError(f"{where}: [finetune] train_file {path} not found")
@@ -482,7 +563,11 @@ def build_config(profile: str, values: Mapping[str, Any], *, where: str = "<opti
             if not isinstance(value, (list, tuple)):
                 raise ConfigError(f"{where}: {key!r} must be a list, not {value!r}")
             value = tuple(value)
-        elif key in ("eval_limit", "top_k", "max_new_tokens", "judge_repeats", "seed", "min_paired") and isinstance(value, float) and value.is_integer():
+        elif (
+            key in ("eval_limit", "top_k", "max_new_tokens", "judge_repeats", "seed", "min_paired")
+            and isinstance(value, float)
+            and value.is_integer()
+        ):
             value = int(value)
         kwargs[key] = value
     try:
@@ -514,14 +599,16 @@ def _recipes(value: Any, where: str) -> tuple[Recipe, ...]:
             out.append(raw)
             continue
         if not isinstance(raw, Mapping) or not isinstance(raw.get("name"), str):
-            raise ConfigError(f"{where}: recipe {i + 1} must be a table with a name, e.g. {{name = \"r8\", r = 8}}")
+            raise ConfigError(f'{where}: recipe {i + 1} must be a table with a name, e.g. {{name = "r8", r = 8}}')
         name = raw["name"]
         for key in raw:
             if key != "name" and key not in allowed:
-                raise ConfigError(f"{where}: recipe {name!r}: unknown key {key!r}; allowed: name, "
-                                  + ", ".join(sorted(allowed)))
-        options = {RECIPE_ALIASES.get(k, k): (tuple(v) if isinstance(v, list) else v)
-                   for k, v in raw.items() if k != "name"}
+                raise ConfigError(
+                    f"{where}: recipe {name!r}: unknown key {key!r}; allowed: name, " + ", ".join(sorted(allowed))
+                )
+        options = {
+            RECIPE_ALIASES.get(k, k): (tuple(v) if isinstance(v, list) else v) for k, v in raw.items() if k != "name"
+        }
         out.append(Recipe(name, tuple(sorted(options.items()))))
     return tuple(out)
 

@@ -4,6 +4,7 @@
 (passed, failed, inconclusive or ungated) and says what its test reports. It also holds the
 baselines read from ``--baseline`` and refuses one that is not comparable with this run.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,8 +48,10 @@ class Decider:
             return None
         found = stored.get(cell.baseline_id)
         if found is None:
-            raise ConfigError(f"--baseline {self.baseline_path} has no cell {cell.baseline_id}; "
-                              f"store one with --update-baseline or drop --baseline")
+            raise ConfigError(
+                f"--baseline {self.baseline_path} has no cell {cell.baseline_id}; "
+                f"store one with --update-baseline or drop --baseline"
+            )
         self._check_comparable(found)
         return found
 
@@ -57,11 +60,15 @@ class Decider:
         ctx = self.resources.context(stored.dataset)
         generation = to_dict(GenerationSettings(max_new_tokens=self.config.max_new_tokens, seed=self.config.seed))
         judge_configs = {j.name: dict(getattr(j, "config", {}) or {}) for j in self.resources.judges()}
-        diffs = _baselines.differences(stored.to_json(), fingerprint=ctx.fingerprint, generation=generation,
-                                       judge_configs=judge_configs)
+        diffs = _baselines.differences(
+            stored.to_json(), fingerprint=ctx.fingerprint, generation=generation, judge_configs=judge_configs
+        )
         if diffs:
-            raise ConfigError(f"--baseline {self.baseline_path}: cell {stored.id} is not comparable with this run: "
-                              + "; ".join(diffs) + "; store a new baseline with --update-baseline, or run with its settings")
+            raise ConfigError(
+                f"--baseline {self.baseline_path}: cell {stored.id} is not comparable with this run: "
+                + "; ".join(diffs)
+                + "; store a new baseline with --update-baseline, or run with its settings"
+            )
 
     def decide(self, result: CellResult, baseline: Callable[[], CellResult]) -> CellResult:
         """``result`` decided: a baseline by its validity, another cell against ``baseline()``."""
@@ -70,9 +77,18 @@ class Decider:
             if not gating:
                 return result.decided(CellStatus.UNGATED, NO_QUALIFIED_JUDGE)
             problems = _gate.baseline_validity(result, gating=gating, max_unscored=self.config.max_unscored)
-            return result.decided(CellStatus.FAILED if problems else CellStatus.PASSED, problems=problems, gating=gating)
-        gate = _gate.compare(result, baseline(), judges=result.judges, gating=gating, margin=self.config.margin,
-                             seed=self.config.seed, min_paired=self.config.min_paired)
+            return result.decided(
+                CellStatus.FAILED if problems else CellStatus.PASSED, problems=problems, gating=gating
+            )
+        gate = _gate.compare(
+            result,
+            baseline(),
+            judges=result.judges,
+            gating=gating,
+            margin=self.config.margin,
+            seed=self.config.seed,
+            min_paired=self.config.min_paired,
+        )
         if gate["outcome"] == CellStatus.UNGATED:
             reason = ("not gated: " + "; ".join(gate["too_few"])) if gate.get("too_few") else NO_QUALIFIED_JUDGE
             return result.decided(CellStatus.UNGATED, reason, gate=gate)

@@ -16,6 +16,7 @@ not gated ("too few scored answers (k of n)"). With ``margin = "auto"`` the marg
 judge's measured repeat standard deviation. A baseline cell is checked for validity instead:
 every question answered and few unscored verdicts.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,7 +31,9 @@ CRITERIA = tuple(_CRITERIA)
 MAX_UNSCORED_SHARE = 0.05  # a gated comparison leaves at most this share of questions unscored in either arm
 
 
-def paired_scores(baseline: CellResult | Mapping[str, Any], cell: CellResult | Mapping[str, Any], judge: str, criterion: str) -> tuple[list[str], list[float], list[float]]:
+def paired_scores(
+    baseline: CellResult | Mapping[str, Any], cell: CellResult | Mapping[str, Any], judge: str, criterion: str
+) -> tuple[list[str], list[float], list[float]]:
     """Question ids both cells answered (cell order) and the two score lists for one judge and criterion."""
     base_by_id = {item["id"]: item for item in _items(baseline)}
     ids, b, c = [], [], []
@@ -48,7 +51,9 @@ def paired_scores(baseline: CellResult | Mapping[str, Any], cell: CellResult | M
     return ids, b, c
 
 
-def unscored_counts(baseline: CellResult | Mapping[str, Any], cell: CellResult | Mapping[str, Any], judge: str, criterion: str) -> tuple[int, int, int]:
+def unscored_counts(
+    baseline: CellResult | Mapping[str, Any], cell: CellResult | Mapping[str, Any], judge: str, criterion: str
+) -> tuple[int, int, int]:
     """``(questions, unscored in the cell, unscored in the baseline)`` over the cell's questions: a
     question is unscored in an arm that has no finite score for it (no verdict, NaN, or not answered)."""
     base_by_id = {item["id"]: item for item in _items(baseline)}
@@ -83,8 +88,9 @@ def auto_margin(results: Sequence[CellResult | Mapping[str, Any]], judge: str, c
                 if math.isfinite(s):
                     stds.append(s)
     if not stds:
-        return AUTO_MARGIN_FALLBACK, (f"auto margin: {judge} has no repeated runs to measure, "
-                                      f"using {AUTO_MARGIN_FALLBACK}")
+        return AUTO_MARGIN_FALLBACK, (
+            f"auto margin: {judge} has no repeated runs to measure, using {AUTO_MARGIN_FALLBACK}"
+        )
     value = 2.0 * sum(stds) / len(stds)
     return value, f"auto margin: 2 x mean repeat std of {judge} over {len(stds)} verdicts = {value:.3f}"
 
@@ -96,9 +102,16 @@ def _gating_map(gating: Sequence[str] | Mapping[str, Sequence[str]]) -> dict[str
     return {name: CRITERIA for name in gating}
 
 
-def compare(cell: CellResult | Mapping[str, Any], baseline: CellResult | Mapping[str, Any], *, judges: Sequence[str],
-            gating: Sequence[str] | Mapping[str, Sequence[str]], margin: float | str, seed: int = 0,
-            min_paired: int = 10) -> dict[str, Any]:
+def compare(
+    cell: CellResult | Mapping[str, Any],
+    baseline: CellResult | Mapping[str, Any],
+    *,
+    judges: Sequence[str],
+    gating: Sequence[str] | Mapping[str, Sequence[str]],
+    margin: float | str,
+    seed: int = 0,
+    min_paired: int = 10,
+) -> dict[str, Any]:
     """Paired statistics of ``cell`` against ``baseline`` for every judge, and the decision from the
     gating judges, each on the criteria it is qualified to gate (``{judge: criteria}``, or names for both).
 
@@ -108,9 +121,17 @@ def compare(cell: CellResult | Mapping[str, Any], baseline: CellResult | Mapping
     ``passed`` is kept for readers of older files: True, False, or None when the cell is not decided.
     """
     gating = _gating_map(gating)
-    out: dict[str, Any] = {"judges": {}, "gating": list(gating), "gating_criteria": {k: list(v) for k, v in gating.items()},
-                           "failures": [], "inconclusive": [], "too_few": [], "notes": [], "min_paired": min_paired,
-                           "max_unscored_share": MAX_UNSCORED_SHARE}
+    out: dict[str, Any] = {
+        "judges": {},
+        "gating": list(gating),
+        "gating_criteria": {k: list(v) for k, v in gating.items()},
+        "failures": [],
+        "inconclusive": [],
+        "too_few": [],
+        "notes": [],
+        "min_paired": min_paired,
+        "max_unscored_share": MAX_UNSCORED_SHARE,
+    }
     for judge in judges:
         per: dict[str, Any] = {}
         for criterion in CRITERIA:
@@ -121,7 +142,9 @@ def compare(cell: CellResult | Mapping[str, Any], baseline: CellResult | Mapping
             else:
                 m = float(margin)
             stats = to_dict(paired_stats(b, c, margin=m, seed=seed))
-            questions, stats["unscored_cell"], stats["unscored_baseline"] = unscored_counts(baseline, cell, judge, criterion)
+            questions, stats["unscored_cell"], stats["unscored_baseline"] = unscored_counts(
+                baseline, cell, judge, criterion
+            )
             stats["questions"] = questions
             stats["gating"] = criterion in gating.get(judge, ())
             per[criterion] = stats
@@ -151,11 +174,15 @@ def scored_shortfall(stats: Mapping[str, Any], *, min_paired: int) -> str | None
     n, questions = int(stats.get("n") or 0), int(stats.get("questions") or 0)
     worst = max(int(stats.get("unscored_cell") or 0), int(stats.get("unscored_baseline") or 0))
     if n < min_paired:
-        return (f"too few scored answers ({n} of {questions} questions scored in both arms; "
-                f"at least {min_paired} are needed)")
+        return (
+            f"too few scored answers ({n} of {questions} questions scored in both arms; "
+            f"at least {min_paired} are needed)"
+        )
     if questions and worst / questions > MAX_UNSCORED_SHARE:
-        return (f"too few scored answers ({n} of {questions}; {stats.get('unscored_cell', 0)} unscored in the cell, "
-                f"{stats.get('unscored_baseline', 0)} in the baseline, above the bound of {MAX_UNSCORED_SHARE:.0%})")
+        return (
+            f"too few scored answers ({n} of {questions}; {stats.get('unscored_cell', 0)} unscored in the cell, "
+            f"{stats.get('unscored_baseline', 0)} in the baseline, above the bound of {MAX_UNSCORED_SHARE:.0%})"
+        )
     return None
 
 
@@ -165,8 +192,11 @@ def _fmt(x: Any, digits: int = 2) -> str:
     return f"{x:.{digits}f}"
 
 
-_OUTCOME_TEXT = {"pass": "pass: not worse beyond the margin", "fail": "FAIL: worse beyond the margin",
-                 "inconclusive": "INCONCLUSIVE: the interval neither clears the margin nor lies beyond it"}
+_OUTCOME_TEXT = {
+    "pass": "pass: not worse beyond the margin",
+    "fail": "FAIL: worse beyond the margin",
+    "inconclusive": "INCONCLUSIVE: the interval neither clears the margin nor lies beyond it",
+}
 
 
 def _outcome(s: Mapping[str, Any]) -> str:
@@ -178,17 +208,22 @@ def _outcome(s: Mapping[str, Any]) -> str:
 def row_text(cell_id: str, judge: str, criterion: str, s: Mapping[str, Any]) -> str:
     """One line of the results table: baseline mean, cell mean, difference, interval, Wilcoxon p, n, outcome."""
     outcome = _outcome(s)
-    text = (f"{cell_id} {criterion} [{judge}]: baseline {_fmt(s['baseline_mean'])}, cell {_fmt(s['cell_mean'])}, "
-            f"diff {_fmt(s['diff'], 3)}, 95% CI [{_fmt(s['ci_low'], 3)}, {_fmt(s['ci_high'], 3)}] against margin "
-            f"-{_fmt(s['margin'])}, Wilcoxon p={_fmt(s['wilcoxon_p'], 3)}, n={s['n']}")
+    text = (
+        f"{cell_id} {criterion} [{judge}]: baseline {_fmt(s['baseline_mean'])}, cell {_fmt(s['cell_mean'])}, "
+        f"diff {_fmt(s['diff'], 3)}, 95% CI [{_fmt(s['ci_low'], 3)}, {_fmt(s['ci_high'], 3)}] against margin "
+        f"-{_fmt(s['margin'])}, Wilcoxon p={_fmt(s['wilcoxon_p'], 3)}, n={s['n']}"
+    )
     if "unscored_cell" in s:
         text += f" (unscored: cell {s['unscored_cell']}, baseline {s['unscored_baseline']})"
     text += f" -> {_OUTCOME_TEXT[outcome]}"
     if outcome == "inconclusive":
         needed = s.get("needed_n")
         sd = _fmt(s.get("sd"), 2)
-        text += (f"; about {needed} questions would decide it (paired SD {sd})" if needed
-                 else f"; the difference sits on the margin, so no number of questions decides it (paired SD {sd})")
+        text += (
+            f"; about {needed} questions would decide it (paired SD {sd})"
+            if needed
+            else f"; the difference sits on the margin, so no number of questions decides it (paired SD {sd})"
+        )
     return text
 
 
@@ -200,8 +235,9 @@ def failure_message(cell_id: str, gate: Mapping[str, Any], report_path: str) -> 
     return "\n".join(lines)
 
 
-def baseline_validity(result: CellResult | Mapping[str, Any], *, gating: Sequence[str] | Mapping[str, Sequence[str]],
-                      max_unscored: float) -> list[str]:
+def baseline_validity(
+    result: CellResult | Mapping[str, Any], *, gating: Sequence[str] | Mapping[str, Sequence[str]], max_unscored: float
+) -> list[str]:
     """Problems that make a baseline run invalid (empty list = valid)."""
     problems = []
     items = _items(result)
@@ -212,9 +248,12 @@ def baseline_validity(result: CellResult | Mapping[str, Any], *, gating: Sequenc
         problems.append(f"{empty} of {len(items)} answers are empty (bound {max_unscored:.0%})")
     for judge, criteria in _gating_map(gating).items():
         unscored = sum(
-            1 for item in items
+            1
+            for item in items
             if any(math.isnan(_num(((item.get("verdicts") or {}).get(judge) or {}).get(c))) for c in criteria)
         )
         if unscored / len(items) > max_unscored:
-            problems.append(f"judge {judge} left {unscored} of {len(items)} answers unscored (bound {max_unscored:.0%})")
+            problems.append(
+                f"judge {judge} left {unscored} of {len(items)} answers unscored (bound {max_unscored:.0%})"
+            )
     return problems

@@ -7,6 +7,7 @@ parser of ``evalsuite run`` are generated from it (:func:`add_pytest_options`,
 :func:`add_run_arguments`), both build their :class:`MatrixConfig` through
 :func:`config_from_options`, and both find the matrix file with :func:`find_matrix`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,49 +60,110 @@ class RunOption:
 
 RUN_OPTIONS: tuple[RunOption, ...] = (
     # -- which matrix, which profile
-    RunOption("--matrix", "matrix", "matrix file (default: [tool.evalsuite] matrix in the project's pyproject.toml; "
-              "`evalsuite run` then also takes ./matrix.toml)", metavar="FILE", forward=False),
-    RunOption("--profile", "profile", "profile of the matrix file to run (default, smoke, paper, ...)",
-              default="default", forward=False),
+    RunOption(
+        "--matrix",
+        "matrix",
+        "matrix file (default: [tool.evalsuite] matrix in the project's pyproject.toml; "
+        "`evalsuite run` then also takes ./matrix.toml)",
+        metavar="FILE",
+        forward=False,
+    ),
+    RunOption(
+        "--profile",
+        "profile",
+        "profile of the matrix file to run (default, smoke, paper, ...)",
+        default="default",
+        forward=False,
+    ),
     # -- overrides of the profile's values
     RunOption("--models", "models", "comma-separated model specs replacing the profile's models", override="models"),
     RunOption("--sizes", "sizes", "comma-separated fine-tuning sizes, e.g. 0,20,100", override="sizes"),
     RunOption("--datasets", "datasets", "comma-separated dataset names of the matrix file", override="datasets"),
-    RunOption("--judge", "judge", "comma-separated judge specs: registered names (reference, learned-correctness) "
-              "or model specs", override="judges"),
+    RunOption(
+        "--judge",
+        "judge",
+        "comma-separated judge specs: registered names (reference, learned-correctness) or model specs",
+        override="judges",
+    ),
     RunOption("--judge-mode", "judge_mode", "G-Eval scoring mode", override="judge_mode", choices=JUDGE_MODES),
     RunOption("--judge-repeats", "judge_repeats", "judge runs per answer (sample mode)", override="judge_repeats"),
     RunOption("--eval-limit", "eval_limit", "eval questions per dataset", override="eval_limit"),
     RunOption("--margin", "margin", "non-inferiority margin (1-5 scale) or 'auto'", override="margin"),
-    RunOption("--baseline", "baseline", "compare with a stored run or baseline file (reports/baselines/, or "
-              "'latest') instead of computing baselines", override="baseline_from", metavar="RUN_OR_FILE"),
-    RunOption("--candidate", "candidate", "gate this model or adapter (base+lora:DIR, an openai: endpoint, ...) "
-              "against the baseline; adds a cell per dataset", override="candidate", metavar="SPEC"),
-    RunOption("--candidate-base", "candidate_base", "the matrix model whose baseline the candidate is compared with "
-              "(default: the base of a +lora: spec, else the first model)", override="candidate_base",
-              metavar="NAME"),
+    RunOption(
+        "--baseline",
+        "baseline",
+        "compare with a stored run or baseline file (reports/baselines/, or 'latest') instead of computing baselines",
+        override="baseline_from",
+        metavar="RUN_OR_FILE",
+    ),
+    RunOption(
+        "--candidate",
+        "candidate",
+        "gate this model or adapter (base+lora:DIR, an openai: endpoint, ...) "
+        "against the baseline; adds a cell per dataset",
+        override="candidate",
+        metavar="SPEC",
+    ),
+    RunOption(
+        "--candidate-base",
+        "candidate_base",
+        "the matrix model whose baseline the candidate is compared with "
+        "(default: the base of a +lora: spec, else the first model)",
+        override="candidate_base",
+        metavar="NAME",
+    ),
     # -- the run
     RunOption("--run-id", "run_id", "run folder name (default: derived from the configuration, so reruns resume)"),
-    RunOption("--report-dir", "report_dir", "reports root (default: reports/ in the project's root folder; "
-              "`evalsuite run`: in the current folder)"),
-    RunOption("--shard", "shard", "run shard I of N (1-based, e.g. 2/4): whole (dataset, model) groups, so a "
-              "fine-tuned cell and its baseline land together; merge the shards' run folders with "
-              "`evalsuite report --merge`", metavar="I/N"),
-    RunOption("--update-baseline", "update_baseline", "append this run's baseline cells, with provenance, to "
-              "reports/baselines/", flag_only=True),
-    RunOption("--allow-ungated", "allow_ungated", "exit 0 although some cells were skipped, too few of their answers "
-              "were scored, or no qualified judge gated them (status 3 otherwise; the report still says so)",
-              flag_only=True),
-    RunOption("--allow-inconclusive", "allow_inconclusive", "exit 0 although some cells were inconclusive: their "
-              "interval neither cleared the margin nor lay beyond it (status 4 otherwise; the report still says so)",
-              flag_only=True),
-    RunOption("--dry-run", "dry_run", "print the plan (cells, stored or to compute, and per stage the model calls, "
-              "prompt and answer tokens, estimated time here and API cost from [prices]) and run nothing; exit "
-              "status 0, or 2 on a configuration error", flag_only=True, forward=False),
-    RunOption("--plan-json", "plan_json", "with --dry-run: also write the plan as JSON to FILE", doors=(PYTEST,),
-              metavar="FILE"),
-    RunOption("--json", "json", "with --dry-run: print the plan as JSON", doors=(RUN,), flag_only=True,
-              forward=False),
+    RunOption(
+        "--report-dir",
+        "report_dir",
+        "reports root (default: reports/ in the project's root folder; `evalsuite run`: in the current folder)",
+    ),
+    RunOption(
+        "--shard",
+        "shard",
+        "run shard I of N (1-based, e.g. 2/4): whole (dataset, model) groups, so a "
+        "fine-tuned cell and its baseline land together; merge the shards' run folders with "
+        "`evalsuite report --merge`",
+        metavar="I/N",
+    ),
+    RunOption(
+        "--update-baseline",
+        "update_baseline",
+        "append this run's baseline cells, with provenance, to reports/baselines/",
+        flag_only=True,
+    ),
+    RunOption(
+        "--allow-ungated",
+        "allow_ungated",
+        "exit 0 although some cells were skipped, too few of their answers "
+        "were scored, or no qualified judge gated them (status 3 otherwise; the report still says so)",
+        flag_only=True,
+    ),
+    RunOption(
+        "--allow-inconclusive",
+        "allow_inconclusive",
+        "exit 0 although some cells were inconclusive: their "
+        "interval neither cleared the margin nor lay beyond it (status 4 otherwise; the report still says so)",
+        flag_only=True,
+    ),
+    RunOption(
+        "--dry-run",
+        "dry_run",
+        "print the plan (cells, stored or to compute, and per stage the model calls, "
+        "prompt and answer tokens, estimated time here and API cost from [prices]) and run nothing; exit "
+        "status 0, or 2 on a configuration error",
+        flag_only=True,
+        forward=False,
+    ),
+    RunOption(
+        "--plan-json",
+        "plan_json",
+        "with --dry-run: also write the plan as JSON to FILE",
+        doors=(PYTEST,),
+        metavar="FILE",
+    ),
+    RunOption("--json", "json", "with --dry-run: print the plan as JSON", doors=(RUN,), flag_only=True, forward=False),
     # -- pytest's own options, which `evalsuite run` passes on
     RunOption("-k", "k", "select cells, e.g. qasper, ft100, 'nq and smollm2'", doors=(RUN,), metavar="EXPR"),
     RunOption("-n", "n", "pytest-xdist workers (e.g. 2 or auto)", doors=(RUN,), metavar="WORKERS"),
@@ -162,8 +224,9 @@ PYPROJECT = "pyproject.toml"
 FALLBACK_MATRIX = "matrix.toml"
 
 
-def find_matrix(explicit: str | Path | None = None, root: str | Path | None = None, *,
-                named_only: bool = False) -> Path | None:
+def find_matrix(
+    explicit: str | Path | None = None, root: str | Path | None = None, *, named_only: bool = False
+) -> Path | None:
     """The matrix file of a run, by one rule for both doors.
 
     1. ``--matrix FILE`` (``explicit``), relative to the current folder;
@@ -191,16 +254,22 @@ def find_matrix(explicit: str | Path | None = None, root: str | Path | None = No
         if isinstance(table, Mapping) and "matrix" in table:
             named = table["matrix"]
             if not isinstance(named, str) or not named:
-                raise ConfigError(f"{pyproject}: [tool.evalsuite] matrix = {named!r} must be the path of the matrix "
-                                  "file, relative to pyproject.toml")
+                raise ConfigError(
+                    f"{pyproject}: [tool.evalsuite] matrix = {named!r} must be the path of the matrix "
+                    "file, relative to pyproject.toml"
+                )
             path = (pyproject.parent / named).resolve()
             if not path.is_file():
-                raise ConfigError(f"{pyproject}: [tool.evalsuite] matrix = {named!r} does not exist; fix the path "
-                                  "or pass --matrix FILE")
+                raise ConfigError(
+                    f"{pyproject}: [tool.evalsuite] matrix = {named!r} does not exist; fix the path "
+                    "or pass --matrix FILE"
+                )
             return path
     if named_only:
         return None
     if (root / FALLBACK_MATRIX).is_file():
         return (root / FALLBACK_MATRIX).resolve()
-    raise ConfigError("no matrix file: pass --matrix FILE, add [tool.evalsuite] matrix = \"...\" to pyproject.toml, "
-                      "or create matrix.toml in this folder")
+    raise ConfigError(
+        'no matrix file: pass --matrix FILE, add [tool.evalsuite] matrix = "..." to pyproject.toml, '
+        "or create matrix.toml in this folder"
+    )

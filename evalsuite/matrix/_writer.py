@@ -1,5 +1,6 @@
 """The end of a run: ``results.json`` from every cell file, the report, the baseline file, and the
 merge of the run folders of shards into one."""
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -29,8 +30,18 @@ from evalsuite.storage import atomic_write_json
 class RunWriter:
     """Writes what one run of ``config`` over ``cells`` came to, from the cell files in ``store``."""
 
-    def __init__(self, config: MatrixConfig, cells: list[Cell], store: RunStore, resources: RunResources, *,
-                 run_id: str, report_root: Path, token: str, started: float):
+    def __init__(
+        self,
+        config: MatrixConfig,
+        cells: list[Cell],
+        store: RunStore,
+        resources: RunResources,
+        *,
+        run_id: str,
+        report_root: Path,
+        token: str,
+        started: float,
+    ):
         self.config = config
         self.cells = cells
         self.store = store
@@ -57,9 +68,17 @@ class RunWriter:
                 why = "not used in this run (no cell was computed with it)"
             else:
                 why = "; ".join(q.get("reasons") or ["no qualification recorded"])
-            out.append({"spec": spec, "name": (match or {}).get("name", spec), "config": (match or {}).get("config"),
-                        "qualification": q or None, "gating": bool(q.get("qualified")) and not reason,
-                        "gating_criteria": list(q.get("gating_criteria") or []) if not reason else [], "why": why})
+            out.append(
+                {
+                    "spec": spec,
+                    "name": (match or {}).get("name", spec),
+                    "config": (match or {}).get("config"),
+                    "qualification": q or None,
+                    "gating": bool(q.get("qualified")) and not reason,
+                    "gating_criteria": list(q.get("gating_criteria") or []) if not reason else [],
+                    "why": why,
+                }
+            )
         return out
 
     def dataset_gating(self, judges: list[dict[str, Any]], cells: list[CellResult]) -> list[dict[str, Any]]:
@@ -116,28 +135,47 @@ class RunWriter:
             totals["cell_seconds"] += (m.get("timings") or {}).get("cell", 0.0)
         judges = self.judges_info()
         prov = provenance()
-        prov.update({"timings": {"session_seconds": time.time() - self.started}, "totals": totals,
-                     "baseline_source": str(baseline_path) if baseline_path else None,
-                     "model_identities": sorted({c.measured["model_identity"] for c in cells
-                                                 if c.measured.get("model_identity")}),
-                     "dataset_fingerprints": {c.dataset: c.measured.get("dataset_fingerprint") for c in cells
-                                              if c.measured.get("dataset_fingerprint")}})
-        return scrub({
-            "schema": 1,
-            "run_id": self.run_id,
-            "profile": self.config.profile,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "config": self.config.to_dict(),
-            "provenance": prov,
-            "judges": judges,
-            "dataset_gating": self.dataset_gating(judges, cells),
-            "judges_measured": {spec: m for spec, m in measured_qualifications().items() if spec not in self.config.judges},
-            "session": {"ran": sorted(ran), "computed": computed, "reused": reused},
-            "cells": [c.to_json() for c in cells],
-        })
+        prov.update(
+            {
+                "timings": {"session_seconds": time.time() - self.started},
+                "totals": totals,
+                "baseline_source": str(baseline_path) if baseline_path else None,
+                "model_identities": sorted(
+                    {c.measured["model_identity"] for c in cells if c.measured.get("model_identity")}
+                ),
+                "dataset_fingerprints": {
+                    c.dataset: c.measured.get("dataset_fingerprint")
+                    for c in cells
+                    if c.measured.get("dataset_fingerprint")
+                },
+            }
+        )
+        return scrub(
+            {
+                "schema": 1,
+                "run_id": self.run_id,
+                "profile": self.config.profile,
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "config": self.config.to_dict(),
+                "provenance": prov,
+                "judges": judges,
+                "dataset_gating": self.dataset_gating(judges, cells),
+                "judges_measured": {
+                    spec: m for spec, m in measured_qualifications().items() if spec not in self.config.judges
+                },
+                "session": {"ran": sorted(ran), "computed": computed, "reused": reused},
+                "cells": [c.to_json() for c in cells],
+            }
+        )
 
-    def finalize(self, ran: dict[str, str] | None = None, *, update_baseline: bool = False,
-                 incomplete: str | None = None, baseline_path: Path | None = None) -> dict[str, Any]:
+    def finalize(
+        self,
+        ran: dict[str, str] | None = None,
+        *,
+        update_baseline: bool = False,
+        incomplete: str | None = None,
+        baseline_path: Path | None = None,
+    ) -> dict[str, Any]:
         """Write results.json and the report, point ``reports/latest`` here; returns what was written.
 
         ``incomplete`` (a reason) marks a run that stopped early (Ctrl-C): the report says so."""
@@ -161,8 +199,12 @@ class RunWriter:
         if update_baseline:
             try:
                 out["baseline_file"] = _baselines.write_baseline(
-                    self.report_root / "baselines", run_id=self.run_id, cells=results["cells"], config=results["config"],
-                    provenance=results["provenance"])
+                    self.report_root / "baselines",
+                    run_id=self.run_id,
+                    cells=results["cells"],
+                    config=results["config"],
+                    provenance=results["provenance"],
+                )
             except EvalsuiteError as err:
                 out["baseline_error"] = str(err)
         return out
@@ -198,27 +240,42 @@ def merge_runs(run_dirs: list[str | Path], out_dir: str | Path) -> Path:
         try:
             loaded.append(json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
-            raise ConfigError(f"{path} not found; --merge takes run folders (reports/runs/<run-id>) of finished shards") from None
+            raise ConfigError(
+                f"{path} not found; --merge takes run folders (reports/runs/<run-id>) of finished shards"
+            ) from None
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}: not valid JSON ({exc}); re-run that shard") from None
     first = loaded[0]
     for d, other in zip(dirs[1:], loaded[1:]):
         if other.get("config") != first.get("config"):
-            keys = sorted(k for k in set(first["config"]) | set(other["config"])
-                          if first["config"].get(k) != other["config"].get(k))
-            raise ConfigError(f"{d} ran another configuration than {dirs[0]} (differs in {', '.join(keys)}); "
-                              "merge only shards of one run")
+            keys = sorted(
+                k
+                for k in set(first["config"]) | set(other["config"])
+                if first["config"].get(k) != other["config"].get(k)
+            )
+            raise ConfigError(
+                f"{d} ran another configuration than {dirs[0]} (differs in {', '.join(keys)}); "
+                "merge only shards of one run"
+            )
     config = MatrixConfig.from_dict(first["config"])
     out_dir = Path(out_dir)
     cells = expand_cells(config)
     store = RunStore(out_dir)
-    writer = RunWriter(config, cells, store, RunResources(config, cells, run_dir=out_dir, lock_dir=out_dir / ".locks"),
-                       run_id=str(first.get("run_id") or out_dir.name), report_root=out_dir.parent.parent,
-                       token=uuid.uuid4().hex, started=time.time())
+    writer = RunWriter(
+        config,
+        cells,
+        store,
+        RunResources(config, cells, run_dir=out_dir, lock_dir=out_dir / ".locks"),
+        run_id=str(first.get("run_id") or out_dir.name),
+        report_root=out_dir.parent.parent,
+        token=uuid.uuid4().hex,
+        started=time.time(),
+    )
     for cell in cells:  # the shard that finished a cell wins; else one that recorded why it did not
         found = [c for r in loaded for c in r.get("cells", []) if c.get("id") == cell.id]
         best = next((c for c in found if is_reusable(c)), None) or next(
-            (c for c in found if c.get("status") not in (None, CellStatus.NOT_RUN)), None)
+            (c for c in found if c.get("status") not in (None, CellStatus.NOT_RUN)), None
+        )
         if best is not None:
             store.write(cell.id, best)
     for d in dirs:
@@ -236,10 +293,16 @@ def merge_runs(run_dirs: list[str | Path], out_dir: str | Path) -> Path:
         "shards": [str(d) for d in dirs],
     }
     merged["provenance"]["timings"]["session_seconds"] = sum(
-        (r.get("provenance") or {}).get("timings", {}).get("session_seconds", 0.0) for r in loaded)
-    merged["provenance"]["shards"] = [{"run_dir": str(d), "git": (r.get("provenance") or {}).get("git"),
-                                       "session_seconds": (r.get("provenance") or {}).get("timings", {}).get("session_seconds")}
-                                      for d, r in zip(dirs, loaded)]
+        (r.get("provenance") or {}).get("timings", {}).get("session_seconds", 0.0) for r in loaded
+    )
+    merged["provenance"]["shards"] = [
+        {
+            "run_dir": str(d),
+            "git": (r.get("provenance") or {}).get("git"),
+            "session_seconds": (r.get("provenance") or {}).get("timings", {}).get("session_seconds"),
+        }
+        for d, r in zip(dirs, loaded)
+    ]
     if any(r.get("incomplete") for r in loaded):
         merged["incomplete"] = "a shard was interrupted"
     atomic_write_json(out_dir / "results.json", merged)

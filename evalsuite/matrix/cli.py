@@ -5,6 +5,7 @@ line and ``pytest --matrix FILE`` are the same run, resumable, with the same rep
 repository or any other, and ends by printing the summary tables and the report path. Its
 exit status is the gate's verdict.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from evalsuite.redaction import scrub_text
 from evalsuite.errors import ConfigError
+from evalsuite.redaction import scrub_text
 
 SUMMARY_ENV = "EVALSUITE_MATRIX_SUMMARY"
 
@@ -30,8 +31,20 @@ def find_matrix(explicit: str | None = None, cwd: Path | None = None) -> Path:
 def pytest_command(args: argparse.Namespace, matrix: Path) -> list[str]:
     from evalsuite.matrix import forwarded_arguments
 
-    cmd = [sys.executable, "-m", "pytest", str(matrix), "--matrix", str(matrix), "--profile", args.profile,
-           "-q", "-rfEs", "-p", "no:cacheprovider"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(matrix),
+        "--matrix",
+        str(matrix),
+        "--profile",
+        args.profile,
+        "-q",
+        "-rfEs",
+        "-p",
+        "no:cacheprovider",
+    ]
     return cmd + forwarded_arguments(args) + list(args.pytest_args or [])
 
 
@@ -50,8 +63,8 @@ STATUS_FILE = "last-run.json"  # in the reports root: the last `evalsuite run`'s
 def _write_status(report_root: Path, status: int, run_dir: Path | None, message: str = "") -> None:
     """``reports/last-run.json``: the exit status, its meaning, and each cell's status (passed, failed,
     inconclusive, ungated, skipped, error, not run) with the counts, so a CI can tell them apart."""
-    from evalsuite.storage import atomic_write_json
     from evalsuite.matrix import EXIT_STATUSES
+    from evalsuite.storage import atomic_write_json
 
     meaning = EXIT_STATUSES.get(status, "interrupted" if status == 130 else f"pytest exit status {status}")
     cells: dict[str, str] = {}
@@ -68,10 +81,17 @@ def _write_status(report_root: Path, status: int, run_dir: Path | None, message:
     counts: dict[str, int] = {}
     for cell_status in cells.values():
         counts[cell_status] = counts.get(cell_status, 0) + 1
-    atomic_write_json(report_root / STATUS_FILE, {"exit_status": status, "meaning": meaning,
-                                                  "run_dir": str(run_dir) if run_dir else None,
-                                                  "cells": cells, "counts": dict(sorted(counts.items())),
-                                                  "message": scrub_text(message)})
+    atomic_write_json(
+        report_root / STATUS_FILE,
+        {
+            "exit_status": status,
+            "meaning": meaning,
+            "run_dir": str(run_dir) if run_dir else None,
+            "cells": cells,
+            "counts": dict(sorted(counts.items())),
+            "message": scrub_text(message),
+        },
+    )
     print(f"evalsuite run: exit status {status}: {meaning.split(':')[0]}", file=sys.stderr)
 
 
@@ -112,12 +132,16 @@ def _dry_run(args: argparse.Namespace, cmd: list[str]) -> int:
 
     if "-n" in cmd:  # the plan is made in one process
         i = cmd.index("-n")
-        del cmd[i:i + 2]
+        del cmd[i : i + 2]
     cmd = [c for c in cmd if not c.startswith("--junitxml") and c != args.junitxml]
     with tempfile.TemporaryDirectory(prefix="evalsuite-plan-") as tmp:
         out = Path(tmp) / "plan.json"
-        proc = subprocess.run(cmd + ["--dry-run", "--plan-json", str(out)], capture_output=True, text=True,
-                              env={**os.environ, SUMMARY_ENV: "0"})
+        proc = subprocess.run(
+            cmd + ["--dry-run", "--plan-json", str(out)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, SUMMARY_ENV: "0"},
+        )
         if proc.returncode != 0 or not out.is_file():
             sys.stderr.write(scrub_text(proc.stdout[-4000:] + proc.stderr[-2000:]))
             return proc.returncode or INPUT_ERROR
@@ -163,18 +187,29 @@ def add_cli(subparsers) -> None:
     from evalsuite.matrix import add_run_arguments, exit_status_help
 
     epilog = exit_status_help()
-    run = subparsers.add_parser("run", help="run the evaluation matrix (through pytest) and print the summary",
-                                description="Run the evaluation matrix through pytest and print the summary tables.",
-                                epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = subparsers.add_parser(
+        "run",
+        help="run the evaluation matrix (through pytest) and print the summary",
+        description="Run the evaluation matrix through pytest and print the summary tables.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_run_arguments(run)  # the table of options shared with the pytest plugin (evalsuite.matrix.RUN_OPTIONS)
     run.add_argument("pytest_args", nargs="*", help="further pytest arguments (after --)")
     run.set_defaults(func=_run)
 
-    report = subparsers.add_parser("report", help="re-render summary.md, report.html and figures of a run, "
-                                                  "or merge the run folders of shards (--merge)")
-    report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folder (reports/runs/<run-id> or reports/latest)")
-    report.add_argument("--merge", action="store_true",
-                        help="combine the run folders of the shards of one run (pytest --shard I/N) into one report")
+    report = subparsers.add_parser(
+        "report",
+        help="re-render summary.md, report.html and figures of a run, or merge the run folders of shards (--merge)",
+    )
+    report.add_argument(
+        "run_dirs", nargs="+", metavar="RUN_DIR", help="run folder (reports/runs/<run-id> or reports/latest)"
+    )
+    report.add_argument(
+        "--merge",
+        action="store_true",
+        help="combine the run folders of the shards of one run (pytest --shard I/N) into one report",
+    )
     report.add_argument("--out", default=None, help="where --merge writes (default: reports/runs/<run-id> here)")
     report.set_defaults(func=_report)
 

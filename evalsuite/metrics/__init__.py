@@ -1,7 +1,20 @@
 """Metrics that need no model: answer overlap with gold answers, retrieval recall, paired statistics."""
-from evalsuite.metrics._stats import (FAIL, INCONCLUSIVE, OUTCOMES, PASS, PairedStats, bootstrap_ci, decide,
-                                     minimum_detectable_drop, paired_stats, questions_for_margin, questions_to_decide,
-                                     spearman, wilcoxon_p)
+
+from evalsuite.metrics._stats import (
+    FAIL,
+    INCONCLUSIVE,
+    OUTCOMES,
+    PASS,
+    PairedStats,
+    bootstrap_ci,
+    decide,
+    minimum_detectable_drop,
+    paired_stats,
+    questions_for_margin,
+    questions_to_decide,
+    spearman,
+    wilcoxon_p,
+)
 from evalsuite.metrics._text import (
     exact_match,
     normalize_answer,

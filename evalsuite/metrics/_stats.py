@@ -14,6 +14,7 @@ has three outcomes:
 and :func:`questions_for_margin` the questions a margin needs to show non-inferiority of an
 unchanged model with 80% power. Both use the normal approximation of the mean difference.
 """
+
 from __future__ import annotations
 
 import math
@@ -101,7 +102,9 @@ class PairedStats:
 
 def _finite_pairs(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray, int]:
     if len(a) != len(b):
-        raise ValueError(f"paired samples differ in length ({len(a)} vs {len(b)}); score both cells on the same questions")
+        raise ValueError(
+            f"paired samples differ in length ({len(a)} vs {len(b)}); score both cells on the same questions"
+        )
     x = np.asarray([float("nan") if v is None else float(v) for v in a], dtype=float)
     y = np.asarray([float("nan") if v is None else float(v) for v in b], dtype=float)
     keep = np.isfinite(x) & np.isfinite(y)
@@ -123,7 +126,9 @@ def wilcoxon_p(differences: Sequence[float]) -> float:
     return 1.0 if math.isnan(p) else p
 
 
-def bootstrap_ci(differences: Sequence[float], *, seed: int = 0, n_boot: int = 2000, level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(
+    differences: Sequence[float], *, seed: int = 0, n_boot: int = 2000, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``differences`` (resampling pairs), seeded."""
     d = np.asarray(differences, dtype=float)
     if d.size == 0:

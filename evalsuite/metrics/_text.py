@@ -4,6 +4,7 @@ Every metric normalizes with :func:`normalize_answer` (the SQuAD rule: lower cas
 punctuation and the articles a/an/the, collapse white space) and takes the best value
 over the gold answers, because datasets list several acceptable answers.
 """
+
 from __future__ import annotations
 
 import math

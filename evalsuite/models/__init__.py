@@ -13,6 +13,7 @@ What fine-tuning, planning and judging use of a local model: :func:`resolve_weig
 transformers folder), :func:`load_tokenizer`, :func:`render_prompt` (the text it reads),
 :func:`inference_precision`, :func:`adapter_digest`; :func:`unavailable_reason` checks a spec offline.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,19 @@ from evalsuite.records import Prompt
 from . import _hf_weights
 from ._available import hf_weights_present, openai_credentials, unavailable_reason
 from ._model import Model
-from ._registry import (BackendCapabilities, ParsedSpec, Weights, always_available, backends, build_backend,
-                        capabilities, is_backend, parse_spec, register_backend, with_adapter)
+from ._registry import (
+    BackendCapabilities,
+    ParsedSpec,
+    Weights,
+    always_available,
+    backends,
+    build_backend,
+    capabilities,
+    is_backend,
+    parse_spec,
+    register_backend,
+    with_adapter,
+)
 from ._types import Backend, Generation, GenerationSettings, ServingError, TransientError
 
 __all__ = [
@@ -103,8 +115,10 @@ def resolve_weights(spec: str | ParsedSpec, revision: str | None = None) -> Weig
     parsed = parse_spec(spec)
     caps = capabilities(parsed)
     if caps.weights is None:
-        raise SpecError(f"{parsed.base} has no local weights: fine-tuning needs a bundled: or hf: model "
-                        "(or a backend whose capabilities declare fine_tunable and its weights)")
+        raise SpecError(
+            f"{parsed.base} has no local weights: fine-tuning needs a bundled: or hf: model "
+            "(or a backend whose capabilities declare fine_tunable and its weights)"
+        )
     return caps.weights(parsed.target, revision)
 
 
@@ -244,14 +258,26 @@ def _local_capabilities(scheme: str, availability: Any) -> BackendCapabilities:
     """A transformers model in this process: LoRA adapters, fine-tuning, exact logprobs over the whole
     vocabulary, prompts sorted by length, one reading of a prompt for every seed; in bf16 an answer
     depends on its batch."""
-    return BackendCapabilities(local=True, adapters=True, fine_tunable=True, logprobs=True, top_logprobs=None,
-                               availability=availability, weights=_local_weights(scheme), tokenizer=True,
-                               length_sorting=True, batch_dependent=True, seeded_sampling=True)
+    return BackendCapabilities(
+        local=True,
+        adapters=True,
+        fine_tunable=True,
+        logprobs=True,
+        top_logprobs=None,
+        availability=availability,
+        weights=_local_weights(scheme),
+        tokenizer=True,
+        length_sorting=True,
+        batch_dependent=True,
+        seeded_sampling=True,
+    )
 
 
 register_backend("bundled", _hf_factory("bundled"), capabilities=_local_capabilities("bundled", always_available))
 register_backend("hf", _hf_factory("hf"), capabilities=_local_capabilities("hf", hf_weights_present))
 # OpenAI-compatible servers return at most 20 alternatives per token
-register_backend("openai", _openai_factory,
-                 capabilities=BackendCapabilities(logprobs=True, top_logprobs=20, availability=openai_credentials,
-                                                  concurrent=True))
+register_backend(
+    "openai",
+    _openai_factory,
+    capabilities=BackendCapabilities(logprobs=True, top_logprobs=20, availability=openai_credentials, concurrent=True),
+)

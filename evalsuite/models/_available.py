@@ -1,4 +1,5 @@
 """Offline availability checks of the built-in backends: nothing here touches the network."""
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,10 @@ def hf_weights_present(spec: ParsedSpec) -> str | None:
     snapshots = cache / f"models--{ident.replace('/', '--')}" / "snapshots"
     if snapshots.is_dir() and any((snap / "config.json").exists() for snap in snapshots.iterdir()):
         return None
-    return (f"weights of {ident} are not in the local Hugging Face cache ({cache}); download them with "
-            f"`huggingface-cli download {ident}` where the hub is reachable, or pass a local folder as hf:/path")
+    return (
+        f"weights of {ident} are not in the local Hugging Face cache ({cache}); download them with "
+        f"`huggingface-cli download {ident}` where the hub is reachable, or pass a local folder as hf:/path"
+    )
 
 
 def openai_credentials(spec: ParsedSpec) -> str | None:
@@ -38,8 +41,10 @@ def openai_credentials(spec: ParsedSpec) -> str | None:
     if "#" in spec.target:
         return None
     if not os.environ.get("OPENAI_API_KEY"):
-        return (f"{spec.base} needs OPENAI_API_KEY; set it, or choose an offline model/judge "
-                "(e.g. bundled:smollm2-135m-instruct)")
+        return (
+            f"{spec.base} needs OPENAI_API_KEY; set it, or choose an offline model/judge "
+            "(e.g. bundled:smollm2-135m-instruct)"
+        )
     return None
 
 

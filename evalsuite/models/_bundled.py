@@ -6,6 +6,7 @@ file lock, so parallel workers convert once); later loads read that copy. The co
 records the sha256 and size of every file; a load verifies them once per process, and a copy
 that fails is moved to the quarantine (one warning) and materialized again.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,9 @@ from importlib.metadata import PackageNotFoundError, distribution, version
 from pathlib import Path
 
 from evalsuite.artifacts import Corrupt, open_entry, safetensors_problem, sha256_file, write_entry
-from evalsuite.storage import cache_dir, file_lock, quarantine
 from evalsuite.errors import SpecError
 from evalsuite.records import stable_hash
+from evalsuite.storage import cache_dir, file_lock, quarantine
 
 from ._digest import file_sha256
 
@@ -89,7 +90,8 @@ def _identity(name: str, dist_name: str, digest: str) -> str:
 
 
 def identity(name: str) -> str:
-    """The model identity of ``bundled:<name>`` (its GGUF file's sha256 and package version), without materializing it."""
+    """The model identity of ``bundled:<name>`` (its GGUF file's sha256 and package version), without materializing
+    it."""
     dist_name, _ = _check_name(name)
     return _identity(name, dist_name, gguf_file(name)[1])
 
@@ -138,8 +140,14 @@ def materialize(name: str) -> tuple[Path, str]:
         def fill(tmp: Path) -> dict:
             model.save_pretrained(tmp, safe_serialization=True)
             tokenizer.save_pretrained(tmp)
-            return {"name": name, "gguf": str(gguf), "gguf_sha256": digest, "package": dist_name,
-                    "package_version": version(dist_name), "identity": identity}
+            return {
+                "name": name,
+                "gguf": str(gguf),
+                "gguf_sha256": digest,
+                "package": dist_name,
+                "package_version": version(dist_name),
+                "identity": identity,
+            }
 
         write_entry(final, fill, manifest=MARKER)
         return final, identity

@@ -6,6 +6,7 @@ Each row's last use (``used``, rewritten at most hourly) lets ``evalsuite cache 
 the least recently used rows. A corrupt file is moved to the quarantine and made again empty
 (one warning); the run goes on and computes the answers again.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,7 +55,8 @@ class GenerationCache:
         now = time.time()
         with self._lock:
             self._conn.execute(
-                "INSERT OR REPLACE INTO generations (key, model, prompt, value, created, used) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO generations (key, model, prompt, value, created, used) VALUES (?, ?, ?, "
+                "?, ?, ?)",
                 (key, model, prompt, text, now, now),
             )
 

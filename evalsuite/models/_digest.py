@@ -1,4 +1,5 @@
 """sha256 of (large) files, remembered by path, size and mtime so a file is read once."""
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,8 @@ def dir_digest(path: str | os.PathLike) -> str:
     store's ``manifest.json`` (when and how fast it was made) is bookkeeping, not the model."""
     path = Path(path)
     parts = sorted(
-        (f.name, file_sha256(f)) for f in path.iterdir()
+        (f.name, file_sha256(f))
+        for f in path.iterdir()
         if f.is_file() and f.name.endswith(WEIGHT_SUFFIXES) and f.name != MANIFEST
     )
     return stable_hash(parts, length=32)

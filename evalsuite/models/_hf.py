@@ -9,6 +9,7 @@ the tokens so far: prompts that start alike (a judge's criterion, steps and exam
 the item) reuse the blocks they share. Every single prompt is read block by block, whether
 its blocks come from the store or not, so its answer does not depend on what ran before.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,8 +24,17 @@ from evalsuite.device import INT8_ARITHMETIC
 from evalsuite.errors import SpecError
 from evalsuite.records import Prompt, stable_hash
 
-from ._hf_weights import (_require_torch, adapter_identity, pick_device, pick_dtype, pick_precision, render,
-                          resolve_weights, shared_base, stop_token_ids)
+from ._hf_weights import (
+    _require_torch,
+    adapter_identity,
+    pick_device,
+    pick_dtype,
+    pick_precision,
+    render,
+    resolve_weights,
+    shared_base,
+    stop_token_ids,
+)
 from ._registry import Weights
 from ._types import Generation, GenerationSettings
 
@@ -120,7 +130,9 @@ class PromptReader:
             return stored[0]
         cache = DynamicCache(config=self.model.config)
         with self._torch.inference_mode():
-            self.model(input_ids=self._torch.tensor([ids], device=self.device), cache=cache, use_cache=True, logits_to_keep=1)
+            self.model(
+                input_ids=self._torch.tensor([ids], device=self.device), cache=cache, use_cache=True, logits_to_keep=1
+            )
         self._keep(key, cache)
         return cache
 
@@ -138,8 +150,12 @@ class PromptReader:
         rest = ids[shared:-1]
         if rest:
             with self._torch.inference_mode():
-                self.model(input_ids=self._torch.tensor([rest], device=self.device), cache=cache, use_cache=True,
-                           logits_to_keep=1)
+                self.model(
+                    input_ids=self._torch.tensor([rest], device=self.device),
+                    cache=cache,
+                    use_cache=True,
+                    logits_to_keep=1,
+                )
         return cache
 
     def _reads_alone(self, encoded: list[list[int]]) -> bool:
@@ -316,7 +332,9 @@ class HFBackend(PromptReader):
             top = None
             if settings.top_logprobs > 0:
                 top = _top_logprobs(torch, self.tokenizer, out.logits, row, max(n, 1), settings.top_logprobs)
-            results.append(Generation(text=text, prompt_tokens=len(ids), completion_tokens=n, seconds=seconds, top_logprobs=top))
+            results.append(
+                Generation(text=text, prompt_tokens=len(ids), completion_tokens=n, seconds=seconds, top_logprobs=top)
+            )
         return results
 
     def generate_seeded(self, prompt: Prompt, settings: GenerationSettings, seeds: Sequence[int]) -> list[Generation]:
@@ -328,52 +346,61 @@ class HFBackend(PromptReader):
         this is one prompt pass instead of 10.
         """
         with self.active(), _attention(self.device):
-            return self._generate_seeded(prompt, settings, seeds)
+            return _generate_seeded(self, prompt, settings, seeds)
 
-    def _generate_seeded(self, prompt: Prompt, settings: GenerationSettings, seeds: Sequence[int]) -> list[Generation]:
-        torch = self._torch
-        if settings.temperature <= 0:
-            raise SpecError("generate_seeded needs temperature > 0")
-        start = time.perf_counter()
-        ids = self.encode(prompt)
-        n = len(seeds)
-        generators = [torch.Generator(device=self.device).manual_seed(int(s)) for s in seeds]
-        eos = set(self.eos_ids)
-        tokens: list[list[int]] = [[] for _ in range(n)]
-        steps_logits = []
-        done = [False] * n
-        cache, read = self._read_prompt(ids) if self.prefix_block else (None, 0)
-        with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([ids[read:]], device=self.device), cache=cache, use_cache=True,
-                             logits_to_keep=1)
-            cache = out.cache
-            if n > 1:
-                cache.batch_repeat_interleave(n)
-            logits = out.logits[:, -1, :].float().expand(n, -1)
-            for step in range(settings.max_new_tokens):
-                if settings.top_logprobs > 0:
-                    steps_logits.append(logits)
-                probs = _sampling_probs(torch, logits, settings.temperature, settings.top_p)
-                chosen = [int(torch.multinomial(probs[i], 1, generator=generators[i])) for i in range(n)]
-                for i, t in enumerate(chosen):
-                    if not done[i]:
-                        tokens[i].append(t)
-                        done[i] = t in eos or _stopped(self.tokenizer, tokens[i], settings.stop)
-                if all(done) or step + 1 == settings.max_new_tokens:
-                    break
-                nxt = torch.tensor(chosen, device=self.device).unsqueeze(1)
-                out = self.model(input_ids=nxt, cache=cache, use_cache=True)
-                logits = out.logits[:, -1, :].float()
-        seconds = (time.perf_counter() - start) / n
-        results = []
-        for row in range(n):
-            row_tokens = tokens[row]
-            k = next((i for i, t in enumerate(row_tokens) if t in eos), len(row_tokens))
-            text = _cut(self.tokenizer.decode(row_tokens[:k], skip_special_tokens=True), settings.stop)
-            top = _top_logprobs(torch, self.tokenizer, steps_logits, row, max(k, 1), settings.top_logprobs) if steps_logits else None
-            results.append(Generation(text=text, prompt_tokens=len(ids), completion_tokens=k, seconds=seconds,
-                                      top_logprobs=top))
-        return results
+
+def _generate_seeded(
+    self: "HFBackend", prompt: Prompt, settings: GenerationSettings, seeds: Sequence[int]
+) -> list[Generation]:
+    torch = self._torch
+    if settings.temperature <= 0:
+        raise SpecError("generate_seeded needs temperature > 0")
+    start = time.perf_counter()
+    ids = self.encode(prompt)
+    n = len(seeds)
+    generators = [torch.Generator(device=self.device).manual_seed(int(s)) for s in seeds]
+    eos = set(self.eos_ids)
+    tokens: list[list[int]] = [[] for _ in range(n)]
+    steps_logits = []
+    done = [False] * n
+    cache, read = self._read_prompt(ids) if self.prefix_block else (None, 0)
+    with torch.inference_mode():
+        out = self.model(
+            input_ids=torch.tensor([ids[read:]], device=self.device), cache=cache, use_cache=True, logits_to_keep=1
+        )
+        cache = out.cache
+        if n > 1:
+            cache.batch_repeat_interleave(n)
+        logits = out.logits[:, -1, :].float().expand(n, -1)
+        for step in range(settings.max_new_tokens):
+            if settings.top_logprobs > 0:
+                steps_logits.append(logits)
+            probs = _sampling_probs(torch, logits, settings.temperature, settings.top_p)
+            chosen = [int(torch.multinomial(probs[i], 1, generator=generators[i])) for i in range(n)]
+            for i, t in enumerate(chosen):
+                if not done[i]:
+                    tokens[i].append(t)
+                    done[i] = t in eos or _stopped(self.tokenizer, tokens[i], settings.stop)
+            if all(done) or step + 1 == settings.max_new_tokens:
+                break
+            nxt = torch.tensor(chosen, device=self.device).unsqueeze(1)
+            out = self.model(input_ids=nxt, cache=cache, use_cache=True)
+            logits = out.logits[:, -1, :].float()
+    seconds = (time.perf_counter() - start) / n
+    results = []
+    for row in range(n):
+        row_tokens = tokens[row]
+        k = next((i for i, t in enumerate(row_tokens) if t in eos), len(row_tokens))
+        text = _cut(self.tokenizer.decode(row_tokens[:k], skip_special_tokens=True), settings.stop)
+        top = (
+            _top_logprobs(torch, self.tokenizer, steps_logits, row, max(k, 1), settings.top_logprobs)
+            if steps_logits
+            else None
+        )
+        results.append(
+            Generation(text=text, prompt_tokens=len(ids), completion_tokens=k, seconds=seconds, top_logprobs=top)
+        )
+    return results
 
 
 def _attention(device: str) -> Any:
@@ -435,11 +462,17 @@ def _roomy_layer_class() -> Any:
             held = 0 if self.keys is None or self.keys.numel() == 0 else self.keys.shape[-2]
             needed = held + key_states.shape[-2]
             buffers = self._buffers
-            if (buffers is None or buffers[0].shape[-2] < needed or buffers[0].shape[0] != key_states.shape[0]
-                    or self.keys.data_ptr() != buffers[0].data_ptr()):
+            if (
+                buffers is None
+                or buffers[0].shape[-2] < needed
+                or buffers[0].shape[0] != key_states.shape[0]
+                or self.keys.data_ptr() != buffers[0].data_ptr()
+            ):
                 size = needed + self.room
-                buffers = tuple(torch.empty((*x.shape[:2], size, x.shape[-1]), dtype=x.dtype, device=x.device)
-                                for x in (key_states, value_states))
+                buffers = tuple(
+                    torch.empty((*x.shape[:2], size, x.shape[-1]), dtype=x.dtype, device=x.device)
+                    for x in (key_states, value_states)
+                )
                 if held:
                     buffers[0][:, :, :held] = self.keys
                     buffers[1][:, :, :held] = self.values
@@ -471,8 +504,9 @@ def _with_room(cache: Any, config: Any, room: int) -> Any:
 
 
 def _cache_bytes(cache: Any) -> int:
-    return sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values)
-               if t is not None)
+    return sum(
+        t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values) if t is not None
+    )
 
 
 def _sampling_probs(torch: Any, logits: Any, temperature: float, top_p: float) -> Any:
@@ -487,13 +521,14 @@ def _sampling_probs(torch: Any, logits: Any, temperature: float, top_p: float) -
     return probs
 
 
-
 def make_backend(scheme: str):
     def factory(target: str, adapter: str | None, options: dict[str, Any]) -> HFBackend:
         known = {"device", "dtype", "batch_size", "prefix_block", "shared_prefix", "revision"}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise SpecError(f"unknown option(s) {', '.join(unknown)} for {scheme}: models: use {', '.join(sorted(known))}")
+            raise SpecError(
+                f"unknown option(s) {', '.join(unknown)} for {scheme}: models: use {', '.join(sorted(known))}"
+            )
         if adapter is not None:
             adapter_identity(adapter)  # fail on a missing adapter before loading the base model
         weights = resolve_weights(scheme, target, options.pop("revision", None))

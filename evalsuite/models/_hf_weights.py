@@ -1,6 +1,7 @@
 """Local transformers weights: the arithmetic a model runs with, where its files are, its tokenizer
 and prompt text, and the one copy of each base model in memory that every backend using it shares.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,12 +23,16 @@ def _require_torch() -> Any:
         import torch  # noqa: F401
         import transformers  # noqa: F401
     except ImportError as err:
-        raise SpecError(f"local models need torch and transformers ({err.name} is missing): pip install torch transformers") from None
+        raise SpecError(
+            f"local models need torch and transformers ({err.name} is missing): pip install torch transformers"
+        ) from None
     return torch
 
 
 def offline() -> bool:
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def pick_device(device: str = "auto") -> str:
@@ -35,8 +40,16 @@ def pick_device(device: str = "auto") -> str:
     return best_device() if device == "auto" else device
 
 
-PRECISIONS = {"auto": "auto", "fp32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf16",
-              "fp16": "fp16", "float16": "fp16", "int8": "int8"}
+PRECISIONS = {
+    "auto": "auto",
+    "fp32": "fp32",
+    "float32": "fp32",
+    "bf16": "bf16",
+    "bfloat16": "bf16",
+    "fp16": "fp16",
+    "float16": "fp16",
+    "int8": "int8",
+}
 
 
 def pick_precision(dtype: str, device: str) -> str:
@@ -78,7 +91,6 @@ def pick_dtype(dtype: str, device: str) -> Any:
 def inference_precision(device: str = "cpu", requested: str = "auto") -> str:
     """The arithmetic a local model runs with here: "fp32", "bf16", "fp16" or "int8"."""
     return pick_precision(requested, device)
-
 
 
 def resolve_weights(scheme: str, target: str, revision: str | None = None) -> Weights:
@@ -151,6 +163,7 @@ def render(tokenizer: Any, prompt: Prompt) -> tuple[str, bool]:
         text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         return text + prompt.prefill, False
     return "\n\n".join(m.content for m in prompt.messages) + prompt.prefill, True
+
 
 class SharedBase:
     """One base model in memory, with the LoRA adapters of every backend that uses it loaded onto it

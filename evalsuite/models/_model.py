@@ -1,4 +1,5 @@
 """The wrapper every backend runs inside: cache, batching, concurrency, retries, token accounting."""
+
 from __future__ import annotations
 
 import random
@@ -8,12 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Sequence
 
-from evalsuite.redaction import scrub_text
 from evalsuite.errors import EvalsuiteError
 from evalsuite.records import Prompt, stable_hash
+from evalsuite.redaction import scrub_text
 
 from ._cache import GenerationCache
-from ._registry import DEFAULT_CAPABILITIES, BackendCapabilities, capabilities as declared_capabilities, parse_spec
+from ._registry import DEFAULT_CAPABILITIES, BackendCapabilities, parse_spec
+from ._registry import capabilities as declared_capabilities
 from ._types import Generation, GenerationSettings, TransientError
 
 
@@ -62,8 +64,9 @@ class Model:
 
     def cache_key(self, prompt: Prompt, settings: GenerationSettings, **context: Any) -> str:
         """``context``: whatever else changes the answer (the batch's prompts, the group of seeds)."""
-        return stable_hash({"model": self.identity, "prompt": prompt.key(), "settings": asdict(settings), **context},
-                           length=32)
+        return stable_hash(
+            {"model": self.identity, "prompt": prompt.key(), "settings": asdict(settings), **context}, length=32
+        )
 
     def _batches(self, prompts: Sequence[Prompt]) -> tuple[list[list[int]], list[str]] | None:
         """Fixed batches over the whole list for a backend whose answers depend on their batch.
@@ -152,8 +155,14 @@ class Model:
                 todo.append(i)
         return todo
 
-    def _record(self, slots: Sequence[int], out: Sequence[Generation], prompts: Sequence[Prompt],
-                keys: Sequence[str], results: list) -> None:
+    def _record(
+        self,
+        slots: Sequence[int],
+        out: Sequence[Generation],
+        prompts: Sequence[Prompt],
+        keys: Sequence[str],
+        results: list,
+    ) -> None:
         for slot, prompt, key, gen in zip(slots, prompts, keys, out):
             results[slot] = gen
             if self._cache is not None:
@@ -176,8 +185,10 @@ class Model:
         if len(set(seeds)) != len(seeds):
             raise EvalsuiteError(f"sample() got repeated seeds {list(seeds)}; give each sample its own seed")
         grouped = self.capabilities.seeded_sampling
-        keys = [self.cache_key(prompt, replace(settings, seed=s), **({"seeds": list(seeds)} if grouped else {}))
-                for s in seeds]
+        keys = [
+            self.cache_key(prompt, replace(settings, seed=s), **({"seeds": list(seeds)} if grouped else {}))
+            for s in seeds
+        ]
         results: list[Generation | None] = [None] * len(seeds)
         todo = self._lookup(keys, results)
         if grouped and todo:  # drawn together: a partial group is drawn again whole
@@ -210,8 +221,13 @@ class RetryPolicy:
     backoff: float = 0.5
     max_backoff: float = 30.0
 
-    def call(self, call: Callable[[], list[Generation]], expected: int, spec: str,
-             on_retry: Callable[[], None] = lambda: None) -> list[Generation]:
+    def call(
+        self,
+        call: Callable[[], list[Generation]],
+        expected: int,
+        spec: str,
+        on_retry: Callable[[], None] = lambda: None,
+    ) -> list[Generation]:
         """``call()`` (one backend call returning ``expected`` answers), retried on transient errors."""
         attempt = 0
         while True:

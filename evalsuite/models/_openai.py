@@ -23,6 +23,7 @@ its requests to the adapter it names; its identity, and so every generation cach
 base and the adapter's content, not the name it is served under. With ``lora_path`` (where the
 server reads the adapter) a request the server answers with 404 loads the adapter again and is retried.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,9 +31,9 @@ import time
 from typing import Any, Sequence
 from urllib.parse import urlparse
 
-from evalsuite.redaction import scrub_text, split_credentials
 from evalsuite.errors import EvalsuiteError, SpecError
 from evalsuite.records import Prompt, stable_hash
+from evalsuite.redaction import scrub_text, split_credentials
 
 from ._types import Generation, GenerationSettings, ServingError, TransientError
 
@@ -57,9 +58,18 @@ class OpenAIBackend:
     tokenizer = None
     serves_adapters = True  # see load_adapter, unload_adapter, served_models
 
-    def __init__(self, model: str, base_url: str | None, *, api_key_env: str = "OPENAI_API_KEY",
-                 timeout: float = 60.0, concurrency: int = 8, lora_base: str | None = None,
-                 lora_digest: str | None = None, lora_path: str | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None,
+        *,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout: float = 60.0,
+        concurrency: int = 8,
+        lora_base: str | None = None,
+        lora_digest: str | None = None,
+        lora_path: str | None = None,
+    ) -> None:
         try:
             import openai
         except ImportError:
@@ -91,8 +101,10 @@ class OpenAIBackend:
             extra["http_client"] = httpx.Client(auth=basic_auth, timeout=self.timeout)
         self.client = openai.OpenAI(api_key=key, base_url=self.base_url, timeout=self.timeout, max_retries=0, **extra)
         if (lora_base is None) != (lora_digest is None):
-            raise SpecError(f"openai:{model}: a served adapter needs both lora_base (the served base model) and "
-                            "lora_digest (the adapter's content digest)")
+            raise SpecError(
+                f"openai:{model}: a served adapter needs both lora_base (the served base model) and "
+                "lora_digest (the adapter's content digest)"
+            )
         self.lora_base = lora_base
         self.lora_path = lora_path  # where the server reads the adapter: loaded again when it forgot it
         identity: dict[str, Any] = {"openai": self.base_url.rstrip("/"), "model": model}
@@ -105,11 +117,15 @@ class OpenAIBackend:
         known = {"api_key_env", "timeout", "concurrency", "lora_base", "lora_digest", "lora_path"}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise SpecError(f"unknown option(s) {', '.join(unknown)} for openai: models: use {', '.join(sorted(known))}")
+            raise SpecError(
+                f"unknown option(s) {', '.join(unknown)} for openai: models: use {', '.join(sorted(known))}"
+            )
         if "#" in target:
             base_url, _, model = target.rpartition("#")
             if not urlparse(base_url).scheme.startswith("http") or not model:
-                raise SpecError(f"malformed spec {scrub_text('openai:' + target)}: write openai:<http(s) base_url>#<model>")
+                raise SpecError(
+                    f"malformed spec {scrub_text('openai:' + target)}: write openai:<http(s) base_url>#<model>"
+                )
             return cls(model, base_url, **options)
         if target.startswith(("http://", "https://")):
             raise SpecError(f"spec {scrub_text('openai:' + target)} names no model: write openai:<base_url>#<model>")
@@ -127,8 +143,9 @@ class OpenAIBackend:
         except openai.APIConnectionError:
             raise ServingError(f"no server answers at {self.base_url}", "unreachable") from None
         except openai.APIStatusError as err:
-            raise ServingError(f"{self.base_url}/models refused ({err.status_code}): {scrub_text(_short(err))}",
-                               "refused") from None
+            raise ServingError(
+                f"{self.base_url}/models refused ({err.status_code}): {scrub_text(_short(err))}", "refused"
+            ) from None
         return [str(m.id) for m in page.data]
 
     def load_adapter(self, name: str, path: str) -> None:
@@ -161,25 +178,11 @@ class OpenAIBackend:
                 return  # already gone
             raise ServingError(f"{where} refused ({err.status_code}): {text}", "refused") from None
 
-    def _messages(self, prompt: Prompt) -> list[dict[str, str]]:
-        if prompt.chat:
-            messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
-        else:
-            messages = [{"role": "user", "content": "\n\n".join(m.content for m in prompt.messages)}]
-        if prompt.prefill:
-            note = f"\n\nBegin your reply with exactly: {prompt.prefill}"
-            users = [i for i, m in enumerate(messages) if m["role"] == "user"]
-            if users:
-                messages[users[-1]] = {"role": "user", "content": messages[users[-1]]["content"] + note}
-            else:
-                messages.append({"role": "user", "content": note.strip()})
-        return messages
-
     def _one(self, prompt: Prompt, settings: GenerationSettings) -> Generation:
         openai = self._openai
         kwargs: dict[str, Any] = {
             "model": self.model,
-            "messages": self._messages(prompt),
+            "messages": _messages(self, prompt),
             "max_tokens": settings.max_new_tokens,
             "temperature": settings.temperature,
         }
@@ -210,15 +213,17 @@ class OpenAIBackend:
                 # run that served the same adapter): load it again and let the wrapper send the request again
                 self.load_adapter(self.model, self.lora_path)
                 raise TransientError(f"{where}: the adapter was not loaded on the server; loaded it again") from None
-            raise EvalsuiteError(f"{where}: request refused ({err.status_code}): {scrub_text(_short(err))}; "
-                                 "check the model name and settings") from None
+            raise EvalsuiteError(
+                f"{where}: request refused ({err.status_code}): {scrub_text(_short(err))}; "
+                "check the model name and settings"
+            ) from None
         except openai.APIConnectionError:
             raise TransientError(f"{where}: cannot connect") from None
         seconds = time.perf_counter() - start
         choice = response.choices[0]
         text = choice.message.content or ""
         if prompt.prefill and text.startswith(prompt.prefill):
-            text = text[len(prompt.prefill):]
+            text = text[len(prompt.prefill) :]
         usage = response.usage
         top = None
         missing = False
@@ -238,6 +243,21 @@ class OpenAIBackend:
             top_logprobs=top,
             logprobs_missing=missing,
         )
+
+
+def _messages(self: "OpenAIBackend", prompt: Prompt) -> list[dict[str, str]]:
+    if prompt.chat:
+        messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
+    else:
+        messages = [{"role": "user", "content": "\n\n".join(m.content for m in prompt.messages)}]
+    if prompt.prefill:
+        note = f"\n\nBegin your reply with exactly: {prompt.prefill}"
+        users = [i for i, m in enumerate(messages) if m["role"] == "user"]
+        if users:
+            messages[users[-1]] = {"role": "user", "content": messages[users[-1]]["content"] + note}
+        else:
+            messages.append({"role": "user", "content": note.strip()})
+    return messages
 
 
 def _short(err: Any) -> str:

@@ -4,6 +4,7 @@ A third-party package can register from its own import, or declare an entry poin
 group ``evalsuite.backends`` whose value is a factory; it is looked up when its scheme is asked for,
 and the factory's ``capabilities`` attribute (a :class:`BackendCapabilities`) says what it can do.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -75,7 +76,8 @@ class BackendCapabilities:
     the one it counts tokens with), ``concurrent`` (its ``concurrency`` attribute says how many calls
     may run at once; otherwise one), ``length_sorting`` (its ``sort_key(prompt)`` orders prompts by
     length), ``batch_dependent`` (an answer may depend on its batch; its ``batch_invariant``
-    attribute says whether it does now, and its ``batch_size`` option 1 makes it not), ``seeded_sampling`` (its ``generate_seeded(prompt,
+    attribute says whether it does now, and its ``batch_size`` option 1 makes it not), ``seeded_sampling`` (its
+    ``generate_seeded(prompt,
     settings, seeds)`` draws every seed's sample from one reading of the prompt).
     """
 
@@ -94,8 +96,10 @@ class BackendCapabilities:
 
     def __post_init__(self) -> None:
         if self.fine_tunable and self.weights is None:
-            raise SpecError("a fine-tunable backend declares where its weights are: pass "
-                            "BackendCapabilities(fine_tunable=True, weights=<callable(target, revision) -> Weights>)")
+            raise SpecError(
+                "a fine-tunable backend declares where its weights are: pass "
+                "BackendCapabilities(fine_tunable=True, weights=<callable(target, revision) -> Weights>)"
+            )
         if self.top_logprobs is not None and self.top_logprobs < 1:
             raise SpecError(f"top_logprobs must be >= 1 or None (no limit), got {self.top_logprobs}")
 
@@ -106,8 +110,9 @@ _FACTORIES: dict[str, Factory] = {}
 _CAPABILITIES: dict[str, BackendCapabilities] = {}
 
 
-def register_backend(scheme: str, factory: Factory, *, capabilities: BackendCapabilities | None = None,
-                     adapters: bool | None = None) -> None:
+def register_backend(
+    scheme: str, factory: Factory, *, capabilities: BackendCapabilities | None = None, adapters: bool | None = None
+) -> None:
     """Make ``<scheme>:<target>`` specs load through ``factory``, which can do what ``capabilities``
     says (default: the factory's ``capabilities`` attribute, else :class:`BackendCapabilities`());
     ``adapters=True`` is short for capabilities that allow ``+lora:``."""
@@ -117,8 +122,10 @@ def register_backend(scheme: str, factory: Factory, *, capabilities: BackendCapa
     if caps is None:
         caps = DEFAULT_CAPABILITIES
     if not isinstance(caps, BackendCapabilities):
-        raise SpecError(f"backend {scheme!r}: capabilities must be an evalsuite.models.BackendCapabilities, "
-                        f"not {type(caps).__name__}")
+        raise SpecError(
+            f"backend {scheme!r}: capabilities must be an evalsuite.models.BackendCapabilities, "
+            f"not {type(caps).__name__}"
+        )
     if adapters is not None:
         caps = replace(caps, adapters=bool(adapters))
     _FACTORIES[scheme] = factory
@@ -158,9 +165,11 @@ def _entry_point_factory(scheme: str) -> Factory | None:
         if ep.name == scheme:
             factory = ep.load()
             legacy = getattr(factory, "adapters", None)
-            register_backend(scheme, factory,
-                             adapters=None if getattr(factory, "capabilities", None) is not None or legacy is None
-                             else bool(legacy))
+            register_backend(
+                scheme,
+                factory,
+                adapters=None if getattr(factory, "capabilities", None) is not None or legacy is None else bool(legacy),
+            )
             return factory
     return None
 
@@ -184,7 +193,9 @@ def capabilities(spec_or_scheme: "str | ParsedSpec") -> BackendCapabilities:
     else:
         scheme = str(spec_or_scheme).strip()
     if _factory(scheme) is None:
-        raise SpecError(f"unknown model backend {scheme!r}: {SPEC_HELP}, or register it with evalsuite.models.register_backend")
+        raise SpecError(
+            f"unknown model backend {scheme!r}: {SPEC_HELP}, or register it with evalsuite.models.register_backend"
+        )
     return _CAPABILITIES[scheme]
 
 
@@ -195,5 +206,7 @@ def build_backend(spec: "str | ParsedSpec", options: dict[str, Any]) -> Any:
     if factory is None:
         raise SpecError(f"unknown model backend {parsed.scheme!r} in {written!r}: {SPEC_HELP}")
     if parsed.adapter is not None and not _CAPABILITIES[parsed.scheme].adapters:
-        raise SpecError(f"backend {parsed.scheme!r} cannot load LoRA adapters ({written!r}): use a bundled: or hf: base")
+        raise SpecError(
+            f"backend {parsed.scheme!r} cannot load LoRA adapters ({written!r}): use a bundled: or hf: base"
+        )
     return factory(parsed.target, parsed.adapter, dict(options))

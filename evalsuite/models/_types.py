@@ -1,4 +1,5 @@
 """The records a backend consumes and returns, and the one method it implements."""
+
 from __future__ import annotations
 
 import re

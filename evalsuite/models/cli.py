@@ -1,4 +1,5 @@
 """``evalsuite generate``: answer the first K eval questions of a dataset with retrieved context."""
+
 from __future__ import annotations
 
 import argparse
@@ -66,6 +67,8 @@ def run_generate(args: argparse.Namespace) -> int:
         for row in rows:
             print(f"[{row['id']}] {row['question']}\n  -> {row['answer'].strip()}\n")
         stats = model.stats
-        print(f"{model.spec}: {stats['model_calls']} generated, {stats['cache_hits']} from cache, "
-              f"{stats['prompt_tokens']} prompt + {stats['completion_tokens']} completion tokens")
+        print(
+            f"{model.spec}: {stats['model_calls']} generated, {stats['cache_hits']} from cache, "
+            f"{stats['prompt_tokens']} prompt + {stats['completion_tokens']} completion tokens"
+        )
     return 0

@@ -1,16 +1,17 @@
 """Reports of a run, rendered only from its ``results.json``: summary.md, report.html, figures/*.png."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from evalsuite.storage import atomic_write_text
 from evalsuite.errors import ConfigError
 from evalsuite.report._compare import compare_runs, comparison_markdown
 from evalsuite.report._figures import figures
 from evalsuite.report._render import blocks, score_table, to_html, to_markdown
 from evalsuite.report._stats import primary_judge, research_questions
+from evalsuite.storage import atomic_write_text
 
 
 def load_results(run_dir: str | Path) -> dict[str, Any]:
@@ -19,7 +20,9 @@ def load_results(run_dir: str | Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path} not found; give a run folder under reports/runs/ (or run `evalsuite run` first)") from None
+        raise ConfigError(
+            f"{path} not found; give a run folder under reports/runs/ (or run `evalsuite run` first)"
+        ) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON ({exc}); re-run the matrix to rewrite it") from None
 

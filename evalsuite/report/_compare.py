@@ -1,4 +1,5 @@
 """Cell-by-cell comparison of two runs, paired on the questions both answered."""
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -20,21 +21,59 @@ def compare_runs(a: Mapping[str, Any], b: Mapping[str, Any], *, seed: int = 0) -
         shared = [(it, items_b[it["id"]]) for it in ca["items"] if it["id"] in items_b]
         for judge in [j for j in ca.get("judges", []) if j in cb.get("judges", [])]:
             for criterion in CRITERIA:
-                s = paired_stats([score(x, judge, criterion) for x, _ in shared],
-                                 [score(y, judge, criterion) for _, y in shared], margin=0.0, seed=seed)
-                rows.append({"cell": cid, "judge": judge, "criterion": criterion, "a_mean": s.baseline_mean,
-                             "b_mean": s.cell_mean, "diff": s.diff, "ci_low": s.ci_low, "ci_high": s.ci_high,
-                             "wilcoxon_p": s.wilcoxon_p, "n": s.n})
-    return {"a": a.get("run_id"), "b": b.get("run_id"), "rows": rows,
-            "only_a": sorted(set(cells_a) - set(cells_b)), "only_b": sorted(set(cells_b) - set(cells_a))}
+                s = paired_stats(
+                    [score(x, judge, criterion) for x, _ in shared],
+                    [score(y, judge, criterion) for _, y in shared],
+                    margin=0.0,
+                    seed=seed,
+                )
+                rows.append(
+                    {
+                        "cell": cid,
+                        "judge": judge,
+                        "criterion": criterion,
+                        "a_mean": s.baseline_mean,
+                        "b_mean": s.cell_mean,
+                        "diff": s.diff,
+                        "ci_low": s.ci_low,
+                        "ci_high": s.ci_high,
+                        "wilcoxon_p": s.wilcoxon_p,
+                        "n": s.n,
+                    }
+                )
+    return {
+        "a": a.get("run_id"),
+        "b": b.get("run_id"),
+        "rows": rows,
+        "only_a": sorted(set(cells_a) - set(cells_b)),
+        "only_b": sorted(set(cells_b) - set(cells_a)),
+    }
 
 
 def comparison_markdown(cmp: Mapping[str, Any]) -> str:
     blocks: list[tuple] = [("h2", f"{cmp['b']} minus {cmp['a']}, paired on shared questions")]
-    blocks.append(("table", ["cell", "judge", "criterion", "A", "B", "B - A", "95% CI", "Wilcoxon p", "n"],
-                   [[r["cell"], r["judge"], r["criterion"], fmt(r["a_mean"]), fmt(r["b_mean"]), fmt(r["diff"], 3, True),
-                     f"[{fmt(r['ci_low'], 3)}, {fmt(r['ci_high'], 3)}]", fmt(r["wilcoxon_p"], 3), str(r["n"])]
-                    for r in cmp["rows"]]))
+    blocks.append(
+        (
+            "table",
+            ["cell", "judge", "criterion", "A", "B", "B - A", "95% CI", "Wilcoxon p", "n"],
+            [
+                [
+                    r["cell"],
+                    r["judge"],
+                    r["criterion"],
+                    fmt(r["a_mean"]),
+                    fmt(r["b_mean"]),
+                    fmt(r["diff"], 3, True),
+                    f"[{fmt(r['ci_low'], 3)}, {fmt(r['ci_high'], 3)}]",
+                    fmt(r["wilcoxon_p"], 3),
+                    str(r["n"]),
+                ]
+                for r in cmp["rows"]
+            ],
+        )
+    )
     if cmp["only_a"] or cmp["only_b"]:
-        blocks.append(("p", f"Only in A: {', '.join(cmp['only_a']) or '–'}. Only in B: {', '.join(cmp['only_b']) or '–'}."))
+        blocks.append(
+            ("p", f"Only in A: {', '.join(cmp['only_a']) or '–'}. Only in B: {', '.join(cmp['only_b']) or '–'}.")
+        )
     return to_markdown(blocks)

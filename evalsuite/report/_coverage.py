@@ -17,6 +17,7 @@ coverage cannot be computed (the embedder does not load, say), every map of the 
 unavailable and why, and the report still renders; after the first failure no further drop tries,
 so a missing embedder costs one attempt.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -71,8 +72,12 @@ def _state(in_baseline: bool, in_cell: bool) -> str:
     return "gained" if in_cell else "missed"
 
 
-def coverage_map(baseline_answer: Any, cell_answer: Any, references: Sequence[Any],
-                 coverage: Callable[..., ClaimCoverage] | None = None) -> CoverageMap:
+def coverage_map(
+    baseline_answer: Any,
+    cell_answer: Any,
+    references: Sequence[Any],
+    coverage: Callable[..., ClaimCoverage] | None = None,
+) -> CoverageMap:
     """Mark each claim of ``references`` (the gold answers) by whether either answer covers it."""
     coverage = coverage or claim_coverage
     references = [r if isinstance(r, str) else "" if r is None else str(r) for r in references]
@@ -80,8 +85,11 @@ def coverage_map(baseline_answer: Any, cell_answer: Any, references: Sequence[An
     cell = coverage(cell_answer if isinstance(cell_answer, str) else "", references)
     if [c.text for c in base.claims] != [c.text for c in cell.claims]:
         raise ValueError("the two answers were aligned with different gold claims")
-    return CoverageMap(tuple(ClaimMark(b.text, _state(b.covered, c.covered), b.score, c.score)
-                             for b, c in zip(base.claims, cell.claims)))
+    return CoverageMap(
+        tuple(
+            ClaimMark(b.text, _state(b.covered, c.covered), b.score, c.score) for b, c in zip(base.claims, cell.claims)
+        )
+    )
 
 
 def _reason(exc: BaseException) -> str:
@@ -89,8 +97,9 @@ def _reason(exc: BaseException) -> str:
     return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1] + "…"
 
 
-def with_coverage(drops: Sequence[Mapping[str, Any]],
-                  coverage: Callable[..., ClaimCoverage] | None = None) -> list[dict[str, Any]]:
+def with_coverage(
+    drops: Sequence[Mapping[str, Any]], coverage: Callable[..., ClaimCoverage] | None = None
+) -> list[dict[str, Any]]:
     """``drops`` (from :func:`largest_drops`) with a ``coverage`` :class:`CoverageMap` on every example."""
     failure: str | None = None
     out = []
@@ -99,8 +108,9 @@ def with_coverage(drops: Sequence[Mapping[str, Any]],
         for ex in group.get("examples") or []:
             if failure is None:
                 try:
-                    cmap = coverage_map(ex.get("baseline_answer"), ex.get("cell_answer"), ex.get("references") or [],
-                                        coverage)
+                    cmap = coverage_map(
+                        ex.get("baseline_answer"), ex.get("cell_answer"), ex.get("references") or [], coverage
+                    )
                 except Exception as exc:  # the report renders whatever the embedder does
                     failure = _reason(exc)
             if failure is not None:

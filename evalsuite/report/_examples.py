@@ -6,6 +6,7 @@ judge the report opens with (mean of accuracy and completeness, baseline minus c
 the question, the gold answers, the retrieved passages, the two answers side by side and every
 judge's verdict on both, raw output included. Read from ``results.json`` alone.
 """
+
 from __future__ import annotations
 
 import math
@@ -85,15 +86,35 @@ def largest_drops(results: Mapping[str, Any], per_cell: int = PER_CELL) -> list[
             for name in sorted(set(item.get("verdicts") or {}) | set(other.get("verdicts") or {})):
                 for side, source in (("baseline", other), ("cell", item)):
                     v = (source.get("verdicts") or {}).get(name) or {}
-                    verdicts.append({"judge": name, "side": side, "accuracy": v.get("accuracy"),
-                                     "completeness": v.get("completeness"), "raw": list(v.get("raw") or [])})
-            examples.append({
-                "id": item["id"], "drop": drop, "question": item.get("question", ""),
-                "references": list(item.get("references") or []),
-                "passages": list(item.get("passages") or []) or list(item.get("passage_ids") or []),
-                "baseline_answer": other.get("answer", ""), "cell_answer": item.get("answer", ""),
-                "verdicts": verdicts,
-            })
-        out.append({"cell": cell["id"], "baseline": base["id"], "status": cell.get("status"), "judge": judge,
-                    "worst": cell["id"] == worst, "examples": examples})
+                    verdicts.append(
+                        {
+                            "judge": name,
+                            "side": side,
+                            "accuracy": v.get("accuracy"),
+                            "completeness": v.get("completeness"),
+                            "raw": list(v.get("raw") or []),
+                        }
+                    )
+            examples.append(
+                {
+                    "id": item["id"],
+                    "drop": drop,
+                    "question": item.get("question", ""),
+                    "references": list(item.get("references") or []),
+                    "passages": list(item.get("passages") or []) or list(item.get("passage_ids") or []),
+                    "baseline_answer": other.get("answer", ""),
+                    "cell_answer": item.get("answer", ""),
+                    "verdicts": verdicts,
+                }
+            )
+        out.append(
+            {
+                "cell": cell["id"],
+                "baseline": base["id"],
+                "status": cell.get("status"),
+                "judge": judge,
+                "worst": cell["id"] == worst,
+                "examples": examples,
+            }
+        )
     return out

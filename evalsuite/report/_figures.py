@@ -5,6 +5,7 @@ study's four figures); and one chart of every compared cell's difference from it
 with its 95% paired bootstrap interval and a dashed line at -margin, in the tables' row order.
 Score bars start at 1, the floor of the judges' 1–5 scale.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,8 +47,14 @@ def score_bars(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
             for k, (size, recipe) in enumerate(sizes):
                 means, errs, xs = [], [], []
                 for i, dataset in enumerate(datasets):
-                    c = next((c for c in mine if c["dataset"] == dataset and c["size"] == size
-                              and (recipe_name(c) or "") == recipe), None)
+                    c = next(
+                        (
+                            c
+                            for c in mine
+                            if c["dataset"] == dataset and c["size"] == size and (recipe_name(c) or "") == recipe
+                        ),
+                        None,
+                    )
                     s = ((((c or {}).get("summary") or {}).get("judges") or {}).get(judge) or {}).get(criterion)
                     if not s or s.get("n", 0) == 0 or s.get("mean") is None or not math.isfinite(s["mean"]):
                         continue
@@ -56,8 +63,16 @@ def score_bars(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
                     errs.append(1.96 * s["std"] / math.sqrt(s["n"]) if s["n"] > 1 else 0.0)
                 label = "baseline" if size == 0 else f"fine-tuned {size}" + (f" ({recipe})" if recipe else "")
                 # Bars start at the scale's floor, 1: a score of 1 is the lowest a judge gives.
-                ax.bar(xs, [m - SCALE_FLOOR for m in means], width * 0.95, bottom=SCALE_FLOOR, yerr=errs, capsize=2,
-                       label=label, error_kw={"elinewidth": 1})
+                ax.bar(
+                    xs,
+                    [m - SCALE_FLOOR for m in means],
+                    width * 0.95,
+                    bottom=SCALE_FLOOR,
+                    yerr=errs,
+                    capsize=2,
+                    label=label,
+                    error_kw={"elinewidth": 1},
+                )
             ax.errorbar([], [], yerr=[], fmt="none", ecolor="black", capsize=2, label=MEAN_INTERVAL_LABEL)
             ax.set_xticks(range(len(datasets)), datasets)
             ax.set_xlabel("dataset")
@@ -84,8 +99,11 @@ def _outcome(s: Mapping[str, Any]) -> str:
 
 def difference_chart(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
     judge = primary_judge(results)
-    rows = [c for c in results.get("cells", []) if c.get("kind") != "baseline" and
-            (((c.get("gate") or {}).get("judges") or {}).get(judge))]
+    rows = [
+        c
+        for c in results.get("cells", [])
+        if c.get("kind") != "baseline" and (((c.get("gate") or {}).get("judges") or {}).get(judge))
+    ]
     if judge is None or not rows:
         return []
     plt = _plt()
@@ -94,12 +112,23 @@ def difference_chart(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
         margins: set[float] = set()
         for y, cell in enumerate(rows):
             s = cell["gate"]["judges"][judge].get(criterion) or {}
-            if not s or s.get("n", 0) == 0 or not all(_finite(s.get(k)) for k in ("diff", "ci_low", "ci_high", "margin")):
+            if (
+                not s
+                or s.get("n", 0) == 0
+                or not all(_finite(s.get(k)) for k in ("diff", "ci_low", "ci_high", "margin"))
+            ):
                 continue
             outcome = _outcome(s)
             color = {"pass": "tab:green", "fail": "tab:red"}.get(outcome, "tab:orange")
-            ax.errorbar(s["diff"], y, xerr=[[s["diff"] - s["ci_low"]], [s["ci_high"] - s["diff"]]], fmt="o", color=color,
-                        capsize=3, label=f"{outcome}: {INTERVAL_LABEL}")
+            ax.errorbar(
+                s["diff"],
+                y,
+                xerr=[[s["diff"] - s["ci_low"]], [s["ci_high"] - s["diff"]]],
+                fmt="o",
+                color=color,
+                capsize=3,
+                label=f"{outcome}: {INTERVAL_LABEL}",
+            )
             margins.add(float(s["margin"]))
         for m in sorted(margins):
             ax.axvline(-m, color="grey", linestyle="--", linewidth=0.9, label=f"-margin ({-m:.2f})")
@@ -123,8 +152,11 @@ def recipe_chart(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
     """A matrix with named recipes: per criterion and dataset, the difference from the baseline by
     fine-tuning size, one line per recipe, with the 95% paired interval and the margin."""
     judge = primary_judge(results)
-    cells = [c for c in results.get("cells", []) if c.get("kind") == "finetuned" and recipe_name(c)
-             and (((c.get("gate") or {}).get("judges") or {}).get(judge))]
+    cells = [
+        c
+        for c in results.get("cells", [])
+        if c.get("kind") == "finetuned" and recipe_name(c) and (((c.get("gate") or {}).get("judges") or {}).get(judge))
+    ]
     if judge is None or not cells:
         return []
     plt = _plt()
@@ -136,8 +168,9 @@ def recipe_chart(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
             ax = axes[row][col]
             margin = None
             for k, recipe in enumerate(recipes):
-                mine = sorted((c for c in cells if c["dataset"] == dataset and recipe_name(c) == recipe),
-                              key=lambda c: c["size"])
+                mine = sorted(
+                    (c for c in cells if c["dataset"] == dataset and recipe_name(c) == recipe), key=lambda c: c["size"]
+                )
                 stats = [(c["size"], c["gate"]["judges"][judge][criterion]) for c in mine]
                 stats = [(size, s) for size, s in stats if s.get("n", 0) and math.isfinite(s["diff"])]
                 if not stats:
@@ -146,8 +179,14 @@ def recipe_chart(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
                 diffs = [0.0] + [s["diff"] for _, s in stats]
                 low = [0.0] + [s["diff"] - s["ci_low"] for _, s in stats]
                 high = [0.0] + [s["ci_high"] - s["diff"] for _, s in stats]
-                ax.errorbar([x + 0.04 * k * max(sizes) for x in sizes], diffs, yerr=[low, high], marker="o", capsize=3,
-                            label=recipe)
+                ax.errorbar(
+                    [x + 0.04 * k * max(sizes) for x in sizes],
+                    diffs,
+                    yerr=[low, high],
+                    marker="o",
+                    capsize=3,
+                    label=recipe,
+                )
                 margin = stats[0][1].get("margin")
             ax.axhline(0, color="black", linewidth=0.8)
             if math.isfinite(float(margin or "nan")):
@@ -157,8 +196,10 @@ def recipe_chart(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
             ax.set_ylabel("cell - baseline (points, 1-5 scale)", fontsize=8)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
-    fig.suptitle(f"difference from baseline by size, one line per recipe (judge {judge}; bars: 95% paired "
-                 "bootstrap interval)", fontsize=9)
+    fig.suptitle(
+        f"difference from baseline by size, one line per recipe (judge {judge}; bars: 95% paired bootstrap interval)",
+        fontsize=9,
+    )
     fig.tight_layout(rect=(0, 0.06, 1, 0.95))
     path = out_dir / "recipes.png"
     fig.savefig(path, dpi=110)

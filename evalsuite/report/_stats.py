@@ -11,6 +11,7 @@
    its cells improved, held and regressed, and the mean per-question difference from the
    baseline over all its cells, with its interval.
 """
+
 from __future__ import annotations
 
 import math
@@ -76,7 +77,9 @@ def _interval_counts(cells: Sequence[Mapping[str, Any]], judge: str, criterion: 
     return counts
 
 
-def item_differences(results: Mapping[str, Any], judge: str, criterion: str) -> dict[str, dict[tuple[str, int, str, str], float]]:
+def item_differences(
+    results: Mapping[str, Any], judge: str, criterion: str
+) -> dict[str, dict[tuple[str, int, str, str], float]]:
     """Per model: {(dataset, size, recipe, question id): cell score - baseline score} over fine-tuned cells."""
     cells = {c["id"]: c for c in results.get("cells", [])}
     out: dict[str, dict[tuple[str, int, str], float]] = {}
@@ -103,7 +106,13 @@ def _stats_of(diffs: Sequence[float], seed: int = 0) -> dict[str, Any]:
 
     n = len(diffs)
     if n == 0:
-        return {"n": 0, "mean": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "wilcoxon_p": float("nan")}
+        return {
+            "n": 0,
+            "mean": float("nan"),
+            "ci_low": float("nan"),
+            "ci_high": float("nan"),
+            "wilcoxon_p": float("nan"),
+        }
     low, high = bootstrap_ci(diffs, seed=seed)
     return {"n": n, "mean": sum(diffs) / n, "ci_low": low, "ci_high": high, "wilcoxon_p": wilcoxon_p(diffs)}
 
@@ -124,8 +133,15 @@ def research_questions(results: Mapping[str, Any]) -> dict[str, Any]:
         for criterion in CRITERIA:
             counts = _interval_counts(tuned, judge, criterion)
             if tuned:
-                out["rq1"].append({"dataset": dataset, "model": model, "criterion": criterion, **counts,
-                                   "cells": sum(counts.values())})
+                out["rq1"].append(
+                    {
+                        "dataset": dataset,
+                        "model": model,
+                        "criterion": criterion,
+                        **counts,
+                        "cells": sum(counts.values()),
+                    }
+                )
             # with named recipes, one trend per recipe: its sizes and the one baseline
             for recipe in dict.fromkeys(recipe_name(c) for c in tuned):
                 trend = [c for c in group if c.get("kind") != "finetuned" or recipe_name(c) == recipe]
@@ -137,9 +153,18 @@ def research_questions(results: Mapping[str, Any]) -> dict[str, Any]:
                             sizes.append(c["size"])
                             scores.append(v)
                 rho, p = _spearman_p(sizes, scores)
-                out["rq2"].append({"dataset": dataset, "model": model, "criterion": criterion, "rho": rho, "p": p,
-                                   "n": len(scores), "sizes": sorted({c["size"] for c in trend}),
-                                   **({"recipe": recipe} if recipe else {})})
+                out["rq2"].append(
+                    {
+                        "dataset": dataset,
+                        "model": model,
+                        "criterion": criterion,
+                        "rho": rho,
+                        "p": p,
+                        "n": len(scores),
+                        "sizes": sorted({c["size"] for c in trend}),
+                        **({"recipe": recipe} if recipe else {}),
+                    }
+                )
     for criterion in CRITERIA:
         diffs = item_differences(results, judge, criterion)
         for model, d in diffs.items():
@@ -173,12 +198,23 @@ def recipe_question(results: Mapping[str, Any], judge: str) -> list[dict[str, An
                     d = score(item, judge, criterion) - score(other, judge, criterion) if other else float("nan")
                     if math.isfinite(d):
                         diffs.append(d)
-            out.append({"recipe": name, "criterion": criterion, "cells": len(ran), "not_run": len(mine) - len(ran),
-                        **{k: (next((c for c in mine if "options" in (c.get("recipe") or {})), mine[0])
-                                .get("recipe") or {}).get(k) for k in
-                           ("options", "effective_batch_size", "per_device_batch_size", "gradient_accumulation")},
-                        "skipped": sorted({c.get("reason", "") for c in mine if c.get("status") == "skipped"}),
-                        **_interval_counts(ran, judge, criterion), **_stats_of(diffs)})
+            out.append(
+                {
+                    "recipe": name,
+                    "criterion": criterion,
+                    "cells": len(ran),
+                    "not_run": len(mine) - len(ran),
+                    **{
+                        k: (
+                            next((c for c in mine if "options" in (c.get("recipe") or {})), mine[0]).get("recipe") or {}
+                        ).get(k)
+                        for k in ("options", "effective_batch_size", "per_device_batch_size", "gradient_accumulation")
+                    },
+                    "skipped": sorted({c.get("reason", "") for c in mine if c.get("status") == "skipped"}),
+                    **_interval_counts(ran, judge, criterion),
+                    **_stats_of(diffs),
+                }
+            )
     return out
 
 

@@ -1,4 +1,5 @@
 """Retrieval: chunk the corpus, embed the chunks, search them with faiss."""
+
 from __future__ import annotations
 
 from ..records import Dataset
@@ -30,6 +31,17 @@ def get_retriever(
     return _memo[key]
 
 
-__all__ = ["ChunkerSettings", "Embedder", "DEFAULT_EMBEDDER", "Retriever", "INDEX_KINDS",
-           "build_index", "get_retriever", "stored_index", "fetch_prebuilt_index", "export_index", "chunk_passage",
-           "chunk_corpus"]
+__all__ = [
+    "ChunkerSettings",
+    "Embedder",
+    "DEFAULT_EMBEDDER",
+    "Retriever",
+    "INDEX_KINDS",
+    "build_index",
+    "get_retriever",
+    "stored_index",
+    "fetch_prebuilt_index",
+    "export_index",
+    "chunk_passage",
+    "chunk_corpus",
+]

@@ -4,6 +4,7 @@ Tokens are maximal runs of non-space characters. A chunk is ``size`` tokens star
 every ``size - overlap`` tokens; its text is the exact slice ``passage.text[start:end]``,
 so every chunk can be traced back to its passage and character offsets.
 """
+
 from __future__ import annotations
 
 import re
@@ -37,7 +38,11 @@ def chunk_passage(passage: Passage, settings: ChunkerSettings = ChunkerSettings(
         if not window:
             break
         start, end = window[0][0], window[-1][1]
-        chunks.append(Chunk(f"{passage.id}#{start}", passage.id, passage.doc_id, passage.title, start, end, passage.text[start:end]))
+        chunks.append(
+            Chunk(
+                f"{passage.id}#{start}", passage.id, passage.doc_id, passage.title, start, end, passage.text[start:end]
+            )
+        )
         if first + settings.size >= len(spans):
             break
     return chunks

@@ -1,4 +1,5 @@
 """``evalsuite index build`` (export an index with its manifest) and ``evalsuite index fetch``."""
+
 from __future__ import annotations
 
 import json
@@ -11,12 +12,23 @@ def _add_settings(p) -> None:
     from .embedder import DEFAULT_EMBEDDER
 
     p.add_argument("name", help="dataset: qasper, nq, bioasq, or all")
-    p.add_argument("--chunk-size", type=int, default=ChunkerSettings.size, help="tokens per chunk (default %(default)s)")
-    p.add_argument("--chunk-overlap", type=int, default=ChunkerSettings.overlap, help="tokens shared by neighbours (default %(default)s)")
+    p.add_argument(
+        "--chunk-size", type=int, default=ChunkerSettings.size, help="tokens per chunk (default %(default)s)"
+    )
+    p.add_argument(
+        "--chunk-overlap",
+        type=int,
+        default=ChunkerSettings.overlap,
+        help="tokens shared by neighbours (default %(default)s)",
+    )
     p.add_argument("--embedder", default=DEFAULT_EMBEDDER, help="embedder (default %(default)s)")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto",
-                   help="embedder arithmetic; auto = this machine's path (bf16 with native bf16, else int8); "
-                        "an index is found only by machines whose embedder has the same precision")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="embedder arithmetic; auto = this machine's path (bf16 with native bf16, else int8); "
+        "an index is found only by machines whose embedder has the same precision",
+    )
     p.add_argument("--index", choices=("flat", "hnsw"), default="flat", help="faiss index kind")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -24,13 +36,22 @@ def _add_settings(p) -> None:
 def add_cli(sub) -> None:
     idx = sub.add_parser("index", help="build retrieval indexes as shippable files, or fetch them from a mirror")
     isub = idx.add_subparsers(dest="index_cmd", required=True)
-    build = isub.add_parser("build", help="write a dataset's index with a manifest (hashes of corpus, chunker, embedder; sha256 of each file)")
+    build = isub.add_parser(
+        "build",
+        help="write a dataset's index with a manifest (hashes of corpus, chunker, embedder; sha256 of each file)",
+    )
     _add_settings(build)
-    build.add_argument("--out", required=True, metavar="DIR", help="folder to write <dataset>-<key>/ into, e.g. MIRROR/indexes")
+    build.add_argument(
+        "--out", required=True, metavar="DIR", help="folder to write <dataset>-<key>/ into, e.g. MIRROR/indexes"
+    )
     build.set_defaults(func=_build)
-    fetch = isub.add_parser("fetch", help="install a mirror's prebuilt index of this machine's key into the index store")
+    fetch = isub.add_parser(
+        "fetch", help="install a mirror's prebuilt index of this machine's key into the index store"
+    )
     _add_settings(fetch)
-    fetch.add_argument("--mirror", required=True, metavar="DIR_OR_URL", help="folder or URL holding indexes/<dataset>-<key>/")
+    fetch.add_argument(
+        "--mirror", required=True, metavar="DIR_OR_URL", help="folder or URL holding indexes/<dataset>-<key>/"
+    )
     fetch.set_defaults(func=_fetch)
 
 
@@ -40,8 +61,11 @@ def _settings(args):
     from .embedder import Embedder
 
     names = datasets.NAMES if args.name == "all" else (args.name,)
-    return ([datasets.load(n) for n in names], ChunkerSettings(args.chunk_size, args.chunk_overlap),
-            Embedder(args.embedder, precision=args.precision))
+    return (
+        [datasets.load(n) for n in names],
+        ChunkerSettings(args.chunk_size, args.chunk_overlap),
+        Embedder(args.embedder, precision=args.precision),
+    )
 
 
 def _build(args) -> int:
@@ -50,10 +74,19 @@ def _build(args) -> int:
     loaded, chunker, embedder = _settings(args)
     rows = []
     for dataset in loaded:
-        folder = export_index(dataset, args.out, chunker=chunker, embedder=embedder, kind=args.index, progress=not args.json)
+        folder = export_index(
+            dataset, args.out, chunker=chunker, embedder=embedder, kind=args.index, progress=not args.json
+        )
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        rows.append({"dataset": dataset.name, "folder": str(folder), "key": manifest["key"], "chunks": manifest["chunks"],
-                     "embedder": manifest["embedder"]})
+        rows.append(
+            {
+                "dataset": dataset.name,
+                "folder": str(folder),
+                "key": manifest["key"],
+                "chunks": manifest["chunks"],
+                "embedder": manifest["embedder"],
+            }
+        )
     if args.json:
         print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2))
     else:
@@ -74,6 +107,12 @@ def _fetch(args) -> int:
         print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2))
     else:
         for r in rows:
-            print(f"{r['dataset']:8} " + (f"installed {r['installed']}" if r["installed"] else
-                                          "no prebuilt index of this key in the mirror: it is built on first use"))
+            print(
+                f"{r['dataset']:8} "
+                + (
+                    f"installed {r['installed']}"
+                    if r["installed"]
+                    else "no prebuilt index of this key in the mirror: it is built on first use"
+                )
+            )
     return 0

@@ -1,4 +1,5 @@
 """Sentence embedders. The default is the bundled all-MiniLM-L6-v2, loaded offline."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,14 @@ class Embedder:
     recall@5 on the bundled eval splits within 0.01 of bf16 and fp32).
     """
 
-    def __init__(self, name: str = DEFAULT_EMBEDDER, batch_size: int = 128, device: str | None = None,
-                 precision: str = "auto", max_seq_length: int = 128) -> None:
+    def __init__(
+        self,
+        name: str = DEFAULT_EMBEDDER,
+        batch_size: int = 128,
+        device: str | None = None,
+        precision: str = "auto",
+        max_seq_length: int = 128,
+    ) -> None:
         from ..device import auto_dtype, best_device, cpu_has_bf16
 
         self.name = name
@@ -30,7 +37,9 @@ class Embedder:
         if precision == "auto":  # bf16 where the hardware has it (about 2x faster); int8 on CPUs without it
             precision = "int8" if self.device == "cpu" and not cpu_has_bf16() else "auto"
         if precision == "int8" and self.device != "cpu":
-            raise SpecError(f"embedder precision int8 runs on the CPU only, not on {self.device}: use auto, bf16 or fp32")
+            raise SpecError(
+                f"embedder precision int8 runs on the CPU only, not on {self.device}: use auto, bf16 or fp32"
+            )
         self.quantized = precision == "int8"
         self.dtype = auto_dtype(self.device, "fp32" if self.quantized else precision)
         self.max_seq_length = max_seq_length
@@ -68,7 +77,10 @@ class Embedder:
         try:
             model = SentenceTransformer(self.path, device=self.device, model_kwargs={"dtype": self.dtype})
         except OSError as err:
-            raise SpecError(f"cannot load embedder {self.name!r}: {str(err).splitlines()[0]} (pass a local path or the bundled default)") from None
+            raise SpecError(
+                f"cannot load embedder {self.name!r}: {str(err).splitlines()[0]} (pass a local path or the "
+                f"bundled default)"
+            ) from None
         model.max_seq_length = self.max_seq_length
         if self.quantized:
             from ..device import quantize_int8
@@ -92,7 +104,11 @@ class Embedder:
         """Unit-length float32 vectors, one row per text."""
         start = time.perf_counter()
         vecs = self.model.encode(
-            texts, batch_size=self.batch_size, show_progress_bar=progress, convert_to_numpy=True, normalize_embeddings=True
+            texts,
+            batch_size=self.batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
         )
         if len(texts) >= self.RECORD_AT_LEAST:
             self._record_speed(texts, time.perf_counter() - start)
@@ -108,7 +124,14 @@ class Embedder:
             return
         flops = _throughput.transformer_flops(self.model[0].auto_model.config.to_dict())
         work = sum(flops["body"] * n + flops["attention_per_context"] * n * n for n in lengths)
-        _throughput.save(name, {
-            "chunks_per_s": len(texts) / seconds, "tokens_per_s": sum(lengths) / seconds, "flops_per_s": work / seconds,
-            "chunks": len(texts), "seconds": seconds, "embedder": self.identity,
-        })
+        _throughput.save(
+            name,
+            {
+                "chunks_per_s": len(texts) / seconds,
+                "tokens_per_s": sum(lengths) / seconds,
+                "flops_per_s": work / seconds,
+                "chunks": len(texts),
+                "seconds": seconds,
+                "embedder": self.identity,
+            },
+        )

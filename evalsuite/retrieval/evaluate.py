@@ -1,4 +1,5 @@
 """Retrieval quality on a dataset's eval split: recall@k and MRR against gold evidence."""
+
 from __future__ import annotations
 
 import time

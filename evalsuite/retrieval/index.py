@@ -9,6 +9,7 @@ size of its files; a hit verifies them (once per process), and an index that fai
 the quarantine with one warning and is built again. A hit never loads the embedder model:
 that happens when the first question is encoded.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from ..artifacts import Corrupt, open_entry, write_entry
-from ..storage import cache_dir, file_lock
 from ..errors import ConfigError
 from ..records import Chunk, Dataset, Example, stable_hash, to_dict
+from ..storage import cache_dir, file_lock
 from .chunking import ChunkerSettings, chunk_corpus
 from .embedder import Embedder
 
@@ -84,12 +85,19 @@ class Retriever:
 
 def _index_key(dataset: Dataset, chunker: ChunkerSettings, embedder: Embedder, kind: str) -> tuple[str, str, Path]:
     corpus_hash = stable_hash([[p.id, p.doc_id, p.title, p.text] for p in dataset.passages], 32)
-    key = stable_hash({"corpus": corpus_hash, "chunker": to_dict(chunker), "embedder": embedder.identity, "kind": kind}, 24)
+    key = stable_hash(
+        {"corpus": corpus_hash, "chunker": to_dict(chunker), "embedder": embedder.identity, "kind": kind}, 24
+    )
     return corpus_hash, key, cache_dir("index") / f"{dataset.name}-{key}"
 
 
-def stored_index(dataset: Dataset, *, chunker: ChunkerSettings = ChunkerSettings(), embedder: Embedder | None = None,
-                 kind: str = "flat") -> Path | None:
+def stored_index(
+    dataset: Dataset,
+    *,
+    chunker: ChunkerSettings = ChunkerSettings(),
+    embedder: Embedder | None = None,
+    kind: str = "flat",
+) -> Path | None:
     """The folder of the index :func:`build_index` would open from the store, or None when it would
     build one (the embedder's model is not loaded)."""
     _, _, path = _index_key(dataset, chunker, embedder or Embedder(), kind)
@@ -126,14 +134,24 @@ def build_index(
                     with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
                         for c in chunks:
                             fh.write(json.dumps(to_dict(c), ensure_ascii=False) + "\n")
-                    return {"key": key, "dataset": dataset.name, "source": dataset.source, "corpus_hash": corpus_hash,
-                            "chunker": to_dict(chunker), "embedder": embedder.identity, "kind": kind, "chunks": len(chunks)}
+                    return {
+                        "key": key,
+                        "dataset": dataset.name,
+                        "source": dataset.source,
+                        "corpus_hash": corpus_hash,
+                        "chunker": to_dict(chunker),
+                        "embedder": embedder.identity,
+                        "kind": kind,
+                        "chunks": len(chunks),
+                    }
 
                 write_entry(path, fill, payload=INDEX_FILES)
     index = _faiss().read_index(str(path / "index.faiss"))
     with open(path / "chunks.jsonl", encoding="utf-8") as fh:
         chunks = [Chunk(**json.loads(line)) for line in fh]
-    return Retriever(dataset.name, dataset.retrieval_scope, chunks, index, embedder, key, path, cached, time.perf_counter() - start)
+    return Retriever(
+        dataset.name, dataset.retrieval_scope, chunks, index, embedder, key, path, cached, time.perf_counter() - start
+    )
 
 
 def _legacy_index(path: Path, key: str) -> tuple[dict, tuple[str, ...]]:

@@ -13,6 +13,7 @@ every file and installs it into the index store, where ``build_index`` then find
 An embedder whose precision differs (bf16 here, int8 on a CPU without bf16) has another
 key: publish one index per precision your machines use (``--precision``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,9 +26,9 @@ import urllib.request
 from pathlib import Path
 
 from ..artifacts import write_entry
-from ..storage import atomic_dir, atomic_write_json, cache_dir, file_lock
 from ..errors import DataError
 from ..records import Dataset, stable_hash, to_dict
+from ..storage import atomic_dir, atomic_write_json, cache_dir, file_lock
 from .chunking import ChunkerSettings
 from .embedder import Embedder
 from .index import INDEX_FILES
@@ -44,8 +45,9 @@ def corpus_hash(dataset: Dataset) -> str:
 
 def index_key(dataset: Dataset, chunker: ChunkerSettings, embedder: Embedder, kind: str = "flat") -> str:
     """The index store key of ``dataset`` built with these settings (the key ``build_index`` uses)."""
-    return stable_hash({"corpus": corpus_hash(dataset), "chunker": to_dict(chunker), "embedder": embedder.identity,
-                        "kind": kind}, 24)
+    return stable_hash(
+        {"corpus": corpus_hash(dataset), "chunker": to_dict(chunker), "embedder": embedder.identity, "kind": kind}, 24
+    )
 
 
 def store_folder(dataset: Dataset, key: str) -> Path:
@@ -60,8 +62,15 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def export_index(dataset: Dataset, out: str | Path, *, chunker: ChunkerSettings = ChunkerSettings(),
-                 embedder: Embedder | None = None, kind: str = "flat", progress: bool = True) -> Path:
+def export_index(
+    dataset: Dataset,
+    out: str | Path,
+    *,
+    chunker: ChunkerSettings = ChunkerSettings(),
+    embedder: Embedder | None = None,
+    kind: str = "flat",
+    progress: bool = True,
+) -> Path:
     """Build (or take from the store) the index of ``dataset`` and write it with its manifest
     to ``out/<dataset>-<key>/``; returns that folder."""
     from importlib.metadata import version
@@ -72,20 +81,33 @@ def export_index(dataset: Dataset, out: str | Path, *, chunker: ChunkerSettings 
     retriever = build_index(dataset, chunker=chunker, embedder=embedder, kind=kind, progress=progress)
     key = index_key(dataset, chunker, embedder, kind)
     if retriever.key != key:
-        raise DataError(f"index store key {retriever.key} differs from the export key {key}: "
-                        "evalsuite.retrieval.prebuilt.index_key must follow build_index")
+        raise DataError(
+            f"index store key {retriever.key} differs from the export key {key}: "
+            "evalsuite.retrieval.prebuilt.index_key must follow build_index"
+        )
     folder = Path(out).expanduser() / retriever.path.name
     with atomic_dir(folder) as tmp:
         files = {}
         for name in FILES:
             shutil.copyfile(retriever.path / name, tmp / name)
             files[name] = {"sha256": _sha256(tmp / name), "size": (tmp / name).stat().st_size}
-        atomic_write_json(tmp / MANIFEST, {
-            "format": FORMAT, "dataset": dataset.name, "key": key, "folder": folder.name,
-            "corpus_hash": corpus_hash(dataset), "chunker": to_dict(chunker), "embedder": embedder.identity,
-            "kind": kind, "chunks": len(retriever.chunks), "files": files, "faiss": version("faiss-cpu"),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        })
+        atomic_write_json(
+            tmp / MANIFEST,
+            {
+                "format": FORMAT,
+                "dataset": dataset.name,
+                "key": key,
+                "folder": folder.name,
+                "corpus_hash": corpus_hash(dataset),
+                "chunker": to_dict(chunker),
+                "embedder": embedder.identity,
+                "kind": kind,
+                "chunks": len(retriever.chunks),
+                "files": files,
+                "faiss": version("faiss-cpu"),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+        )
     return folder
 
 
@@ -116,11 +138,20 @@ def _read(mirror: str, rel: str, timeout: float) -> bytes | None:
         raise DataError(f"mirror {_shown(mirror)}: {rel}: HTTP {err.code} {err.reason}; check the mirror URL") from None
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
-        raise DataError(f"mirror {_shown(mirror)}: {rel}: cannot connect ({reason}); check the URL and the network") from None
+        raise DataError(
+            f"mirror {_shown(mirror)}: {rel}: cannot connect ({reason}); check the URL and the network"
+        ) from None
 
 
-def fetch_prebuilt_index(mirror: str | Path, dataset: Dataset | str, *, chunker: ChunkerSettings = ChunkerSettings(),
-                         embedder: Embedder | str | None = None, kind: str = "flat", timeout: float = 60.0) -> Path | None:
+def fetch_prebuilt_index(
+    mirror: str | Path,
+    dataset: Dataset | str,
+    *,
+    chunker: ChunkerSettings = ChunkerSettings(),
+    embedder: Embedder | str | None = None,
+    kind: str = "flat",
+    timeout: float = 60.0,
+) -> Path | None:
     """Install the mirror's prebuilt index of ``dataset`` for these settings into the index store.
 
     Returns the store folder (also when it was already installed or built), or None when the
@@ -148,10 +179,14 @@ def fetch_prebuilt_index(mirror: str | Path, dataset: Dataset | str, *, chunker:
     try:
         manifest = json.loads(raw)
     except ValueError:
-        raise DataError(f"mirror {_shown(mirror)}: {base}{folder}/{MANIFEST} is not JSON; rebuild it with `evalsuite index build`") from None
+        raise DataError(
+            f"mirror {_shown(mirror)}: {base}{folder}/{MANIFEST} is not JSON; rebuild it with `evalsuite index build`"
+        ) from None
     if manifest.get("key") != key or manifest.get("format") != FORMAT or set(manifest.get("files", {})) != set(FILES):
-        raise DataError(f"mirror {_shown(mirror)}: {base}{folder}/{MANIFEST} does not describe index {key} "
-                        f"(format {FORMAT}, files {', '.join(FILES)}); rebuild it with `evalsuite index build`")
+        raise DataError(
+            f"mirror {_shown(mirror)}: {base}{folder}/{MANIFEST} does not describe index {key} "
+            f"(format {FORMAT}, files {', '.join(FILES)}); rebuild it with `evalsuite index build`"
+        )
     with file_lock(final):  # the lock build_index takes: never two writers of one store folder
         if (final / "index.faiss").exists():
             return final
@@ -159,13 +194,17 @@ def fetch_prebuilt_index(mirror: str | Path, dataset: Dataset | str, *, chunker:
         for name, expected in sorted(manifest["files"].items()):
             data = _read(mirror, f"{base}{folder}/{name}", timeout)
             if data is None:
-                raise DataError(f"mirror {_shown(mirror)} has no {base}{folder}/{name} although its manifest lists it; "
-                                "publish the whole folder")
+                raise DataError(
+                    f"mirror {_shown(mirror)} has no {base}{folder}/{name} although its manifest lists it; "
+                    "publish the whole folder"
+                )
             digest = hashlib.sha256(data).hexdigest()
             if len(data) != expected["size"] or digest != expected["sha256"]:
-                raise DataError(f"mirror {_shown(mirror)}: {base}{folder}/{name} has sha256 {digest[:12]}... "
-                                f"({len(data)} bytes), the manifest {expected['sha256'][:12]}... "
-                                f"({expected['size']} bytes); fix the mirror or rebuild the index")
+                raise DataError(
+                    f"mirror {_shown(mirror)}: {base}{folder}/{name} has sha256 {digest[:12]}... "
+                    f"({len(data)} bytes), the manifest {expected['sha256'][:12]}... "
+                    f"({expected['size']} bytes); fix the mirror or rebuild the index"
+                )
             fetched[name] = data
 
         def fill(tmp: Path) -> dict:

@@ -177,3 +177,30 @@ def test_the_checks_see_what_they_must(tmp_path, monkeypatch):
         "evalsuite.c:1 imports private name _hidden from evalsuite.a",
     ]
     assert _long_classes(sources) == ["evalsuite.c.Big (evalsuite/c.py:2): 206 lines"]
+
+
+def _readme_examples() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Architecture") :]
+    section = section[: section.index("\n## ", 5)]
+    return [block.split("```", 1)[0] for block in section.split("```python\n")[1:]]
+
+
+def test_the_readme_examples_register_parts_that_run(tmp_path):
+    """The architecture section's three examples: a dataset format, a judge and a backend, each used."""
+    from evalsuite.datasets import DatasetSpec, load_spec
+    from evalsuite.judge import JudgeItem, make_judge
+    from evalsuite.models import load_model
+    from evalsuite.prompts import rag_prompt
+
+    fmt, judge, backend = _readme_examples()
+    for block in (fmt, judge, backend):
+        exec(compile(block, "README.md", "exec"), {})
+    data = tmp_path / "qa.tsv"
+    data.write_text("Who wrote it?\tAda\nWhen?\t1843\n", encoding="utf-8")
+    ds = load_spec(DatasetSpec.parse({"name": "mine", "format": "tsv", "path": str(data)}, tmp_path))
+    assert [ex.question for ex in ds.examples] == ["Who wrote it?", "When?"]
+    answer = load_model("echo:any", cache=False).generate([rag_prompt(ds.examples[0].question, [])])[0].text
+    assert answer
+    [verdict] = make_judge("length").judge([JudgeItem("q", "Who wrote it?", ("Ada",), (), answer)])
+    assert verdict.accuracy == 5.0

@@ -39,7 +39,7 @@ class Outcome:
     """What a cell's test reports: its status, the message to show, and the result behind it."""
 
     cell: Cell
-    status: CellStatus
+    status: str  # a CellStatus value, as a plain string (it crosses to pytest-xdist's controller)
     message: str = ""
     reused: bool = False
     result: CellResult | None = None
@@ -180,13 +180,13 @@ class MatrixSession:
                 if decided != result or stored is not None:
                     self.store.save(decided)
                 result = decided
-            return Outcome(cell, result.status, self.decider.message(result), reused, result)
+            return Outcome(cell, result.status.value, self.decider.message(result), reused, result)
         except CellSkipped as skip:
             self._record_unfinished(cell, CellStatus.SKIPPED, str(skip))
-            return Outcome(cell, CellStatus.SKIPPED, str(skip))
+            return Outcome(cell, CellStatus.SKIPPED.value, str(skip))
         except EvalsuiteError as err:  # a problem the user can fix: one line, recorded in the report
             self._record_unfinished(cell, CellStatus.ERROR, str(err))
-            return Outcome(cell, CellStatus.ERROR, f"{cell.id}: {err}")
+            return Outcome(cell, CellStatus.ERROR.value, f"{cell.id}: {err}")
 
     def _record_unfinished(self, cell: Cell, status: CellStatus, reason: str) -> None:
         """Note a skip or an error in the cell's file, unless it already holds a finished result."""

@@ -6,7 +6,7 @@
 For each dataset of the profile: the profile's eval questions with their retrieved passages
 (the run's own RAG prompts), answered greedily by the profile's first model in fp32 and in
 ``--dtype``; the share of identical answers, and the mean difference (path - fp32) of the
-reference judge's accuracy and completeness and of token F1, with the paired standard
+token-overlap judge's accuracy and completeness and of token F1, with the paired standard
 error. Answers are cached like any other (keyed by the precision), so a rerun is fast.
 """
 
@@ -50,7 +50,7 @@ def compare(dataset: str, config, dtype: str) -> dict:
         answers[name] = [
             g.text for g in load_model(spec, dtype=name).generate(list(ctx.prompts), settings, progress=True)
         ]
-    judge = make_judge("reference")
+    judge = make_judge("token-overlap")
     scores = {}
     for name, texts in answers.items():
         items = [

@@ -26,7 +26,7 @@ import sys
 
 from evalsuite.judge import gating_criteria
 
-DEFAULT_JUDGES = ("reference", "learned-correctness", "learned-claims")
+DEFAULT_JUDGES = ("token-overlap", "learned-correctness", "learned-claims")
 
 
 def _r(x, digits=3):

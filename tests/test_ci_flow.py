@@ -51,7 +51,7 @@ datasets = ["nq"]
 sizes = [0]
 eval_limit = 6
 max_new_tokens = 8
-judges = ["reference"]
+judges = ["token-overlap"]
 margin = 0.5
 """)
     env = dict(cold_cache)

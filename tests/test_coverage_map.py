@@ -17,7 +17,7 @@ from evalsuite.report._examples import largest_drops
 from evalsuite.report._render import blocks, to_html, to_markdown
 from evalsuite.storage import atomic_write_json
 
-JUDGE = "reference"
+JUDGE = "token-overlap"
 BRIDGE_GOLD = "The bridge opened in 2011. It spans the river Tay."
 BRIDGE_BASELINE = "The bridge opened in 2011 and spans the Tay river."
 BRIDGE_CELL = "It opened in 2011."

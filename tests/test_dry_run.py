@@ -51,7 +51,7 @@ datasets = [{{ name = "widgets", path = "{data}" }}]
 sizes = [0, 8, 1000]
 eval_limit = 5
 max_new_tokens = 30
-judges = ["reference", "openai:gpt-4o"]
+judges = ["token-overlap", "openai:gpt-4o"]
 judge_mode = "sample"
 judge_repeats = 3
 qualify_limit = 50
@@ -113,14 +113,14 @@ def test_plan_counts_calls_tokens_and_cost(matrix, tmp_path):
     assert 2 * 8 * 20 < ft.prompt_tokens <= 2 * 8 * 256  # 8 pairs, 2 epochs, at most max_seq_length each
     judged = [s for s in plan.stages if s.stage == "judging"]
     geval = [s for s in judged if "gpt-4o" in s.model]
-    reference = [s for s in judged if "reference" in s.model]
+    reference = [s for s in judged if "token-overlap" in s.model]
     assert len(geval) == len(reference) == 3
     for s in geval:  # 5 answers x 2 criteria x 3 repeats, 4 answer tokens each
         assert s.calls == 30 and s.completion_tokens == 30 * 4
         assert s.cost == pytest.approx((s.prompt_tokens * 2.5 + s.completion_tokens * 10.0) / 1e6)
     assert all(s.calls == 0 and s.prompt_tokens == 0 for s in reference)
     qual = {s.model: s for s in plan.stages if s.stage == "qualification"}
-    assert set(qual) == {"reference", "openai:gpt-4o/geval-chat/sample"} or len(qual) == 2
+    assert set(qual) == {"token-overlap", "openai:gpt-4o/geval-chat/sample"} or len(qual) == 2
     q = next(s for name, s in qual.items() if "gpt-4o" in name)
     assert q.calls % 6 == 0 and q.calls >= 6 * 40  # about 50 answers, 2 criteria x 3 repeats
     assert plan.cost == pytest.approx(sum(s.cost for s in plan.stages if s.cost is not None))
@@ -190,7 +190,7 @@ def test_dry_run_exits_2_on_a_config_error(matrix, tmp_path):
 
 @pytest.mark.slow
 def test_cells_of_a_finished_run_are_stored_in_the_plan(matrix, tmp_path):
-    text = matrix.read_text().replace('judges = ["reference", "openai:gpt-4o"]', 'judges = ["reference"]')
+    text = matrix.read_text().replace('judges = ["token-overlap", "openai:gpt-4o"]', 'judges = ["token-overlap"]')
     matrix.write_text(text.replace("sizes = [0, 8, 1000]", "sizes = [0]").replace("eval_limit = 5", "eval_limit = 2"))
     run = subprocess.run(
         [
@@ -262,6 +262,6 @@ def test_the_plan_says_how_many_questions_the_margin_needs(tmp_path, monkeypatch
     assert f"margin 0.5 needs about {power['accuracy'].needed} eval questions per dataset" in text
     assert plan.to_json()["power"][0]["judge"] == "learned-correctness"
     other = build_config(
-        "default", {"datasets": [{"name": "widgets", "path": str(data)}], "sizes": [0], "judges": ["reference"]}
+        "default", {"datasets": [{"name": "widgets", "path": str(data)}], "sizes": [0], "judges": ["token-overlap"]}
     )
     assert build_plan(other, report_root=tmp_path / "reports").power == ()  # no spread measured for it

@@ -131,7 +131,7 @@ ARGS = [
     "--datasets",
     "nq,qasper",
     "--judge",
-    "reference",
+    "token-overlap",
     "--judge-mode",
     "sample",
     "--judge-repeats",
@@ -162,7 +162,7 @@ def test_the_same_arguments_give_the_same_configuration_through_either_door(args
             "smoke",
             (0, 16),
             ("nq", "qasper"),
-            ("reference",),
+            ("token-overlap",),
             "sample",
         )
         assert (config.judge_repeats, config.eval_limit, config.margin, config.baseline_from) == (2, 7, 1.5, "latest")

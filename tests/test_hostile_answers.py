@@ -29,7 +29,7 @@ HOSTILE = [
 
 @pytest.fixture(scope="module")
 def judges():
-    return [make_judge("learned-correctness"), make_judge("reference")]
+    return [make_judge("learned-correctness"), make_judge("token-overlap")]
 
 
 def _check(verdict) -> None:

@@ -218,9 +218,9 @@ def test_a_candidate_served_with_hostile_answers_ends_in_a_decision(tmp_path):
 @pytest.fixture(scope="module")
 def bridge_metrics():
     bridge = pytest.importorskip("evalsuite.judge.deepeval_bridge")
-    return bridge, [bridge.AccuracyMetric(judge, threshold=3.0) for judge in ("reference", "learned-correctness")] + [
-        bridge.CompletenessMetric(judge, threshold=3.0) for judge in ("reference", "learned-correctness")
-    ]
+    return bridge, [
+        bridge.AccuracyMetric(judge, threshold=3.0) for judge in ("token-overlap", "learned-correctness")
+    ] + [bridge.CompletenessMetric(judge, threshold=3.0) for judge in ("token-overlap", "learned-correctness")]
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -31,7 +31,7 @@ def test_ctrl_c_stops_after_the_current_cell_and_a_rerun_resumes(tmp_path, cold_
         "--eval-limit",
         "3",
         "--judge",
-        "reference",
+        "token-overlap",
         "--report-dir",
         str(tmp_path / "reports"),
         "--run-id",

@@ -130,19 +130,20 @@ def test_every_form_ends_with_the_score_prefill():
 # ---------------------------------------------------------------- reference judge
 
 
-def test_reference_judge_scores_precision_and_recall_on_1_to_5():
-    judge = make_judge("reference")
-    assert judge.name == "reference (token overlap)"
-    assert judge.config == {"factory": "reference"}
+def test_token_overlap_judge_scores_precision_and_recall_on_1_to_5():
+    judge = make_judge("token-overlap")
+    assert judge.name == "token-overlap"
+    assert judge.config == {"factory": "token-overlap"}
+    assert make_judge("reference").config == judge.config  # the former name makes the same judge
     (v,) = judge.judge([ITEM])
     # "Wilhelm Röntgen": precision 1 -> 5; recall 2/3 -> 1 + 8/3
     assert v.accuracy == 5.0 and v.completeness == pytest.approx(1 + 4 * 2 / 3)
-    assert v.judge == "reference (token overlap)" and v.mode == "deterministic" and v.unscored == 0
+    assert v.judge == "token-overlap" and v.mode == "deterministic" and v.unscored == 0
 
 
 def test_factory_records_its_arguments():
     judges = registered_judges()
-    assert {"reference", "learned-correctness", "bundled", "hf", "openai", "deepeval"} <= set(judges)
+    assert {"token-overlap", "learned-correctness", "bundled", "hf", "openai", "deepeval"} <= set(judges)
     judge = make_judge("bundled:smollm2-135m-instruct", mode="sample", repeats=3, temperature=0.5, cache=False)
     assert judge.config["factory"] == "geval"
     assert judge.config["model"] == "bundled:smollm2-135m-instruct"

@@ -165,10 +165,10 @@ def test_limit_takes_whole_questions_deterministically():
 
 @pytest.fixture(scope="module")
 def reference_qualification(tmp_path_factory):
-    return qualify(make_judge("reference"), cache=False)
+    return qualify(make_judge("token-overlap"), cache=False)
 
 
-def test_reference_judge_matches_the_published_token_overlap_figures(reference_qualification):
+def test_token_overlap_judge_matches_the_published_token_overlap_figures(reference_qualification):
     q = reference_qualification
     accuracy, completeness = q.criterion("accuracy"), q.criterion("completeness")
     assert accuracy.auc == pytest.approx(0.811, abs=0.001) and accuracy.auc_long == pytest.approx(0.740, abs=0.001)
@@ -194,7 +194,7 @@ def test_anchors_are_computed_from_the_file(reference_qualification):
     assert anchors["em"].accuracy == pytest.approx(0.657, abs=0.001) and 0 < anchors["em"].balanced_accuracy < 1
 
 
-def test_reference_judge_does_not_gate_and_the_reasons_name_the_failed_bar(reference_qualification):
+def test_token_overlap_judge_does_not_gate_and_the_reasons_name_the_failed_bar(reference_qualification):
     q = reference_qualification
     assert q.qualified is False and q.gating_criteria == ()
     assert "answers of 5+ words" in q.reasons[0] and "0.740" in q.reasons[0] and "below the bar 0.75" in q.reasons[0]

@@ -52,7 +52,7 @@ ROWS = [
 def test_judge_cli_json_output(tmp_path, capsys):
     path = tmp_path / "in.jsonl"
     _write(path, ROWS)
-    assert _run(["judge", "--judge", "reference", "--input", str(path), "--json"]) == 0
+    assert _run(["judge", "--judge", "token-overlap", "--input", str(path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [row["id"] for row in out["items"]] == ["g", "w", "p"]
     for row in out["items"]:
@@ -86,7 +86,7 @@ def test_judge_cli_without_labels_has_no_pair_shares(tmp_path, capsys):
 
 
 def test_judge_cli_qualify_reference_prints_the_table_with_the_anchors(capsys):
-    assert _run(["judge", "--judge", "reference", "--qualify"]) == 0
+    assert _run(["judge", "--judge", "token-overlap", "--qualify"]) == 0
     out = capsys.readouterr().out
     assert "this judge: accuracy" in out and "0.811  0.740" in out
     assert (
@@ -98,7 +98,7 @@ def test_judge_cli_qualify_reference_prints_the_table_with_the_anchors(capsys):
     )
     assert "qualified: no" in out and "below the bar 0.75" in out
     assert "2-fold cross-fit by question_id" in out and "long-form check" in out
-    assert _run(["judge", "--judge", "reference", "--qualify", "--json"]) == 0
+    assert _run(["judge", "--judge", "token-overlap", "--qualify", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["qualified"] is False and data["gating_criteria"] == []
     assert data["criteria"][0]["criterion"] == "accuracy" and round(data["criteria"][0]["auc"], 3) == 0.811

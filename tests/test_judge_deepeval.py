@@ -28,7 +28,7 @@ def test_bridge_turns_deepeval_telemetry_off():
 
 def test_assert_test_passes_a_good_answer_with_a_local_judge():
     case = LLMTestCase(actual_output="Mary Shelley wrote it.", **CASE)
-    metrics = [AccuracyMetric("reference", threshold=3.0), CompletenessMetric("reference", threshold=3.0)]
+    metrics = [AccuracyMetric("token-overlap", threshold=3.0), CompletenessMetric("token-overlap", threshold=3.0)]
     assert_test(case, metrics, run_async=False)
     assert metrics[0].score is not None
 
@@ -36,14 +36,14 @@ def test_assert_test_passes_a_good_answer_with_a_local_judge():
 def test_assert_test_fails_a_wrong_answer_with_a_local_judge():
     case = LLMTestCase(actual_output="Charles Dickens.", **CASE)
     with pytest.raises(AssertionError):
-        assert_test(case, [AccuracyMetric("reference", threshold=3.0)], run_async=False)
+        assert_test(case, [AccuracyMetric("token-overlap", threshold=3.0)], run_async=False)
 
 
 def test_metric_measures_on_the_1_to_5_scale():
-    metric = CompletenessMetric("reference", threshold=4.0)
+    metric = CompletenessMetric("token-overlap", threshold=4.0)
     score = metric.measure(LLMTestCase(actual_output="Shelley", **CASE))
     assert score == pytest.approx(3.0) and metric.is_successful() is False
-    assert "reference (token overlap)" in metric.reason
+    assert "token-overlap" in metric.reason
 
 
 def test_deepeval_geval_runs_on_the_bundled_model(tmp_path):

@@ -44,7 +44,7 @@ class Recording(Judge):
 
     def __init__(self):
         super().__init__()
-        self.inner = make_judge("reference")
+        self.inner = make_judge("token-overlap")
         self.name, self.config, self.steps_version = self.inner.name, self.inner.config, self.inner.steps_version
         self.seen: list[str] = []
 
@@ -122,7 +122,7 @@ def test_a_limit_takes_questions_of_the_qualify_split_in_a_fixed_order(graded):
 
 
 def test_figures_have_question_bootstrap_intervals_and_are_deterministic(graded):
-    judge = make_judge("reference")
+    judge = make_judge("token-overlap")
     a, b = measure_graded(judge, graded=graded), measure_graded(judge, graded=graded)
     assert a == b
     for c in a.criteria:
@@ -137,7 +137,7 @@ def test_figures_have_question_bootstrap_intervals_and_are_deterministic(graded)
 
 
 def test_the_qualification_json_keeps_the_graded_figures(graded):
-    q = measure(make_judge("reference"), load_human(), NO_LONGFORM, graded=graded, limit=200)
+    q = measure(make_judge("token-overlap"), load_human(), NO_LONGFORM, graded=graded, limit=200)
     data = json.loads(json.dumps(q.as_json()))
     assert data["graded"]["split"] == "qualify" and data["graded"]["answers"] == 200 and data["graded"]["subset"]
     assert {c["criterion"] for c in data["graded"]["criteria"]} == {"accuracy", "completeness"}
@@ -164,7 +164,7 @@ def test_a_dataset_is_long_when_its_median_gold_answer_has_five_words_or_more():
 @pytest.fixture(scope="module")
 def qualified(graded):
     """A qualification of the reference judge made to pass the short-answer rule, for the rule tests."""
-    q = measure(make_judge("reference"), load_human(), NO_LONGFORM, graded=graded, limit=300)
+    q = measure(make_judge("token-overlap"), load_human(), NO_LONGFORM, graded=graded, limit=300)
     return dataclasses.replace(
         q,
         qualified=True,
@@ -280,7 +280,7 @@ def _run(argv):
 
 
 def test_qualify_prints_the_graded_table_and_the_verdict_per_dataset_length(capsys):
-    assert _run(["judge", "--judge", "reference", "--qualify", "--limit", "120", "--no-cache"]) == 0
+    assert _run(["judge", "--judge", "token-overlap", "--qualify", "--limit", "120", "--no-cache"]) == 0
     out = capsys.readouterr().out
     assert "graded long answers: liveqa_med.jsonl" in out and "qualify split: 120 answers" in out
     assert "a SUBSET of 1493" in out and "bootstrap resamples of the questions" in out
@@ -395,7 +395,7 @@ def test_the_matrix_gates_each_dataset_with_the_judges_its_answer_length_allows(
             "models": [{"spec": "bundled:m-1", "name": "m"}],
             "datasets": ["nq", "bioasq"],
             "sizes": [0],
-            "judges": ["reference"],
+            "judges": ["token-overlap"],
             "eval_limit": 20,
         },
     )
@@ -404,7 +404,7 @@ def test_the_matrix_gates_each_dataset_with_the_judges_its_answer_length_allows(
     q = _with_aucs(qualified, accuracy, 0.75).as_json()
     path = session.run_dir / "judges" / f"{stable_hash(judge.config)}.json"
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"name": judge.name, "spec": "reference", "config": {}, "qualification": q}))
+    path.write_text(json.dumps({"name": judge.name, "spec": "token-overlap", "config": {}, "qualification": q}))
     assert not session.long_answers("nq") and session.long_answers("bioasq")
     assert session.gating("nq") == {judge.name: ["accuracy", "completeness"]}
     assert session.gating("bioasq") == {judge.name: long_gating}

@@ -16,14 +16,14 @@ ITEM = JudgeItem("x", "who wrote frankenstein", ("Mary Shelley",), (), "Mary She
 
 def test_built_in_names_and_schemes_resolve_through_the_registry():
     judges = registered_judges()
-    for key in ("reference", "learned-correctness", "bundled", "hf", "openai", "deepeval"):
+    for key in ("token-overlap", "learned-correctness", "bundled", "hf", "openai", "deepeval"):
         assert key in judges
-    assert make_judge("reference").config == {"factory": "reference"}
+    assert make_judge("token-overlap").config == {"factory": "token-overlap"}
     geval = make_judge("bundled:gemma3-270m", mode="sample", repeats=2, cache=False)
     assert geval.config["factory"] == "geval" and geval.config["model"] == "bundled:gemma3-270m"
     # options every caller may pass are ignored by a judge that has no such setting
-    assert make_judge("reference", mode="logprobs", repeats=10, temperature=0.7, cache=True).name.startswith(
-        "reference"
+    assert make_judge("token-overlap", mode="logprobs", repeats=10, temperature=0.7, cache=True).name.startswith(
+        "token-overlap"
     )
 
 
@@ -35,7 +35,7 @@ def test_unknown_specs_and_options_fail_with_the_fix():
     with pytest.raises(SpecError, match="empty judge spec"):
         make_judge(" ")
     with pytest.raises(ConfigError, match="takes no option 'form'"):
-        make_judge("reference", form="compact")
+        make_judge("token-overlap", form="compact")
     with pytest.raises(ConfigError, match="unknown judge engine"):
         make_judge("bundled:gemma3-270m", engine="other")
     with pytest.raises(ConfigError, match="without ':'"):
@@ -115,7 +115,7 @@ def test_the_core_does_not_import_the_deepeval_bridge():
         import sys
         from evalsuite.judge import make_judge, JudgeItem
         item = JudgeItem("x", "q", ("a",), (), "a")
-        make_judge("reference").judge([item])
+        make_judge("token-overlap").judge([item])
         make_judge("bundled:smollm2-135m-instruct", cache=False)
         import evalsuite.judge.cli
         loaded = sorted(m for m in sys.modules if m.startswith("deepeval") or m.endswith("deepeval_bridge"))

@@ -101,8 +101,8 @@ def test_rendered_judge_prompts(snapshot_json):
     assert rendered == snapshot_json
 
 
-def test_reference_judge_verdicts(snapshot_json):
-    verdicts = make_judge("reference").judge(ITEMS)
+def test_token_overlap_judge_verdicts(snapshot_json):
+    verdicts = make_judge("token-overlap").judge(ITEMS)
     assert _verdict_rows(verdicts) == snapshot_json
 
 

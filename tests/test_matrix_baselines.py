@@ -14,7 +14,7 @@ def cells():
     item = {
         "id": "q1",
         "answer": "a",
-        "verdicts": {"reference": {"accuracy": 3.0, "completeness": 4.0, "raw": ["long"]}},
+        "verdicts": {"token-overlap": {"accuracy": 3.0, "completeness": 4.0, "raw": ["long"]}},
     }
     base = {
         "id": "nq-smollm2-ft0",
@@ -49,7 +49,7 @@ def test_write_is_append_only_with_provenance(tmp_path):
     assert first != second and first.exists() and second.exists()
     data = json.loads(first.read_text())
     assert [c["id"] for c in data["cells"]] == ["nq-smollm2-ft0"]  # baselines only, finished only
-    assert "raw" not in data["cells"][0]["items"][0]["verdicts"]["reference"]
+    assert "raw" not in data["cells"][0]["items"][0]["verdicts"]["token-overlap"]
     assert data["provenance"]["git"] == {"commit": "c0ffee", "dirty": True}
     assert data["models"] == [["smollm2", "bundled:smollm2-135m-instruct", "abc"]]
     assert data["datasets"] == [["nq", "nq/dev.jsonl", "f00"]]
@@ -80,7 +80,7 @@ def test_an_incomparable_baseline_names_every_difference():
         "dataset_fingerprint": "f00",
         "generation": {"max_new_tokens": 40, "seed": 0},
         "judge_configs": {
-            "reference": {"factory": "reference"},
+            "token-overlap": {"factory": "token-overlap"},
             "learned": {"factory": "learned", "weights": "w1", "cache": True},
         },
     }
@@ -89,7 +89,7 @@ def test_an_incomparable_baseline_names_every_difference():
         fingerprint="f00",
         generation={"max_new_tokens": 40, "seed": 0},
         judge_configs={
-            "reference": {"factory": "reference"},
+            "token-overlap": {"factory": "token-overlap"},
             "learned": {"factory": "learned", "weights": "w1", "cache": False},
         },
     )

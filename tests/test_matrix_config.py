@@ -25,7 +25,7 @@ def test_shipped_profiles_are_valid_and_smoke_is_small():
     assert smoke.dataset_names == ("qasper", "nq", "bioasq")
     assert smoke.sizes == (0, 16)
     assert smoke.eval_limit <= 10
-    assert "reference" in smoke.judges and smoke.judge_mode == "logprobs"
+    assert "token-overlap" in smoke.judges and smoke.judge_mode == "logprobs"
     default = load_config(MATRIX, "default")
     assert default.sizes == (0, 5, 12, 30) and default.corpus_subset == 1000
     assert default.dataset("nq").options  # the subset reaches the dataset spec
@@ -107,13 +107,13 @@ def test_overrides_from_options():
         {
             "sizes": "0,100",
             "datasets": "nq",
-            "judges": "reference",
+            "judges": "token-overlap",
             "eval_limit": "7",
             "margin": "auto",
             "models": "bundled:smollm2-135m-instruct",
         },
     )
-    assert cfg.sizes == (0, 100) and cfg.dataset_names == ("nq",) and cfg.judges == ("reference",)
+    assert cfg.sizes == (0, 100) and cfg.dataset_names == ("nq",) and cfg.judges == ("token-overlap",)
     assert cfg.eval_limit == 7 and cfg.margin == "auto"
     assert cfg.models[0].name == "smollm2"
     with pytest.raises(ConfigError, match="--sizes"):

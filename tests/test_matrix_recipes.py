@@ -31,7 +31,7 @@ datasets = [{{ name = "widgets", path = "{data}" }}, {{ name = "gadgets", path =
 sizes = [0, 4, 8]
 eval_limit = 5
 max_new_tokens = 16
-judges = ["reference"]
+judges = ["token-overlap"]
 
 [default.finetune]
 epochs = 1

@@ -67,7 +67,7 @@ datasets = ["nq"]
 sizes = [0]
 eval_limit = 2
 max_new_tokens = 8
-judges = ["reference"]
+judges = ["token-overlap"]
 corpus_subset = 20
 """
 

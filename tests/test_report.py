@@ -33,7 +33,7 @@ def synthetic_cell(cell):
                 "prompt_tokens": 100,
                 "completion_tokens": 10,
                 "verdicts": {
-                    "reference": {
+                    "token-overlap": {
                         "accuracy": s,
                         "completeness": min(5.0, s + 0.5),
                         "accuracy_std": 0.0,
@@ -46,8 +46,8 @@ def synthetic_cell(cell):
                 "metrics": {"exact_match": float(i % 2), "f1": 0.5, "rouge_l": 0.4, "yes_no_correct": None},
             }
         )
-    acc = [it["verdicts"]["reference"]["accuracy"] for it in items]
-    comp = [it["verdicts"]["reference"]["completeness"] for it in items]
+    acc = [it["verdicts"]["token-overlap"]["accuracy"] for it in items]
+    comp = [it["verdicts"]["token-overlap"]["completeness"] for it in items]
 
     def ms(v):
         m = sum(v) / len(v)
@@ -65,10 +65,10 @@ def synthetic_cell(cell):
         "baseline_id": cell.baseline_id,
         "status": "scored",
         "session": "tok",
-        "judges": ["reference"],
+        "judges": ["token-overlap"],
         "items": items,
         "summary": {
-            "judges": {"reference": {"accuracy": ms(acc), "completeness": ms(comp)}},
+            "judges": {"token-overlap": {"accuracy": ms(acc), "completeness": ms(comp)}},
             "metrics": {
                 "exact_match": ms([it["metrics"]["exact_match"] for it in items]),
                 "f1": ms([0.5] * N),
@@ -92,7 +92,7 @@ def run(tmp_path):
             "models": [{"spec": "bundled:worse-1", "name": "worse"}, {"spec": "bundled:steady-1", "name": "steady"}],
             "datasets": ["nq", "bioasq"],
             "sizes": [0, 10, 20, 40],
-            "judges": ["reference"],
+            "judges": ["token-overlap"],
             "eval_limit": N,
         },
     )
@@ -119,7 +119,9 @@ def run(tmp_path):
         if c.kind == "baseline":
             data["status"] = "passed"
         else:
-            data["gate"] = compare(data, cells[c.baseline_id], judges=["reference"], gating=["reference"], margin=0.25)
+            data["gate"] = compare(
+                data, cells[c.baseline_id], judges=["token-overlap"], gating=["token-overlap"], margin=0.25
+            )
             data["status"] = "passed" if data["gate"]["passed"] else "failed"
         store.write(c.id, data)
     (session.run_dir / "judges").mkdir(parents=True)
@@ -130,11 +132,11 @@ def run(tmp_path):
     (session.run_dir / "judges" / "ref.json").write_text(
         json.dumps(
             {
-                "name": "reference",
-                "spec": "reference",
+                "name": "token-overlap",
+                "spec": "token-overlap",
                 "config": {},
                 "qualification": {
-                    "judge": "reference",
+                    "judge": "token-overlap",
                     "qualified": True,
                     "gating_criteria": ["accuracy", "completeness"],
                     "criteria": criteria,
@@ -174,9 +176,9 @@ def test_finalize_writes_results_report_and_latest(run):
     assert "Which judge gated each dataset" in summary
     for name, d in by_dataset.items():
         gated = d["criteria"]["accuracy"]["gating"]
-        assert gated == ([] if d["long_answers"] else ["reference"]), name
+        assert gated == ([] if d["long_answers"] else ["token-overlap"]), name
         if d["long_answers"]:
-            assert "no graded long-answer figures" in d["criteria"]["accuracy"]["not_gating"]["reference"]
+            assert "no graded long-answer figures" in d["criteria"]["accuracy"]["not_gating"]["token-overlap"]
 
 
 def test_rerender_from_results_json_alone(run):
@@ -191,7 +193,7 @@ def test_rerender_from_results_json_alone(run):
 def test_research_questions(run):
     run.finalize({})
     rq = research_questions(load_results(run.run_dir))
-    assert rq["judge"] == "reference"
+    assert rq["judge"] == "token-overlap"
     worse = [r for r in rq["rq1"] if r["model"] == "worse" and r["criterion"] == "accuracy"]
     assert {r["dataset"]: r["regressed"] for r in worse} == {"nq": 3, "bioasq": 3}
     steady = [r for r in rq["rq1"] if r["model"] == "steady" and r["criterion"] == "accuracy"]
@@ -215,7 +217,7 @@ def test_compare_runs(run, tmp_path):
     b["run_id"] = "other"
     for cell in b["cells"]:
         for item in cell.get("items") or []:
-            item["verdicts"]["reference"]["accuracy"] += 0.5
+            item["verdicts"]["token-overlap"]["accuracy"] += 0.5
     cmp = compare_runs(a, b)
     row = next(r for r in cmp["rows"] if r["cell"] == "nq-worse-ft10" and r["criterion"] == "accuracy")
     assert row["diff"] == pytest.approx(0.5) and row["n"] == N
@@ -252,7 +254,7 @@ def test_the_worst_cell_shows_its_largest_drops_even_when_it_passed(run):
     results["cells"] = [c for c in results["cells"] if c["model"] == "steady"]
     compared = [c for c in results["cells"] if c["kind"] != "baseline" and c.get("gate")]
     assert compared and all(c["status"] == "passed" for c in compared)
-    lowest = min(compared, key=lambda c: min(g["diff"] for g in c["gate"]["judges"]["reference"].values()))
+    lowest = min(compared, key=lambda c: min(g["diff"] for g in c["gate"]["judges"]["token-overlap"].values()))
     assert worst_cell(results) == lowest["id"]
     drops = largest_drops(results)
     assert [(d["cell"], d["worst"]) for d in drops] == [(lowest["id"], True)] and drops[0]["examples"]

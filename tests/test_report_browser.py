@@ -182,7 +182,7 @@ def _cell(cell) -> dict:
                 "prompt_tokens": 100,
                 "completion_tokens": 10,
                 "verdicts": {
-                    "reference": {
+                    "token-overlap": {
                         "accuracy": s,
                         "completeness": min(5.0, s + 0.5),
                         "runs": 1,
@@ -198,7 +198,7 @@ def _cell(cell) -> dict:
         m = sum(v) / len(v)
         return {"mean": m, "std": math.sqrt(sum((x - m) ** 2 for x in v) / len(v)), "n": len(v), "unscored": 0}
 
-    scores = {c: [it["verdicts"]["reference"][c] for it in items] for c in ("accuracy", "completeness")}
+    scores = {c: [it["verdicts"]["token-overlap"][c] for it in items] for c in ("accuracy", "completeness")}
     return {
         "id": cell.id,
         "dataset": cell.dataset,
@@ -208,9 +208,12 @@ def _cell(cell) -> dict:
         "kind": cell.kind,
         "baseline_id": cell.baseline_id,
         "status": "scored",
-        "judges": ["reference"],
+        "judges": ["token-overlap"],
         "items": items,
-        "summary": {"judges": {"reference": {c: ms(v) for c, v in scores.items()}}, "metrics": {"f1": ms([0.5] * N)}},
+        "summary": {
+            "judges": {"token-overlap": {c: ms(v) for c, v in scores.items()}},
+            "metrics": {"f1": ms([0.5] * N)},
+        },
         "timings": {"cell": 1.0},
         "tokens": {"prompt": 100 * N, "completion": 10 * N},
     }
@@ -224,7 +227,7 @@ def report(tmp_path) -> Path:
             "models": [{"spec": "bundled:worse-1", "name": "worse"}, {"spec": "bundled:steady-1", "name": "steady"}],
             "datasets": ["nq", "bioasq"],
             "sizes": [0, 10, 20, 40],
-            "judges": ["reference"],
+            "judges": ["token-overlap"],
             "eval_limit": N,
         },
     )
@@ -236,7 +239,9 @@ def report(tmp_path) -> Path:
         if c.kind == "baseline":
             data["status"] = "passed"
         else:
-            data["gate"] = compare(data, cells[c.baseline_id], judges=["reference"], gating=["reference"], margin=0.25)
+            data["gate"] = compare(
+                data, cells[c.baseline_id], judges=["token-overlap"], gating=["token-overlap"], margin=0.25
+            )
             data["status"] = data["gate"]["outcome"]
         store.write(c.id, data)
     session.finalize({})

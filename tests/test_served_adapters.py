@@ -36,7 +36,7 @@ datasets = [{{ name = "widgets", path = "{data}" }}]
 sizes = [0, 8]
 eval_limit = 3
 max_new_tokens = 12
-judges = ["reference"]
+judges = ["token-overlap"]
 
 [default.finetune]
 epochs = 2
@@ -491,7 +491,7 @@ def test_the_dry_run_counts_served_generation_as_the_servers(tmp_path):
         "datasets": [{"name": "widgets", "path": str(data)}],
         "sizes": [0, 4],
         "eval_limit": 3,
-        "judges": ["reference"],
+        "judges": ["token-overlap"],
     }
     served = build_config(
         "p", {**values, "serve": {"url": "http://127.0.0.1:8000/v1", "models": {"smollm2": SERVED_BASE}}}

@@ -178,7 +178,7 @@ def test_two_xdist_workers_give_the_serial_numbers(tmp_path):
             "--eval-limit",
             "4",
             "--judge",
-            "reference",
+            "token-overlap",
             "--report-dir",
             str(tmp_path / name),
             "--run-id",

@@ -43,7 +43,7 @@ def test_int8_path_gives_the_serial_numbers_under_two_workers(tmp_path):
             "--eval-limit",
             "4",
             "--judge",
-            "reference",
+            "token-overlap",
             "--report-dir",
             str(tmp_path / name),
             "--run-id",

@@ -18,7 +18,7 @@ def config():
             "models": [{"spec": "bundled:smollm2-135m-instruct", "name": "smollm2"}],
             "datasets": ["nq"],
             "sizes": [0],
-            "judges": ["reference"],
+            "judges": ["token-overlap"],
             "eval_limit": 3,
             "max_new_tokens": 8,
         },

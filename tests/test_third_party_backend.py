@@ -220,7 +220,7 @@ def test_availability_is_the_backends_own_check(toy, tmp_path, monkeypatch):
             "datasets": [{"name": "widgets", "path": str(write_dataset(tmp_path))}],
             "sizes": [0],
             "eval_limit": 3,
-            "judges": ["reference"],
+            "judges": ["token-overlap"],
         },
     )
     session = MatrixSession(config, report_root=tmp_path / "reports")
@@ -237,7 +237,7 @@ def test_the_dry_run_plans_the_backend_from_its_capabilities(toy, tmp_path, monk
         "datasets": [{"name": "widgets", "path": str(write_dataset(tmp_path))}],
         "sizes": [0],
         "eval_limit": 3,
-        "judges": ["reference", "toy:judge"],
+        "judges": ["token-overlap", "toy:judge"],
         "judge_mode": "sample",
         "judge_repeats": 2,
     }

@@ -117,7 +117,7 @@ datasets = [{ name = "support-faq", path = "data/faq.jsonl", corpus = "data/kb.j
 sizes = [0, 8]
 eval_limit = 10
 max_new_tokens = 24
-judges = ["reference"]
+judges = ["token-overlap"]
 margin = 1.0
 
 [default.finetune]

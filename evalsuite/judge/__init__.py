@@ -1,6 +1,6 @@
 """Judges of answer quality: accuracy and completeness on a 1-5 scale, and whether they may gate.
 
-    judge = make_judge("reference")                       # token overlap, no model
+    judge = make_judge("token-overlap")                   # no model
     judge = make_judge("learned-correctness")             # fitted on human labels, offline
     judge = make_judge("learned-claims")                  # long answers claim by claim, offline
     judge = make_judge("bundled:smollm2-135m-instruct")   # G-Eval, probability-weighted
@@ -50,7 +50,7 @@ from evalsuite.judge._judges import (
     Verdict,
     geval_judge,
     judge_factory,
-    reference_judge,
+    token_overlap_judge,
 )
 from evalsuite.judge._learned import learned_claims_judge, learned_correctness_judge
 from evalsuite.judge._longform import LongFormItem, LongFormSet, build_longform
@@ -83,7 +83,8 @@ from evalsuite.judge._registry import (
 from evalsuite.judge._steps_writer import generate_steps
 
 # Built-in judges register the way a third party would (a package can also use the entry point group).
-register_judge("reference", reference_judge)
+register_judge("token-overlap", token_overlap_judge)
+register_judge("reference", token_overlap_judge)  # the former name of token-overlap
 register_judge("learned-correctness", learned_correctness_judge)
 register_judge("learned-claims", learned_claims_judge)
 register_model_judge(geval_judge)  # a G-Eval judge on a spec of any model backend
@@ -160,7 +161,7 @@ __all__ = [
     "measured_qualifications",
     "parse_score",
     "qualify",
-    "reference_judge",
+    "token_overlap_judge",
     "register_judge",
     "register_model_judge",
     "registered_judges",

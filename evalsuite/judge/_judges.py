@@ -5,9 +5,9 @@ each :class:`Verdict` names the judge (``Verdict.judge``) and ``Judge.config`` h
 argument. Specs resolve to factories in the registry (``evalsuite.judge._registry``), where
 built-in judges register the same way a third party would.
 
-- ``reference``: deterministic, no model: accuracy = 1 + 4 * token precision and
-  completeness = 1 + 4 * token recall against the gold answers (best over them). It
-  measures word overlap, and is named as what it is.
+- ``token-overlap``: deterministic, no model: accuracy = 1 + 4 * token precision and
+  completeness = 1 + 4 * token recall against the reference answers (best over them). It
+  measures word overlap, and is named as what it is (``reference`` is its former name).
 - ``geval``: G-Eval with a language model: criterion + frozen evaluation steps + form
   filling, scored by sampling (``sample``) or by the probability-weighted score of the
   first score token (``logprobs``). Results are cached per run in sqlite.
@@ -128,11 +128,11 @@ def judge_factory(name: str) -> Callable[[Callable[..., Judge]], Callable[..., J
     return decorate
 
 
-# --------------------------------------------------------------------------- reference
+# --------------------------------------------------------------------------- token overlap
 
 
-class _ReferenceJudge(Judge):
-    name = "reference (token overlap)"
+class _TokenOverlapJudge(Judge):
+    name = "token-overlap"
     steps_version = "token-overlap.v1"
 
     def judge(self, items: Sequence[JudgeItem], progress: bool = False) -> list[Verdict]:
@@ -162,10 +162,11 @@ class _ReferenceJudge(Judge):
         return verdicts
 
 
-@judge_factory("reference")
-def reference_judge() -> Judge:
-    """The deterministic token-overlap judge (no language model): 1 + 4 * precision / recall."""
-    return _ReferenceJudge()
+@judge_factory("token-overlap")
+def token_overlap_judge() -> Judge:
+    """The deterministic token-overlap judge (no language model): 1 + 4 * precision / recall of the answer's
+    tokens against the reference answers'."""
+    return _TokenOverlapJudge()
 
 
 # --------------------------------------------------------------------------- G-Eval

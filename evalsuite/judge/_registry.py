@@ -1,6 +1,6 @@
 """One registry of judges: every judge spec resolves here, built-ins the same way as third parties.
 
-A spec is a judge name (``reference``, ``learned-correctness``, ``learned-claims``) or ``<scheme>:<rest>``
+A spec is a judge name (``token-overlap``, ``learned-correctness``, ``learned-claims``) or ``<scheme>:<rest>``
 (``bundled:...``, ``hf:...``, ``openai:...`` are G-Eval judges on that model spec;
 ``deepeval:<model spec>`` is deepeval's GEval on it). ``register_judge(name_or_scheme,
 factory)`` adds one: a name's factory is called as ``factory(**options)``, a scheme's as
@@ -123,7 +123,7 @@ def make_judge(spec: str, *, engine: str = "native", **options: Any) -> Any:
         factory = _MODEL_JUDGE[0]  # a G-Eval judge on any model backend
     if factory is None:
         raise SpecError(
-            f"unknown judge scheme {scheme!r} in {spec!r}: use reference, learned-correctness, learned-claims, "
+            f"unknown judge scheme {scheme!r} in {spec!r}: use token-overlap, learned-correctness, learned-claims, "
             f"a model spec "
             f"(bundled:, hf:, openai:), deepeval:<model spec>, or install the package that registers it "
             f"(entry point group {ENTRY_POINT_GROUP})"

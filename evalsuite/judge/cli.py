@@ -37,7 +37,7 @@ def add_cli(subparsers) -> None:
     )
     parser.add_argument(
         "--judge",
-        default="reference",
+        default="token-overlap",
         help="reference, learned-correctness, learned-claims, a model spec (bundled:gemma3-270m, openai:gpt-4o) "
         "or deepeval:<model spec>",
     )
@@ -358,7 +358,7 @@ def dry_run(args) -> int:
         f"{'total':58}{'':>8}{total['calls']:>8}{total['prompt_tokens']:>12}{total['completion_tokens']:>11}"
         f"{total_seconds:>9}{total_cost:>9}"
     )
-    if not prices and judge.config.get("factory") not in ("reference", "learned-correctness", "learned-claims"):
+    if not prices and judge.config.get("factory") not in ("token-overlap", "learned-correctness", "learned-claims"):
         print("cost: no [prices] given (pass --prices MATRIX_TOML with a [prices] line for the judge model)")
     return 0
 

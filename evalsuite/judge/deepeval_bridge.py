@@ -84,7 +84,7 @@ def item_from_test_case(test_case: LLMTestCase) -> JudgeItem:
 class _CriterionMetric(BaseMetric):
     criterion = ""
 
-    def __init__(self, judge: Judge | str = "reference", threshold: float = 3.5, **judge_options: Any) -> None:
+    def __init__(self, judge: Judge | str = "token-overlap", threshold: float = 3.5, **judge_options: Any) -> None:
         self.judge = make_judge(judge, **judge_options) if isinstance(judge, str) else judge
         self.threshold = threshold
         self.evaluation_model = self.judge.name
@@ -128,13 +128,13 @@ class _CriterionMetric(BaseMetric):
 
 
 class AccuracyMetric(_CriterionMetric):
-    """Accuracy on 1-5 from an evalsuite judge (default: the reference judge); passes at ``score >= threshold``."""
+    """Accuracy on 1-5 from an evalsuite judge (default: token-overlap); passes at ``score >= threshold``."""
 
     criterion = "accuracy"
 
 
 class CompletenessMetric(_CriterionMetric):
-    """Completeness on 1-5 from an evalsuite judge (default: the reference judge); passes at ``score >= threshold``."""
+    """Completeness on 1-5 from an evalsuite judge (default: token-overlap); passes at ``score >= threshold``."""
 
     criterion = "completeness"
 

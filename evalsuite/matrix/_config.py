@@ -170,7 +170,7 @@ class MatrixConfig:
     top_k: int = 5  # retrieved chunks per question
     max_new_tokens: int = 40
     # the judge that qualifies against human judgments gates; the token-overlap judge is reported
-    judges: tuple[str, ...] = ("learned-correctness", "reference")
+    judges: tuple[str, ...] = ("learned-correctness", "token-overlap")
     judge_mode: str = "logprobs"
     judge_repeats: int = 1
     qualify_limit: int | None = (
@@ -334,7 +334,7 @@ def _validate(self: "MatrixConfig") -> None:
             "for the whole corpus"
         )
     if not self.judges:
-        raise ConfigError(f"profile {self.profile!r}: 'judges' is empty; add at least 'reference'")
+        raise ConfigError(f"profile {self.profile!r}: 'judges' is empty; add at least 'token-overlap'")
     if self.judge_mode not in JUDGE_MODES:
         raise ConfigError(
             f"profile {self.profile!r}: judge_mode {self.judge_mode!r} must be one of {', '.join(JUDGE_MODES)}"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 
+from evalsuite import datasets, prompts, retrieval, splits
+
 
 def rag_prompts(n: int = 16, dataset_name: str = "nq", k: int = 5):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from evalsuite import datasets, prompts, retrieval, splits
 
     dataset = datasets.load(dataset_name)
     examples = list(splits.split(dataset).eval[:n])

@@ -19,6 +19,11 @@ import os
 import statistics
 from pathlib import Path
 
+from evalsuite.judge import JudgeItem, make_judge
+from evalsuite.matrix import load_config, prepare_dataset
+from evalsuite.metrics import reference_metrics
+from evalsuite.models import GenerationSettings, load_model
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -37,10 +42,6 @@ def _paired(a: list[float], b: list[float]) -> dict:
 
 
 def compare(dataset: str, config, dtype: str) -> dict:
-    from evalsuite.judge import JudgeItem, make_judge
-    from evalsuite.matrix import prepare_dataset
-    from evalsuite.metrics import reference_metrics
-    from evalsuite.models import GenerationSettings, load_model
 
     ctx = prepare_dataset(dataset, config)
     spec = config.models[0].spec
@@ -88,7 +89,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from evalsuite.matrix import load_config
 
     config = load_config(ROOT / "test_cases" / "matrix.toml", args.profile)
     names = args.datasets.split(",") if args.datasets else list(config.datasets)

@@ -17,14 +17,18 @@ import argparse
 import json
 import time
 
+from evalsuite import throughput as _throughput
+from evalsuite.device import auto_dtype
+from evalsuite.finetune import answer_loss, encode_pair, pad_collator, render_pair
+from evalsuite.models import load_tokenizer, resolve_weights
+
+from ._prompts import rag_prompts
+
 
 def train_tokens_per_second(precision: str, texts, steps: int, max_len: int) -> float:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
-
-    from evalsuite.finetune import answer_loss, encode_pair, pad_collator
-    from evalsuite.models import load_tokenizer, resolve_weights
 
     weights = resolve_weights("bundled:smollm2-135m-instruct")
     tok = load_tokenizer(weights.path)
@@ -69,13 +73,6 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     import torch
-
-    from evalsuite import throughput as _throughput
-    from evalsuite.device import auto_dtype
-    from evalsuite.finetune import render_pair
-    from evalsuite.models import load_tokenizer, resolve_weights
-
-    from ._prompts import rag_prompts
 
     path = {torch.bfloat16: "bf16", torch.float32: "fp32"}[auto_dtype("cpu", args.precision)]
     examples, prompts = rag_prompts(16)

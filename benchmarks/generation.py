@@ -18,6 +18,9 @@ import argparse
 import json
 import time
 
+from evalsuite import throughput as _throughput
+from evalsuite.models import GenerationSettings, inference_precision, load_model
+
 from ._prompts import rag_prompts
 
 
@@ -31,7 +34,6 @@ def measure(model, prompts, settings) -> tuple[float, float]:
 
 
 def prompt_speed(model, prompts) -> float:
-    from evalsuite.models import GenerationSettings
 
     start = time.perf_counter()
     out = model.generate(prompts, GenerationSettings(max_new_tokens=1))
@@ -39,7 +41,6 @@ def prompt_speed(model, prompts) -> float:
 
 
 def path_figures(spec: str, dtype: str, prompts, settings) -> dict:
-    from evalsuite.models import GenerationSettings, load_model
 
     one = load_model(spec, cache=False, batch_size=1, dtype=dtype)  # cache off: every token is generated
     sixteen = load_model(spec, cache=False, batch_size=16, dtype=dtype)
@@ -67,8 +68,6 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    from evalsuite import throughput as _throughput
-    from evalsuite.models import GenerationSettings, inference_precision
 
     path = inference_precision("cpu", args.dtype)
     _, prompts = rag_prompts(16, k=args.k)

@@ -42,6 +42,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from evalsuite.models import load_model, local_files
+
 BUNDLED = "bundled:smollm2-135m-instruct"
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 COLOURS = ("red", "green", "blue", "amber", "violet", "grey", "white", "black")
@@ -113,8 +115,6 @@ def load_tokenizer(path: str | None):
     from transformers import AutoTokenizer
 
     if path is None:
-        from evalsuite.models import load_model, local_files
-
         folder = local_files(BUNDLED)
         if folder is None:  # not materialized on this machine yet: loading it once does
             load_model(BUNDLED, device="cpu", dtype="fp32")

@@ -21,6 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from evalsuite import datasets, splits
+from evalsuite.datasets.subset import subset_corpus
+from evalsuite.matrix import load_config
+from evalsuite.retrieval import Embedder, build_index
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -34,9 +39,6 @@ def _recall(results, questions) -> float | None:
 
 
 def measure(name: str, config, distractors: int, seed: int, precision: str) -> dict:
-    from evalsuite import datasets, splits
-    from evalsuite.datasets.subset import subset_corpus
-    from evalsuite.retrieval import Embedder, build_index
 
     dataset = datasets.load(name)
     split = splits.split(dataset, seed=config.seed)
@@ -92,7 +94,6 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from evalsuite.matrix import load_config
 
     config = load_config(ROOT / "test_cases" / "matrix.toml", args.profile)
     rows = [measure(name, config, args.distractors, args.seed, args.precision) for name in config.datasets]

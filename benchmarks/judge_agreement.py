@@ -24,7 +24,16 @@ import os
 import shlex
 import sys
 
-from evalsuite.judge import gating_criteria
+from evalsuite.errors import EvalsuiteError
+from evalsuite.judge import (
+    FIT_SPLIT,
+    gating_criteria,
+    make_judge,
+    measure_graded,
+    qualify,
+    record_measured,
+    record_measured_graded,
+)
 
 DEFAULT_JUDGES = ("token-overlap", "learned-correctness", "learned-claims")
 
@@ -200,9 +209,6 @@ def record_graded(specs, args, argv) -> int:
     """Measure only the graded long answers (qualify split) of model judges and add them to their recorded entry."""
     import time
 
-    from evalsuite.errors import EvalsuiteError
-    from evalsuite.judge import make_judge, measure_graded, record_measured_graded
-
     out = []
     try:
         for spec in specs:
@@ -263,8 +269,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    from evalsuite.errors import EvalsuiteError
-    from evalsuite.judge import FIT_SPLIT, make_judge, measure_graded, qualify
 
     specs = args.judge or list(DEFAULT_JUDGES)
     if args.record_graded:
@@ -287,8 +291,6 @@ def main(argv: list[str] | None = None) -> int:
                 )
             anchor_rows = anchors(q)
             if args.record and ":" in spec:
-                from evalsuite.judge import record_measured
-
                 record_measured(
                     spec,
                     q.as_json(),

@@ -30,6 +30,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from evalsuite import throughput as _throughput
+from evalsuite.device import AVX2_EMULATION
+from evalsuite.matrix import load_config
+from evalsuite.models import capabilities, inference_precision, parse_spec, resolve_weights
+from evalsuite.retrieval.prebuilt import fetch_prebuilt_index
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -108,7 +114,6 @@ def _stage_memory(run_dir: Path, cells: list) -> dict:
 
 
 def _model_config(spec: str) -> dict | None:
-    from evalsuite.models import capabilities, parse_spec, resolve_weights
 
     parsed = parse_spec(spec)
     if capabilities(parsed).weights is None:
@@ -120,8 +125,6 @@ def _model_config(spec: str) -> dict | None:
 def _flops(info: dict, peak: float) -> dict:
     """Achieved FLOP/s of generation, fine-tuning and embedding (multiply-adds of the linear maps
     and attention; elementwise work not counted) and their share of the fp32 peak."""
-    from evalsuite import throughput as _throughput
-    from evalsuite.models import inference_precision
 
     out: dict = {}
     per_model: dict[str, dict] = {}
@@ -250,8 +253,6 @@ def profile_once(args, report_root: Path, run_id: str) -> dict:
 
 def _install_indexes(args) -> dict:
     """Install the mirror's indexes of the profile's datasets; how long it took and which were found."""
-    from evalsuite.matrix import load_config
-    from evalsuite.retrieval.prebuilt import fetch_prebuilt_index
 
     datasets = load_config(ROOT / "test_cases" / "matrix.toml", args.profile).datasets
     start = time.perf_counter()
@@ -277,8 +278,6 @@ def main(argv=None) -> int:
     parser.add_argument("run_args", nargs="*", help="more options for `evalsuite run`, after --")
     args = parser.parse_args(argv)
 
-    from evalsuite.device import AVX2_EMULATION
-
     if args.avx2:
         if "torch" in sys.modules:
             raise SystemExit("--avx2 must be set before torch is imported: run python -m benchmarks.profile")
@@ -290,8 +289,6 @@ def main(argv=None) -> int:
     if args.cold:
         os.environ["EVALSUITE_CACHE"] = str(scratch / "cache")
     try:
-        from evalsuite import throughput as _throughput
-
         peak = _throughput.peak_fp32_flops()
         installed = _install_indexes(args) if args.mirror else None
         runs = []

@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
+from .errors import ConfigError
+
 BF16_ENV = "EVALSUITE_CPU_BF16"
 
 # The environment that makes an AVX-512 machine compute like an AVX2-only one (no bf16).
@@ -81,8 +83,6 @@ def auto_dtype(device: str | None = None, requested: str = "auto"):
     }
     if requested != "auto":
         if requested not in names:
-            from .errors import ConfigError
-
             raise ConfigError(f"unknown precision {requested!r}: choose auto, bf16, fp16 or fp32")
         return names[requested]
     device = device or best_device()

@@ -167,6 +167,7 @@ def pytest_configure_node(node) -> None:  # pytest-xdist: every worker shares th
 def get_session(config: pytest.Config):
     """The run's :class:`MatrixSession`, built from the options on first use (EvalsuiteError if invalid)."""
     if _SESSION not in config.stash:
+        # deferred: pytest loads this plugin in every session, the matrix only when one runs
         from evalsuite.matrix import MatrixSession
 
         path = config.stash[_STATE]["matrix"]
@@ -317,6 +318,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if in_modules:
         items[:] = [item for item in items if not (isinstance(item, CellItem) and item.cell.id in in_modules)]
     if config.option.shard and config.stash[_STATE]["matrix"] is not None:
+        # deferred: pytest loads this plugin in every session, the matrix only when one runs
         from evalsuite.matrix import parse_shard, shard_cells
 
         try:
@@ -348,6 +350,7 @@ class _DryRun:
 
 def dry_run_plan(config: pytest.Config, items: list[pytest.Item]) -> None:
     state = config.stash[_STATE]
+    # deferred: pytest loads this plugin in every session, the matrix only when one runs
     from evalsuite.matrix import build_plan, read_prices
 
     cells = [item for item in items if _cell_of(item) is not None]
@@ -364,6 +367,7 @@ def dry_run_plan(config: pytest.Config, items: list[pytest.Item]) -> None:
         )
         state["plan"] = plan
         if config.option.plan_json:
+            # deferred: pytest loads this plugin in every session, the matrix only when one runs
             from evalsuite.storage import atomic_write_json
 
             atomic_write_json(Path(config.option.plan_json), plan.to_json())
@@ -493,6 +497,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if state.get("empty_shard"):
         terminalreporter.write_line(state["empty_shard"])
     if state.get("plan") is not None or state.get("plan_error"):
+        # deferred: pytest loads this plugin in every session, the matrix only when one runs
         from evalsuite.matrix import format_plan
 
         terminalreporter.section("evalsuite dry run")
@@ -508,6 +513,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if "error" in final:
         terminalreporter.write_line(f"report not written: {final['error']}", red=True)
         return
+    # deferred: pytest loads this plugin in every session, the matrix only when one runs
     from evalsuite.report import summary_tables
 
     results = final["results"]

@@ -21,6 +21,8 @@ import platform
 import time
 from typing import Any
 
+from evalsuite.redaction import scrub, scrub_text
+
 from .device import cpu_has_bf16, cpuinfo_flags
 from .records import stable_hash
 from .storage import atomic_write_json, cache_dir, file_lock
@@ -74,8 +76,6 @@ def _read() -> dict[str, Any]:
 def save(name: str, values: dict[str, Any]) -> dict[str, Any]:
     """Record ``values`` (numbers per second and what they were measured on) as entry ``name`` of this machine."""
     import torch
-
-    from evalsuite.redaction import scrub, scrub_text
 
     name, values = scrub_text(name), scrub(values)  # a model spec may carry credentials: never recorded
     entry = {

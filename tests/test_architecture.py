@@ -145,6 +145,28 @@ def _long_classes(sources: dict[str, Path]) -> list[str]:
     return long
 
 
+def _deferred_without_reason(sources: dict[str, Path], edges: list[Import]) -> list[str]:
+    """The project's own imports inside a function with no comment (on the line or just above) saying why."""
+    found = []
+    for module, path in sources.items():
+        src = path.read_text(encoding="utf-8")
+        lines = src.splitlines()
+        for func in ast.walk(ast.parse(src)):
+            if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(func):
+                if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                    continue
+                if isinstance(node, ast.ImportFrom):
+                    own = node.level > 0 or (node.module or "").split(".")[0] in CHECKED
+                else:
+                    own = any(a.name.split(".")[0] in CHECKED for a in node.names)
+                above = lines[node.lineno - 2].strip() if node.lineno > 1 else ""
+                if own and "#" not in lines[node.lineno - 1] and not above.startswith("#"):
+                    found.append(f"{module}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    return sorted(set(found))
+
+
 def test_the_import_graph_has_no_cycle():
     sources, edges = _graph()
     assert _cycles(sources, edges) == []
@@ -153,6 +175,11 @@ def test_the_import_graph_has_no_cycle():
 def test_no_private_module_is_imported_from_another_package():
     sources, edges = _graph()
     assert _private_reaches(sources, edges) == []
+
+
+def test_own_imports_are_at_module_top_unless_a_comment_says_why():
+    sources, edges = _graph()
+    assert _deferred_without_reason(sources, edges) == []
 
 
 def test_no_class_is_longer_than_the_limit():
@@ -169,6 +196,9 @@ def test_the_checks_see_what_they_must(tmp_path, monkeypatch):
     (pkg / "a" / "_inner.py").write_text("def thing():\n    from evalsuite.b import other\n    return other\n")
     (pkg / "b" / "__init__.py").write_text("from evalsuite.a._inner import thing as other\n")
     (pkg / "c.py").write_text("from evalsuite.a import _hidden\nclass Big:\n" + "    x = 1\n" * 205)
+    (pkg / "d.py").write_text(
+        "def f():\n    from evalsuite import b\n\n\ndef g():\n    from evalsuite import c  # why\n"
+    )
     monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
     sources, edges = _graph(("evalsuite",))
     assert _cycles(sources, edges) == [["evalsuite.a._inner", "evalsuite.b"]]
@@ -177,6 +207,10 @@ def test_the_checks_see_what_they_must(tmp_path, monkeypatch):
         "evalsuite.c:1 imports private name _hidden from evalsuite.a",
     ]
     assert _long_classes(sources) == ["evalsuite.c.Big (evalsuite/c.py:2): 206 lines"]
+    assert _deferred_without_reason(sources, edges) == [
+        "evalsuite.a._inner:2: from evalsuite.b import other",
+        "evalsuite.d:2: from evalsuite import b",
+    ]
 
 
 def _readme_examples() -> list[str]:

@@ -98,7 +98,7 @@ def test_report_and_compare_print_tables(tmp_path, capsys):
     args = parser().parse_args(["compare", str(session.run_dir), str(other)])
     assert args.func(args) == 0
     out = capsys.readouterr().out
-    assert "other minus synthetic-" in out and "| nq-worse-ft10 | reference | accuracy |" in out
+    assert "other minus synthetic-" in out and "| nq-worse-ft10 | token-overlap | accuracy |" in out
 
 
 def test_exit_status_precedence_is_stated_once_and_followed():

@@ -38,7 +38,7 @@ def test_regression_beyond_margin_fails_with_table_row():
     s = gate["judges"]["token-overlap"]["accuracy"]
     assert s["diff"] == -1.0 and s["n"] == 20 and s["ci_high"] < -0.25
     msg = failure_message("nq-smollm2-ft20", gate, "reports/runs/x/summary.md")
-    assert "nq-smollm2-ft20 accuracy [reference]: baseline 3.65, cell 2.65, diff -1.000" in msg
+    assert "nq-smollm2-ft20 accuracy [token-overlap]: baseline 3.65, cell 2.65, diff -1.000" in msg
     assert "Wilcoxon p=" in msg and "n=20" in msg and "report: reports/runs/x/summary.md" in msg
 
 

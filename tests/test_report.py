@@ -169,7 +169,7 @@ def test_finalize_writes_results_report_and_latest(run):
     html = (run.run_dir / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(final["written"]) - 2 == 5
     assert (run.report_root / "latest").resolve() == run.run_dir.resolve()
-    assert "accuracy (judge reference)" in summary_tables(results)
+    assert "accuracy (judge token-overlap)" in summary_tables(results)
     # per dataset and criterion, which judge gated: a stored qualification without graded long-answer figures
     # gates the short-answer dataset only
     by_dataset = {d["dataset"]: d for d in results["dataset_gating"]}

@@ -115,7 +115,7 @@ def _report_invalid(datasets) -> None:
 
 
 def stats(dataset, seed: int = 0) -> dict:
-    from ..splits import split
+    from ..splits import split  # deferred: a command loads only the stages it runs
 
     sp = split(dataset, seed)
     return {
@@ -144,7 +144,7 @@ def _stats(args) -> int:
 
 
 def _retrieval(args) -> int:
-    from ..retrieval.evaluate import retrieval_eval
+    from ..retrieval.evaluate import retrieval_eval  # deferred: a command loads only the stages it runs
 
     datasets = [require_passages(d) for d in _datasets(args)]
     rows = []
@@ -172,7 +172,7 @@ def _retrieval(args) -> int:
 
 
 def _download(args) -> int:
-    from ._fetch import data_root, download
+    from ._fetch import data_root, download  # deferred: a command loads only the stages it runs
 
     results = download(args.name, args.mirror, progress=not args.quiet)
     fetched = [r for r in results if r.status != "present"]
@@ -187,9 +187,9 @@ def _download(args) -> int:
 def _install_indexes(mirror: str, names: list[str], quiet: bool) -> None:
     """Install the mirror's prebuilt index of each retrievable dataset whose key matches the index
     this machine would build (its embedder precision included), verified by sha256."""
-    from evalsuite.retrieval import fetch_prebuilt_index
+    from evalsuite.retrieval import fetch_prebuilt_index  # deferred: a command loads only the stages it runs
 
-    from . import NAMES
+    from . import NAMES  # deferred: a command loads only the stages it runs
 
     for name in names:
         if name not in NAMES:  # judge_human, judge_longform: nothing to retrieve from

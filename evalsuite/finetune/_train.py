@@ -28,8 +28,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from evalsuite import datasets, prompts, retrieval, splits
 from evalsuite import memory as _memory
+from evalsuite import throughput as _throughput
 from evalsuite.artifacts import Corrupt, find_request, open_entry, remember_request, safetensors_problem, write_entry
+from evalsuite.datasets import DatasetSpec, content_digest
+from evalsuite.device import auto_dtype, best_device, cpu_has_bf16
 from evalsuite.errors import ConfigError, EvalsuiteError, SpecError
 from evalsuite.models import base_identity, capabilities, load_tokenizer, parse_spec, render_prompt, resolve_weights
 from evalsuite.records import Example, Prompt, stable_hash
@@ -64,7 +68,6 @@ def pairs_from_file(path: str, dataset: Any, *, seed: int = 0) -> tuple[Example,
     """The question/answers pairs of a file of the user's own (the ``qa`` format, passages not
     needed), in file order. A pair whose question is one of the dataset's eval questions (the
     ``seed`` split) is refused: it would train on what the gate measures."""
-    from evalsuite import datasets, splits
 
     pairs = datasets.load_spec(datasets.DatasetSpec("train-file", "qa", str(path))).examples
     evals = {datasets.normalize_question(ex.question) for ex in splits.split(dataset, seed=seed).eval}
@@ -90,7 +93,6 @@ def training_pairs(
     eval set comes from), or of ``pairs_file`` when given, with their RAG prompts: the
     evaluation's template and ``top_k`` chunks retrieved from ``dataset`` (a name or a
     :class:`evalsuite.datasets.DatasetSpec`)."""
-    from evalsuite import datasets, prompts, retrieval, splits
 
     if size < 1:
         raise ConfigError(f"fine-tuning size must be >= 1, got {size}")
@@ -212,7 +214,6 @@ def _code_digest() -> str:
 
 def _numeric_path() -> dict[str, Any]:
     """What decides the embedder's (and so the retrieval's) arithmetic on this machine, read without torch."""
-    from evalsuite.device import cpu_has_bf16
 
     return {
         "cpu_bf16": cpu_has_bf16(),
@@ -241,7 +242,6 @@ def request_key(
 ) -> tuple[str, dict[str, Any]] | None:
     """The key of what the caller asks for, computed without loading the dataset, the embedder
     or the model (the data by the content of its files); None when that is not cheap (a hub dataset)."""
-    from evalsuite.datasets import DatasetSpec, content_digest
 
     if isinstance(dataset, DatasetSpec):
         spec = dataset
@@ -488,8 +488,6 @@ def _train(
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, PrinterCallback, Trainer, TrainingArguments
 
-    from evalsuite.device import auto_dtype, best_device
-
     device = best_device()
     dtype = auto_dtype(device, config.precision)
     bf16 = dtype == torch.bfloat16
@@ -608,7 +606,6 @@ def _train(
             model.save_pretrained(tmp, safe_serialization=True)
 
         _store_adapter(final, save, manifest)
-        from evalsuite import throughput as _throughput
 
         _throughput.save(
             f"train/{'bf16' if bf16 else 'fp32'}",

@@ -49,7 +49,7 @@ def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
-    from . import train_adapter
+    from . import train_adapter  # deferred: a command loads only the stages it runs
 
     config = config_from_args(args)
     progress = not (args.no_progress or args.json)

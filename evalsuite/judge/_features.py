@@ -40,6 +40,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from evalsuite.metrics import normalize_answer
+from evalsuite.retrieval import DEFAULT_EMBEDDER, Embedder
 
 LEXICAL = (
     "contains",
@@ -266,8 +267,6 @@ class Similarity:
     @property
     def embedder(self):
         if self._embedder is None:
-            from evalsuite.retrieval import DEFAULT_EMBEDDER, Embedder
-
             self._embedder = Embedder(
                 self.embedder_name or DEFAULT_EMBEDDER, device="cpu", precision="fp32", max_seq_length=EMBED_MAX_TOKENS
             )

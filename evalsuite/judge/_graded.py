@@ -28,7 +28,9 @@ from typing import Sequence
 
 import numpy as np
 
+from evalsuite.datasets import data_files
 from evalsuite.errors import ConfigError, DataError
+from evalsuite.judge._criteria import CRITERIA
 from evalsuite.judge._forms import JudgeItem
 from evalsuite.judge._human import file_sha256, read_json_lines
 from evalsuite.records import stable_hash, to_dict
@@ -91,7 +93,6 @@ class GradedSet:
 
 def graded_path(name: str = GRADED_FILE) -> Path:
     """The file's path in the data root; the one-line "run evalsuite datasets download" error if absent."""
-    from evalsuite.datasets import data_files
 
     return data_files(GRADED_DATASET, name)[0]
 
@@ -373,7 +374,6 @@ def graded_agreement(
     n_boot: int = BOOTSTRAP,
 ) -> GradedAgreement:
     """The agreement of ``verdicts`` (one per item of ``items``, rows of ``split``) with the grades."""
-    from evalsuite.judge._criteria import CRITERIA
 
     if any(x.split != split for x in items):
         raise ConfigError(f"graded agreement on the {split!r} split was given rows of another split")

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalsuite.datasets import data_files
 from evalsuite.errors import DataError
 from evalsuite.judge._forms import JudgeItem
 
@@ -64,7 +65,6 @@ def file_sha256(path: str | Path) -> str:
 
 def human_path(name: str = QUALIFICATION_FILE) -> Path:
     """The file's path in the data root; the one-line "run evalsuite datasets download" error if absent."""
-    from evalsuite.datasets import data_files
 
     return data_files(HUMAN_DATASET, name)[0]
 

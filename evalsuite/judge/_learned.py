@@ -38,9 +38,12 @@ from typing import Sequence
 import numpy as np
 
 from evalsuite.errors import ConfigError
+from evalsuite.judge._claim_features import CLAIM_FEATURES, claim_matrix
+from evalsuite.judge._claims import CLAIM_BUCKETS, align, coverage_from
 from evalsuite.judge._features import FEATURES, SIM_REFERENCES, Similarity, feature_matrix
 from evalsuite.judge._forms import JudgeItem
 from evalsuite.judge._judges import Judge, Verdict, judge_factory
+from evalsuite.judge._vectors import VectorStore
 
 WEIGHTS_DIR = Path(__file__).parent / "learned"
 DEFAULT_WEIGHTS = "correctness.v1.json"
@@ -177,8 +180,6 @@ def learned_correctness_judge(weights: str = DEFAULT_WEIGHTS, *, cache: bool = T
     """
     store = None
     if cache:
-        from evalsuite.judge._vectors import VectorStore
-
         store = VectorStore()
     return _LearnedJudge(weights_path(weights), store)
 
@@ -196,7 +197,6 @@ def long_gold(references: Sequence[str]) -> bool:
 
 def load_claim_weights(path: Path) -> dict:
     """The claim judge's weights file, checked: its features must be the ones this version computes."""
-    from evalsuite.judge._claim_features import CLAIM_FEATURES
 
     known = CLAIM_FEATURES + FEATURES
     try:
@@ -258,7 +258,6 @@ class _ClaimsJudge(Judge):
             f"judge: learned-claims, weights {path.name} sha256 {self.weights_sha256}, fitted on "
             f"{training['file']} ({training['split']} rows) sha256 {training['sha256']}"
         )
-        from evalsuite.judge._claims import CLAIM_BUCKETS
 
         self.similarity = Similarity(store=short.similarity.store, buckets=CLAIM_BUCKETS)
         # the short-answer judge's features enter only when a fitted head names them
@@ -274,8 +273,6 @@ class _ClaimsJudge(Judge):
         self.stats["long_items"] = 0
 
     def _long(self, items: Sequence[JudgeItem], progress: bool) -> list[Verdict]:
-        from evalsuite.judge._claim_features import CLAIM_FEATURES, claim_matrix
-        from evalsuite.judge._claims import align, coverage_from
 
         claims = claim_matrix(
             [(x.question, x.references, x.context, x.answer) for x in items], self.similarity, progress=progress
@@ -350,8 +347,6 @@ def learned_claims_judge(
     """
     store = None
     if cache:
-        from evalsuite.judge._vectors import VectorStore
-
         store = VectorStore()
     short = _LearnedJudge(weights_path(short_weights), store)
     return _ClaimsJudge(weights_path(weights, refit="fit_claims"), short)

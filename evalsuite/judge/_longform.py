@@ -30,9 +30,11 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from evalsuite.datasets import load
 from evalsuite.judge._forms import JudgeItem
 from evalsuite.metrics import normalize_answer, token_f1
 from evalsuite.records import Example, stable_hash
+from evalsuite.splits import split
 
 DATASETS = ("qasper", "bioasq")
 PER_DATASET = 60
@@ -188,8 +190,6 @@ def _context(ex: Example, passages: dict[str, str]) -> tuple[str, ...]:
 
 def build_longform(seed: int = 0, *, per_dataset: int = PER_DATASET, datasets: Sequence[str] = DATASETS) -> LongFormSet:
     """The long-form items of the pool questions of ``datasets`` (split with ``seed``), built now from the data root."""
-    from evalsuite.datasets import load
-    from evalsuite.splits import split
 
     items: list[LongFormItem] = []
     used: set[tuple[str, str]] = set()

@@ -15,6 +15,7 @@ import platform
 from datetime import date
 from pathlib import Path
 
+from evalsuite.errors import ConfigError
 from evalsuite.storage import atomic_write_json
 
 MEASURED_FILE = Path(__file__).parent / "measured" / "bundled_geval.json"
@@ -72,8 +73,6 @@ def record_measured_graded(spec: str, graded: dict, command: str, note: str = ""
     data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     judges = data.get("judges", {})
     if spec not in judges:
-        from evalsuite.errors import ConfigError
-
         raise ConfigError(
             f"{path}: no recorded qualification of {spec}; record it first with "
             f"`python -m benchmarks.judge_agreement --judge {spec} --limit 300 --record`"

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
+from evalsuite.errors import ConfigError
 from evalsuite.judge._agreement import (
     THRESHOLD_METHOD,
     balanced_accuracy,
@@ -283,8 +284,6 @@ def select_items(items: Sequence[HumanItem], limit: int | None) -> list[HumanIte
     if limit is None or limit >= len(items):
         return list(items)
     if limit < 1:
-        from evalsuite.errors import ConfigError
-
         raise ConfigError(f"--limit must be >= 1, got {limit}")
     by_question: dict[str, list[HumanItem]] = {}
     for item in items:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from evalsuite.errors import ConfigError
 from evalsuite.judge._criteria import CRITERIA, STEPS_DIR, model_slug
+from evalsuite.models import GenerationSettings, load_model
 from evalsuite.records import Message, Prompt
 from evalsuite.storage import atomic_write_json
 
@@ -49,7 +50,6 @@ def generate_steps(
     path = Path(out_dir or STEPS_DIR) / f"{criterion}.{full_version}.json"
     if path.exists():
         raise ConfigError(f"{path} exists and is frozen; pass a new version (e.g. v2) to write new steps")
-    from evalsuite.models import GenerationSettings, load_model
 
     judge_model = load_model(model)
     generation = judge_model.generate([_steps_prompt(criterion)], GenerationSettings(max_new_tokens=max_new_tokens))[0]

@@ -110,7 +110,7 @@ def _is_model_spec(spec: str) -> bool:
 
 
 def make_from_args(args):
-    from evalsuite.judge import make_judge
+    from evalsuite.judge import make_judge  # deferred: a command loads only the stages it runs
 
     options = {"mode": args.mode, "repeats": args.repeats, "temperature": args.temperature, "cache": not args.no_cache}
     if _is_model_spec(args.judge) or args.engine == "deepeval":
@@ -140,7 +140,7 @@ def _pair_shares(verdicts, labels, question_ids) -> dict:
 
 
 def judge_file(args, items, labels, question_ids) -> dict:
-    from evalsuite.metrics import spearman, token_f1
+    from evalsuite.metrics import spearman, token_f1  # deferred: a command loads only the stages it runs
 
     judge = make_from_args(args)
     start = time.perf_counter()
@@ -276,7 +276,7 @@ def _ci(x, low, high) -> str:
 def graded_table(q) -> list[str]:
     """The graded long-answer figures of one qualification, with intervals, and the rule's verdict per
     criterion on datasets of short and of long gold answers."""
-    from evalsuite.judge import gating_decision
+    from evalsuite.judge import gating_decision  # deferred: a command loads only the stages it runs
 
     g = q.graded
     if g is None:
@@ -364,7 +364,7 @@ def dry_run(args) -> int:
 
 
 def run(args) -> int:
-    from evalsuite.judge import generate_steps, load_items, qualify
+    from evalsuite.judge import generate_steps, load_items, qualify  # deferred: a command loads only the stages it runs
 
     if args.repeats < 1:
         raise ConfigError(f"--repeats must be >= 1, got {args.repeats}")
@@ -373,7 +373,7 @@ def run(args) -> int:
     if args.write_steps:
         if not _is_model_spec(args.judge):
             raise ConfigError(f"the {args.judge} judge has no evaluation steps; pass --judge with a model spec")
-        from evalsuite.judge import CRITERIA
+        from evalsuite.judge import CRITERIA  # deferred: a command loads only the stages it runs
 
         for criterion in CRITERIA:
             print(generate_steps(criterion, args.judge, version=args.steps_version))

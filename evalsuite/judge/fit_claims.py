@@ -51,6 +51,7 @@ from evalsuite.judge._claims import CLAIM_BUCKETS
 from evalsuite.judge._features import FEATURES, Similarity, feature_matrix
 from evalsuite.judge._graded import FIT_SPLIT, GRADED_FILE, _spearman, bootstrap_figures, load_graded
 from evalsuite.judge._learned import CLAIM_WEIGHTS, WEIGHTS_DIR
+from evalsuite.judge._vectors import VectorStore
 from evalsuite.judge.fit_learned import CV_FOLDS, fit_command, fit_logistic, fold_of
 
 VERSION = "claims.v1"
@@ -274,8 +275,6 @@ def build(
     items = fit_rows(graded)
     store = None
     if vector_cache:
-        from evalsuite.judge._vectors import VectorStore
-
         store = VectorStore()
     similarity = Similarity(store=store)
     claim_similarity = Similarity(store=store, buckets=CLAIM_BUCKETS)

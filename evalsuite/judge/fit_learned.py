@@ -60,6 +60,8 @@ from evalsuite.judge._agreement import roc_auc
 from evalsuite.judge._features import FEATURES, LEXICAL, Similarity, feature_matrix
 from evalsuite.judge._human import TRAINING_FILE, HumanItem, load_human
 from evalsuite.judge._learned import DEFAULT_WEIGHTS, WEIGHTS_DIR
+from evalsuite.judge._vectors import VectorStore
+from evalsuite.storage import atomic_write_text
 
 VERSION = "correctness.v1"
 SELECTION_FILE = "correctness.v1.selection.json"
@@ -208,8 +210,6 @@ def build(path: str | Path | None = None, *, progress: bool = False, vector_cach
     human = load_human(TRAINING_FILE, path)
     store = None
     if vector_cache:
-        from evalsuite.judge._vectors import VectorStore
-
         store = VectorStore()
     similarity = Similarity(store=store)
     rows, labels, groups, names, long = training_rows(human.items)
@@ -269,7 +269,6 @@ def fit_command(
     parser.add_argument("--check", action="store_true", help="refit and compare with --out instead of writing it")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    from evalsuite.storage import atomic_write_text
 
     try:
         weights, selection = build_fn(args.data, progress=not args.no_progress)

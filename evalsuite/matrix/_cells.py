@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from evalsuite.errors import ConfigError
 from evalsuite.matrix._config import MatrixConfig, short_name
 from evalsuite.models import parse_spec
 
@@ -96,7 +97,6 @@ def expand_cells(config: MatrixConfig) -> list[Cell]:
 
 def parse_shard(text: str) -> tuple[int, int]:
     """``"I/N"`` (1-based) as (I, N); a ConfigError naming the option otherwise."""
-    from evalsuite.errors import ConfigError
 
     try:
         index, count = (int(part) for part in str(text).split("/"))

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from evalsuite.datasets import SUBSET_OPTION, DatasetSpec
+from evalsuite.datasets import SUBSET_OPTION, DatasetSpec, content_digest
 from evalsuite.errors import ConfigError, EvalsuiteError, SpecError
+from evalsuite.finetune import FinetuneConfig
 from evalsuite.models import parse_spec
 from evalsuite.records import stable_hash
 from evalsuite.redaction import scrub
@@ -270,8 +271,6 @@ class MatrixConfig:
         data = self.to_dict()
         data["dataset_specs"] = [[d.name, d.identity()] for d in self.datasets]
         if self.train_file:
-            from evalsuite.datasets import content_digest
-
             data["finetune"]["train_file"] = content_digest(self.train_file)
         return f"{self.profile}-{stable_hash(scrub(data), 10)}"
 
@@ -588,7 +587,6 @@ def build_config(
 
 def _recipes(value: Any, where: str) -> tuple[Recipe, ...]:
     """``recipes = [{name = "r8e1", r = 8, epochs = 1}, ...]`` as records; unknown keys name the recipe."""
-    from evalsuite.finetune import FinetuneConfig
 
     if not isinstance(value, (list, tuple)):
         raise ConfigError(f"{where}: 'recipes' must be a list of tables, e.g. [{{name = \"r8\", r = 8}}]")

@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 from evalsuite.judge import CRITERIA as _CRITERIA
 from evalsuite.matrix._config import AUTO_MARGIN_FALLBACK
-from evalsuite.metrics import FAIL, INCONCLUSIVE, paired_stats
+from evalsuite.metrics import FAIL, INCONCLUSIVE, decide, paired_stats
 from evalsuite.records import CellResult, to_dict
 
 CRITERIA = tuple(_CRITERIA)
@@ -200,7 +200,6 @@ _OUTCOME_TEXT = {
 
 
 def _outcome(s: Mapping[str, Any]) -> str:
-    from evalsuite.metrics import decide
 
     return s.get("outcome") or decide(_num(s.get("ci_low")), _num(s.get("ci_high")), _num(s.get("margin")))
 

@@ -15,13 +15,22 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from evalsuite import datasets, splits
 from evalsuite import memory as _memory
-from evalsuite.judge import RULE, median_gold_words
+from evalsuite import throughput as _throughput
+from evalsuite.finetune import FinetuneConfig, PoolTooSmall, pairs_from_file, train_adapter
+from evalsuite.judge import RULE, JudgeItem, median_gold_words
 from evalsuite.matrix._cells import FINETUNED, Cell
 from evalsuite.matrix._config import MatrixConfig
 from evalsuite.matrix._gate import CRITERIA
-from evalsuite.models import capabilities, inference_precision, parse_spec, with_adapter
+from evalsuite.matrix._serve import served_cell
+from evalsuite.metrics import reference_metrics
+from evalsuite.models import GenerationSettings, capabilities, inference_precision, load_model, parse_spec, with_adapter
+from evalsuite.prompts import rag_prompt
 from evalsuite.records import CellResult, CellStatus, Chunk, Dataset, Example, Prompt, stable_hash, to_dict
+from evalsuite.redaction import scrub_text
+from evalsuite.retrieval import get_retriever
+from evalsuite.retrieval.evaluate import score_retrieval
 
 Progress = Callable[[str], None]
 
@@ -61,17 +70,12 @@ def prepare_dataset(
 ) -> DatasetContext:
     """Load the matrix's dataset ``name``, split it, retrieve ``top_k`` chunks for the first
     ``eval_limit`` eval questions."""
-    from evalsuite import datasets, splits
-    from evalsuite.prompts import rag_prompt
-    from evalsuite.retrieval.evaluate import score_retrieval
 
     start = time.perf_counter()
     ds = datasets.require_passages(datasets.load_spec(config.dataset(name)))
     sp = splits.split(ds, seed=config.seed)
     items = tuple(sp.eval[: config.eval_limit])
     if retriever_for is None:
-        from evalsuite.retrieval import get_retriever
-
         retriever_for = get_retriever
     index_start = time.perf_counter()
     retriever = retriever_for(ds)
@@ -92,8 +96,6 @@ def prepare_dataset(
     fingerprint = stable_hash({"items": [ex.id for ex in items], "prompts": [p.key() for p in prompts]})
     pairs = len(sp.pool)
     if config.train_file:
-        from evalsuite.finetune import pairs_from_file
-
         pairs = len(pairs_from_file(config.train_file, ds, seed=config.seed))
     return DatasetContext(
         ds,
@@ -113,7 +115,6 @@ def prepare_dataset(
 
 def recipe_record(config: MatrixConfig, recipe: str) -> dict[str, Any]:
     """A recipe as a result records it: its own options and the effective batch it trains with."""
-    from evalsuite.finetune import FinetuneConfig
 
     ft = FinetuneConfig.from_dict(config.recipe_options(recipe))
     own = dict(next(r.options for r in config.recipes if r.name == recipe))
@@ -132,14 +133,12 @@ def finetune_config(config: MatrixConfig, recipe: str | None = None) -> Any:
     :class:`evalsuite.finetune.FinetuneConfig` (None = its defaults)."""
     if not config.finetune and recipe is None:
         return None
-    from evalsuite.finetune import FinetuneConfig
 
     return FinetuneConfig.from_dict(config.recipe_options(recipe))
 
 
 def train(cell: Cell, ctx: DatasetContext, config: MatrixConfig, progress: Progress) -> Any:
     """The cell's LoRA adapter (trained, or loaded from the content-addressed adapter store)."""
-    from evalsuite.finetune import PoolTooSmall, train_adapter
 
     if cell.size > ctx.pool_size:
         raise CellSkipped(
@@ -210,10 +209,6 @@ def run_cell(
     ``adapter`` is the :class:`evalsuite.finetune.AdapterResult` of a fine-tuned cell (the model
     spec then becomes ``<base>+lora:<dir>``); ``judges`` are made :class:`evalsuite.judge.Judge` objects.
     """
-    from evalsuite.judge import JudgeItem
-    from evalsuite.matrix._serve import served_cell
-    from evalsuite.metrics import reference_metrics
-    from evalsuite.models import GenerationSettings, load_model
 
     timings: dict[str, Any] = {"retrieve": ctx.seconds, "index": ctx.index_seconds, "index_cached": ctx.index_cached}
     spec = model_spec or cell.spec
@@ -328,15 +323,12 @@ def generation_entry(spec: str) -> str:
     parsed = parse_spec(spec)
     if capabilities(parsed).local:
         return f"run-generate/{inference_precision()}"
-    from evalsuite.redaction import scrub_text
 
     return f"run-generate/api/{scrub_text(parsed.base)}"  # no credentials in a recorded name
 
 
 def record_generation_speed(spec: str, gens: Sequence[Any], seconds: float) -> None:
     """Keep the speed of a generation that computed every answer, for later estimates (``--dry-run``)."""
-    from evalsuite import throughput as _throughput
-    from evalsuite.redaction import scrub_text
 
     if seconds <= 0:
         return
@@ -358,8 +350,6 @@ def record_generation_speed(spec: str, gens: Sequence[Any], seconds: float) -> N
 
 def record_judge_speed(judge: Any, items: int, seconds: float, before: dict[str, Any]) -> None:
     """Keep a judge's items/s (and model calls/s) when it scored without its caches."""
-    from evalsuite import throughput as _throughput
-    from evalsuite.redaction import scrub_text
 
     after = dict(getattr(judge, "stats", {}) or {})
     hits = after.get("cache_hits", 0) - before.get("cache_hits", 0)

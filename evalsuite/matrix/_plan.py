@@ -31,13 +31,31 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
+from evalsuite import datasets, splits
+from evalsuite import throughput as _throughput
+from evalsuite.device import cpu_has_bf16
 from evalsuite.errors import ConfigError, EvalsuiteError, SpecError
-from evalsuite.matrix._cells import FINETUNED, Cell
+from evalsuite.finetune import FinetuneConfig, pairs_from_file, stored_adapter
+from evalsuite.judge import (
+    CRITERIA,
+    JudgeItem,
+    make_judge,
+    measured_spread,
+    qualification_items,
+    qualification_parts,
+    render,
+)
+from evalsuite.matrix._availability import unavailable_reason
+from evalsuite.matrix._cells import FINETUNED, Cell, expand_cells
 from evalsuite.matrix._config import MatrixConfig, Price
+from evalsuite.matrix._pipeline import generation_entry
 from evalsuite.matrix._serve import needs_local_weights, served_base_spec
 from evalsuite.matrix._store import RunStore, is_reusable
+from evalsuite.metrics import minimum_detectable_drop, questions_for_margin
 from evalsuite.models import capabilities, local_files, model_config, parse_spec
+from evalsuite.prompts import rag_prompt
 from evalsuite.records import stable_hash
+from evalsuite.retrieval import Embedder, chunk_corpus, stored_index
 
 STAGES = ("index build", "fine-tuning", "generation", "judging", "qualification", "start-up and report")
 
@@ -138,8 +156,6 @@ class GatePower:
 
 def gate_power(config: MatrixConfig) -> tuple[GatePower, ...]:
     """For each configured judge with a measured spread: the questions the margin needs at 80% power."""
-    from evalsuite.judge import measured_spread
-    from evalsuite.metrics import minimum_detectable_drop, questions_for_margin
 
     if config.margin == "auto":
         return ()
@@ -210,15 +226,11 @@ class _DatasetFacts:
 
 
 def _dataset_facts(config: MatrixConfig, name: str) -> _DatasetFacts:
-    from evalsuite import datasets, splits
-    from evalsuite.retrieval import chunk_corpus
 
     ds = datasets.require_passages(datasets.load_spec(config.dataset(name)))
     sp = splits.split(ds, seed=config.seed)
     pool = list(sp.pool)
     if config.train_file:
-        from evalsuite.finetune import pairs_from_file
-
         pool = list(pairs_from_file(config.train_file, ds, seed=config.seed))
     return _DatasetFacts(list(sp.eval[: config.eval_limit]), pool, chunk_corpus(ds.passages), ds)
 
@@ -230,7 +242,6 @@ def _sample(seq: Sequence[Any], n: int = 200) -> list[Any]:
 
 def _rag_tokens(tok: _Tokens, facts: _DatasetFacts, examples: Sequence[Any], top_k: int) -> list[int]:
     """Prompt tokens of each example's RAG prompt, with ``top_k`` chunks of the corpus's mean length."""
-    from evalsuite.prompts import rag_prompt
 
     sample = _sample(facts.chunks, 100)
     empty_q = tok.prompt(rag_prompt("?", []))
@@ -245,7 +256,6 @@ def _entry_source(name: str, entry: dict[str, Any]) -> str:
 
 @lru_cache(maxsize=None)  # a bundled model's config is read from its GGUF header: once per spec, not per stage
 def _model_flops(spec: str) -> dict[str, float] | None:
-    from evalsuite import throughput as _throughput
 
     config = model_config(parse_spec(spec).base)
     if config is None:
@@ -258,15 +268,12 @@ def _model_flops(spec: str) -> dict[str, float] | None:
 
 class _Speeds:
     def __init__(self) -> None:
-        from evalsuite import throughput as _throughput
 
         self.entries = _throughput.load()
         self._peak: float | None = None
 
     def peak(self) -> float:
         if self._peak is None:
-            from evalsuite import throughput as _throughput
-
             self._peak = _throughput.peak_fp32_flops()
         return self._peak
 
@@ -291,7 +298,6 @@ def _is_local(spec: str) -> bool:
 def _generation_seconds(
     speeds: _Speeds, spec: str, calls: int, prompt: int, completion: int
 ) -> tuple[float | None, str]:
-    from evalsuite.matrix._pipeline import generation_entry
 
     name = generation_entry(spec)
     entry = speeds.entry(name)
@@ -314,7 +320,6 @@ def _generation_seconds(
 
 
 def _train_seconds(speeds: _Speeds, spec: str, tokens: int) -> tuple[float | None, str]:
-    from evalsuite.device import cpu_has_bf16
 
     name = f"train/{'bf16' if cpu_has_bf16() else 'fp32'}"
     entry = speeds.entry(name)
@@ -331,8 +336,6 @@ EMBED_TEXT_TOKENS = 12  # word pieces of a short text a judge embeds (an answer,
 
 def _embed_work(tokens: int) -> float:
     """FLOPs of embedding one text of ``tokens`` word pieces with the default sentence embedder."""
-    from evalsuite import throughput as _throughput
-    from evalsuite.retrieval import Embedder
 
     config_json = json.loads((Path(Embedder().path) / "config.json").read_text(encoding="utf-8"))
     fl = _throughput.transformer_flops(config_json)
@@ -363,7 +366,6 @@ def _judge_seconds(
 
 def _judge_calls(judge: Any) -> tuple[str | None, int, int]:
     """(model spec or None, model calls per item, answer tokens per call) of a judge."""
-    from evalsuite.judge import CRITERIA
 
     model_spec = getattr(judge, "model_spec", None)
     if model_spec is None:
@@ -374,7 +376,6 @@ def _judge_calls(judge: Any) -> tuple[str | None, int, int]:
 
 def _judge_prompt_tokens(judge: Any, t: _Tokens | None, per_item_calls: int, items: Sequence[Any]) -> int:
     """Prompt tokens of every judge call on ``items`` (each criterion's rendered form, times the repeats)."""
-    from evalsuite.judge import CRITERIA, render
 
     if t is None or not per_item_calls:
         return 0
@@ -390,7 +391,6 @@ def qualification_costs(
     """What qualifying ``judge`` costs (``evalsuite judge --qualify --dry-run``), one row per set it
     scores (short human-labelled answers, long-form check, graded long answers): model calls, prompt
     and answer tokens, estimated seconds on this machine and cost from ``prices``. Nothing is scored."""
-    from evalsuite.judge import qualification_parts
 
     prices = prices or {}
     model_spec, per_item_calls, completion_per_call = _judge_calls(judge)
@@ -442,8 +442,6 @@ def build_plan(
 ) -> Plan:
     """The plan of running ``selected`` cells (default: every cell) of ``config`` into the run folder
     ``report_root/runs/<run_id>``: cells, per-stage calls, tokens, estimated seconds and cost."""
-    from evalsuite.matrix._availability import unavailable_reason
-    from evalsuite.matrix._cells import expand_cells
 
     all_cells = expand_cells(config)
     by_id = {c.id: c for c in all_cells}
@@ -511,7 +509,6 @@ def build_plan(
         return price.cost(prompt, completion) if price else None
 
     # index build: each dataset with a pending cell whose index is not stored
-    from evalsuite.retrieval import Embedder, stored_index
 
     for name in dict.fromkeys(c.dataset for c in pending):
         f = facts_of(name)
@@ -523,8 +520,6 @@ def build_plan(
         if entry.get("chunks_per_s"):
             seconds, source = len(f.chunks) / entry["chunks_per_s"], _entry_source(entry_name, entry)
         else:
-            from evalsuite import throughput as _throughput
-
             config_json = json.loads((Path(embedder.path) / "config.json").read_text(encoding="utf-8"))
             fl = _throughput.transformer_flops(config_json)
             lengths = [max(1, round(len(c.text) / CHARS_PER_TOKEN)) for c in _sample(f.chunks, 500)]
@@ -545,7 +540,6 @@ def build_plan(
         )
 
     # fine-tuning: each pending fine-tuned cell whose adapter is not stored
-    from evalsuite.finetune import FinetuneConfig, stored_adapter
 
     for c in pending:
         if c.kind != FINETUNED:
@@ -610,7 +604,6 @@ def build_plan(
         )
 
     # judging and the judges' qualification (once per run folder)
-    from evalsuite.judge import CRITERIA, JudgeItem, make_judge, qualification_items, render
 
     judge_specs = [s for s in config.judges]
     sample_chunks = [c.text for c in _sample([c for f in facts.values() for c in f.chunks], config.top_k)]

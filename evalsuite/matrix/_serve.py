@@ -14,17 +14,18 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from evalsuite.errors import ConfigError, SpecError
+from evalsuite.finetune import FinetuneConfig
 from evalsuite.matrix._cells import BASELINE, CANDIDATE, Cell
 from evalsuite.matrix._config import MatrixConfig, ServeConfig
-from evalsuite.models import capabilities, parse_spec
+from evalsuite.models import ServingError, adapter_digest, capabilities, load_model, parse_spec
 from evalsuite.redaction import scrub_text
+from evalsuite.storage import cache_dir
 
 VLLM_HINT = "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True vllm serve {base} --enable-lora --max-lora-rank {rank}"
 
 
 def max_rank(config: MatrixConfig) -> int:
     """The largest LoRA rank the profile trains (its ``[finetune]`` table and every recipe)."""
-    from evalsuite.finetune import FinetuneConfig
 
     recipes = [r.name for r in config.recipes] or [None]
     return max(FinetuneConfig.from_dict(config.recipe_options(r)).lora_r for r in recipes)
@@ -56,8 +57,6 @@ class ServedCell:
     def close(self) -> None:
         """Unload the cell's adapter from the server (the base stays)."""
         if self.adapter_name is not None:
-            from evalsuite.models import ServingError
-
             try:
                 self.model.backend.unload_adapter(self.adapter_name)
             except ServingError:
@@ -73,7 +72,6 @@ def server_path(serve: ServeConfig, adapter_dir: str) -> str:
     """``adapter_dir`` (in this machine's adapter store) as the server reads it."""
     if serve.adapter_path is None:
         return str(Path(adapter_dir).resolve())
-    from evalsuite.storage import cache_dir
 
     store = cache_dir("adapters").resolve()
     try:
@@ -113,7 +111,6 @@ def served_cell(cell: Cell, config: MatrixConfig, adapter: Any = None) -> Served
     serve = config.serve
     if served_base_spec(cell, config) is None:
         return None
-    from evalsuite.models import ServingError, adapter_digest, load_model
 
     entry = config.model(cell.model)
     base, url = serve.served(entry)

@@ -23,13 +23,13 @@ SUMMARY_ENV = "EVALSUITE_MATRIX_SUMMARY"
 def find_matrix(explicit: str | None = None, cwd: Path | None = None) -> Path:
     """The matrix file: ``--matrix``, else ``[tool.evalsuite] matrix`` of ./pyproject.toml, else
     ./matrix.toml (:func:`evalsuite.matrix.find_matrix`, the rule the pytest plugin follows too)."""
-    from evalsuite.matrix import find_matrix as find
+    from evalsuite.matrix import find_matrix as find  # deferred: a command loads only the stages it runs
 
     return find(explicit, cwd or Path.cwd())
 
 
 def pytest_command(args: argparse.Namespace, matrix: Path) -> list[str]:
-    from evalsuite.matrix import forwarded_arguments
+    from evalsuite.matrix import forwarded_arguments  # deferred: a command loads only the stages it runs
 
     cmd = [
         sys.executable,
@@ -50,7 +50,7 @@ def pytest_command(args: argparse.Namespace, matrix: Path) -> list[str]:
 
 def run_dir_of(args: argparse.Namespace, matrix: Path, cwd: Path | None = None) -> Path:
     """The run folder the pytest run writes (same derivation as the plugin)."""
-    from evalsuite.matrix import config_from_options
+    from evalsuite.matrix import config_from_options  # deferred: a command loads only the stages it runs
 
     cfg = config_from_options(matrix, args)
     report_root = Path(args.report_dir) if args.report_dir else (cwd or Path.cwd()) / "reports"
@@ -63,8 +63,8 @@ STATUS_FILE = "last-run.json"  # in the reports root: the last `evalsuite run`'s
 def _write_status(report_root: Path, status: int, run_dir: Path | None, message: str = "") -> None:
     """``reports/last-run.json``: the exit status, its meaning, and each cell's status (passed, failed,
     inconclusive, ungated, skipped, error, not run) with the counts, so a CI can tell them apart."""
-    from evalsuite.matrix import EXIT_STATUSES
-    from evalsuite.storage import atomic_write_json
+    from evalsuite.matrix import EXIT_STATUSES  # deferred: a command loads only the stages it runs
+    from evalsuite.storage import atomic_write_json  # deferred: a command loads only the stages it runs
 
     meaning = EXIT_STATUSES.get(status, "interrupted" if status == 130 else f"pytest exit status {status}")
     cells: dict[str, str] = {}
@@ -96,8 +96,8 @@ def _write_status(report_root: Path, status: int, run_dir: Path | None, message:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from evalsuite.matrix import INPUT_ERROR
-    from evalsuite.report import load_results, summary_tables
+    from evalsuite.matrix import INPUT_ERROR  # deferred: a command loads only the stages it runs
+    from evalsuite.report import load_results, summary_tables  # deferred: a command loads only the stages it runs
 
     report_root = Path(args.report_dir) if args.report_dir else Path.cwd() / "reports"
     args.report_dir = str(report_root)  # the same root the plugin uses: the folder pytest runs in
@@ -128,7 +128,7 @@ def _dry_run(args: argparse.Namespace, cmd: list[str]) -> int:
     import json
     import tempfile
 
-    from evalsuite.matrix import INPUT_ERROR
+    from evalsuite.matrix import INPUT_ERROR  # deferred: a command loads only the stages it runs
 
     if "-n" in cmd:  # the plan is made in one process
         i = cmd.index("-n")
@@ -156,10 +156,11 @@ def _dry_run(args: argparse.Namespace, cmd: list[str]) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    # deferred: a command loads only the stages it runs
     from evalsuite.report import load_results, render, summary_tables
 
     if args.merge:
-        from evalsuite.matrix import merge_runs
+        from evalsuite.matrix import merge_runs  # deferred: a command loads only the stages it runs
 
         dirs = [Path(d) for d in args.run_dirs]
         first = load_results(dirs[0])
@@ -177,6 +178,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    # deferred: a command loads only the stages it runs
     from evalsuite.report import compare_runs, comparison_markdown, load_results
 
     print(comparison_markdown(compare_runs(load_results(args.run_a), load_results(args.run_b))), end="")
@@ -184,6 +186,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def add_cli(subparsers) -> None:
+    # deferred: a command loads only the stages it runs
     from evalsuite.matrix import add_run_arguments, exit_status_help
 
     epilog = exit_status_help()

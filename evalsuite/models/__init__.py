@@ -21,10 +21,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from evalsuite.device import best_device
 from evalsuite.errors import SpecError
 from evalsuite.records import Prompt
+from evalsuite.storage import cache_dir
 
-from . import _hf_weights
+from . import _bundled, _hf_weights
 from ._available import hf_weights_present, openai_credentials, unavailable_reason
 from ._model import Model
 from ._registry import (
@@ -103,9 +105,7 @@ def base_identity(spec: str) -> str:
     loading or materializing them."""
     parsed = parse_spec(spec)
     if parsed.scheme == "bundled":
-        from ._bundled import identity
-
-        return identity(parsed.target)
+        return _bundled.identity(parsed.target)
     return resolve_weights(parsed).identity
 
 
@@ -142,8 +142,6 @@ def adapter_digest(path: str) -> str:
 
 def inference_precision(device: str | None = None, requested: str = "auto") -> str:
     """The arithmetic a local model runs with on ``device`` (default: the best one here): fp32, bf16, fp16 or int8."""
-    from evalsuite.device import best_device
-
     return _hf_weights.inference_precision(device or best_device(), requested)
 
 
@@ -163,9 +161,7 @@ def model_config(spec: str) -> dict | None:
     try:
         from transformers import AutoConfig
 
-        from ._bundled import gguf_file
-
-        gguf, _ = gguf_file(parsed.target)
+        gguf, _ = _bundled.gguf_file(parsed.target)
         return AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name).to_dict()
     except Exception:  # the model's package is not installed, or its file unreadable: nothing to read
         return None
@@ -177,12 +173,8 @@ def local_files(spec: str | ParsedSpec) -> Path | None:
     there is none here (an API model, weights not downloaded, a bundled model not yet materialized)."""
     parsed = parse_spec(spec)
     if parsed.scheme == "bundled":
-        from evalsuite.storage import cache_dir
-
-        from ._bundled import identity
-
         try:
-            folder = cache_dir("models") / f"{parsed.target}-{identity(parsed.target)[:16]}"
+            folder = cache_dir("models") / f"{parsed.target}-{_bundled.identity(parsed.target)[:16]}"
         except Exception:  # the model's package is not installed
             return None
         return folder if (folder / "config.json").is_file() else None
@@ -234,7 +226,7 @@ def resident_bases() -> list[tuple]:
 
 def _hf_factory(scheme: str):
     def factory(target: str, adapter: str | None, options: dict[str, Any]) -> Any:
-        from ._hf import make_backend
+        from ._hf import make_backend  # deferred: the local backend's code loads with the first local model
 
         return make_backend(scheme)(target, adapter, options)
 
@@ -249,7 +241,7 @@ def _local_weights(scheme: str):
 
 
 def _openai_factory(target: str, adapter: str | None, options: dict[str, Any]) -> Any:
-    from ._openai import OpenAIBackend
+    from ._openai import OpenAIBackend  # deferred: the API backend's code loads with the first API model
 
     return OpenAIBackend.from_target(target, **options)
 

@@ -10,10 +10,11 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-from evalsuite.device import auto_dtype, best_device
+from evalsuite.device import auto_dtype, best_device, cpu_has_bf16, quantize_int8
 from evalsuite.errors import SpecError
 from evalsuite.records import Prompt, stable_hash
 
+from ._bundled import materialize
 from ._digest import dir_digest
 from ._registry import Weights
 
@@ -67,7 +68,6 @@ def pick_precision(dtype: str, device: str) -> str:
     token on its own, so like fp32 its numbers move neither with the thread count nor with
     the batch. Fine-tuning, whose adapter is stored once, uses bf16 where the CPU has it.
     """
-    from evalsuite.device import cpu_has_bf16
 
     _require_torch()
     if dtype not in PRECISIONS:
@@ -96,8 +96,6 @@ def inference_precision(device: str = "cpu", requested: str = "auto") -> str:
 def resolve_weights(scheme: str, target: str, revision: str | None = None) -> Weights:
     """A local folder for a ``bundled:`` or ``hf:`` model (materialized/downloaded as needed)."""
     if scheme == "bundled":
-        from ._bundled import materialize
-
         path, identity = materialize(target)
         return Weights(str(path), identity)
     if scheme != "hf":
@@ -195,8 +193,6 @@ class SharedBase:
             for name, path in rest:
                 model.load_adapter(path, adapter_name=name, is_trainable=False)
         if self.precision == "int8":  # the adapters' own small layers stay fp32
-            from evalsuite.device import quantize_int8
-
             quantize_int8(model, skip=lambda name: "lora_" in name)
         return model.to(self.device).eval()
 

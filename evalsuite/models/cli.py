@@ -8,7 +8,7 @@ import sys
 
 
 def add_cli(subparsers) -> None:
-    from . import DEFAULT_MODEL
+    from . import DEFAULT_MODEL  # deferred: a command loads only the stages it runs
 
     p = subparsers.add_parser(
         "generate",
@@ -29,10 +29,10 @@ def add_cli(subparsers) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from evalsuite import datasets, prompts, retrieval, splits
-    from evalsuite.errors import ConfigError
+    from evalsuite import datasets, prompts, retrieval, splits  # deferred: a command loads only the stages it runs
+    from evalsuite.errors import ConfigError  # deferred: a command loads only the stages it runs
 
-    from . import GenerationSettings, load_model, parse_spec
+    from . import GenerationSettings, load_model, parse_spec  # deferred: a command loads only the stages it runs
 
     if args.limit < 1:
         raise ConfigError(f"--limit must be >= 1, got {args.limit}")

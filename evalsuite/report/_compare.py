@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from evalsuite.metrics import paired_stats
 from evalsuite.report._render import fmt, to_markdown
 from evalsuite.report._stats import CRITERIA, finished, score
 
 
 def compare_runs(a: Mapping[str, Any], b: Mapping[str, Any], *, seed: int = 0) -> dict[str, Any]:
     """Rows of (cell, judge, criterion, paired stats of B - A) for every cell both runs finished."""
-    from evalsuite.metrics import paired_stats
 
     cells_a = {c["id"]: c for c in a.get("cells", []) if finished(c)}
     cells_b = {c["id"]: c for c in b.get("cells", []) if finished(c)}

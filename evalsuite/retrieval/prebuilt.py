@@ -25,13 +25,14 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from .. import datasets
 from ..artifacts import write_entry
 from ..errors import DataError
 from ..records import Dataset, stable_hash, to_dict
 from ..storage import atomic_dir, atomic_write_json, cache_dir, file_lock
 from .chunking import ChunkerSettings
 from .embedder import Embedder
-from .index import INDEX_FILES
+from .index import INDEX_FILES, build_index
 
 MANIFEST = "manifest.json"
 FILES = INDEX_FILES  # the store entry's payload; its manifest is written anew on install
@@ -74,8 +75,6 @@ def export_index(
     """Build (or take from the store) the index of ``dataset`` and write it with its manifest
     to ``out/<dataset>-<key>/``; returns that folder."""
     from importlib.metadata import version
-
-    from .index import build_index
 
     embedder = embedder or Embedder()
     retriever = build_index(dataset, chunker=chunker, embedder=embedder, kind=kind, progress=progress)
@@ -158,7 +157,6 @@ def fetch_prebuilt_index(
     mirror has no index of this key (then ``build_index`` embeds the corpus as before). A file
     whose sha256 or size differs from the manifest raises :class:`DataError` and installs nothing.
     """
-    from .. import datasets
 
     mirror = str(mirror)
     if isinstance(dataset, str):

@@ -268,8 +268,6 @@ def _sqlite_file_entries(store: str, path: Path, spec: SqliteFile) -> list[Entry
         conn = _sqlite_connect(path)
         try:
             columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-            if not columns:
-                return []  # the table is made on first use
             used = _used_column(spec, columns)
             page = conn.execute("PRAGMA page_size").fetchone()[0]
             pages = (
@@ -606,7 +604,8 @@ def _info(args: argparse.Namespace) -> int:
             )
     data_root = _data_root()
     for other in data["other"]:
-        what = "the data root" if data_root is not None and data_root.name == other["name"] else "not a cache store"
+        inside = data_root is not None and _same_or_inside(data_root, Path(data["root"], other["name"]))
+        what = "the data root" if inside else "not a cache store"
         print(f"  {other['name']:<18}{human_size(other['size']):>9}  ({what}: never pruned)")
     print("what each store holds:")
     for name in data["stores"]:

@@ -1,12 +1,16 @@
 """``evalsuite cache info`` and ``evalsuite cache prune``: what the cache holds, and keeping it bounded.
 
-The cache root (``$EVALSUITE_CACHE``, default ``~/.cache/evalsuite``) holds one folder per store:
+The cache root (``$EVALSUITE_CACHE``, default ``~/.cache/evalsuite``) holds one folder per store,
+each declared once in :data:`evalsuite.storage.STORES` (its kind, what it holds, its last use, its
+sqlite files); this module reads that list and knows nothing else:
 
-- ``models``, ``adapters``, ``index``, ``qualification``: entries (folders or files); an entry's
-  last use is its manifest's modification time, stamped on every hit;
-- ``generations``, ``judge``: sqlite files; each row has a ``used`` time;
-- ``digests``: remembered sha256 of large files;
-- ``quarantine``: entries that failed verification, kept for inspection.
+- kind ``entries`` (``models``, ``adapters``, ``index``, ``qualification``): folders or files; an
+  entry's last use is its manifest's modification time, stamped on every hit;
+- kind ``sqlite`` (``generations``, ``judge``): rows, pruned by each row's ``used`` time; a file
+  whose rows carry no time (``judge/vectors.sqlite``) is one bucket last used at its last write;
+- kind ``digests`` (``digests``, ``datasets/digests``): remembered sha256 of files;
+- kind ``quarantine``: entries that failed verification, kept for inspection;
+- a store declared never pruned (``throughput.json``) is shown and never touched.
 
 ``prune`` removes, least recently used first: entries not used within ``--older-than``, then
 more until the stores fit in ``--max-size``; with ``--orphans`` also what nothing will use
@@ -34,20 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .storage import cache_root, try_lock
+from .storage import STORES, SqliteFile, cache_root, try_lock
 
-# store name -> kind; a folder of the cache root not named here is shown by `info` and never pruned
-STORES: dict[str, str] = {
-    "models": "entries",
-    "adapters": "entries",
-    "index": "entries",
-    "qualification": "entries",
-    "generations": "sqlite",
-    "judge": "sqlite",
-    "digests": "digests",
-    "quarantine": "quarantine",
-}
-SQLITE = {"generations": ("generations.sqlite", "generations"), "judge": ("judge.sqlite", "runs")}  # file, table
+# a folder of the cache root not declared in STORES is shown by `info` and never pruned
 MANIFESTS = ("manifest.json", "evalsuite-materialized.json")
 RECENT = 600.0  # seconds: an entry used this recently may be about to be loaded by a running process
 HOUR = 3600.0
@@ -97,6 +90,7 @@ class Entry:
     lock: Path | None = None  # file_lock(lock) guards it
     rows: tuple[str, float, float] | None = None  # (table, from, to) of a bucket of sqlite rows
     count: int = 1
+    mark: int | None = None  # rows without a time: the largest rowid seen (a later write shows as a new one)
 
     def describe(self) -> str:
         if self.kind == "rows":
@@ -145,7 +139,7 @@ def _tmp_owner(folder: Path, name: str) -> Path | None:
 
 def _entry_orphan(store: str, path: Path, manifest: dict | None) -> str | None:
     if manifest is None:
-        return "no readable manifest" if store in ("models", "adapters", "index") else None
+        return "no readable manifest" if STORES[store].needs_manifest else None
     if store == "adapters":
         recorded = (manifest.get("key_parts") or {}).get("versions") or {}
         changed = [
@@ -216,7 +210,7 @@ def _folder_entries(store: str, folder: Path) -> list[Entry]:
     return out
 
 
-def _digest_entries(folder: Path) -> list[Entry]:
+def _digest_entries(store: str, folder: Path) -> list[Entry]:
     out = []
     for memo in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         data = _read_json(memo)
@@ -229,9 +223,9 @@ def _digest_entries(folder: Path) -> list[Entry]:
             orphan = "unreadable"
         except OSError:
             orphan = "its file is gone"
-        out.append(Entry("digests", memo, _tree_size(memo), memo.stat().st_mtime, "digest", orphan))
+        out.append(Entry(store, memo, _tree_size(memo), memo.stat().st_mtime, "digest", orphan))
     for tmp in sorted(folder.glob(".*.tmp")) if folder.is_dir() else []:
-        out.append(Entry("digests", tmp, _tree_size(tmp), _newest(tmp), "tmp", "unfinished write"))
+        out.append(Entry(store, tmp, _tree_size(tmp), _newest(tmp), "tmp", "unfinished write"))
     return out
 
 
@@ -249,25 +243,42 @@ def _sqlite_connect(path: Path, timeout: float = 5.0) -> sqlite3.Connection:
     return conn
 
 
+def _last_write(path: Path) -> float:
+    """The last write of a sqlite file: its own modification time or its WAL's, read before opening it."""
+    return max(
+        (p.stat().st_mtime for p in (path, Path(f"{path}-wal")) if p.is_file() and p.stat().st_size), default=0.0
+    )
+
+
+def _used_column(spec: SqliteFile, columns: set[str]) -> str | None:
+    """The column holding each row's last use in this file (None: the rows carry no time)."""
+    return next((c for c in (spec.used, spec.legacy) if c is not None and c in columns), None)
+
+
 def _sqlite_entries(store: str, folder: Path) -> list[Entry]:
-    filename, table = SQLITE[store]
-    path = folder / filename
+    return [e for spec in STORES[store].sqlite for e in _sqlite_file_entries(store, folder / spec.file, spec)]
+
+
+def _sqlite_file_entries(store: str, path: Path, spec: SqliteFile) -> list[Entry]:
     if not path.is_file():
         return []
+    table = spec.table
+    written = _last_write(path)
     try:
         conn = _sqlite_connect(path)
         try:
             columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-            used = "used" if "used" in columns else "created"
+            used = _used_column(spec, columns)
             page = conn.execute("PRAGMA page_size").fetchone()[0]
             pages = (
                 conn.execute("PRAGMA page_count").fetchone()[0] - conn.execute("PRAGMA freelist_count").fetchone()[0]
             )
             text_columns = [c for c in columns if c not in ("created", "used", "score", "logprobs_missing")]
             width = " + ".join(f"COALESCE(LENGTH({c}), 0)" for c in sorted(text_columns)) or "0"
+            when = f"COALESCE({used}, 0)" if used is not None else repr(float(written))
             buckets = conn.execute(
-                f"SELECT CAST(COALESCE({used}, 0) / {HOUR} AS INTEGER) AS hour, COUNT(*), SUM({width} + 64),"
-                f" MIN(COALESCE({used}, 0)), MAX(COALESCE({used}, 0)) FROM {table} GROUP BY hour ORDER BY hour"
+                f"SELECT CAST({when} / {HOUR} AS INTEGER) AS hour, COUNT(*), SUM({width} + 64),"
+                f" MIN({when}), MAX({when}), MAX(rowid) FROM {table} GROUP BY hour ORDER BY hour"
             ).fetchall()
         finally:
             conn.close()
@@ -286,6 +297,7 @@ def _sqlite_entries(store: str, folder: Path) -> list[Entry]:
             "rows",
             rows=(table, float(b[3]), float(b[4])),
             count=int(b[1]),
+            mark=None if used is not None else int(b[5]),
         )
         for b in buckets
     ]
@@ -300,16 +312,23 @@ def scan(root: Path | None = None) -> tuple[list[Entry], list[tuple[str, int]]]:
         return entries, others
     data_root = _data_root()
     for child in sorted(root.iterdir()):
-        kind = STORES.get(child.name)
-        if kind is None or not child.is_dir() or (data_root is not None and _same_or_inside(data_root, child)):
+        store = STORES.get(child.name)
+        if store is not None and not store.pruned and child.is_dir() == (store.kind != "file"):
+            continue  # shown by `info`, never a removable thing
+        if (
+            store is None
+            or store.kind == "file"
+            or not child.is_dir()
+            or (data_root is not None and _same_or_inside(data_root, child))
+        ):
             others.append((child.name, _tree_size(child)))
-        elif kind == "entries":
+        elif store.kind == "entries":
             entries.extend(_folder_entries(child.name, child))
-        elif kind == "sqlite":
+        elif store.kind == "sqlite":
             entries.extend(_sqlite_entries(child.name, child))
-        elif kind == "digests":
-            entries.extend(_digest_entries(child))
-        elif kind == "quarantine":
+        elif store.kind == "digests":
+            entries.extend(_digest_entries(child.name, child / store.digests if store.digests else child))
+        elif store.kind == "quarantine":
             entries.extend(_quarantine_entries(child))
     return entries, others
 
@@ -327,23 +346,46 @@ def _same_or_inside(data_root: Path, folder: Path) -> bool:
     return data_root == folder or folder in data_root.parents or data_root in folder.parents
 
 
+def _summary(mine: list[Entry]) -> dict[str, Any]:
+    main = [e for e in mine if e.kind in ("entry", "rows", "digest", "quarantined")]
+    return {
+        "size": sum(e.size for e in mine),
+        "entries": sum(e.count for e in main),
+        "orphans": sum(e.count for e in mine if e.orphan),
+        "oldest_use": min((e.rows[1] if e.rows else e.last_use for e in main), default=None),
+        "newest_use": max((e.last_use for e in main), default=None),
+    }
+
+
 def info(root: Path | None = None) -> dict[str, Any]:
-    """Size, entry count and oldest/newest last use of each store."""
+    """Size, entry count and oldest/newest last use of each store (and of each sqlite file of a store
+    of several), with what it holds, its kind and whether it is ever pruned."""
     root = Path(root) if root is not None else cache_root()
     entries, others = scan(root)
     stores: dict[str, dict[str, Any]] = {}
-    for name in STORES:
-        mine = [e for e in entries if e.store == name]
-        if not mine and not (root / name).exists():
-            continue
-        main = [e for e in mine if e.kind in ("entry", "rows", "digest", "quarantined")]
-        stores[name] = {
-            "size": sum(e.size for e in mine),
-            "entries": sum(e.count for e in main),
-            "orphans": sum(e.count for e in mine if e.orphan),
-            "oldest_use": min((e.rows[1] if e.rows else e.last_use for e in main), default=None),
-            "newest_use": max((e.last_use for e in main), default=None),
-        }
+    for name, store in STORES.items():
+        path = root / name
+        if not store.pruned:
+            if path.exists() and path.is_dir() == (store.kind != "file"):
+                stores[name] = {
+                    "size": _tree_size(path),
+                    "entries": 1 if store.kind == "file" else sum(1 for _ in path.iterdir()),
+                    "orphans": 0,
+                    "oldest_use": None,
+                    "newest_use": _newest(path),
+                }
+            else:
+                continue
+        else:
+            mine = [e for e in entries if e.store == name]
+            if not mine and not path.exists():
+                continue
+            stores[name] = _summary(mine)
+            if len(store.sqlite) > 1:
+                stores[name]["files"] = {
+                    f.file: _summary([e for e in mine if e.path.name == f.file]) for f in store.sqlite
+                }
+        stores[name].update(kind=store.kind, holds=store.holds, last_use=store.last_use, pruned=store.pruned)
     return {
         "root": str(root),
         "stores": stores,
@@ -416,17 +458,14 @@ def _remove_path(path: Path) -> None:
 def _remove(entry: Entry) -> bool:
     """Remove one planned thing; False when a running process holds it."""
     if entry.kind == "rows":
-        table, _, upto = entry.rows
         with try_lock(entry.path) as free:  # the cache's own lock (held while a corrupt file is being replaced)
             if not free:
                 return False
             conn = _sqlite_connect(entry.path, timeout=60.0)
             try:
-                column = "used" if "used" in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")} else "created"
-                conn.execute(f"DELETE FROM {table} WHERE COALESCE({column}, 0) <= ?", (upto,))
+                return _delete_rows(conn, entry)
             finally:
                 conn.close()
-        return True
     if entry.lock is None:
         _remove_path(entry.path)
         return True
@@ -437,6 +476,29 @@ def _remove(entry: Entry) -> bool:
         if entry.kind in ("entry", "lock"):
             with contextlib.suppress(OSError):
                 Path(str(entry.lock) + ".lock").unlink()  # held by us: a waiter that opened it looks again
+    return True
+
+
+def _delete_rows(conn: sqlite3.Connection, entry: Entry) -> bool:
+    """Delete the rows ``entry`` stands for; False when rows without a time were written since the scan."""
+    table, _, upto = entry.rows
+    spec = next(f for f in STORES[entry.store].sqlite if f.file == entry.path.name)
+    column = _used_column(spec, {r[1] for r in conn.execute(f"PRAGMA table_info({table})")})
+    if column is not None:
+        conn.execute(f"DELETE FROM {table} WHERE COALESCE({column}, 0) <= ?", (upto,))
+        return True
+    conn.execute("BEGIN IMMEDIATE")  # no other writer until the check and the delete are done
+    try:
+        count, mark = conn.execute(f"SELECT COUNT(*), MAX(rowid) FROM {table}").fetchone()
+        if (count, mark) != (entry.count, entry.mark):
+            conn.execute("ROLLBACK")
+            return False
+        conn.execute(f"DELETE FROM {table}")
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
     return True
 
 
@@ -531,14 +593,23 @@ def _info(args: argparse.Namespace) -> int:
         print()
         return 0
     print(f"cache root {data['root']}: {human_size(data['total'])}")
-    print(f"  {'store':<14}{'size':>9}{'entries':>9}{'orphans':>9}  {'oldest use':<17}  newest use")
+    print(f"  {'store':<18}{'size':>9}{'entries':>9}{'orphans':>9}  {'oldest use':<17}  newest use")
     for name, s in data["stores"].items():
-        print(
-            f"  {name:<14}{human_size(s['size']):>9}{s['entries']:>9}{s['orphans']:>9}  "
-            f"{_when(s['oldest_use']):<17}  {_when(s['newest_use'])}"
-        )
+        rows = [(STORES[name].label, s)] + [(f"  {file}", f) for file, f in s.get("files", {}).items()]
+        for label, row in rows:
+            print(
+                f"  {label:<18}{human_size(row['size']):>9}{row['entries']:>9}{row['orphans']:>9}  "
+                f"{_when(row['oldest_use']):<17}  {_when(row['newest_use'])}"
+                + ("" if s["pruned"] else "  (never pruned)")
+            )
+    data_root = _data_root()
     for other in data["other"]:
-        print(f"  {other['name']:<14}{human_size(other['size']):>9}  (not a cache store: never pruned)")
+        inside = data_root is not None and _same_or_inside(data_root, Path(data["root"], other["name"]))
+        what = "the data root" if inside else "not a cache store"
+        print(f"  {other['name']:<18}{human_size(other['size']):>9}  ({what}: never pruned)")
+    print("what each store holds:")
+    for name in data["stores"]:
+        print(f"  {STORES[name].label:<18}{STORES[name].holds}")
     return 0
 
 

@@ -10,6 +10,10 @@ hours) with a one-line :class:`LockTimeout` naming the lock file, its holder and
 Quarantine. A stored file or folder found corrupt is moved (never deleted) to
 ``<cache root>/quarantine/<store>/<name>-<timestamp>`` with one :class:`CorruptionWarning`
 naming both paths; the caller then builds it again.
+
+Stores. :data:`STORES` declares every store of the cache root once (a :class:`Store`: name, kind,
+what it holds, its last use, its sqlite files); :func:`cache_dir` refuses any other name, and
+``evalsuite cache info`` / ``cache prune`` read the same list.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import tempfile
 import threading
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -49,8 +54,144 @@ class CorruptionWarning(UserWarning):
     """A stored artifact failed verification and was moved to the quarantine; it is built again."""
 
 
+# -- the stores of the cache root -------------------------------------------------------------------
+
+STORE_KINDS = ("entries", "sqlite", "digests", "quarantine", "file")
+
+
+@dataclass(frozen=True)
+class SqliteFile:
+    """A sqlite file of a store: the table ``evalsuite cache prune`` deletes rows from, and the column
+    holding each row's last use (``legacy``: the one read in files made before it existed). ``used``
+    None: the rows carry no time; the file's last write stands for all of them."""
+
+    file: str
+    table: str
+    used: str | None = "used"
+    legacy: str | None = "created"
+
+
+@dataclass(frozen=True)
+class Store:
+    """One store of the cache root: a folder (or, kind ``file``, a file) named ``name``.
+
+    ``kind``: ``entries`` (folders or files, one per key; last use: the manifest's modification time,
+    stamped on every hit, else the file's), ``sqlite`` (the files in ``sqlite``, pruned by rows),
+    ``digests`` (remembered sha256 of files, in ``digests`` below the store folder), ``quarantine``
+    (what failed verification) or ``file`` (one file of the root). ``holds`` and ``last_use`` say in
+    one line each what it holds and what its last use is; ``pruned`` False: ``cache prune`` never
+    touches it. ``needs_manifest``: an entry without a readable manifest is an orphan.
+    """
+
+    name: str
+    kind: str
+    holds: str
+    last_use: str
+    sqlite: tuple[SqliteFile, ...] = ()
+    digests: str = ""
+    pruned: bool = True
+    needs_manifest: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in STORE_KINDS:
+            raise ValueError(f"store {self.name!r}: kind {self.kind!r} is not one of {', '.join(STORE_KINDS)}")
+        if bool(self.sqlite) != (self.kind == "sqlite"):
+            raise ValueError(f"store {self.name!r}: sqlite files are declared for (and only for) kind sqlite")
+
+    @property
+    def label(self) -> str:
+        """Its name as shown: a folder with a trailing slash."""
+        return self.name if self.kind == "file" else self.name + "/"
+
+
+_STORES = (
+    Store(
+        "models",
+        "entries",
+        "bundled models de-quantized into model folders, and assembled GGUF files in gguf/",
+        "the manifest's modification time, stamped on every load",
+        needs_manifest=True,
+    ),
+    Store(
+        "adapters",
+        "entries",
+        "fine-tuned LoRA adapters, with request aliases in requests/",
+        "the manifest's modification time, stamped on every load",
+        needs_manifest=True,
+    ),
+    Store(
+        "index",
+        "entries",
+        "retrieval indexes (chunks, vectors, faiss index) of a corpus and an embedder",
+        "the manifest's modification time, stamped on every load",
+        needs_manifest=True,
+    ),
+    Store(
+        "qualification",
+        "entries",
+        "judge qualification results, one JSON file per judge and configuration",
+        "the file's modification time (when it was measured)",
+    ),
+    Store(
+        "generations",
+        "sqlite",
+        "model answers by model identity, prompt and settings",
+        "each row's `used` time, rewritten at most hourly",
+        sqlite=(SqliteFile("generations.sqlite", "generations"),),
+    ),
+    Store(
+        "judge",
+        "sqlite",
+        "judge verdicts (judge.sqlite) and sentence vectors of the learned judge (vectors.sqlite)",
+        "each verdict's `used` time, rewritten at most hourly; the vectors: vectors.sqlite's last write",
+        sqlite=(SqliteFile("judge.sqlite", "runs"), SqliteFile("vectors.sqlite", "vectors", used=None, legacy=None)),
+    ),
+    Store(
+        "digests",
+        "digests",
+        "remembered sha256 of large files (model weights, index files) by path, size and time",
+        "the memo's modification time, stamped on every read",
+    ),
+    Store(
+        "datasets",
+        "digests",
+        "remembered sha256 of dataset files (in digests/) by path, size and time",
+        "when the memo was written (reads do not stamp it; a pruned memo costs one read of its file)",
+        digests="digests",
+    ),
+    Store(
+        "quarantine",
+        "quarantine",
+        "stored files and folders that failed verification, by store, kept for inspection",
+        "the newest file's modification time",
+    ),
+    Store(
+        "throughput.json",
+        "file",
+        "measured speeds of this machine, used to estimate a run's duration",
+        "its last write",
+        pruned=False,
+    ),
+)
+STORES: dict[str, Store] = {store.name: store for store in _STORES}  # every store of the cache root, in order
+
+
+class UnknownStore(EvalsuiteError):
+    """A cache folder was asked for under a name that is not a declared store."""
+
+
 def cache_dir(*parts: str) -> Path:
-    """The evalsuite cache root (``$EVALSUITE_CACHE`` or ``~/.cache/evalsuite``), or a folder in it."""
+    """The evalsuite cache root (``$EVALSUITE_CACHE`` or ``~/.cache/evalsuite``), or a folder in it.
+
+    The first part names the store: one of :data:`STORES`, else :class:`UnknownStore`.
+    """
+    if parts and (parts[0] not in STORES or STORES[parts[0]].kind == "file"):
+        folders = ", ".join(s.name for s in _STORES if s.kind != "file")
+        raise UnknownStore(
+            f"cache_dir({parts[0]!r}): {parts[0]!r} is not a store folder of the cache (declared: {folders}); "
+            "declare it in evalsuite.storage.STORES (name, kind, what it holds, its last use) so that "
+            "`evalsuite cache info` and `evalsuite cache prune` know it"
+        )
     path = cache_root().joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path

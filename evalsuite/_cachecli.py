@@ -37,6 +37,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from . import datasets
 from .errors import ConfigError
 from .storage import STORES, SqliteFile, cache_root, try_lock
 
@@ -333,12 +334,8 @@ def scan(root: Path | None = None) -> tuple[list[Entry], list[tuple[str, int]]]:
     return entries, others
 
 
-def _data_root() -> Path | None:
-    try:
-        from .datasets import data_root
-    except ImportError:
-        return None
-    return data_root().resolve()
+def _data_root() -> Path:
+    return datasets.data_root().resolve()
 
 
 def _same_or_inside(data_root: Path, folder: Path) -> bool:

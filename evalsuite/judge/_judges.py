@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from evalsuite.errors import ConfigError, SpecError
 from evalsuite.judge._cache import JudgeCache, run_key
@@ -29,7 +30,7 @@ from evalsuite.judge._forms import FORMS, JudgeItem, render
 from evalsuite.judge._parse import mean_std, parse_score, score_distribution, weighted_score
 from evalsuite.metrics import token_precision, token_recall
 from evalsuite.models import BackendCapabilities, capabilities
-from evalsuite.records import stable_hash
+from evalsuite.records import Prompt, stable_hash
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +172,152 @@ def token_overlap_judge() -> Judge:
 
 # --------------------------------------------------------------------------- G-Eval
 
+# run r of attempt a is seeded r + SEED_STRIDE * a
+SEED_STRIDE = 100_000
 
-class _GEvalJudge(Judge):
+
+@dataclass(frozen=True)
+class GEvalJob:
+    """One (item, criterion) pair a G-Eval judge scores; ``prompt``: its rendered prompt, if the judge renders one."""
+
+    item: JudgeItem
+    criterion: str
+    prompt: Prompt | None = None
+
+
+@dataclass(frozen=True)
+class GEvalRun:
+    """One run of a job: its mode ("logprobs" | "sample"), repeat index and retry attempt."""
+
+    job: GEvalJob
+    mode: str
+    repeat: int
+    attempt: int
+
+    @property
+    def seed(self) -> int:
+        return self.repeat + SEED_STRIDE * self.attempt
+
+
+class GEvalLoop(Judge):
+    """The run loop of G-Eval judges: items x criteria x repeats, the judge cache, seeds, retries, verdicts.
+
+    Each run's key (:meth:`_run_key`) is looked up in the judge cache first (a hit counts in
+    ``stats``); the runs it does not hold are scored by :meth:`_score`, the one part a judge
+    supplies, and each row is stored as soon as it is made. A sampled run whose score is nan
+    (unscored) is tried again in the next attempt while ``retries`` are left and the temperature
+    is above 0; run ``r`` of attempt ``a`` is seeded ``r + 100000 * a`` (:attr:`GEvalRun.seed`).
+    The runs of an item become its :class:`Verdict` (:meth:`_verdicts`).
+
+    Subclasses set ``repeats``, ``retries``, ``temperature``, ``steps`` and ``_cache`` (a
+    :class:`JudgeCache` or None) and define ``model_identity`` (stored with each cached row). With
+    ``runs_together`` (the default) the open runs of all jobs are scored attempt by attempt, so a
+    judge can batch them; without it each run goes through its attempts before the next starts.
+    """
+
+    repeats: int
+    retries: int
+    temperature: float
+    steps: dict[str, Steps]
+    _cache: JudgeCache | None
+    runs_together = True
+
+    @property
+    def model_identity(self) -> str:
+        raise NotImplementedError
+
+    def _run_key(self, run: GEvalRun) -> str:
+        """The judge-cache key of ``run``."""
+        raise NotImplementedError
+
+    def _score(self, runs: list[GEvalRun], progress: bool) -> Iterator[dict]:
+        """One row per run, in their order: ``text`` and ``score`` (nan: unscored), optionally
+        ``distribution`` and ``logprobs_missing``."""
+        raise NotImplementedError
+
+    def _lookup(self, key: str) -> dict | None:
+        if self._cache is None:
+            return None
+        row = self._cache.get(key)
+        if row is not None:
+            self.stats["cache_hits"] += 1
+            self.stats["judge_cache_hits"] += 1
+        return row
+
+    def _store(self, key: str, criterion: str, row: dict) -> None:
+        if self._cache is not None:
+            self._cache.put(
+                key,
+                judge=self.model_identity,
+                criterion=criterion,
+                text=row["text"],
+                score=row["score"],
+                distribution=row.get("distribution"),
+                logprobs_missing=row.get("logprobs_missing", False),
+            )
+
+    def _runs(self, jobs: Sequence[GEvalJob], mode: str, repeats: int, progress: bool) -> list[list[dict]]:
+        """The rows of ``repeats`` runs of each job (one list per job, by repeat), from the cache or scored;
+        of a run tried again, the last attempt's row."""
+        retries = self.retries if mode == "sample" and self.temperature > 0 else 0  # greedy output would repeat
+        units = [(j, r) for j in range(len(jobs)) for r in range(repeats)]
+        results: dict[tuple[int, int], dict] = {}
+        for group in [units] if self.runs_together else [[unit] for unit in units]:
+            for attempt in range(retries + 1):
+                pending = []
+                for j, r in group:
+                    run = GEvalRun(jobs[j], mode, r, attempt)
+                    key = self._run_key(run)
+                    row = self._lookup(key)
+                    if row is None:
+                        pending.append((j, run, key))
+                    else:
+                        results[(j, r)] = row
+                if pending:
+                    # the rows first: zip then runs the scorer to its end (a progress bar closes)
+                    for row, (j, run, key) in zip(self._score([p[1] for p in pending], progress), pending):
+                        self._store(key, run.job.criterion, row)
+                        results[(j, run.repeat)] = row
+                group = [unit for unit in group if math.isnan(results[unit]["score"])]
+                if not group:
+                    break
+        return [[results[(j, r)] for r in range(repeats)] for j in range(len(jobs))]
+
+    def _verdicts(
+        self, items: Sequence[JudgeItem], rows: Sequence[list[dict]], modes: Sequence[str], missing: Sequence[bool]
+    ) -> list[Verdict]:
+        """One verdict per item from the rows of its jobs (``rows`` in the order items x CRITERIA)."""
+        verdicts = []
+        for i, item in enumerate(items):
+            runs = dict(zip(CRITERIA, rows[i * len(CRITERIA) : (i + 1) * len(CRITERIA)]))
+            acc, acc_std, acc_missing = mean_std([row["score"] for row in runs["accuracy"]])
+            comp, comp_std, comp_missing = mean_std([row["score"] for row in runs["completeness"]])
+            raw = tuple(
+                f"{criterion}#{r}: {row['text']}"
+                for criterion in ("accuracy", "completeness")
+                for r, row in enumerate(runs[criterion])
+            )
+            verdicts.append(
+                Verdict(
+                    item.id,
+                    self.name,
+                    self.steps_version,
+                    acc,
+                    comp,
+                    acc_std,
+                    comp_std,
+                    acc_missing + comp_missing,
+                    len(runs["accuracy"]),
+                    raw,
+                    missing[i],
+                    modes[i],
+                )
+            )
+        self.stats["items"] += len(items)
+        return verdicts
+
+
+class _GEvalJudge(GEvalLoop):
     def __init__(
         self,
         model: str,
@@ -211,109 +356,63 @@ class _GEvalJudge(Judge):
         return self._model
 
     @property
+    def model_identity(self) -> str:
+        return self.model.identity
+
+    @property
     def identity(self) -> str:
         """Configuration plus the model's identity (weights, dtype, adapter): another model is another judge."""
         return stable_hash({"judge": super().identity, "model": self.model.identity}, 32)
 
-    def _key(self, item: JudgeItem, criterion: str, prompt, mode: str, repeat: int, attempt: int) -> str:
+    def _run_key(self, run: GEvalRun) -> str:
+        item, criterion, mode = run.job.item, run.job.criterion, run.mode
         steps = self.steps[criterion]
         return run_key(
             judge=self.model.identity,
             steps=f"{steps.version}:{steps.text_hash}",
             criterion=criterion,
             form=self.form,
-            prompt=prompt.key(),
+            prompt=run.job.prompt.key(),
             question=item.question,
             references=list(item.references),
             context=list(item.context),
             answer=item.answer,
             mode=mode,
             temperature=self.temperature if mode == "sample" else 0.0,
-            repeat=repeat,
-            attempt=attempt,
+            repeat=run.repeat,
+            attempt=run.attempt,
             max_new_tokens=self.max_new_tokens if mode == "sample" else 1,
             top_logprobs=self.top_logprobs if mode == "logprobs" else 0,
         )
-
-    def _generate(self, prompts, settings, progress):
-        return self._count(self.model.generate(prompts, settings, progress=progress))
 
     def _count(self, generations):
         for g in generations:
             self.stats["cache_hits" if g.cached else "model_calls"] += 1
         return generations
 
-    def _lookup(self, key: str) -> dict | None:
-        if self._cache is None:
-            return None
-        row = self._cache.get(key)
-        if row is not None:
-            self.stats["cache_hits"] += 1
-            self.stats["judge_cache_hits"] += 1
-        return row
+    def _score(self, runs: list[GEvalRun], progress: bool) -> Iterator[dict]:
+        if runs[0].mode == "logprobs":
+            return _logprob_rows(self, runs, progress)
+        return _sample_rows(self, runs, progress)
 
-    def _store(self, key: str, criterion: str, row: dict) -> None:
-        if self._cache is not None:
-            self._cache.put(
-                key,
-                judge=self.model.identity,
-                criterion=criterion,
-                text=row["text"],
-                score=row["score"],
-                distribution=row.get("distribution"),
-                logprobs_missing=row.get("logprobs_missing", False),
-            )
-
-    # -- logprobs: one greedy step, distribution of the first score token
-    def _logprob_runs(self, jobs, progress) -> dict:
-        from evalsuite.models import GenerationSettings
-
-        results, pending = {}, []
-        for job in jobs:
-            item, criterion, prompt = job
-            key = self._key(item, criterion, prompt, "logprobs", 0, 0)
-            row = self._lookup(key)
-            if row is None:
-                pending.append((job, key))
-            else:
-                results[(item.id, criterion)] = row
-        if pending:
-            settings = GenerationSettings(max_new_tokens=1, temperature=0.0, top_logprobs=self.top_logprobs)
-            generations = self._generate([job[2] for job, _ in pending], settings, progress)
-            for (job, key), gen in zip(pending, generations):
-                item, criterion, _ = job
-                if gen.logprobs_missing or not gen.top_logprobs:
-                    row = {"text": gen.text, "score": float("nan"), "distribution": None, "logprobs_missing": True}
-                else:
-                    dist = score_distribution(gen.top_logprobs[0])
-                    score = weighted_score(dist) if dist else float("nan")
-                    row = {"text": gen.text, "score": score, "distribution": dist, "logprobs_missing": False}
-                self._store(key, criterion, row)
-                results[(item.id, criterion)] = row
-        return results
-
-    # -- sample: n seeded runs, each parsed, unparseable runs retried up to `retries` times.
-    # The open runs of one prompt are drawn together (Model.sample: one pass over the prompt,
-    # one generator per run); run r of attempt a uses seed r + 100000 * a.
     def judge(self, items: Sequence[JudgeItem], progress: bool = False) -> list[Verdict]:
         ids = [item.id for item in items]
         if len(set(ids)) != len(ids):
             raise ConfigError("judge items need unique ids; give each item its own id")
-        jobs = [(item, c, render(self.form, CRITERIA[c], self.steps[c], item)) for item in items for c in CRITERIA]
-        per_item: dict[str, dict] = {item.id: {} for item in items}  # criterion -> (scores, raws, missing)
-        sample_jobs = jobs
+        jobs = [
+            GEvalJob(item, c, render(self.form, CRITERIA[c], self.steps[c], item)) for item in items for c in CRITERIA
+        ]
+        rows: list[list[dict]] = [[] for _ in jobs]
+        to_sample = list(range(len(jobs)))
         logprobs_missing: set[str] = set()
         if self.mode == "logprobs":
-            rows = self._logprob_runs(jobs, progress)
-            sample_jobs = []
-            for job in jobs:
-                item, criterion, _ = job
-                row = rows[(item.id, criterion)]
+            to_sample = []
+            for j, (row,) in enumerate(self._runs(jobs, "logprobs", 1, progress)):
                 if row["logprobs_missing"]:
-                    logprobs_missing.add(item.id)
-                    sample_jobs.append(job)
+                    logprobs_missing.add(jobs[j].item.id)
+                    to_sample.append(j)
                 else:
-                    per_item[item.id][criterion] = ([row["score"]], [f"{criterion}#0: {row['text']}"])
+                    rows[j] = [row]
             if logprobs_missing:
                 log.warning(
                     "%s: the server returned no log-probabilities for %d items; they are scored by "
@@ -322,100 +421,56 @@ class _GEvalJudge(Judge):
                     len(logprobs_missing),
                     self.repeats,
                 )
-        if sample_jobs:
-            rows = _sample_runs(self, sample_jobs, progress)
-            for item, criterion, _ in sample_jobs:
-                runs = [rows[(item.id, criterion, r)] for r in range(self.repeats)]
-                per_item[item.id][criterion] = (
-                    [row["score"] for row in runs],
-                    [f"{criterion}#{r}: {row['text']}" for r, row in enumerate(runs)],
-                )
-        verdicts = []
-        for item in items:
-            acc_scores, acc_raw = per_item[item.id]["accuracy"]
-            comp_scores, comp_raw = per_item[item.id]["completeness"]
-            acc, acc_std, acc_missing = mean_std(acc_scores)
-            comp, comp_std, comp_missing = mean_std(comp_scores)
-            missing = item.id in logprobs_missing
-            mode = "sample" if (self.mode == "sample" or missing) else "logprobs"
-            verdicts.append(
-                Verdict(
-                    item.id,
-                    self.name,
-                    self.steps_version,
-                    acc,
-                    comp,
-                    acc_std,
-                    comp_std,
-                    acc_missing + comp_missing,
-                    len(acc_scores),
-                    tuple(acc_raw + comp_raw),
-                    missing,
-                    mode,
-                )
-            )
-        self.stats["items"] += len(items)
-        return verdicts
+        if to_sample:
+            sampled = self._runs([jobs[j] for j in to_sample], "sample", self.repeats, progress)
+            for j, job_rows in zip(to_sample, sampled):
+                rows[j] = job_rows
+        missing = [item.id in logprobs_missing for item in items]
+        modes = ["sample" if (self.mode == "sample" or m) else "logprobs" for m in missing]
+        return self._verdicts(items, rows, modes, missing)
 
 
-def _sample_runs(self: "_GEvalJudge", jobs, progress) -> dict:
+# -- logprobs: one greedy step over all prompts, the distribution of the first score token
+def _logprob_rows(self: "_GEvalJudge", runs: list[GEvalRun], progress: bool) -> Iterator[dict]:
     from evalsuite.models import GenerationSettings
 
-    results: dict[tuple[str, str, int], dict] = {}
-    open_runs = {id(job): list(range(self.repeats)) for job in jobs}
-    retries = self.retries if self.temperature > 0 else 0  # greedy output would repeat itself
-    settings = GenerationSettings(max_new_tokens=self.max_new_tokens, temperature=self.temperature)
-    bar = None
-    for attempt in range(retries + 1):
-        pending = []
-        for job in jobs:
-            item, criterion, prompt = job
-            todo = []
-            for r in open_runs[id(job)]:
-                key = self._key(item, criterion, prompt, "sample", r, attempt)
-                row = self._lookup(key)
-                if row is None:
-                    todo.append((r, key))
-                else:
-                    results[(item.id, criterion, r)] = row
-            if todo:
-                pending.append((job, todo))
-        if progress and pending:
-            from tqdm.auto import tqdm
+    settings = GenerationSettings(max_new_tokens=1, temperature=0.0, top_logprobs=self.top_logprobs)
+    generations = self._count(self.model.generate([run.job.prompt for run in runs], settings, progress=progress))
+    for gen in generations:
+        if gen.logprobs_missing or not gen.top_logprobs:
+            yield {"text": gen.text, "score": float("nan"), "distribution": None, "logprobs_missing": True}
+        else:
+            dist = score_distribution(gen.top_logprobs[0])
+            score = weighted_score(dist) if dist else float("nan")
+            yield {"text": gen.text, "score": score, "distribution": dist, "logprobs_missing": False}
 
-            bar = tqdm(
-                total=len(pending),
-                desc=f"judge {self.name}" + (f" retry {attempt}" if attempt else ""),
-                unit="prompt",
-            )
-        try:
-            for job, todo in pending:
-                item, criterion, prompt = job
-                seeds = [r + 100_000 * attempt for r, _ in todo]
-                generations = self._count(self.model.sample(prompt, settings, seeds))
-                for (r, key), gen in zip(todo, generations):
-                    score = parse_score(gen.text)
-                    row = {
-                        "text": gen.text,
-                        "score": float("nan") if score is None else score,
-                        "distribution": None,
-                    }
-                    self._store(key, criterion, row)
-                    results[(item.id, criterion, r)] = row
-                if bar is not None:
-                    bar.update(1)
-        finally:
+
+# -- sample: each run parsed. The open runs of one prompt are drawn together (Model.sample: one
+# pass over the prompt, one generator per run, seeded by the run).
+def _sample_rows(self: "_GEvalJudge", runs: list[GEvalRun], progress: bool) -> Iterator[dict]:
+    from evalsuite.models import GenerationSettings
+
+    settings = GenerationSettings(max_new_tokens=self.max_new_tokens, temperature=self.temperature)
+    per_prompt = [list(group) for _, group in itertools.groupby(runs, key=lambda run: id(run.job))]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        attempt = runs[0].attempt
+        bar = tqdm(
+            total=len(per_prompt), desc=f"judge {self.name}" + (f" retry {attempt}" if attempt else ""), unit="prompt"
+        )
+    try:
+        for group in per_prompt:
+            generations = self._count(self.model.sample(group[0].job.prompt, settings, [run.seed for run in group]))
+            for gen in generations:
+                score = parse_score(gen.text)
+                yield {"text": gen.text, "score": float("nan") if score is None else score, "distribution": None}
             if bar is not None:
-                bar.close()
-                bar = None
-        for job in jobs:
-            item, criterion, _ = job
-            open_runs[id(job)] = [
-                r for r in open_runs[id(job)] if math.isnan(results[(item.id, criterion, r)]["score"])
-            ]
-        if not any(open_runs.values()):
-            break
-    return results
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _model_capabilities(model: str) -> BackendCapabilities:

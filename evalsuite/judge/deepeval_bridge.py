@@ -32,7 +32,7 @@ for _name, _value in (
 ):
     os.environ.setdefault(_name, _value)
 
-from typing import Any, Sequence  # noqa: E402
+from typing import Any, Iterator, Sequence  # noqa: E402
 
 try:
     from deepeval.metrics import BaseMetric, GEval  # noqa: E402
@@ -53,10 +53,10 @@ from evalsuite.judge import (  # noqa: E402
     judge_factory,
     load_steps,
     make_judge,
-    mean_std,
     parse_score,
 )
 from evalsuite.judge._cache import run_key  # noqa: E402
+from evalsuite.judge._judges import GEvalJob, GEvalLoop, GEvalRun  # noqa: E402
 from evalsuite.records import Message, Prompt, stable_hash  # noqa: E402
 
 JSON_PREFILL = '{"score": '
@@ -224,7 +224,10 @@ def geval_metric(
     )
 
 
-class _DeepEvalGEvalJudge(Judge):
+class _DeepEvalGEvalJudge(GEvalLoop):
+    # each run goes through its attempts before the next run starts (deepeval scores one run at a time)
+    runs_together = False
+
     def __init__(
         self,
         model: str,
@@ -248,96 +251,68 @@ class _DeepEvalGEvalJudge(Judge):
         self._cache = JudgeCache(cache_path) if cache else None
 
     @property
+    def model_identity(self) -> str:
+        return self.llm.model.identity
+
+    @property
     def identity(self) -> str:
         return stable_hash({"judge": super().identity, "model": self.llm.model.identity}, 32)
 
-    def _run(self, item: JudgeItem, criterion: str, repeat: int) -> tuple[float, str]:
+    def _run_key(self, run: GEvalRun) -> str:
+        item, criterion = run.job.item, run.job.criterion
         steps = self.steps[criterion]
-        retries = self.retries if self.temperature > 0 else 0  # greedy output would repeat itself
-        for attempt in range(retries + 1):
-            key = run_key(
-                judge=self.llm.model.identity,
-                engine="deepeval",
-                steps=f"{steps.version}:{steps.text_hash}",
-                criterion=criterion,
-                question=item.question,
-                references=list(item.references),
-                context=list(item.context),
-                answer=item.answer,
-                mode="sample",
-                temperature=self.temperature,
-                repeat=repeat,
-                attempt=attempt,
-            )
-            row = self._cache.get(key) if self._cache is not None else None
-            if row is not None:
-                self.stats["cache_hits"] += 1
-                self.stats["judge_cache_hits"] += 1
-            else:
-                self.llm.seed = repeat + 100_000 * attempt
-                metric = self.metrics[criterion]
-                case = LLMTestCase(
-                    input=item.question,
-                    actual_output=item.answer,
-                    expected_output=" | ".join(item.references),
-                    retrieval_context=list(item.context) or ["(none)"],
-                )
-                calls = self.llm.calls
-                try:
-                    metric.measure(case, _show_indicator=False)
-                    score = round(float(metric.score) * 10, 6)  # deepeval divides by 10
-                except UnparseableOutput:
-                    score = float("nan")  # a real answer without a score: unscored, and cached as such
-                except EvalsuiteError:
-                    raise  # a rejected key, used-up retries, a refused request: names its fix; nothing cached
-                except Exception as err:
-                    raise EvalsuiteError(
-                        f"{self.model_spec}: deepeval's GEval failed on item {item.id} ({type(err).__name__}: "
-                        f"{str(err).splitlines()[0] if str(err) else ''}); nothing was cached: check the model spec, "
-                        f"its key or server, and rerun"
-                    ) from err
-                self.stats["model_calls"] += self.llm.calls - calls
-                self.stats["cache_hits"] += 1 - (self.llm.calls - calls)
-                row = {"text": self.llm.last_text, "score": score}
-                if self._cache is not None:
-                    self._cache.put(
-                        key, judge=self.llm.model.identity, criterion=criterion, text=row["text"], score=score
-                    )
-            if not math.isnan(row["score"]):
-                break
-        return row["score"], row["text"]
+        return run_key(
+            judge=self.llm.model.identity,
+            engine="deepeval",
+            steps=f"{steps.version}:{steps.text_hash}",
+            criterion=criterion,
+            question=item.question,
+            references=list(item.references),
+            context=list(item.context),
+            answer=item.answer,
+            mode="sample",
+            temperature=self.temperature,
+            repeat=run.repeat,
+            attempt=run.attempt,
+        )
+
+    def _score(self, runs: list[GEvalRun], progress: bool) -> Iterator[dict]:
+        for run in runs:
+            yield self._measure(run)
+
+    def _measure(self, run: GEvalRun) -> dict:
+        """One run of deepeval's GEval metric, seeded by the run."""
+        item = run.job.item
+        self.llm.seed = run.seed
+        metric = self.metrics[run.job.criterion]
+        case = LLMTestCase(
+            input=item.question,
+            actual_output=item.answer,
+            expected_output=" | ".join(item.references),
+            retrieval_context=list(item.context) or ["(none)"],
+        )
+        calls = self.llm.calls
+        try:
+            metric.measure(case, _show_indicator=False)
+            score = round(float(metric.score) * 10, 6)  # deepeval divides by 10
+        except UnparseableOutput:
+            score = float("nan")  # a real answer without a score: unscored, and cached as such
+        except EvalsuiteError:
+            raise  # a rejected key, used-up retries, a refused request: names its fix; nothing cached
+        except Exception as err:
+            raise EvalsuiteError(
+                f"{self.model_spec}: deepeval's GEval failed on item {item.id} ({type(err).__name__}: "
+                f"{str(err).splitlines()[0] if str(err) else ''}); nothing was cached: check the model spec, "
+                f"its key or server, and rerun"
+            ) from err
+        self.stats["model_calls"] += self.llm.calls - calls
+        self.stats["cache_hits"] += 1 - (self.llm.calls - calls)
+        return {"text": self.llm.last_text, "score": score}
 
     def judge(self, items: Sequence[JudgeItem], progress: bool = False) -> list[Verdict]:
-        verdicts = []
-        for item in items:
-            scores: dict[str, list[float]] = {}
-            raw: list[str] = []
-            for criterion in CRITERIA:
-                scores[criterion] = []
-                for repeat in range(self.repeats):
-                    score, text = self._run(item, criterion, repeat)
-                    scores[criterion].append(score)
-                    raw.append(f"{criterion}#{repeat}: {text}")
-            acc, acc_std, acc_missing = mean_std(scores["accuracy"])
-            comp, comp_std, comp_missing = mean_std(scores["completeness"])
-            verdicts.append(
-                Verdict(
-                    item.id,
-                    self.name,
-                    self.steps_version,
-                    acc,
-                    comp,
-                    acc_std,
-                    comp_std,
-                    acc_missing + comp_missing,
-                    self.repeats,
-                    tuple(raw),
-                    False,
-                    "sample",
-                )
-            )
-        self.stats["items"] += len(items)
-        return verdicts
+        jobs = [GEvalJob(item, criterion) for item in items for criterion in CRITERIA]
+        rows = self._runs(jobs, "sample", self.repeats, progress)
+        return self._verdicts(items, rows, ["sample"] * len(items), [False] * len(items))
 
 
 @judge_factory("deepeval-geval")

@@ -29,7 +29,7 @@ from evalsuite.judge._criteria import CRITERIA, Steps, load_steps
 from evalsuite.judge._forms import FORMS, JudgeItem, render
 from evalsuite.judge._parse import mean_std, parse_score, score_distribution, weighted_score
 from evalsuite.metrics import token_precision, token_recall
-from evalsuite.models import BackendCapabilities, capabilities
+from evalsuite.models import BackendCapabilities, GenerationSettings, capabilities, load_model
 from evalsuite.records import Prompt, stable_hash
 
 log = logging.getLogger(__name__)
@@ -350,8 +350,6 @@ class _GEvalJudge(GEvalLoop):
     @property
     def model(self):
         if self._model is None:
-            from evalsuite.models import load_model
-
             self._model = load_model(self.model_spec, **self._model_options)
         return self._model
 
@@ -432,7 +430,6 @@ class _GEvalJudge(GEvalLoop):
 
 # -- logprobs: one greedy step over all prompts, the distribution of the first score token
 def _logprob_rows(self: "_GEvalJudge", runs: list[GEvalRun], progress: bool) -> Iterator[dict]:
-    from evalsuite.models import GenerationSettings
 
     settings = GenerationSettings(max_new_tokens=1, temperature=0.0, top_logprobs=self.top_logprobs)
     generations = self._count(self.model.generate([run.job.prompt for run in runs], settings, progress=progress))
@@ -448,7 +445,6 @@ def _logprob_rows(self: "_GEvalJudge", runs: list[GEvalRun], progress: bool) -> 
 # -- sample: each run parsed. The open runs of one prompt are drawn together (Model.sample: one
 # pass over the prompt, one generator per run, seeded by the run).
 def _sample_rows(self: "_GEvalJudge", runs: list[GEvalRun], progress: bool) -> Iterator[dict]:
-    from evalsuite.models import GenerationSettings
 
     settings = GenerationSettings(max_new_tokens=self.max_new_tokens, temperature=self.temperature)
     per_prompt = [list(group) for _, group in itertools.groupby(runs, key=lambda run: id(run.job))]

@@ -57,6 +57,7 @@ from evalsuite.judge import (  # noqa: E402
 )
 from evalsuite.judge._cache import run_key  # noqa: E402
 from evalsuite.judge._judges import GEvalJob, GEvalLoop, GEvalRun  # noqa: E402
+from evalsuite.models import GenerationSettings, load_model  # noqa: E402
 from evalsuite.records import Message, Prompt, stable_hash  # noqa: E402
 
 JSON_PREFILL = '{"score": '
@@ -167,12 +168,10 @@ class EvalsuiteLLM(DeepEvalBaseLLM):
         super().__init__(spec)
 
     def load_model(self, *args: Any, **kwargs: Any):
-        from evalsuite.models import load_model
 
         return load_model(self.spec, **self.model_options)
 
     def _complete(self, prompt: str, prefill: str, max_new_tokens: int) -> str:
-        from evalsuite.models import GenerationSettings
 
         settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=self.temperature, seed=self.seed)
         (generation,) = self.model.generate([Prompt(messages=(Message("user", prompt),), prefill=prefill)], settings)

@@ -10,6 +10,8 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 CHECKED = ("evalsuite", "benchmarks")  # tests may reach into what they test
 MAX_CLASS_LINES = 200
@@ -238,3 +240,15 @@ def test_the_readme_examples_register_parts_that_run(tmp_path):
     assert answer
     [verdict] = make_judge("length").judge([JudgeItem("q", "Who wrote it?", ("Ada",), (), answer)])
     assert verdict.accuracy == 5.0
+
+
+@pytest.mark.slow
+def test_a_cell_runs_down_the_layers(tmp_path):
+    """One baseline and one fine-tuned cell, traced: no call climbs back up a layer but the progress callback,
+    and each cell's file is written once."""
+    from benchmarks.cell_path import measure  # a benchmark: loaded only by the test that runs it
+
+    out = measure(tmp_path / "reports")
+    # the one climb is the progress callback a cell's pipeline reports through
+    assert out["climb_calls"] == ["evalsuite.matrix._pipeline -> evalsuite.matrix._session.<lambda>"]
+    assert out["cell_writes"] == 2  # each cell's file once, with its status

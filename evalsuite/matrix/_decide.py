@@ -8,7 +8,6 @@ baselines read from ``--baseline`` and refuses one that is not comparable with t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
 from evalsuite.errors import ConfigError
 from evalsuite.matrix import _baselines, _gate
@@ -70,8 +69,8 @@ class Decider:
                 + "; store a new baseline with --update-baseline, or run with its settings"
             )
 
-    def decide(self, result: CellResult, baseline: Callable[[], CellResult]) -> CellResult:
-        """``result`` decided: a baseline by its validity, another cell against ``baseline()``."""
+    def decide(self, result: CellResult, baseline: CellResult | None) -> CellResult:
+        """``result`` decided: a baseline cell by its validity, another cell against ``baseline``."""
         gating = self.resources.gating(result.dataset)
         if result.kind == BASELINE:
             if not gating:
@@ -82,7 +81,7 @@ class Decider:
             )
         gate = _gate.compare(
             result,
-            baseline(),
+            baseline,
             judges=result.judges,
             gating=gating,
             margin=self.config.margin,

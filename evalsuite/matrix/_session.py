@@ -130,20 +130,23 @@ class MatrixSession:
 
         A cell whose decision could not be made (its baseline cannot run, an error the user can fix)
         is stored scored, and the reason is raised once it is."""
-        undecided: list[Exception] = []
-
-        def compute() -> CellResult:
-            scored = self._scored(cell, progress)
+        undecided: Exception | None = None
+        with self.store.lock(cell.id):
+            existing = self.store.load(cell.id)
+            if existing is not None and existing.finished:
+                return existing, True
+            result = self._scored(cell, progress)
             try:
-                return self.decider.decide(scored, lambda: self.baseline(cell, progress))
+                result = self._decide(cell, result, progress)
             except (CellSkipped, EvalsuiteError) as err:
-                undecided.append(err)
-                return scored
+                undecided = err
+            self.store.save(result)
+        if undecided is not None:
+            raise undecided
+        return result, False
 
-        result, reused = self.store.compute_or_load(cell.id, compute)
-        if undecided:
-            raise undecided[0]
-        return result, reused
+    def _decide(self, cell: Cell, result: CellResult, progress: Progress) -> CellResult:
+        return self.decider.decide(result, None if cell.kind == BASELINE else self.baseline(cell, progress))
 
     def baseline(self, cell: Cell, progress: Progress = lambda s: None) -> CellResult:
         """The result of ``cell``'s baseline: from ``--baseline`` when given, else computed or reused."""
@@ -176,7 +179,7 @@ class MatrixSession:
             else:
                 result, reused = self.result(cell, progress)
             if reused:  # decided again: the judges' qualification of this run decides
-                decided = self.decider.decide(result, lambda: self.baseline(cell, progress))
+                decided = self._decide(cell, result, progress)
                 if decided != result or stored is not None:
                     self.store.save(decided)
                 result = decided

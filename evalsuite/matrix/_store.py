@@ -110,6 +110,10 @@ class RunStore:
         """Write ``result`` as its cell's file (atomically, with its checksum)."""
         return self.write(result.id, result.to_json())
 
+    def lock(self, cell_id: str) -> Any:
+        """The cell's file lock: held, no other process computes or writes the cell."""
+        return file_lock(self.path(cell_id))
+
     def compute_or_load(self, cell_id: str, compute: Callable[[], CellResult]) -> tuple[CellResult, bool]:
         """The cell's finished result and whether it was reused; ``compute()`` runs at most once per run,
         and its result is written once."""

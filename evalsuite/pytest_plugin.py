@@ -248,7 +248,7 @@ class CellItem(pytest.Item):
         self.user_properties.append((CELL_PROPERTY, self.cell.id))
         matrix = get_session(self.config)
         self.outcome = matrix.evaluate(self.cell, progress=_progress_writer(self.config, self.cell.id))
-        self.user_properties.append(("evalsuite_status", str(self.outcome.status)))
+        self.user_properties.append(("evalsuite_status", self.outcome.status))
         self.user_properties.append(("evalsuite_reused", self.outcome.reused))
         if self.outcome.status == "error":
             raise MatrixError(scrub_text(self.outcome.message))

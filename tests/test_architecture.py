@@ -147,7 +147,7 @@ def _long_classes(sources: dict[str, Path]) -> list[str]:
     return long
 
 
-def _deferred_without_reason(sources: dict[str, Path], edges: list[Import]) -> list[str]:
+def _deferred_without_reason(sources: dict[str, Path]) -> list[str]:
     """The project's own imports inside a function with no comment (on the line or just above) saying why."""
     found = []
     for module, path in sources.items():
@@ -181,7 +181,7 @@ def test_no_private_module_is_imported_from_another_package():
 
 def test_own_imports_are_at_module_top_unless_a_comment_says_why():
     sources, edges = _graph()
-    assert _deferred_without_reason(sources, edges) == []
+    assert _deferred_without_reason(sources) == []
 
 
 def test_no_class_is_longer_than_the_limit():
@@ -209,7 +209,7 @@ def test_the_checks_see_what_they_must(tmp_path, monkeypatch):
         "evalsuite.c:1 imports private name _hidden from evalsuite.a",
     ]
     assert _long_classes(sources) == ["evalsuite.c.Big (evalsuite/c.py:2): 206 lines"]
-    assert _deferred_without_reason(sources, edges) == [
+    assert _deferred_without_reason(sources) == [
         "evalsuite.a._inner:2: from evalsuite.b import other",
         "evalsuite.d:2: from evalsuite import b",
     ]

@@ -62,6 +62,16 @@ class Verdict:
     logprobs_missing: bool
     mode: str  # "logprobs" | "sample" | "deterministic"
 
+    @classmethod
+    def deterministic(
+        cls, item_id: str, judge: str, steps_version: str, accuracy: float, completeness: float, raw: tuple = ()
+    ) -> "Verdict":
+        """The verdict of a judge that scores once, with no repeats and no model (a nan score is unscored)."""
+        unscored = int(math.isnan(accuracy)) + int(math.isnan(completeness))
+        return cls(
+            item_id, judge, steps_version, accuracy, completeness, 0.0, 0.0, unscored, 1, raw, False, "deterministic"
+        )
+
     @property
     def overall(self) -> float:
         """Mean of accuracy and completeness (nan if either is nan)."""
@@ -142,23 +152,7 @@ class _TokenOverlapJudge(Judge):
             precision = token_precision(item.answer, item.references)
             recall = token_recall(item.answer, item.references)
             accuracy, completeness = 1.0 + 4.0 * precision, 1.0 + 4.0 * recall
-            unscored = int(math.isnan(accuracy)) + int(math.isnan(completeness))
-            verdicts.append(
-                Verdict(
-                    item.id,
-                    self.name,
-                    self.steps_version,
-                    accuracy,
-                    completeness,
-                    0.0,
-                    0.0,
-                    unscored,
-                    1,
-                    (),
-                    False,
-                    "deterministic",
-                )
-            )
+            verdicts.append(Verdict.deterministic(item.id, self.name, self.steps_version, accuracy, completeness))
         self.stats["items"] += len(items)
         return verdicts
 

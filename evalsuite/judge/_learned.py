@@ -150,23 +150,7 @@ class _LearnedJudge(Judge):
                 f"completeness = 1 + 4 * {COMPLETENESS} ({row[soft]:.4g})",
                 self.provenance,
             )
-            unscored = int(math.isnan(accuracy)) + int(math.isnan(completeness))
-            verdicts.append(
-                Verdict(
-                    item.id,
-                    self.name,
-                    self.steps_version,
-                    accuracy,
-                    completeness,
-                    0.0,
-                    0.0,
-                    unscored,
-                    1,
-                    raw,
-                    False,
-                    "deterministic",
-                )
-            )
+            verdicts.append(Verdict.deterministic(item.id, self.name, self.steps_version, accuracy, completeness, raw))
         self.stats["items"] += len(items)
         return verdicts
 
@@ -300,23 +284,7 @@ class _ClaimsJudge(Judge):
                 self.provenance,
             )
             accuracy, completeness = 1.0 + 4.0 * p_correct, 1.0 + 4.0 * p_excellent
-            unscored = int(math.isnan(accuracy)) + int(math.isnan(completeness))
-            verdicts.append(
-                Verdict(
-                    item.id,
-                    self.name,
-                    self.steps_version,
-                    accuracy,
-                    completeness,
-                    0.0,
-                    0.0,
-                    unscored,
-                    1,
-                    raw,
-                    False,
-                    "deterministic",
-                )
-            )
+            verdicts.append(Verdict.deterministic(item.id, self.name, self.steps_version, accuracy, completeness, raw))
         return verdicts
 
     def judge(self, items: Sequence[JudgeItem], progress: bool = False) -> list[Verdict]:

@@ -283,98 +283,100 @@ class MatrixConfig:
         )
 
 
-def _validate(self: "MatrixConfig") -> None:
+def _validate(config: "MatrixConfig") -> None:
     """Every check of a profile's settings; a ConfigError names the profile and the setting."""
-    if not self.models:
-        raise ConfigError(f"profile {self.profile!r}: 'models' is empty; name at least one model spec")
-    names = [m.name for m in self.models]
+    if not config.models:
+        raise ConfigError(f"profile {config.profile!r}: 'models' is empty; name at least one model spec")
+    names = [m.name for m in config.models]
     if len(set(names)) != len(names):
         raise ConfigError(
-            f"profile {self.profile!r}: two models share a short name in {names}; give each a distinct 'name'"
+            f"profile {config.profile!r}: two models share a short name in {names}; give each a distinct 'name'"
         )
     for name in names:
         if not re.fullmatch(r"[a-z0-9][a-z0-9_.]*", name):
             raise ConfigError(
-                f"profile {self.profile!r}: model name {name!r} must be lower-case letters, digits, '_' or "
+                f"profile {config.profile!r}: model name {name!r} must be lower-case letters, digits, '_' or "
                 f"'.' (it goes into cell ids)"
             )
-    if not self.datasets:
+    if not config.datasets:
         raise ConfigError(
-            f"profile {self.profile!r}: 'datasets' is empty; name one of {', '.join(DATASETS)} "
+            f"profile {config.profile!r}: 'datasets' is empty; name one of {', '.join(DATASETS)} "
             "or a file of your own ({name = ..., path = ...})"
         )
     object.__setattr__(
-        self, "datasets", tuple(d if isinstance(d, DatasetSpec) else DatasetSpec.parse(d) for d in self.datasets)
+        config, "datasets", tuple(d if isinstance(d, DatasetSpec) else DatasetSpec.parse(d) for d in config.datasets)
     )
-    if len(set(self.dataset_names)) != len(self.datasets):
-        raise ConfigError(f"profile {self.profile!r}: a dataset name is listed twice in {list(self.dataset_names)}")
-    for size in self.sizes:
+    if len(set(config.dataset_names)) != len(config.datasets):
+        raise ConfigError(f"profile {config.profile!r}: a dataset name is listed twice in {list(config.dataset_names)}")
+    for size in config.sizes:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise ConfigError(f"profile {self.profile!r}: fine-tuning size {size!r} must be a whole number >= 0")
-    if len(set(self.sizes)) != len(self.sizes):
-        raise ConfigError(f"profile {self.profile!r}: a fine-tuning size is listed twice in {list(self.sizes)}")
+            raise ConfigError(f"profile {config.profile!r}: fine-tuning size {size!r} must be a whole number >= 0")
+    if len(set(config.sizes)) != len(config.sizes):
+        raise ConfigError(f"profile {config.profile!r}: a fine-tuning size is listed twice in {list(config.sizes)}")
     for key in ("eval_limit", "top_k", "max_new_tokens", "judge_repeats", "min_paired"):
-        value = getattr(self, key)
+        value = getattr(config, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"profile {self.profile!r}: {key} = {value!r} must be a whole number >= 1")
-    if self.qualify_limit is not None and (
-        not isinstance(self.qualify_limit, int) or isinstance(self.qualify_limit, bool) or self.qualify_limit < 50
+            raise ConfigError(f"profile {config.profile!r}: {key} = {value!r} must be a whole number >= 1")
+    if config.qualify_limit is not None and (
+        not isinstance(config.qualify_limit, int) or isinstance(config.qualify_limit, bool) or config.qualify_limit < 50
     ):
         raise ConfigError(
-            f"profile {self.profile!r}: qualify_limit = {self.qualify_limit!r} must be a whole number "
+            f"profile {config.profile!r}: qualify_limit = {config.qualify_limit!r} must be a whole number "
             ">= 50 (answers of the human set a judge is qualified on), or left out for all of them"
         )
-    if self.corpus_subset is not None and (
-        not isinstance(self.corpus_subset, int) or isinstance(self.corpus_subset, bool) or self.corpus_subset < 0
+    if config.corpus_subset is not None and (
+        not isinstance(config.corpus_subset, int) or isinstance(config.corpus_subset, bool) or config.corpus_subset < 0
     ):
         raise ConfigError(
-            f"profile {self.profile!r}: corpus_subset = {self.corpus_subset!r} must be a whole number "
+            f"profile {config.profile!r}: corpus_subset = {config.corpus_subset!r} must be a whole number "
             ">= 0 (distractor passages indexed beside the ones the run's questions need), or false "
             "for the whole corpus"
         )
-    if not self.judges:
-        raise ConfigError(f"profile {self.profile!r}: 'judges' is empty; add at least 'token-overlap'")
-    if self.judge_mode not in JUDGE_MODES:
+    if not config.judges:
+        raise ConfigError(f"profile {config.profile!r}: 'judges' is empty; add at least 'token-overlap'")
+    if config.judge_mode not in JUDGE_MODES:
         raise ConfigError(
-            f"profile {self.profile!r}: judge_mode {self.judge_mode!r} must be one of {', '.join(JUDGE_MODES)}"
+            f"profile {config.profile!r}: judge_mode {config.judge_mode!r} must be one of {', '.join(JUDGE_MODES)}"
         )
-    if isinstance(self.margin, str):
-        if self.margin != "auto":
-            raise ConfigError(f"profile {self.profile!r}: margin {self.margin!r} must be a number >= 0 or 'auto'")
-    elif isinstance(self.margin, bool) or not isinstance(self.margin, (int, float)) or not self.margin >= 0:
-        raise ConfigError(f"profile {self.profile!r}: margin {self.margin!r} must be a number >= 0 or 'auto'")
-    if self.candidate_base is not None and not any(self.candidate_base in (m.name, m.spec) for m in self.models):
+    if isinstance(config.margin, str):
+        if config.margin != "auto":
+            raise ConfigError(f"profile {config.profile!r}: margin {config.margin!r} must be a number >= 0 or 'auto'")
+    elif isinstance(config.margin, bool) or not isinstance(config.margin, (int, float)) or not config.margin >= 0:
+        raise ConfigError(f"profile {config.profile!r}: margin {config.margin!r} must be a number >= 0 or 'auto'")
+    if config.candidate_base is not None and not any(config.candidate_base in (m.name, m.spec) for m in config.models):
         raise ConfigError(
-            f"--candidate-base {self.candidate_base!r} is not a model of profile {self.profile!r}; "
-            f"choose one of {', '.join(m.name for m in self.models)}"
+            f"--candidate-base {config.candidate_base!r} is not a model of profile {config.profile!r}; "
+            f"choose one of {', '.join(m.name for m in config.models)}"
         )
-    names = [r.name for r in self.recipes]
+    names = [r.name for r in config.recipes]
     for name in names:
         if not re.fullmatch(r"[a-z0-9][a-z0-9_.]*", name):
             raise ConfigError(
-                f"profile {self.profile!r}: recipe name {name!r} must be lower-case letters, digits, "
+                f"profile {config.profile!r}: recipe name {name!r} must be lower-case letters, digits, "
                 "'_' or '.' (it goes into cell ids)"
             )
     if len(set(names)) != len(names):
-        raise ConfigError(f"profile {self.profile!r}: two recipes share the name in {names}; give each a distinct name")
-    if self.serve is not None:
-        names = {m.name for m in self.models}
-        for name, _, _ in self.serve.models:
+        raise ConfigError(
+            f"profile {config.profile!r}: two recipes share the name in {names}; give each a distinct name"
+        )
+    if config.serve is not None:
+        names = {m.name for m in config.models}
+        for name, _, _ in config.serve.models:
             if name not in names:
                 raise ConfigError(
-                    f"profile {self.profile!r}: serve models.{name} names no model of the profile; "
+                    f"profile {config.profile!r}: serve models.{name} names no model of the profile; "
                     f"use one of {', '.join(sorted(names))}"
                 )
-        mapped = {name for name, _, _ in self.serve.models}
-        for m in self.models:
+        mapped = {name for name, _, _ in config.serve.models}
+        for m in config.models:
             if m.spec.startswith("bundled:") and not m.baseline_only and m.name not in mapped:
                 raise ConfigError(
-                    f"profile {self.profile!r}: serve: {m.spec} has no served name; add "
+                    f"profile {config.profile!r}: serve: {m.spec} has no served name; add "
                     f'models.{m.name} = "<the name the server serves it under>" to [serve]'
                 )
-    if not (isinstance(self.max_unscored, (int, float)) and 0 <= self.max_unscored <= 1):
+    if not (isinstance(config.max_unscored, (int, float)) and 0 <= config.max_unscored <= 1):
         raise ConfigError(
-            f"profile {self.profile!r}: max_unscored {self.max_unscored!r} must be a share between 0 and 1"
+            f"profile {config.profile!r}: max_unscored {config.max_unscored!r} must be a share between 0 and 1"
         )
 
 

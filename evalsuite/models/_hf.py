@@ -350,23 +350,23 @@ class HFBackend(PromptReader):
 
 
 def _generate_seeded(
-    self: "HFBackend", prompt: Prompt, settings: GenerationSettings, seeds: Sequence[int]
+    backend: "HFBackend", prompt: Prompt, settings: GenerationSettings, seeds: Sequence[int]
 ) -> list[Generation]:
-    torch = self._torch
+    torch = backend._torch
     if settings.temperature <= 0:
         raise SpecError("generate_seeded needs temperature > 0")
     start = time.perf_counter()
-    ids = self.encode(prompt)
+    ids = backend.encode(prompt)
     n = len(seeds)
-    generators = [torch.Generator(device=self.device).manual_seed(int(s)) for s in seeds]
-    eos = set(self.eos_ids)
+    generators = [torch.Generator(device=backend.device).manual_seed(int(s)) for s in seeds]
+    eos = set(backend.eos_ids)
     tokens: list[list[int]] = [[] for _ in range(n)]
     steps_logits = []
     done = [False] * n
-    cache, read = self._read_prompt(ids) if self.prefix_block else (None, 0)
+    cache, read = backend._read_prompt(ids) if backend.prefix_block else (None, 0)
     with torch.inference_mode():
-        out = self.model(
-            input_ids=torch.tensor([ids[read:]], device=self.device), cache=cache, use_cache=True, logits_to_keep=1
+        out = backend.model(
+            input_ids=torch.tensor([ids[read:]], device=backend.device), cache=cache, use_cache=True, logits_to_keep=1
         )
         cache = out.cache
         if n > 1:
@@ -380,20 +380,20 @@ def _generate_seeded(
             for i, t in enumerate(chosen):
                 if not done[i]:
                     tokens[i].append(t)
-                    done[i] = t in eos or _stopped(self.tokenizer, tokens[i], settings.stop)
+                    done[i] = t in eos or _stopped(backend.tokenizer, tokens[i], settings.stop)
             if all(done) or step + 1 == settings.max_new_tokens:
                 break
-            nxt = torch.tensor(chosen, device=self.device).unsqueeze(1)
-            out = self.model(input_ids=nxt, cache=cache, use_cache=True)
+            nxt = torch.tensor(chosen, device=backend.device).unsqueeze(1)
+            out = backend.model(input_ids=nxt, cache=cache, use_cache=True)
             logits = out.logits[:, -1, :].float()
     seconds = (time.perf_counter() - start) / n
     results = []
     for row in range(n):
         row_tokens = tokens[row]
         k = next((i for i, t in enumerate(row_tokens) if t in eos), len(row_tokens))
-        text = _cut(self.tokenizer.decode(row_tokens[:k], skip_special_tokens=True), settings.stop)
+        text = _cut(backend.tokenizer.decode(row_tokens[:k], skip_special_tokens=True), settings.stop)
         top = (
-            _top_logprobs(torch, self.tokenizer, steps_logits, row, max(k, 1), settings.top_logprobs)
+            _top_logprobs(torch, backend.tokenizer, steps_logits, row, max(k, 1), settings.top_logprobs)
             if steps_logits
             else None
         )

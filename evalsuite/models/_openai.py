@@ -182,7 +182,7 @@ class OpenAIBackend:
         openai = self._openai
         kwargs: dict[str, Any] = {
             "model": self.model,
-            "messages": _messages(self, prompt),
+            "messages": _messages(prompt),
             "max_tokens": settings.max_new_tokens,
             "temperature": settings.temperature,
         }
@@ -245,7 +245,7 @@ class OpenAIBackend:
         )
 
 
-def _messages(self: "OpenAIBackend", prompt: Prompt) -> list[dict[str, str]]:
+def _messages(prompt: Prompt) -> list[dict[str, str]]:
     if prompt.chat:
         messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
     else:
